@@ -1,0 +1,1 @@
+"""TransferLab desktop GUI (PySide6). Only wires widgets to ``core``."""

@@ -1,0 +1,223 @@
+"""The four-quadrant strategy advisor: dataset size x measured similarity to ImageNet.
+
+Size: *small* when the median number of training images per class is below
+``SMALL_MAX_PER_CLASS``. Similarity is measured, not asked: on a sample of the
+training images we compare how well the pretrained network's *final* pooled
+features separate the classes with how well features from an *earlier* level
+do (leave-one-out nearest-class-mean accuracy). If the final, most ImageNet-
+specific features separate the classes at least as well (within
+``SIMILARITY_TOLERANCE``), the data is *similar*; if earlier, more generic
+features do better, it is *different*. The pretrained ImageNet head's mean
+confidence is reported as a second, informative number.
+"""
+
+import random
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from core.cancel import CancelToken, check
+from core.dataset import DatasetScan, make_split
+from core.devices import resolve_device
+from core.loading import make_loader
+from core.network import cut_levels, default_cut_index, layer_groups
+from core.preprocess import eval_transform, preprocessing_for
+from core.settings import STRATEGY_TITLES, TrainSettings, strategy_settings
+from core.weights import create_backbone
+
+SMALL_MAX_PER_CLASS = 200
+SIMILARITY_TOLERANCE = 0.02
+SAMPLE_PER_CLASS = 30
+SAMPLE_MAX = 400
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Measurements:
+    num_classes: int
+    train_images: int
+    median_per_class: float
+    sample_size: int
+    final_separability: float  # leave-one-out nearest-class-mean accuracy, final features
+    early_separability: float  # same, at the earlier level
+    early_level: int | None
+    early_level_name: str
+    imagenet_confidence: float  # mean top-1 softmax of the original ImageNet head
+    chance: float
+
+    @property
+    def small(self) -> bool:
+        return self.median_per_class < SMALL_MAX_PER_CLASS
+
+    @property
+    def similar(self) -> bool:
+        return self.final_separability >= self.early_separability - SIMILARITY_TOLERANCE
+
+
+@dataclass
+class Suggestion:
+    strategy: str
+    size: str  # "small" | "large"
+    similarity: str  # "similar" | "different"
+    freeze_depth: int
+    num_groups: int
+    cut_index: int | None
+    head_lr: float
+    backbone_lr: float
+    epochs: int
+    augmentation: str
+    rationale: list[str]
+    measurements: Measurements
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["title"] = STRATEGY_TITLES[self.strategy]
+        return d
+
+    def apply(self, settings: TrainSettings) -> TrainSettings:
+        """The settings with this suggestion's strategy, depth, cut and learning rates."""
+        from dataclasses import replace
+        return replace(settings, strategy=self.strategy, freeze_depth=self.freeze_depth, cut_index=self.cut_index,
+                       head_lr=self.head_lr, backbone_lr=self.backbone_lr, epochs=self.epochs,
+                       augmentation=self.augmentation)
+
+
+def loo_nearest_mean_accuracy(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Leave-one-out accuracy of a nearest-class-mean classifier on standardised, L2-normalised features."""
+    x = features.double()
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    x = torch.nn.functional.normalize(x, dim=1)
+    classes = labels.unique()
+    sums = torch.stack([x[labels == c].sum(0) for c in classes])
+    counts = torch.tensor([(labels == c).sum().item() for c in classes], dtype=torch.double)
+    position = {int(c): i for i, c in enumerate(classes)}
+    own = torch.tensor([position[int(y)] for y in labels])
+    correct = 0
+    for i in range(len(x)):
+        s, n = sums.clone(), counts.clone()
+        s[own[i]] -= x[i]
+        n[own[i]] -= 1
+        valid = n > 0
+        means = torch.nn.functional.normalize(s[valid] / n[valid, None], dim=1)
+        pred = torch.arange(len(classes))[valid][(means @ x[i]).argmax()]
+        correct += int(pred == own[i])
+    return correct / len(x)
+
+
+def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggestion:
+    """The four-quadrant rule, from measured numbers. Pure: no model needed."""
+    small, similar = m.small, m.similar
+    if small and similar:
+        strategy = "feature-extraction"
+    elif small and default_cut is not None:
+        strategy = "truncated"
+    elif small:
+        strategy = "feature-extraction"
+    elif similar:
+        strategy = "fine-tune-top"
+    else:
+        strategy = "fine-tune-all"
+    values = strategy_settings(strategy, num_groups, default_cut, small)
+    pct = lambda v: f"{100 * v:.0f}%"
+    why = [
+        f"Your training set has a median of {m.median_per_class:.0f} images per class over {m.num_classes} classes: "
+        f"{'small' if small else 'large'} (the threshold is {SMALL_MAX_PER_CLASS} per class).",
+        f"On a sample of {m.sample_size} of your images, the model's final ImageNet features separate your classes "
+        f"with {pct(m.final_separability)} leave-one-out accuracy, versus {pct(m.early_separability)} for the earlier "
+        f"layer {m.early_level_name} (chance is {pct(m.chance)}): your images are "
+        f"{'similar to' if similar else 'different from'} the photos the model was trained on.",
+        f"The original ImageNet classifier is on average {pct(m.imagenet_confidence)} confident on your images.",
+    ]
+    advice = {
+        "feature-extraction": "Keep every pretrained layer frozen and train only a linear classifier on the final "
+                              "features: fast, and with few images it cannot overfit the backbone.",
+        "truncated": "Cut the network at an earlier layer, where features are still generic (edges, colours, "
+                     "textures), and train a linear classifier on them; the later, ImageNet-specific layers are "
+                     "dropped.",
+        "fine-tune-top": f"Fine-tune the top {values['freeze_depth']} of {num_groups} layer groups with a low "
+                         f"learning rate ({values['backbone_lr']:g}, head {values['head_lr']:g}); with this many "
+                         "images the top layers can adapt without destroying the pretrained features.",
+        "fine-tune-all": f"Fine-tune all {num_groups} layer groups starting from the pretrained weights (learning "
+                         f"rate {values['backbone_lr']:g}, head {values['head_lr']:g}); you have enough images to "
+                         "adapt every layer to your kind of data.",
+    }
+    if small and not similar and default_cut is None:
+        why.append("This model cannot be cut at an earlier layer, so feature extraction is the next best choice.")
+    why.append(f"Suggested: {STRATEGY_TITLES[strategy]}. {advice[strategy]}")
+    return Suggestion(strategy, "small" if small else "large", "similar" if similar else "different",
+                      values["freeze_depth"], num_groups, values["cut_index"], values["head_lr"],
+                      values["backbone_lr"], values["epochs"], values["augmentation"], why, m)
+
+
+def _sample(items, seed: int):
+    rng = random.Random(seed)
+    by_class: dict[int, list] = {}
+    for item in sorted(items, key=lambda i: str(i.path)):
+        by_class.setdefault(item.label, []).append(item)
+    per_class = max(2, min(SAMPLE_PER_CLASS, SAMPLE_MAX // max(1, len(by_class))))
+    chosen = []
+    for label in sorted(by_class):
+        group = by_class[label]
+        rng.shuffle(group)
+        chosen.extend(group[:per_class])
+    return chosen
+
+
+@torch.inference_mode()
+def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,
+            cancel: CancelToken | None = None) -> tuple[Measurements, int, int | None]:
+    """Run the pretrained model on a sample; returns (measurements, number of layer groups, default cut)."""
+    scan.require_trainable()
+    split = make_split(scan, settings.val_fraction, settings.seed)
+    per_class = [sum(1 for i in split.train if i.label == c) for c in range(len(scan.classes))]
+    loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file,
+                             progress=(lambda msg: progress(0, 1, msg)) if progress else None)
+    model = loaded.model
+    num_groups = len(layer_groups(model))
+    cut = settings.cut_index if settings.cut_index is not None else default_cut_index(model)
+    levels = cut_levels(model)
+    device = resolve_device(settings.device)
+    model.eval().to(device)
+    pp = preprocessing_for(model, settings.image_size)
+    sample = _sample(split.train, settings.seed)
+    loader = make_loader([(i.path, i.label) for i in sample], eval_transform(pp), batch_size=16)
+    finals, earlies, labels, confidences = [], [], [], []
+    done = 0
+    for batch in loader:
+        check(cancel)
+        if batch is None:
+            continue
+        x, y, _ = batch
+        x = x.to(device)
+        if cut is not None:
+            final, inters = model.forward_intermediates(x, indices=[cut], norm=False)
+            earlies.append(inters[0].float().mean(dim=(2, 3)).cpu())
+        else:
+            final = model.forward_features(x)
+        pooled = model.forward_head(final, pre_logits=True)
+        logits = model.forward_head(final)
+        finals.append(pooled.float().cpu())
+        confidences.append(logits.float().softmax(-1).amax(-1).cpu())
+        labels.append(y)
+        done += len(y)
+        if progress:
+            progress(done, len(sample), "Measuring how your images look to the pretrained model…")
+    y = torch.cat(labels)
+    final_sep = loo_nearest_mean_accuracy(torch.cat(finals), y)
+    early_sep = loo_nearest_mean_accuracy(torch.cat(earlies), y) if earlies else 0.0
+    level_name = levels[cut]["module"] if cut is not None else "(none)"
+    m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
+                     final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
+                     1.0 / len(scan.classes))
+    return m, num_groups, cut
+
+
+def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,
+           cancel: CancelToken | None = None) -> Suggestion:
+    settings = settings or TrainSettings()
+    m, num_groups, cut = measure(scan, settings, progress, cancel)
+    return decide(m, num_groups, cut)

@@ -1,0 +1,86 @@
+"""The saved model bundle: ``model.safetensors`` + ``transferlab.json`` in a run folder."""
+
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from core import __version__
+from core.atomic import atomic_write, atomic_write_json
+from core.errors import BundleError
+from core.network import TransferNet
+from core.preprocess import Preprocessing
+from core.weights import create_backbone
+
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "transferlab.json"
+FORMAT_VERSION = 1
+
+
+def library_versions() -> dict:
+    import timm
+    import torchvision
+    return {"transferlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "timm": timm.__version__, "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def save_bundle(run_dir: Path, net: TransferNet, meta: dict) -> None:
+    """Write weights then metadata, each atomically; ``meta`` must hold classes, model_name, preprocessing."""
+    for key in ("classes", "model_name", "preprocessing"):
+        if key not in meta:
+            raise ValueError(f"bundle metadata needs '{key}'")
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    atomic_write(Path(run_dir) / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
+    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "versions": library_versions(), **meta}
+    atomic_write_json(Path(run_dir) / META_FILE, full)
+
+
+@dataclass
+class Bundle:
+    run_dir: Path
+    meta: dict
+    net: TransferNet
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing.from_dict(self.meta["preprocessing"])
+
+
+def read_meta(run_dir: Path) -> dict:
+    path = Path(run_dir) / META_FILE
+    if not Path(run_dir).is_dir():
+        raise BundleError(f"Model folder not found: {run_dir}")
+    if not path.is_file():
+        raise BundleError(f"{run_dir} holds no trained model ({META_FILE} is missing); train one first")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"Cannot read {path}: {exc}") from exc
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise BundleError(f"{run_dir} was saved by a newer TransferLab; please update")
+    return meta
+
+
+def load_bundle(run_dir: Path) -> Bundle:
+    """Rebuild the network from the metadata and load its weights (safetensors only, no pickle)."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    weights = run_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise BundleError(f"{run_dir} is incomplete: {WEIGHTS_FILE} is missing")
+    backbone = create_backbone(meta["model_name"], weights="none").model
+    net = TransferNet(backbone, len(meta["classes"]), meta.get("cut_index"))
+    try:
+        net.load_state_dict(load_file(str(weights)))
+    except Exception as exc:
+        raise BundleError(f"The weights in {weights} do not match the saved model description: {exc}") from exc
+    net.eval()
+    return Bundle(run_dir, meta, net)

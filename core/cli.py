@@ -1,0 +1,328 @@
+"""The headless command line: the same core functions the GUI calls.
+
+Every command takes ``--json`` and then prints one JSON document on stdout.
+Progress goes to stderr. Bad input: a one-line error and exit code 2.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from core.errors import Cancelled, TransferLabError
+from core.events import TrainCallback
+
+EXIT_BAD_INPUT = 2
+EXIT_CANCELLED = 130
+
+
+class _Bar:
+    """A tqdm progress bar on stderr, created lazily; silent when quiet."""
+
+    def __init__(self, quiet: bool, desc: str) -> None:
+        self.quiet, self.desc, self.bar = quiet, desc, None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if self.bar is None or self.bar.total != total:
+            self.close()
+            self.bar = tqdm(total=total, desc=message or self.desc, file=sys.stderr, leave=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _emit(args, data, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def _scan(path: str, quiet: bool):
+    from core.dataset import scan_dataset
+    bar = _Bar(quiet, "Scanning")
+    try:
+        return scan_dataset(Path(path), progress=bar)
+    finally:
+        bar.close()
+
+
+def _settings(args):
+    from core.settings import TrainSettings
+    s = TrainSettings()
+    for name in ("model_name", "weights_file", "seed", "device", "image_size", "val_fraction"):
+        value = getattr(args, name, None)
+        if value is not None:
+            s = replace(s, **{name: value})
+    if getattr(args, "no_pretrained", False):
+        s = replace(s, weights="none")
+    return s
+
+
+def cmd_models(args) -> int:
+    from core.catalog import CATALOG
+    from core.weights import offline_status
+    rows = [{**m.to_dict(), "weights": offline_status(m.name)} for m in CATALOG]
+    lines = [f"{'model':26} {'params':>7} {'size':>5} {'top-1':>6}  weights"]
+    lines += [f"{r['name']:26} {r['params_m']:6.1f}M {r['input_size']:5d} {r['imagenet_top1']:5.1f}%  {r['weights']}"
+              for r in rows]
+    _emit(args, rows, "\n".join(lines))
+    return 0
+
+
+def _scan_text(scan) -> str:
+    s = scan.summary()
+    lines = [f"{scan.root}: {s['num_images']} images, {len(scan.classes)} classes ({scan.layout})"]
+    for name, count in scan.class_counts().items():
+        lines.append(f"  {name:30} {count:6d}")
+    if scan.skipped:
+        lines.append(f"Skipped {len(scan.skipped)} files:")
+        lines += [f"  {f.path}: {f.reason}" for f in scan.skipped]
+    lines += [f"Problem: {p}" for p in scan.problems()]
+    return "\n".join(lines)
+
+
+def cmd_scan(args) -> int:
+    scan = _scan(args.data, args.quiet)
+    _emit(args, scan.summary(), _scan_text(scan))
+    return EXIT_BAD_INPUT if scan.problems() else 0
+
+
+def cmd_advise(args) -> int:
+    from core.advisor import advise
+    scan = _scan(args.data, args.quiet)
+    bar = _Bar(args.quiet, "Measuring")
+    try:
+        suggestion = advise(scan, _settings(args), progress=bar)
+    finally:
+        bar.close()
+    d = suggestion.to_dict()
+    _emit(args, d, f"{d['title']}\n" + "\n".join(f"- {line}" for line in suggestion.rationale))
+    return 0
+
+
+class _CliCallback(TrainCallback):
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.total = 0
+
+    def on_status(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr)
+
+    def on_fit_start(self, e) -> None:
+        if not self.quiet:
+            print(f"Training on {e.device}: {e.train_images} train / {e.val_images} validation images, "
+                  f"{e.trainable_params:,} of {e.total_params:,} parameters trainable; weights: {e.weights_source}",
+                  file=sys.stderr)
+        self.total = e.epochs * e.batches_per_epoch
+
+    def on_batch_end(self, e) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, file=sys.stderr, leave=False, unit="batch")
+        self.bar.update(1)
+        self.bar.set_postfix(epoch=e.epoch, loss=f"{e.loss:.3f}", img_s=f"{e.images_per_s:.0f}")
+
+    def on_epoch_end(self, e) -> None:
+        if not self.quiet:
+            msg = (f"epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f} acc {e.train_accuracy:.1%}, "
+                   f"val loss {e.val_loss:.3f} acc {e.val_accuracy:.1%}{'  (best)' if e.is_best else ''}, "
+                   f"ETA {e.eta_s:.0f}s")
+            (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args) -> int:
+    from core.advisor import advise
+    from core.network import default_cut_index, layer_groups
+    from core.settings import with_strategy
+    from core.trainer import train
+    from core.weights import create_backbone
+    scan = _scan(args.data, args.quiet)
+    scan.require_trainable()
+    settings = _settings(args)
+    if args.strategy == "auto":
+        bar = _Bar(args.quiet, "Measuring")
+        try:
+            suggestion = advise(scan, settings, progress=bar)
+        finally:
+            bar.close()
+        settings = suggestion.apply(settings)
+        if not args.quiet:
+            print("Strategy: " + "\n  ".join(suggestion.rationale), file=sys.stderr)
+    else:
+        model = create_backbone(settings.model_name, weights="none").model
+        settings = with_strategy(settings, args.strategy, len(layer_groups(model)), default_cut_index(model))
+    overrides = {"freeze_depth": args.freeze_depth, "epochs": args.epochs, "augmentation": args.augmentation,
+                 "batch_size": args.batch_size, "head_lr": args.lr, "cut_index": args.cut_index,
+                 "early_stopping_patience": args.patience, "label_smoothing": args.label_smoothing}
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if args.backbone_lr is not None:
+        settings = replace(settings, backbone_lr=args.backbone_lr)
+    if args.no_flips:
+        settings = replace(settings, allow_flips=False)
+    if args.no_rotation:
+        settings = replace(settings, allow_rotation=False)
+    callback = _CliCallback(args.quiet)
+    try:
+        result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
+    finally:
+        callback.close()
+    data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch,
+            "val_accuracy": result.best_val_accuracy, "val_loss": result.best_val_loss,
+            "strategy": settings.strategy, "freeze_depth": settings.freeze_depth, "history": result.history}
+    _emit(args, data, f"Saved model to {result.run_dir} (best epoch {result.best_epoch}, "
+                      f"validation accuracy {result.best_val_accuracy:.1%})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from core.bundle import load_bundle
+    from core.predict import predict
+    bundle = load_bundle(Path(args.run))
+    bar = _Bar(args.quiet, "Predicting")
+    try:
+        results = predict(bundle, [Path(p) for p in args.paths], args.device, progress=bar)
+    finally:
+        bar.close()
+    if args.csv:
+        _write_csv(Path(args.csv), results, bundle.classes)
+    text = "\n".join(f"{r['path']}\t{r['label']}\t{max(r['probabilities'].values()):.1%}" if r["label"]
+                     else f"{r['path']}\terror: {r['error']}" for r in results)
+    _emit(args, results, text or "No images found")
+    return 0
+
+
+def _write_csv(path: Path, results: list[dict], classes: list[str]) -> None:
+    from core.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label", *[f"p_{c}" for c in classes], "error"])
+            for r in results:
+                probs = r["probabilities"] or {}
+                w.writerow([r["path"], r["label"] or "", *[f"{probs.get(c, ''):.6f}" if probs else "" for c in classes],
+                            r.get("error", "")])
+    atomic_write(path, write)
+
+
+def cmd_evaluate(args) -> int:
+    from core.bundle import load_bundle
+    from core.predict import evaluate
+    bundle = load_bundle(Path(args.run))
+    scan = _scan(args.data, args.quiet)
+    bar = _Bar(args.quiet, "Evaluating")
+    try:
+        report = evaluate(bundle, scan, args.device, progress=bar)
+    finally:
+        bar.close()
+    lines = [f"accuracy {report['accuracy']:.1%}, balanced accuracy {report['balanced_accuracy']:.1%} "
+             f"on {report['num_images']} images ({report['split']})",
+             f"{'class':24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
+    for name, m in report["per_class"].items():
+        lines.append(f"{name:24} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:7d}")
+    lines.append("confusion matrix (rows: true, columns: predicted):")
+    lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion_matrix"]]
+    _emit(args, report, "\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.catalog import DEFAULT_MODEL
+    from core.devices import DEVICE_CHOICES
+    from core.preprocess import PRESETS
+    from core.settings import STRATEGIES
+    p = argparse.ArgumentParser(prog="transferlab", description="Train an image classifier by transfer learning. "
+                                "Run with no arguments to open the app.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str):
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        c.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        return c
+
+    command("models", "list the curated pretrained models").set_defaults(func=cmd_models)
+    c = command("scan", "check a dataset folder and report what can be used")
+    c.add_argument("data")
+    c.set_defaults(func=cmd_scan)
+    for name, help, func in (("advise", "suggest a strategy for a dataset (four-quadrant rule)", cmd_advise),
+                             ("train", "train a classifier and save it", cmd_train)):
+        c = command(name, help)
+        c.add_argument("data", help="folder with one subfolder per class (or train/ and val/)")
+        c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL, help=f"timm model (default {DEFAULT_MODEL})")
+        c.add_argument("--weights-file", help="import pretrained weights (safetensors or torch state dict)")
+        c.add_argument("--no-pretrained", action="store_true", help="random initialisation (not recommended)")
+        c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+        c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--image-size", type=int, help="override the model's input size (pixels)")
+        c.add_argument("--val-fraction", type=float, help="validation share when the folder is not split (0.2)")
+        c.set_defaults(func=func)
+        if name == "train":
+            c.add_argument("--out", required=True, help="run folder to create (never inside the dataset)")
+            c.add_argument("--strategy", choices=("auto", *STRATEGIES), default="auto")
+            c.add_argument("--freeze-depth", type=int, help="layer groups trained, counted from the head")
+            c.add_argument("--cut-index", type=int, help="level to cut at for the truncated strategy")
+            c.add_argument("--epochs", type=int)
+            c.add_argument("--batch-size", type=int)
+            c.add_argument("--lr", type=float, help="learning rate of the new head")
+            c.add_argument("--backbone-lr", type=float, help="learning rate of pretrained layers")
+            c.add_argument("--augmentation", choices=list(PRESETS))
+            c.add_argument("--no-flips", action="store_true", help="orientation matters: never flip")
+            c.add_argument("--no-rotation", action="store_true", help="orientation matters: never rotate")
+            c.add_argument("--label-smoothing", type=float)
+            c.add_argument("--patience", type=int, help="early stopping after N epochs without improvement")
+            c.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    c = command("predict", "label images with a trained model")
+    c.add_argument("run", help="run folder of a trained model")
+    c.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    c.add_argument("--csv", help="also write the predictions to this CSV file")
+    c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    c.set_defaults(func=cmd_predict)
+    c = command("evaluate", "measure a trained model on a labelled folder")
+    c.add_argument("run")
+    c.add_argument("data")
+    c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    c.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TransferLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (Cancelled, KeyboardInterrupt):
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # never a bare traceback for the user
+        if os.environ.get("TRANSFERLAB_DEBUG"):
+            raise
+        print(f"error: unexpected failure ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "set TRANSFERLAB_DEBUG=1 for details", file=sys.stderr)
+        return 1

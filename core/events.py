@@ -1,0 +1,54 @@
+"""Training events: small plain objects (no tensors), safe to hand to any thread or serialise."""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FitStart:
+    epochs: int
+    batches_per_epoch: int
+    train_images: int
+    val_images: int
+    device: str
+    trainable_params: int
+    total_params: int
+    weights_source: str
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int  # 1-based
+    batch: int  # 1-based
+    batches: int
+    loss: float
+    accuracy: float
+    images_per_s: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    eta_s: float
+    is_best: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TrainCallback:
+    """Override what you need (fastai-style named events). Called on the training thread."""
+
+    def on_status(self, message: str) -> None: ...
+
+    def on_fit_start(self, event: FitStart) -> None: ...
+
+    def on_batch_end(self, event: BatchEnd) -> None: ...
+
+    def on_epoch_end(self, event: EpochEnd) -> None: ...

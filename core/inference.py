@@ -1,0 +1,61 @@
+"""Running a trained network over a loader: probabilities, predictions, loss."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from core.cancel import CancelToken, check
+
+
+@dataclass
+class Outputs:
+    probabilities: torch.Tensor  # (N, K) float, CPU
+    labels: torch.Tensor  # (N,) long, CPU (the loader's labels; -1 where unknown)
+    indices: torch.Tensor  # (N,) positions in the loader's file list (failed files are absent)
+    loss: float  # mean cross-entropy where labels are known, else nan
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.probabilities.argmax(1)
+
+    @property
+    def accuracy(self) -> float:
+        known = self.labels >= 0
+        if not known.any():
+            return float("nan")
+        return (self.predictions[known] == self.labels[known]).float().mean().item()
+
+
+@torch.inference_mode()
+def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: CancelToken | None = None,
+        progress: Callable[[int, int], None] | None = None) -> Outputs:
+    was_training = net.training
+    net.eval()
+    probs, labels, indices = [], [], []
+    loss_sum, loss_n, done = 0.0, 0, 0
+    total = len(loader.dataset)
+    for batch in loader:
+        check(cancel)
+        if batch is None:
+            continue
+        x, y, idx = batch
+        logits = net(x.to(device)).float().cpu()
+        known = y >= 0
+        if known.any():
+            loss_sum += nn.functional.cross_entropy(logits[known], y[known], reduction="sum").item()
+            loss_n += int(known.sum())
+        probs.append(logits.softmax(1))
+        labels.append(y)
+        indices.append(idx)
+        done += len(y)
+        if progress:
+            progress(done, total)
+    net.train(was_training)
+    if not probs:
+        return Outputs(torch.empty(0, 0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long),
+                       float("nan"))
+    return Outputs(torch.cat(probs), torch.cat(labels), torch.cat(indices),
+                   loss_sum / loss_n if loss_n else float("nan"))

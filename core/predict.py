@@ -1,0 +1,76 @@
+"""Predicting and evaluating with a saved model bundle. Input files are only read."""
+
+from pathlib import Path
+from typing import Callable
+
+from core.bundle import Bundle
+from core.cancel import CancelToken
+from core.dataset import DatasetScan
+from core.devices import resolve_device
+from core.errors import DatasetError, TransferLabError
+from core.images import IMAGE_EXTENSIONS
+from core import inference
+from core.loading import make_loader
+from core.metrics import classification_report
+from core.preprocess import eval_transform
+
+Progress = Callable[[int, int], None]
+
+
+def collect_images(paths: list[Path]) -> list[Path]:
+    """Image files among ``paths``; folders are searched recursively (hidden entries skipped)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise TransferLabError(f"Not found: {path}")
+    return found
+
+
+def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size: int = 32,
+            progress: Progress | None = None, cancel: CancelToken | None = None) -> list[dict]:
+    """One result per file: {path, label, probabilities} or {path, error} when it cannot be read."""
+    files = collect_images(paths)
+    dev = resolve_device(device)
+    net = bundle.net.to(dev)
+    loader = make_loader([(p, -1) for p in files], eval_transform(bundle.preprocessing), batch_size)
+    out = inference.run(net, loader, dev, cancel, progress)
+    classes = bundle.classes
+    by_index = {int(i): row for i, row in zip(out.indices, out.probabilities)}
+    results = []
+    for i, path in enumerate(files):
+        row = by_index.get(i)
+        if row is None:
+            results.append({"path": str(path), "label": None, "probabilities": None,
+                            "error": "cannot be read as an image"})
+            continue
+        probs = {name: float(p) for name, p in zip(classes, row)}
+        results.append({"path": str(path), "label": classes[int(row.argmax())], "probabilities": probs})
+    return results
+
+
+def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
+             progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
+    """Metrics on a labelled folder: its test/ split if it has one, else every image in it."""
+    classes = bundle.classes
+    unknown = [c for c in scan.classes if c not in classes]
+    if unknown:
+        raise DatasetError(f"Classes not known to this model: {', '.join(unknown)} "
+                           f"(the model knows: {', '.join(classes)})")
+    items = scan.items.get("test") if scan.layout == "pre-split" and scan.items.get("test") else scan.all_items()
+    if not items:
+        raise DatasetError(f"No images to evaluate in {scan.root}")
+    remap = [classes.index(c) for c in scan.classes]
+    files = [(i.path, remap[i.label]) for i in items]
+    dev = resolve_device(device)
+    loader = make_loader(files, eval_transform(bundle.preprocessing), batch_size)
+    out = inference.run(bundle.net.to(dev), loader, dev, cancel, progress)
+    report = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
+    report["loss"] = out.loss
+    report["unreadable"] = [str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))]
+    report["split"] = "test" if items is scan.items.get("test") else "all"
+    return report
