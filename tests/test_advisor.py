@@ -1,0 +1,64 @@
+"""The four-quadrant advisor: the rule itself, and measurements on real images with real weights."""
+
+import pytest
+import torch
+
+from core.advisor import (SMALL_MAX_PER_CLASS, Measurements, advise, decide, loo_nearest_mean_accuracy)
+from core.dataset import scan_dataset
+from core.settings import TrainSettings
+from tests.datagen import make_class_folder
+
+
+def measurements(per_class: float, final: float, early: float) -> Measurements:
+    return Measurements(num_classes=3, train_images=int(per_class * 3), median_per_class=per_class, sample_size=60,
+                        final_separability=final, early_separability=early, early_level=3,
+                        early_level_name="blocks.4", imagenet_confidence=0.4, chance=1 / 3)
+
+
+@pytest.mark.parametrize("per_class, final, early, strategy", [
+    (20, 0.95, 0.70, "feature-extraction"),  # small + similar
+    (20, 0.60, 0.90, "truncated"),  # small + different
+    (SMALL_MAX_PER_CLASS + 50, 0.95, 0.70, "fine-tune-top"),  # large + similar
+    (SMALL_MAX_PER_CLASS + 50, 0.60, 0.90, "fine-tune-all"),  # large + different
+])
+def test_four_quadrants(per_class, final, early, strategy):
+    s = decide(measurements(per_class, final, early), num_groups=8, default_cut=3)
+    assert s.strategy == strategy
+    text = " ".join(s.rationale)
+    assert f"{100 * final:.0f}%" in text and f"{100 * early:.0f}%" in text and f"{per_class:.0f}" in text
+    if strategy == "truncated":
+        assert s.cut_index == 3 and s.freeze_depth == 0
+    if strategy == "fine-tune-top":
+        assert 0 < s.freeze_depth < 8 and s.backbone_lr < s.head_lr
+    if strategy == "fine-tune-all":
+        assert s.freeze_depth == 8 and s.backbone_lr < s.head_lr
+    if strategy == "feature-extraction":
+        assert s.freeze_depth == 0 and s.cut_index is None
+
+
+def test_small_and_different_without_a_cut_point_falls_back_to_feature_extraction():
+    s = decide(measurements(20, 0.5, 0.9), num_groups=8, default_cut=None)
+    assert s.strategy == "feature-extraction"
+    assert "cannot be cut" in " ".join(s.rationale)
+
+
+def test_separability_score_tells_separable_from_random_features():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat_interleave(20)
+    separable = torch.randn(60, 16, generator=g) + torch.nn.functional.one_hot(labels, 16) * 6
+    random = torch.randn(60, 16, generator=g)
+    assert loo_nearest_mean_accuracy(separable, labels) > 0.95
+    assert loo_nearest_mean_accuracy(random, labels) < 0.6
+
+
+def test_advise_measures_real_images_with_offline_pretrained_weights(tmp_path):
+    root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
+    suggestion = advise(scan_dataset(root), TrainSettings(image_size=96))
+    m = suggestion.measurements
+    assert suggestion.size == "small" and m.median_per_class < SMALL_MAX_PER_CLASS
+    assert m.sample_size == 24 - 3 or m.sample_size <= 24
+    assert m.final_separability > m.chance and 0 < m.imagenet_confidence <= 1
+    assert suggestion.strategy == ("feature-extraction" if m.similar else "truncated")
+    assert suggestion.to_dict()["title"]
+    settings = suggestion.apply(TrainSettings())
+    assert settings.strategy == suggestion.strategy and settings.freeze_depth == suggestion.freeze_depth

@@ -1,0 +1,95 @@
+"""The headless CLI, run in-process (core.cli.main) and once through the real entry point."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from tests.datagen import make_class_folder, make_image
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--image-size", "64", "--epochs", "2", "--batch-size", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_class_folder(tmp_path_factory.mktemp("cli") / "photos", ["red", "blue"], per_class=8, size=64)
+
+
+def run_json(capsys, *argv):
+    code = main([*argv, "--json"])
+    out = capsys.readouterr()
+    return code, json.loads(out.out), out.err
+
+
+def test_models_lists_the_catalog_with_offline_status(capsys):
+    code, rows, _ = run_json(capsys, "models")
+    assert code == 0
+    names = {r["name"]: r for r in rows}
+    assert {"tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2", "mobilenetv3_large_100",
+            "resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "vit_small_patch16_224"} <= set(names)
+    assert names["tf_efficientnet_lite0"]["weights"] == "bundled"
+    assert all(r["params_m"] > 0 and r["input_size"] >= 224 and r["imagenet_top1"] > 50 for r in rows)
+
+
+def test_scan_reports_classes_and_counts(capsys, data):
+    code, summary, _ = run_json(capsys, "scan", str(data), "--quiet")
+    assert code == 0 and summary["classes"] == ["blue", "red"] and summary["num_images"] == 16
+
+
+def test_train_auto_then_predict_and_evaluate(capsys, data, tmp_path):
+    run = tmp_path / "run"
+    code, result, _ = run_json(capsys, "train", str(data), "--out", str(run), *FAST)
+    assert code == 0 and result["strategy"] in ("feature-extraction", "truncated")
+    assert result["val_accuracy"] >= 0.75 and len(result["history"]) == 2
+    new = tmp_path / "new images"
+    new.mkdir()
+    make_image(0, size=64, seed=77).save(new / "a red one.png")
+    make_image(1, size=64, seed=78).save(new / "a blue one.png")
+    (new / "notes.txt").write_text("not an image")
+    csv_path = tmp_path / "out.csv"
+    code, predictions, _ = run_json(capsys, "predict", str(run), str(new), "--csv", str(csv_path), "--quiet")
+    assert code == 0
+    labels = {Path(p["path"]).name: p["label"] for p in predictions}
+    assert labels == {"a red one.png": "red", "a blue one.png": "blue"}
+    rows = list(csv.DictReader(csv_path.open()))
+    assert {r["label"] for r in rows} == {"red", "blue"} and "p_red" in rows[0]
+    code, report, _ = run_json(capsys, "evaluate", str(run), str(data), "--quiet")
+    assert code == 0 and report["accuracy"] >= 0.75
+    assert set(report["per_class"]) == {"red", "blue"} and report["confusion_matrix"]
+
+
+def test_explicit_strategy_and_freeze_depth(capsys, data, tmp_path):
+    code, result, _ = run_json(capsys, "train", str(data), "--out", str(tmp_path / "r"), "--strategy",
+                               "fine-tune-top", "--freeze-depth", "2", "--epochs", "1", "--image-size", "64",
+                               "--quiet")
+    assert code == 0 and result["strategy"] == "fine-tune-top" and result["freeze_depth"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["scan", "/no/such/folder"], "/no/such/folder"),
+    (["predict", "/no/such/run", "x.png"], "not found"),
+    (["train", "DATA", "--out", "OUT", "--freeze-depth", "99", "--strategy", "fine-tune-top"], "Freeze depth"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, data, tmp_path, argv, message):
+    argv = [a.replace("DATA", str(data)).replace("OUT", str(tmp_path / "o")) for a in argv]
+    code = main(argv + ["--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error:") and len(err.splitlines()) == 1 and message in err
+
+
+def test_single_class_folder_is_refused_naming_the_class(capsys, tmp_path):
+    root = make_class_folder(tmp_path / "one", ["lonely"], per_class=3, size=32)
+    code = main(["train", str(root), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lonely" in err and "Traceback" not in err
+
+
+def test_console_entry_point_runs_headless(data):
+    out = subprocess.run([sys.executable, "-m", "app.entry", "scan", str(data), "--json", "--quiet"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["num_images"] == 16
