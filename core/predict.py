@@ -5,7 +5,7 @@ from typing import Callable
 
 from core.bundle import Bundle
 from core.cancel import CancelToken
-from core.dataset import DatasetScan
+from core.dataset import DatasetScan, make_split
 from core.devices import resolve_device
 from core.errors import DatasetError, TransferLabError
 from core.images import IMAGE_EXTENSIONS
@@ -53,15 +53,31 @@ def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size:
     return results
 
 
+def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
+    """Which images to score. Never the ones the model was trained on when that can be known:
+    a pre-split folder gives its test/ (else val/) images; the very folder the model was trained
+    on gives its held-out validation images (same seeded split); any other folder, all images."""
+    if scan.layout == "pre-split":
+        if scan.items.get("test"):
+            return "test", scan.items["test"]
+        return "val", scan.items.get("val", [])
+    trained_on = bundle.meta.get("dataset", {}).get("root")
+    if trained_on and Path(trained_on) == scan.root:
+        settings = bundle.meta.get("settings", {})
+        split = make_split(scan, settings.get("val_fraction", 0.2), settings.get("seed", 0))
+        return "val (held out during training)", split.val
+    return "all", scan.all_items()
+
+
 def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
              progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
-    """Metrics on a labelled folder: its test/ split if it has one, else every image in it."""
+    """Metrics on a labelled folder (see :func:`evaluation_items` for which images)."""
     classes = bundle.classes
     unknown = [c for c in scan.classes if c not in classes]
     if unknown:
         raise DatasetError(f"Classes not known to this model: {', '.join(unknown)} "
                            f"(the model knows: {', '.join(classes)})")
-    items = scan.items.get("test") if scan.layout == "pre-split" and scan.items.get("test") else scan.all_items()
+    which, items = evaluation_items(bundle, scan)
     if not items:
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]
@@ -72,5 +88,5 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
     report = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
     report["loss"] = out.loss
     report["unreadable"] = [str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))]
-    report["split"] = "test" if items is scan.items.get("test") else "all"
+    report["split"] = which
     return report

@@ -113,11 +113,11 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
         set_train_mode(net)
         seen = correct = 0
         loss_sum = 0.0
+        t0 = time.monotonic()
         for b, batch in enumerate(train_loader, 1):
             check(cancel)
             if batch is None:
                 continue
-            t0 = time.monotonic()
             x, y, _ = batch
             x, y = x.to(device, non_blocking=pin), y.to(device, non_blocking=pin)
             logits = net(x)
@@ -130,8 +130,10 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
             batch_loss = loss.item()
             batch_correct = (logits.argmax(1) == y).sum().item()
             seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
+            now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
             cb.on_batch_end(BatchEnd(epoch, b, len(train_loader), batch_loss, batch_correct / n,
-                                     n / max(1e-9, time.monotonic() - t0), optimizer.param_groups[0]["lr"]))
+                                     n / max(1e-9, now - t0), optimizer.param_groups[0]["lr"]))
+            t0 = now
         if seen == 0:
             raise TransferLabError("No training image could be read; check the dataset report")
         val = inference.run(net, val_loader, device, cancel)
@@ -175,7 +177,14 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     return TrainResult(run_dir, best["epoch"], best["val_accuracy"], best["val_loss"], history, stopped_early)
 
 
+MIN_LOSS_IMPROVEMENT = 1e-4
+
+
 def _improves(acc: float, loss: float, best: dict) -> bool:
+    """Better validation accuracy, or the same accuracy with a clearly lower validation loss."""
+    if best["epoch"] == 0:
+        return True
     if acc != acc:  # nan: no validation images could be read
-        return best["epoch"] == 0 or loss < best["val_loss"]
-    return acc > best["val_accuracy"] or (acc == best["val_accuracy"] and loss < best["val_loss"])
+        return loss < best["val_loss"] - MIN_LOSS_IMPROVEMENT
+    return acc > best["val_accuracy"] or (acc == best["val_accuracy"]
+                                          and loss < best["val_loss"] - MIN_LOSS_IMPROVEMENT)

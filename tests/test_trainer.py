@@ -1,6 +1,7 @@
 """Tiny real training runs: small generated images, small/pretrained models, a few epochs."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -70,6 +71,10 @@ def test_feature_extraction_learns_and_saves_a_bundle_that_predicts(data, tmp_pa
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in results)
     report = evaluate(load_bundle(tmp_path / "run"), scan_dataset(data))
     assert report["accuracy"] >= 0.8 and len(report["confusion_matrix"]) == 3
+    assert report["split"].startswith("val") and report["num_images"] == meta["dataset"]["split"]["val"]
+    copy = shutil.copytree(data, tmp_path / "copy")
+    report = evaluate(load_bundle(tmp_path / "run"), scan_dataset(copy))
+    assert report["split"] == "all" and report["num_images"] == 30 and report["accuracy"] >= 0.8
     assert tree_fingerprint(data) == before  # the dataset folder was never written to
 
 
@@ -117,6 +122,12 @@ def test_same_seed_same_history(data, tmp_path):
     b = train(scan_dataset(data), settings, tmp_path / "b")
     strip = lambda h: [{k: v for k, v in e.items() if k not in ("seconds", "eta_s")} for e in h]
     assert strip(a.history) == strip(b.history)
+
+
+def test_early_stopping_stops_when_validation_stops_improving(data, tmp_path):
+    settings = replace(FAST, epochs=6, head_lr=1e-9, early_stopping_patience=2)
+    result = train(scan_dataset(data), settings, tmp_path / "run")
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
 
 
 def test_checkpoint_is_written_each_epoch_and_loads_without_pickle(data, tmp_path):
