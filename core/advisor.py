@@ -22,7 +22,7 @@ from core.cancel import CancelToken, check
 from core.dataset import DatasetScan, make_split
 from core.devices import resolve_device
 from core.loading import make_loader
-from core.network import cut_levels, default_cut_index, layer_groups
+from core.network import LayerGroup, cut_levels, default_cut_index, layer_groups
 from core.preprocess import eval_transform, preprocessing_for
 from core.settings import STRATEGY_TITLES, TrainSettings, strategy_settings
 from core.weights import create_backbone
@@ -169,15 +169,15 @@ def _sample(items, seed: int):
 
 @torch.inference_mode()
 def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,
-            cancel: CancelToken | None = None) -> tuple[Measurements, int, int | None]:
-    """Run the pretrained model on a sample; returns (measurements, number of layer groups, default cut)."""
+            cancel: CancelToken | None = None) -> tuple[Measurements, list[LayerGroup], int | None]:
+    """Run the pretrained model on a sample; returns (measurements, its layer groups, default cut)."""
     scan.require_trainable()
     split = make_split(scan, settings.val_fraction, settings.seed)
     per_class = [sum(1 for i in split.train if i.label == c) for c in range(len(scan.classes))]
     loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file,
                              progress=(lambda msg: progress(0, 1, msg)) if progress else None)
     model = loaded.model
-    num_groups = len(layer_groups(model))
+    groups = layer_groups(model)
     cut = settings.cut_index if settings.cut_index is not None else default_cut_index(model)
     levels = cut_levels(model)
     device = resolve_device(settings.device)
@@ -213,11 +213,13 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
                      final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
                      1.0 / len(scan.classes))
-    return m, num_groups, cut
+    return m, groups, cut
 
 
 def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,
            cancel: CancelToken | None = None) -> Suggestion:
     settings = settings or TrainSettings()
-    m, num_groups, cut = measure(scan, settings, progress, cancel)
-    return decide(m, num_groups, cut)
+    m, groups, cut = measure(scan, settings, progress, cancel)
+    suggestion = decide(m, len(groups), cut)
+    suggestion.extra["layer_groups"] = [{"name": g.name, "params": g.num_params} for g in groups]
+    return suggestion

@@ -107,7 +107,12 @@ def cmd_advise(args) -> int:
     finally:
         bar.close()
     d = suggestion.to_dict()
-    _emit(args, d, f"{d['title']}\n" + "\n".join(f"- {line}" for line in suggestion.rationale))
+    groups = suggestion.extra.get("layer_groups", [])
+    depth = suggestion.freeze_depth
+    lines = [d["title"], *(f"- {line}" for line in suggestion.rationale), "Layer groups (input to output):"]
+    lines += [f"  {'train ' if i >= len(groups) - depth else 'frozen'} {g['name']:32} {g['params']:>11,}"
+              for i, g in enumerate(groups)]
+    _emit(args, d, "\n".join(lines))
     return 0
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.advisor import (SMALL_MAX_PER_CLASS, Measurements, advise, decide, loo_nearest_mean_accuracy)
-from core.dataset import scan_dataset
+from core.dataset import make_split, scan_dataset
 from core.settings import TrainSettings
 from tests.datagen import make_class_folder
 
@@ -56,7 +56,8 @@ def test_advise_measures_real_images_with_offline_pretrained_weights(tmp_path):
     suggestion = advise(scan_dataset(root), TrainSettings(image_size=96))
     m = suggestion.measurements
     assert suggestion.size == "small" and m.median_per_class < SMALL_MAX_PER_CLASS
-    assert m.sample_size == 24 - 3 or m.sample_size <= 24
+    assert m.sample_size == len(make_split(scan_dataset(root)).train) == 18
+    assert len(suggestion.extra["layer_groups"]) == suggestion.num_groups == 8
     assert m.final_separability > m.chance and 0 < m.imagenet_confidence <= 1
     assert suggestion.strategy == ("feature-extraction" if m.similar else "truncated")
     assert suggestion.to_dict()["title"]
