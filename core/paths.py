@@ -6,6 +6,7 @@ from pathlib import Path
 import platformdirs
 
 CACHE_ENV = "TRANSFERLAB_CACHE_DIR"
+DATA_ENV = "TRANSFERLAB_DATA_DIR"
 
 
 def cache_dir() -> Path:
@@ -20,3 +21,26 @@ def weights_cache_dir() -> Path:
     path = cache_dir() / "weights"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir() -> Path:
+    """Per-user data directory for runs the app trains (override with TRANSFERLAB_DATA_DIR)."""
+    override = os.environ.get(DATA_ENV)
+    path = Path(override) if override else Path(platformdirs.user_data_dir("TransferLab", "TransferLab"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_run_dir(model_name: str) -> Path:
+    """A fresh, not yet existing run folder such as ``runs/2026-11-22_1405_tf_efficientnet_lite0``."""
+    import re
+    from datetime import datetime
+
+    base = data_dir() / "runs"
+    stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    name = f"{stamp}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', model_name)}"
+    candidate, n = base / name, 1
+    while candidate.exists():
+        n += 1
+        candidate = base / f"{name}-{n}"
+    return candidate

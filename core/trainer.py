@@ -84,6 +84,7 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
                                    "choose another strategy")
     net = TransferNet(loaded.model, len(scan.classes), cut)
     freeze = apply_freeze_depth(net, settings.freeze_depth)
+    hooks = _cancel_hooks(net, cancel)
     net.to(device)
     # The optimizer is built after freezing, so it holds only trainable parameters.
     optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
@@ -155,6 +156,8 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
             cb.on_status(f"Stopping early: no improvement for {stale} epochs")
             break
 
+    for hook in hooks:
+        hook.remove()
     net.load_state_dict(best_state)
     meta = {
         "classes": list(scan.classes),
@@ -178,6 +181,14 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
 
 
 MIN_LOSS_IMPROVEMENT = 1e-4
+
+
+def _cancel_hooks(net: nn.Module, cancel: CancelToken | None) -> list:
+    """Check the cancel token before every module's forward, so Cancel is felt within a
+    fraction of a batch even when one batch takes seconds on a CPU."""
+    if cancel is None:
+        return []
+    return [m.register_forward_pre_hook(lambda *_: check(cancel)) for m in net.modules()]
 
 
 def _improves(acc: float, loss: float, best: dict) -> bool:

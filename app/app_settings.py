@@ -1,0 +1,28 @@
+"""Remembered choices (QSettings): last folders, window geometry, last model and device."""
+
+from PySide6.QtCore import QCoreApplication, QSettings
+
+ORGANIZATION = "TransferLab"
+APPLICATION = "TransferLab"
+
+
+def init_identity() -> None:
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+
+
+def store() -> QSettings:
+    """The app's settings (default format; tests redirect it to a temporary file)."""
+    init_identity()
+    return QSettings()
+
+
+def get_str(key: str, default: str = "") -> str:
+    value = store().value(key, default)
+    return str(value) if value is not None else default
+
+
+def set_value(key: str, value) -> None:
+    s = store()
+    s.setValue(key, value)
+    s.sync()

@@ -1,0 +1,84 @@
+"""Base class of the wizard's pages."""
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.state import WizardState
+from app.tasks import Task
+
+
+class MessageBanner(QWidget):
+    """An inline, dismissable message (errors from the core appear here, never only on stderr)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBanner")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("✕")
+        close.setFlat(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 6, 6)
+        row.addWidget(self.label, 1)
+        row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str, kind: str = "error") -> None:
+        colours = {"error": ("#b3261e", "#fde7e7"), "info": ("#0b57d0", "#e8f0fe"), "ok": ("#146c2e", "#e6f4ea")}
+        fg, bg = colours.get(kind, colours["info"])
+        self.setStyleSheet(f"#messageBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 6px; }}"
+                           f"#messageBanner QLabel, #messageBanner QPushButton {{ color: {fg}; }}")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if not self.isHidden() else ""
+
+
+class WizardPage(QWidget):
+    """A step of the wizard. Subclasses fill ``self.body`` and override the hooks."""
+
+    title = ""
+    subtitle = ""
+    completeChanged = Signal()
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.task = Task(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 20, 24, 12)
+        outer.setSpacing(10)
+        heading = QLabel(f"<h2 style='margin:0'>{self.title}</h2>")
+        outer.addWidget(heading)
+        if self.subtitle:
+            sub = QLabel(self.subtitle)
+            sub.setWordWrap(True)
+            sub.setObjectName("subtitle")
+            outer.addWidget(sub)
+        self.banner = MessageBanner(self)
+        outer.addWidget(self.banner)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(10)
+        outer.addLayout(self.body, 1)
+        self.task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
+
+    def on_enter(self) -> None:
+        """Called each time the page is shown."""
+
+    def is_complete(self) -> bool:
+        """Whether Next may be pressed."""
+        return True
+
+    def is_busy(self) -> bool:
+        return self.task.is_running()
+
+    def shutdown(self) -> None:
+        """Cancel background work and wait for it (window closing)."""
+        if self.task.is_running():
+            self.task.cancel()
+            self.task.wait(15000)

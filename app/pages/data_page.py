@@ -1,0 +1,199 @@
+"""Step 1: choose the dataset folder, scan it in the background, show what was found."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QWidget)
+
+from app import app_settings
+from app.pages.base import WizardPage
+from app.resources import sample_data_dir
+from app.widgets.images import pixmap_from_array
+from core.dataset import scan_dataset
+from core.thumbnails import class_examples
+
+THUMB = 56
+
+
+class DataPage(WizardPage):
+    title = "Your images"
+    subtitle = ("Choose a folder with one subfolder per class (for example <i>healthy/</i> and <i>diseased/</i>), "
+                "or a folder already split into <i>train/</i> and <i>val/</i>. Your folder is only read, never "
+                "changed. You can also drop a folder onto this window.")
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self.choose_button = QPushButton("Choose folder…")
+        self.sample_button = QPushButton("Try with sample data")
+        self.sample_button.setToolTip("72 photos of brick, grass and gravel (CC0), bundled with TransferLab")
+        self.choose_button.clicked.connect(self._choose)
+        self.sample_button.clicked.connect(lambda: self.scan_folder(str(sample_data_dir())))
+        self.folder_label = QLabel("No folder chosen yet.")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.choose_button)
+        row.addWidget(self.sample_button)
+        row.addWidget(self.folder_label, 1)
+        self.body.addLayout(row)
+
+        self.progress = QProgressBar()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.task.cancel)
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress, 1)
+        busy.addWidget(self.cancel_button)
+        self.busy_row = QWidget()
+        self.busy_row.setLayout(busy)
+        busy.setContentsMargins(0, 0, 0, 0)
+        self.busy_row.hide()
+        self.body.addWidget(self.busy_row)
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.body.addWidget(self.summary)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Class", "Images", "Examples"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.body.addWidget(self.table, 3)
+
+        lower = QHBoxLayout()
+        self.skipped_box = QGroupBox("Skipped files")
+        skipped_layout = QHBoxLayout(self.skipped_box)
+        self.skipped_list = QListWidget()
+        skipped_layout.addWidget(self.skipped_list)
+        lower.addWidget(self.skipped_box, 2)
+        split_box = QGroupBox("Validation split")
+        form = QFormLayout(split_box)
+        self.val_spin = QDoubleSpinBox()
+        self.val_spin.setRange(5, 50)
+        self.val_spin.setSuffix(" %")
+        self.val_spin.setDecimals(0)
+        self.val_spin.setValue(self.state.settings.val_fraction * 100)
+        self.val_spin.setToolTip("Share of each class held out to measure accuracy honestly")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 999999)
+        self.seed_spin.setValue(self.state.settings.seed)
+        self.seed_spin.setToolTip("Same seed, same split and same training run")
+        form.addRow("Held out for validation", self.val_spin)
+        form.addRow("Random seed", self.seed_spin)
+        self.split_note = QLabel()
+        self.split_note.setWordWrap(True)
+        form.addRow(self.split_note)
+        self.val_spin.valueChanged.connect(self._split_changed)
+        self.seed_spin.valueChanged.connect(self._split_changed)
+        lower.addWidget(split_box, 1)
+        self.body.addLayout(lower, 2)
+
+        self.task.progress.connect(self._on_progress)
+        self.task.finished.connect(self._on_scanned)
+        self.task.cancelled.connect(lambda: self.banner.show_message("Scan cancelled.", "info"))
+        self.task.stopped.connect(self._on_stopped)
+        self.skipped_box.hide()
+
+    # public -----------------------------------------------------------------------------------
+    def scan_folder(self, folder: str) -> None:
+        if self.task.is_running():
+            return
+        self.banner.hide()
+        self.folder_label.setText(folder)
+        if Path(folder) != sample_data_dir():
+            app_settings.set_value("data/last_folder", folder)
+        self.progress.setRange(0, 0)
+        self.busy_row.show()
+        self.choose_button.setEnabled(False)
+        self.sample_button.setEnabled(False)
+        self.completeChanged.emit()
+
+        def work(ctx):
+            scan = scan_dataset(folder, progress=ctx.progress, cancel=ctx.cancel)
+            ctx.progress(0, 0, "Making previews…")
+            return scan, class_examples(scan, 3, THUMB, ctx.cancel)
+
+        self.task.start(work)
+
+    def choose_directory(self) -> str | None:
+        start = app_settings.get_str("data/last_folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", start)
+        return folder or None
+
+    def is_complete(self) -> bool:
+        return self.state.scan is not None and not self.state.scan.problems() and not self.task.is_running()
+
+    # internals --------------------------------------------------------------------------------
+    def _choose(self) -> None:
+        folder = self.choose_directory()
+        if folder:
+            self.scan_folder(folder)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{message or 'Checking images'}  %v / %m" if total else message)
+
+    def _on_stopped(self) -> None:
+        self.busy_row.hide()
+        self.choose_button.setEnabled(True)
+        self.sample_button.setEnabled(True)
+        self.completeChanged.emit()
+
+    def _on_scanned(self, result) -> None:
+        scan, thumbs = result
+        self.state.scan = scan
+        self.state.suggestion = None
+        self.state.result = None
+        counts = scan.class_counts()
+        self.table.setRowCount(len(scan.classes))
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        for row, name in enumerate(scan.classes):
+            self.table.setItem(row, 0, QTableWidgetItem(name))
+            count = QTableWidgetItem(f"{counts.get(name, 0)}")
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, 1, count)
+            strip = QWidget()
+            lay = QHBoxLayout(strip)
+            lay.setContentsMargins(4, 2, 4, 2)
+            for array in thumbs.get(name, []):
+                label = QLabel()
+                label.setPixmap(pixmap_from_array(array))
+                lay.addWidget(label)
+            lay.addStretch(1)
+            self.table.setCellWidget(row, 2, strip)
+            self.table.setRowHeight(row, THUMB + 8)
+        total = sum(counts.values())
+        layout = ("already split into " + ", ".join(f"{k}/" for k in scan.split_folders.values())
+                  if scan.layout == "pre-split" else "one subfolder per class")
+        self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
+                             f"{len(scan.skipped)} files skipped.")
+        self.skipped_list.clear()
+        for skipped in scan.skipped:
+            self.skipped_list.addItem(f"{_relative(skipped.path, scan.root)} — {skipped.reason}")
+        self.skipped_box.setVisible(bool(scan.skipped))
+        presplit = scan.layout == "pre-split"
+        self.val_spin.setEnabled(not presplit)
+        self.split_note.setText("Your train/val folders are used as they are." if presplit else
+                                "Each class is split the same way (stratified).")
+        problems = scan.problems()
+        if problems:
+            self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems), "error")
+        self.completeChanged.emit()
+
+    def _split_changed(self) -> None:
+        self.state.settings = replace(self.state.settings, val_fraction=self.val_spin.value() / 100,
+                                      seed=self.seed_spin.value())
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

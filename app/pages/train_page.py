@@ -1,0 +1,170 @@
+"""Step 5: train in the background with live curves, a progress bar with ETA, and a log."""
+
+import time
+from dataclasses import replace
+
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton)
+
+from app import app_settings
+from app.pages.base import WizardPage
+from app.train_job import training_job
+from app.widgets.curves import TrainingCurves
+from core.devices import available_devices
+from core.paths import new_run_dir
+from core.settings import STRATEGY_TITLES
+
+DEVICE_NAMES = {"auto": "Auto (best available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class TrainPage(WizardPage):
+    title = "Train"
+    subtitle = "Training runs in the background; you can cancel at any time. The best epoch is kept."
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self.plan = QLabel()
+        self.plan.setWordWrap(True)
+        self.body.addWidget(self.plan)
+        self.device_combo = QComboBox()
+        for name in ["auto", *available_devices()]:
+            self.device_combo.addItem(DEVICE_NAMES[name], name)
+        remembered = app_settings.get_str("train/device", "auto")
+        index = self.device_combo.findData(remembered)
+        self.device_combo.setCurrentIndex(max(0, index))
+        self.start_button = QPushButton("Start training")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Device:"))
+        row.addWidget(self.device_combo)
+        row.addStretch(1)
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+        self.body.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setFormat("Not started")
+        self.progress.setValue(0)
+        self.body.addWidget(self.progress)
+        self.curves = TrainingCurves()
+        self.body.addWidget(self.curves, 3)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setPlaceholderText("Messages from training appear here.")
+        self.body.addWidget(self.log, 1)
+
+        self.start_button.clicked.connect(self.start_training)
+        self.cancel_button.clicked.connect(self.cancel_training)
+        self.task.event.connect(self._on_event)
+        self.task.finished.connect(self._on_finished)
+        self.task.failed.connect(lambda msg: self._log(f"Failed: {msg}"))
+        self.task.cancelled.connect(self._on_cancelled)
+        self.task.stopped.connect(self._on_stopped)
+        self.cancel_requested_at: float | None = None
+        self.total_batches = 0
+
+    def on_enter(self) -> None:
+        s = self.state.settings
+        self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
+                          f"{s.freeze_depth} layer group(s) trained · {s.epochs} epochs · "
+                          f"augmentation: {s.augmentation}")
+        self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
+
+    def is_complete(self) -> bool:
+        return self.state.result is not None and not self.task.is_running()
+
+    def start_training(self) -> None:
+        if self.task.is_running() or self.state.scan is None:
+            return
+        device = self.device_combo.currentData()
+        app_settings.set_value("train/device", device)
+        settings = replace(self.state.settings, device=device)
+        self.state.result = None
+        self.state.evaluation = None
+        self.curves.reset()
+        self.banner.hide()
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Preparing…")
+        run_dir = new_run_dir(settings.model_name)
+        self._log(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.device_combo.setEnabled(False)
+        self.cancel_requested_at = None
+        self.task.start(training_job(self.state.scan, settings, run_dir))
+        self.completeChanged.emit()
+
+    def cancel_training(self) -> None:
+        if self.task.is_running():
+            self.cancel_requested_at = time.monotonic()
+            self.cancel_button.setEnabled(False)
+            self.progress.setFormat("Cancelling…")
+            self.task.cancel()
+
+    # events from the worker (GUI thread) -------------------------------------------------------
+    def _on_event(self, item) -> None:
+        kind = item[0]
+        if kind == "status":
+            self._log(item[1])
+        elif kind == "start":
+            e = item[1]
+            self.total_batches = e.epochs * e.batches_per_epoch
+            self.progress.setRange(0, self.total_batches)
+            self.progress.setValue(0)
+            self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
+                      f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
+                      f"{e.weights_source}.")
+        elif kind == "batch":
+            e, smoothed = item[1], item[2]
+            done = (e.epoch - 1) * e.batches + e.batch
+            self.progress.setValue(done)
+            self.progress.setFormat(f"Epoch {e.epoch} · batch {e.batch}/{e.batches} · {e.images_per_s:.0f} images/s"
+                                    f"{self._eta_text(done)}")
+            self.curves.add_batch(e.epoch - 1 + e.batch / e.batches, smoothed)
+        elif kind == "epoch":
+            e = item[1]
+            self.epoch_eta = (time.monotonic(), e.eta_s)
+            self.curves.add_epoch(e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy)
+            self._log(f"Epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f}, accuracy "
+                      f"{e.train_accuracy:.1%}; validation loss {e.val_loss:.3f}, accuracy {e.val_accuracy:.1%}"
+                      f"{'  ← best so far' if e.is_best else ''}")
+
+    def _eta_text(self, done: int) -> str:
+        eta = getattr(self, "epoch_eta", None)
+        if not eta:
+            return ""
+        remaining = max(0.0, eta[1] - (time.monotonic() - eta[0]))
+        return f" · about {_duration(remaining)} left"
+
+    def _on_finished(self, result) -> None:
+        self.state.result = result
+        self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat(f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
+                                f"(epoch {result.best_epoch})")
+        self._log(f"Finished. Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
+        self.banner.show_message("Training finished. Press Next to see the results.", "ok")
+
+    def _on_cancelled(self) -> None:
+        took = time.monotonic() - self.cancel_requested_at if self.cancel_requested_at else 0.0
+        self._log(f"Training cancelled (stopped {took:.1f} s after Cancel).")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Cancelled")
+
+    def _on_stopped(self) -> None:
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.device_combo.setEnabled(True)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setFormat("Stopped")
+        self.completeChanged.emit()
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")

@@ -1,0 +1,41 @@
+"""Turns the core trainer's callbacks into task events: small plain objects, throttled."""
+
+import time
+
+from app.tasks import TaskContext
+from core.dataset import DatasetScan
+from core.events import TrainCallback
+from core.settings import TrainSettings
+from core.trainer import TrainResult, train
+
+BATCH_EVENT_INTERVAL_S = 0.1
+SMOOTHING = 0.9
+
+
+class _Forwarder(TrainCallback):
+    def __init__(self, ctx: TaskContext) -> None:
+        self.ctx = ctx
+        self.smoothed: float | None = None
+        self.last = 0.0
+
+    def on_status(self, message: str) -> None:
+        self.ctx.event(("status", message))
+
+    def on_fit_start(self, event) -> None:
+        self.ctx.event(("start", event))
+
+    def on_batch_end(self, event) -> None:
+        self.smoothed = event.loss if self.smoothed is None else SMOOTHING * self.smoothed + (1 - SMOOTHING) * event.loss
+        now = time.monotonic()
+        if now - self.last >= BATCH_EVENT_INTERVAL_S or event.batch == event.batches:
+            self.last = now
+            self.ctx.event(("batch", event, self.smoothed))
+
+    def on_epoch_end(self, event) -> None:
+        self.ctx.event(("epoch", event))
+
+
+def training_job(scan: DatasetScan, settings: TrainSettings, run_dir):
+    def run(ctx: TaskContext) -> TrainResult:
+        return train(scan, settings, run_dir, _Forwarder(ctx), ctx.cancel)
+    return run

@@ -1,0 +1,64 @@
+"""Live training curves (pyqtgraph): loss and accuracy, per batch (smoothed) and per epoch."""
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+TRAIN_COLOUR = "#1a73e8"
+VAL_COLOUR = "#e8710a"
+
+
+class TrainingCurves(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        background = self.palette().color(self.backgroundRole())
+        foreground = self.palette().color(self.foregroundRole())
+        self.loss_plot = pg.PlotWidget(background=background)
+        self.acc_plot = pg.PlotWidget(background=background)
+        for plot, title, label in ((self.loss_plot, "Loss (lower is better)", "loss"),
+                                   (self.acc_plot, "Accuracy (higher is better)", "accuracy %")):
+            plot.setTitle(title, color=foreground.name())
+            plot.setLabel("bottom", "epoch", color=foreground.name())
+            plot.setLabel("left", label, color=foreground.name())
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.addLegend(offset=(-10, 10), labelTextColor=foreground.name())
+            plot.setMinimumHeight(180)
+        self.acc_plot.setYRange(0, 100)
+        self.batch_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1, alpha=0.6),
+                                              name="train (per batch, smoothed)")
+        self.train_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=2), symbol="o",
+                                              symbolSize=6, symbolBrush=TRAIN_COLOUR, name="train (epoch)")
+        self.val_loss = self.loss_plot.plot([], [], pen=pg.mkPen(VAL_COLOUR, width=2), symbol="s", symbolSize=6,
+                                            symbolBrush=VAL_COLOUR, name="validation")
+        self.train_acc = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=2), symbol="o", symbolSize=6,
+                                            symbolBrush=TRAIN_COLOUR, name="train")
+        self.val_acc = self.acc_plot.plot([], [], pen=pg.mkPen(VAL_COLOUR, width=2), symbol="s", symbolSize=6,
+                                          symbolBrush=VAL_COLOUR, name="validation")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.loss_plot)
+        row.addWidget(self.acc_plot)
+        self.reset()
+
+    def reset(self) -> None:
+        self._batch = ([], [])
+        self._epochs: list[tuple[int, float, float, float, float]] = []
+        for curve in (self.batch_loss, self.train_loss, self.val_loss, self.train_acc, self.val_acc):
+            curve.setData([], [])
+
+    def add_batch(self, position: float, smoothed_loss: float) -> None:
+        """``position`` in epochs (e.g. 1.5 = half-way through epoch 2)."""
+        self._batch[0].append(position)
+        self._batch[1].append(smoothed_loss)
+        self.batch_loss.setData(*self._batch)
+
+    def add_epoch(self, epoch: int, train_loss: float, val_loss: float, train_acc: float, val_acc: float) -> None:
+        self._epochs.append((epoch, train_loss, val_loss, 100 * train_acc, 100 * val_acc))
+        xs = [e[0] for e in self._epochs]
+        self.train_loss.setData(xs, [e[1] for e in self._epochs])
+        self.val_loss.setData(xs, [e[2] for e in self._epochs])
+        self.train_acc.setData(xs, [e[3] for e in self._epochs])
+        self.val_acc.setData(xs, [e[4] for e in self._epochs])
+
+    def point_counts(self) -> dict[str, int]:
+        return {"batch_loss": len(self._batch[0]), "epochs": len(self._epochs)}

@@ -1,0 +1,160 @@
+"""Data, Model and Train pages on their own, driven offscreen with qtbot."""
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from app.pages.data_page import DataPage
+from app.pages.model_page import ModelPage
+from app.pages.train_page import TrainPage
+from app.resources import sample_data_dir
+from app.state import WizardState
+from core.dataset import scan_dataset
+from core.settings import TrainSettings
+from tests.datagen import make_class_folder, tree_fingerprint
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+
+
+def test_data_page_scans_in_the_background_and_shows_classes(qtbot, tmp_path):
+    root = make_class_folder(tmp_path / "data", ["cats", "dogs"], per_class=5, size=40)
+    (root / "cats" / "broken.jpg").write_bytes(b"not really a jpeg")
+    before = tree_fingerprint(root)
+    page = DataPage(WizardState())
+    qtbot.addWidget(page)
+    page.scan_folder(str(root))
+    qtbot.waitUntil(page.is_complete, timeout=20000)
+    assert page.table.rowCount() == 2 and page.table.item(0, 0).text() == "cats"
+    assert page.table.item(0, 1).text() == "5"
+    assert page.skipped_list.count() == 1 and "broken.jpg" in page.skipped_list.item(0).text()
+    assert page.table.cellWidget(0, 2).layout().count() >= 3  # thumbnails
+    assert tree_fingerprint(root) == before
+
+
+def test_data_page_explains_an_unusable_folder(qtbot, tmp_path):
+    root = make_class_folder(tmp_path / "one", ["only"], per_class=3, size=32)
+    page = DataPage(WizardState())
+    qtbot.addWidget(page)
+    page.scan_folder(str(root))
+    qtbot.waitUntil(lambda: bool(page.banner.text()), timeout=20000)
+    assert "only" in page.banner.text() and not page.is_complete()
+
+
+def test_sample_data_button_loads_the_bundled_dataset(qtbot):
+    page = DataPage(WizardState())
+    qtbot.addWidget(page)
+    page.sample_button.click()
+    qtbot.waitUntil(page.is_complete, timeout=30000)
+    assert page.state.scan.classes == ["brick", "grass", "gravel"]
+    assert sum(page.state.scan.class_counts().values()) == 72 and not page.state.scan.skipped
+    assert (sample_data_dir().parent / "sample_data_LICENSE.txt").is_file()
+
+
+def test_data_page_split_settings_reach_the_training_settings(qtbot):
+    state = WizardState()
+    page = DataPage(state)
+    qtbot.addWidget(page)
+    page.val_spin.setValue(30)
+    page.seed_spin.setValue(7)
+    assert state.settings.val_fraction == pytest.approx(0.3) and state.settings.seed == 7
+
+
+def test_model_page_lists_the_catalog_and_remembers_the_choice(qtbot):
+    page = ModelPage(WizardState())
+    qtbot.addWidget(page)
+    page.on_enter()
+    assert page.table.rowCount() >= 9
+    names = [page.table.item(r, 0).text() for r in range(page.table.rowCount())]
+    assert names[0] == "tf_efficientnet_lite0" and "bundled" in page.table.item(0, 5).text()
+    assert page.is_complete()
+    page.select_model("tf_efficientnet_lite1")
+    assert page.state.settings.model_name == "tf_efficientnet_lite1"
+    again = ModelPage(WizardState())
+    qtbot.addWidget(again)
+    assert again.state.settings.model_name == "tf_efficientnet_lite1"
+
+
+def test_model_page_imports_a_weights_file_and_refuses_a_bad_one(qtbot, tmp_path, monkeypatch):
+    import timm
+    from safetensors.torch import save_file
+    page = ModelPage(WizardState())
+    qtbot.addWidget(page)
+    good = tmp_path / "lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in timm.create_model("tf_efficientnet_lite0").state_dict().items()},
+              str(good))
+    monkeypatch.setattr(page, "choose_weights_file", lambda: str(good))
+    page.import_button.click()
+    qtbot.waitUntil(lambda: page.state.settings.weights_file == str(good), timeout=20000)
+    bad = tmp_path / "notes.pth"
+    bad.write_text("hello")
+    monkeypatch.setattr(page, "choose_weights_file", lambda: str(bad))
+    page.import_button.click()
+    qtbot.waitUntil(lambda: "Refused" in page.banner.text() or "Cannot" in page.banner.text(), timeout=20000)
+    assert page.state.settings.weights_file == str(good)
+
+
+def _trained_state(tmp_path, epochs=2, image_size=64, **kw) -> WizardState:
+    root = make_class_folder(tmp_path / "shapes", ["a", "b", "c"], per_class=8, size=48)
+    settings = TrainSettings(image_size=image_size, batch_size=4, epochs=epochs, **kw)
+    return WizardState(scan=scan_dataset(root), settings=settings)
+
+
+def test_training_keeps_the_window_responsive_and_draws_curves(qtbot, tmp_path):
+    # Fine-tuning everything at 160 px keeps the worker busy for several seconds.
+    page = TrainPage(_trained_state(tmp_path, epochs=3, image_size=160, strategy="fine-tune-all", freeze_depth=8))
+    qtbot.addWidget(page)
+    page.show()
+    page.on_enter()
+    gaps, last = [], [time.monotonic()]
+
+    def tick():
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    with qtbot.waitSignal(page.task.stopped, timeout=120000):
+        page.start_button.click()
+    timer.stop()
+    assert page.state.result is not None and page.is_complete()
+    counts = page.curves.point_counts()
+    assert counts["epochs"] == 3 and counts["batch_loss"] >= 3
+    assert len(gaps) > 200, "training was too short to measure the event loop"
+    print(f"max event-loop gap {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks")
+    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    assert "Epoch 3/3" in page.log.toPlainText()
+
+
+def test_cancel_stops_training_within_two_seconds(qtbot, tmp_path):
+    page = TrainPage(_trained_state(tmp_path, epochs=200))
+    qtbot.addWidget(page)
+    page.on_enter()
+    with qtbot.waitSignal(page.task.event, timeout=60000, check_params_cb=lambda item: item[0] == "batch"):
+        page.start_button.click()
+    start = time.monotonic()
+    with qtbot.waitSignal(page.task.stopped, timeout=5000):
+        page.cancel_button.click()
+    assert time.monotonic() - start < 2.0
+    assert page.start_button.isEnabled() and not page.task.is_running() and page.state.result is None
+    assert "cancelled" in page.log.toPlainText()
+
+
+def test_a_core_error_appears_in_the_window(qtbot, tmp_path):
+    state = _trained_state(tmp_path)
+    state.settings = replace(state.settings, model_name="no_such_model")
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.on_enter()
+    with qtbot.waitSignal(page.task.stopped, timeout=30000):
+        page.start_button.click()
+    assert "Unknown model" in page.banner.text()
+    assert page.start_button.isEnabled()
