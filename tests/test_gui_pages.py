@@ -158,3 +158,17 @@ def test_a_core_error_appears_in_the_window(qtbot, tmp_path):
         page.start_button.click()
     assert "Unknown model" in page.banner.text()
     assert page.start_button.isEnabled()
+
+
+def test_model_without_offline_weights_needs_a_download_and_offline_says_so(qtbot):
+    from core.weights import hub_reachable
+    if hub_reachable(timeout=2):
+        pytest.skip("this machine is online")
+    page = ModelPage(WizardState())
+    qtbot.addWidget(page)
+    page.on_enter()
+    page.select_model("resnet18")
+    assert not page.is_complete() and not page.download_button.isHidden()
+    with qtbot.waitSignal(page.task.stopped, timeout=30000):
+        page.download_button.click()
+    assert "internet" in page.banner.text() and not page.is_complete()

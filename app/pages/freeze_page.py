@@ -1,0 +1,419 @@
+"""Step 4: how many pretrained layer groups to train, learning rates, epochs and augmentation (with examples)."""
+
+import html
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea, QSizePolicy, QSlider,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app.pages.base import WizardPage
+from app.widgets.images import pixmap_from_array
+from core.preprocess import PRESETS
+from core.preview import augmentation_examples
+from core.settings import STRATEGY_TITLES
+
+PREVIEW_COUNT = 6
+PREVIEW_SIZE = 110
+PREVIEW_DELAY_MS = 250
+ORIENTATION_TIP = "Switch off where orientation carries meaning (digits, text, some scans)"
+COLUMNS = ["Group", "Parameters", "Trained?"]
+
+
+def _lr_spin() -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(5)
+    spin.setSingleStep(1e-4)
+    spin.setRange(1e-6, 1.0)
+    spin.setAccelerated(True)
+    return spin
+
+
+class FreezePage(WizardPage):
+    title = "Freeze depth"
+    subtitle = ("Choose how many of the pretrained layer groups are trained, counted from the output; the rest "
+                "stay frozen. A new classifier for your classes is always trained. Below: learning rates, "
+                "length of training and how the training images are varied (augmentation).")
+
+    previewUpdated = Signal()
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self._preview_seed = 0
+        self._preview_pending = False
+        self._preview_key: tuple | None = None  # what the shown examples were made from
+        self._running_key: tuple | None = None
+        self._loading = False
+
+        # -- freeze depth --------------------------------------------------------------------------
+        self.freeze_box = QGroupBox("Pretrained layers to train")
+        fcol = QVBoxLayout(self.freeze_box)
+        fcol.setSpacing(6)
+        self.missing_label = QLabel("The strategy has not been measured for this dataset and model yet. Go back "
+                                    "to the <b>Strategy</b> step first; the layer groups are shown here "
+                                    "once it has finished.")
+        self.missing_label.setWordWrap(True)
+        self.missing_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.missing_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        fcol.addWidget(self.missing_label)
+        self.freeze_content = QWidget()
+        inner = QVBoxLayout(self.freeze_content)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.setSpacing(6)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setTickInterval(1)
+        self.slider.setSingleStep(1)
+        self.slider.setPageStep(1)
+        self.slider.setAccessibleName("Number of pretrained layer groups to train")
+        inner.addWidget(self.slider)
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel("Head only"))
+        ends.addStretch(1)
+        self.depth_label = QLabel()
+        ends.addWidget(self.depth_label)
+        ends.addStretch(1)
+        ends.addWidget(QLabel("All layers"))
+        inner.addLayout(ends)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setToolTip("Input at the top, output at the bottom. Training starts from the output.")
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setMinimumHeight(120)
+        inner.addWidget(self.table, 1)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        inner.addWidget(self.summary_label)
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
+        self.note_label.setObjectName("hint")
+        inner.addWidget(self.note_label)
+        fcol.addWidget(self.freeze_content, 1)
+
+        # -- training settings -----------------------------------------------------------------------
+        self.settings_box = QGroupBox("Training settings")
+        form = QFormLayout(self.settings_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.head_lr_spin = _lr_spin()
+        self.head_lr_spin.setToolTip("Learning rate of the new classifier for your classes")
+        self.backbone_lr_spin = _lr_spin()
+        self.backbone_lr_spin.setToolTip("Learning rate of the pretrained layers that are trained; usually "
+                                         "much lower than the classifier's, so they are only gently adjusted")
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setToolTip("How many times training goes over all training images")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 512)
+        self.batch_spin.setToolTip("Images per training step; lower it if you run out of memory")
+        self.aug_combo = QComboBox()
+        for name, preset in PRESETS.items():
+            self.aug_combo.addItem(name, name)
+            self.aug_combo.setItemData(self.aug_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.aug_description = QLabel()
+        self.aug_description.setWordWrap(True)
+        self.flips_check = QCheckBox("Allow flips")
+        self.flips_check.setToolTip(ORIENTATION_TIP)
+        self.rotation_check = QCheckBox("Allow rotations")
+        self.rotation_check.setToolTip(ORIENTATION_TIP)
+        form.addRow("Learning rate, new classifier:", self.head_lr_spin)
+        form.addRow("Learning rate, pretrained layers:", self.backbone_lr_spin)
+        form.addRow("Epochs:", self.epochs_spin)
+        form.addRow("Batch size:", self.batch_spin)
+        form.addRow("Augmentation:", self.aug_combo)
+        form.addRow(self.aug_description)
+        checks = QHBoxLayout()
+        checks.addWidget(self.flips_check)
+        checks.addWidget(self.rotation_check)
+        checks.addStretch(1)
+        form.addRow(checks)
+
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(self.freeze_box, 3)
+        top.addWidget(self.settings_box, 2)
+        self.body.addLayout(top, 1)
+
+        # -- augmentation examples --------------------------------------------------------------------
+        self.preview_box = QGroupBox("Augmentation examples: what training images may look like")
+        prow = QHBoxLayout(self.preview_box)
+        prow.setSpacing(6)
+        strip = QWidget()
+        strip_row = QHBoxLayout(strip)
+        strip_row.setContentsMargins(0, 0, 0, 0)
+        strip_row.setSpacing(6)
+        self.preview_labels: list[QLabel] = []
+        for _ in range(PREVIEW_COUNT):
+            label = QLabel()
+            label.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setFrameShape(QFrame.Shape.StyledPanel)
+            self.preview_labels.append(label)
+            strip_row.addWidget(label)
+        strip_row.addStretch(1)
+        strip_scroll = QScrollArea()  # narrow windows scroll the strip instead of growing the page
+        strip_scroll.setWidget(strip)
+        strip_scroll.setWidgetResizable(True)
+        strip_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        strip_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        strip_scroll.setFixedHeight(PREVIEW_SIZE + strip_scroll.horizontalScrollBar().sizeHint().height() + 2)
+        strip_scroll.setMaximumWidth(PREVIEW_COUNT * (PREVIEW_SIZE + 6) + 4)
+        prow.addWidget(strip_scroll, 1)
+        side_widget = QWidget()
+        side_widget.setMaximumWidth(max(160, self.fontMetrics().horizontalAdvance("Shuffle") * 3))
+        side = QVBoxLayout(side_widget)
+        side.setContentsMargins(0, 0, 0, 0)
+        self.shuffle_button = QPushButton("Shuffle")
+        self.shuffle_button.setToolTip("Show other random variations")
+        self.preview_status = QLabel()
+        self.preview_status.setWordWrap(True)
+        self.preview_status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        side.addWidget(self.shuffle_button)
+        side.addWidget(self.preview_status)
+        side.addStretch(1)
+        prow.addWidget(side_widget)
+        self.body.addWidget(self.preview_box)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._start_preview)
+
+        self.slider.valueChanged.connect(self._depth_changed)
+        self.head_lr_spin.valueChanged.connect(lambda v: self._set(head_lr=float(v)))
+        self.backbone_lr_spin.valueChanged.connect(lambda v: self._set(backbone_lr=float(v)))
+        self.epochs_spin.valueChanged.connect(lambda v: self._set(epochs=int(v)))
+        self.batch_spin.valueChanged.connect(lambda v: self._set(batch_size=int(v)))
+        self.aug_combo.currentIndexChanged.connect(self._augmentation_changed)
+        self.flips_check.toggled.connect(lambda on: self._augmentation_changed(allow_flips=on))
+        self.rotation_check.toggled.connect(lambda on: self._augmentation_changed(allow_rotation=on))
+        self.shuffle_button.clicked.connect(self.shuffle)
+        self.task.finished.connect(self._on_preview)
+        self.task.cancelled.connect(lambda: None)
+        self.task.stopped.connect(self._on_stopped)
+        self.task.failed.connect(lambda _msg: self.preview_status.setText("No examples (see the message above)."))
+        self._load_settings()
+
+    # hooks ------------------------------------------------------------------------------------
+    def on_enter(self) -> None:
+        self._load_settings()
+        if self._current_preview_key() != self._preview_key:
+            self.request_preview(immediately=True)
+
+    def is_complete(self) -> bool:
+        return self._suggestion() is not None
+
+    def is_busy(self) -> bool:
+        return False  # the examples are a quick, cancellable extra; they never hold up the wizard
+
+    def shutdown(self) -> None:
+        self._preview_timer.stop()
+        self._preview_pending = False  # no new job once this one has stopped
+        super().shutdown()
+
+    # state <-> widgets ------------------------------------------------------------------------
+    def _suggestion(self):
+        s = self.state.suggestion
+        if s is None or self.state.suggestion_key != self.state.advice_key():
+            return None
+        return s
+
+    def _set(self, **changes) -> None:
+        if not self._loading:
+            self.state.settings = replace(self.state.settings, **changes)
+
+    def _load_settings(self) -> None:
+        s = self.state.settings
+        self._loading = True
+        try:
+            self.head_lr_spin.setValue(s.head_lr)
+            self.backbone_lr_spin.setValue(s.backbone_lr)
+            self.epochs_spin.setValue(s.epochs)
+            self.batch_spin.setValue(s.batch_size)
+            self.aug_combo.setCurrentIndex(max(0, self.aug_combo.findData(s.augmentation)))
+            self.flips_check.setChecked(s.allow_flips)
+            self.rotation_check.setChecked(s.allow_rotation)
+            self.aug_description.setText(PRESETS[self.aug_combo.currentData()].description)
+            suggestion = self._suggestion()
+            self.missing_label.setVisible(suggestion is None)
+            self.freeze_content.setVisible(suggestion is not None)
+            if suggestion is not None:
+                groups = suggestion.extra.get("layer_groups") or []
+                self._fill_table(groups)
+                kept = self.kept_groups()
+                top = kept if kept is not None else len(groups)
+                self.slider.setRange(0, top)
+                self.slider.setValue(max(0, min(s.freeze_depth, top)))
+        finally:
+            self._loading = False
+        if suggestion is not None:
+            depth = self.slider.value()
+            if depth != s.freeze_depth:
+                self._set(freeze_depth=depth)
+            self._show_depth(depth)
+
+    def _fill_table(self, groups: list[dict]) -> None:
+        self.table.setRowCount(len(groups))
+        for row, g in enumerate(groups):
+            name = QTableWidgetItem(str(g["name"]))
+            name.setToolTip(f"Layer group {row + 1} of {len(groups)} (1 = nearest the input)")
+            params = QTableWidgetItem(f"{int(g['params']):,}")
+            params.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, 0, name)
+            self.table.setItem(row, 1, params)
+            self.table.setItem(row, 2, QTableWidgetItem())
+
+    def _depth_changed(self, depth: int) -> None:
+        self._set(freeze_depth=int(depth))
+        self._show_depth(int(depth))
+
+    def kept_groups(self) -> int | None:
+        """For a cut ("truncated") network: how many layer groups are left below the cut, when known.
+
+        The suggestion names the module of the level it measured; the groups up to the one holding that
+        module are kept, the later ones are cut off. None when not truncated or the cut cannot be placed.
+        """
+        s, suggestion = self.state.settings, self._suggestion()
+        if suggestion is None or s.strategy != "truncated" or s.cut_index is None:
+            return None
+        m = suggestion.measurements
+        if s.cut_index != m.early_level or not m.early_level_name:
+            return None
+        groups = suggestion.extra.get("layer_groups") or []
+        for index, g in enumerate(groups):
+            if m.early_level_name in [part.strip() for part in str(g["name"]).split("+")]:
+                return index + 1
+        return None
+
+    def _show_depth(self, depth: int) -> None:
+        suggestion = self._suggestion()
+        if suggestion is None:
+            return
+        groups = suggestion.extra.get("layer_groups") or []
+        kept = self.kept_groups()
+        n = kept if kept is not None else len(groups)
+        first_trained = n - depth
+        accent = self.palette().color(QPalette.ColorRole.Highlight)
+        fill = QColor(accent)
+        fill.setAlpha(50)
+        muted = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        normal = self.palette().color(QPalette.ColorRole.Text)
+        for row in range(len(groups)):
+            trained = first_trained <= row < n
+            unused = row >= n
+            self.table.item(row, 2).setText("✓ trained" if trained else "unused (cut)" if unused else "frozen")
+            for col in range(len(COLUMNS)):
+                item = self.table.item(row, col)
+                item.setBackground(QBrush(fill) if trained else QBrush())
+                item.setForeground(QBrush(muted if unused else normal))
+                font = item.font()
+                font.setBold(trained)
+                font.setStrikeOut(unused and col == 0)
+                item.setFont(font)
+        total = sum(int(g["params"]) for g in groups[:n])
+        trainable = sum(int(g["params"]) for g in groups[first_trained:n])
+        pct = 100.0 * trainable / total if total else 0.0
+        below = " below the cut" if kept is not None else ""
+        self.depth_label.setText(f"{depth} of {n} group{'s' if n != 1 else ''}{below} trained")
+        self.summary_label.setText(f"Training <b>{trainable:,}</b> of {total:,} pretrained parameters{below} "
+                                   f"({pct:.1f}%) <b>+&nbsp;new&nbsp;classifier</b>")
+        self.backbone_lr_spin.setEnabled(depth > 0)
+        self._show_note(depth, n)
+
+    def _show_note(self, depth: int, n: int) -> None:
+        s = self.state.settings
+        notes = []
+        if s.strategy == "truncated":
+            where = f"level {s.cut_index}"
+            suggestion = self._suggestion()
+            if suggestion is not None and s.cut_index == suggestion.measurements.early_level:
+                where += f" ({html.escape(suggestion.measurements.early_level_name)})"
+            notes.append(f"Strategy “{html.escape(STRATEGY_TITLES['truncated'])}”: the network is cut at "
+                         f"{where}; the layer groups above the cut are not used at all, so only the groups "
+                         "below it can be trained.")
+        if s.strategy in ("feature-extraction", "truncated") and depth > 0:
+            notes.append(f"Hint: with {depth} group{'s' if depth != 1 else ''} trained this is no longer pure "
+                         "feature extraction: those pretrained layers are fine-tuned too (with the "
+                         "pretrained-layer learning rate). With few images, keep this low.")
+        elif s.strategy in ("fine-tune-top", "fine-tune-all") and depth == 0:
+            notes.append("Hint: with no pretrained layer trained, only the new classifier learns: this is "
+                         "feature extraction.")
+        self.note_label.setText("<br>".join(notes))
+        self.note_label.setVisible(bool(notes))
+
+    # augmentation examples ------------------------------------------------------------------------
+    def _augmentation_changed(self, *_args, **changes) -> None:
+        if self._loading:
+            return
+        preset = self.aug_combo.currentData()
+        self.aug_description.setText(PRESETS[preset].description)
+        self._set(augmentation=preset, **changes)
+        self.request_preview()
+
+    def shuffle(self) -> None:
+        self._preview_seed += 1
+        self.request_preview(immediately=True)
+
+    def _current_preview_key(self) -> tuple:
+        s = self.state.settings
+        root = str(self.state.scan.root) if self.state.scan else None
+        return (root, id(self.state.scan), s.model_name, s.image_size, s.augmentation, s.allow_flips,
+                s.allow_rotation, s.val_fraction, s.seed, self._preview_seed)
+
+    def request_preview(self, immediately: bool = False) -> None:
+        """(Re)make the examples: after a short pause, so quick changes start only one job."""
+        if self.state.scan is None:
+            self.preview_status.setText("Choose a dataset first.")
+            return
+        self.preview_status.setText("Updating…")
+        self._preview_timer.start(0 if immediately else PREVIEW_DELAY_MS)
+
+    def _start_preview(self) -> None:
+        if self.state.scan is None:
+            return
+        if self.task.is_running():  # finish the old job first; _on_stopped starts the new one
+            self._preview_pending = True
+            self.task.cancel()
+            return
+        self._preview_pending = False
+        scan, settings, seed = self.state.scan, replace(self.state.settings), self._preview_seed
+        self._running_key = self._current_preview_key()
+        self.task.start(lambda ctx: augmentation_examples(scan, settings, PREVIEW_COUNT, seed, cancel=ctx.cancel))
+
+    def _on_preview(self, arrays) -> None:
+        if self._preview_pending:
+            return  # outdated: a newer request starts when this job has stopped
+        self._preview_key = self._running_key
+        for i, label in enumerate(self.preview_labels):
+            if i < len(arrays):
+                pixmap = pixmap_from_array(arrays[i]).scaled(
+                    PREVIEW_SIZE - 4, PREVIEW_SIZE - 4, Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation)
+                label.setPixmap(pixmap)
+            else:
+                label.clear()
+        self.preview_status.setText("" if arrays else "No readable training images to show.")
+        self.previewUpdated.emit()
+
+    def _on_stopped(self) -> None:
+        if self._preview_pending:
+            self._start_preview()
+
+    def preview_pixmaps(self) -> list:
+        """The example pictures now shown (for tests and screenshots)."""
+        out = []
+        for label in self.preview_labels:
+            pixmap = label.pixmap()
+            if pixmap is not None and not pixmap.isNull():
+                out.append(pixmap)
+        return out

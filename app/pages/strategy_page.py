@@ -1,0 +1,231 @@
+"""Step 3: measure how the images look to the pretrained model and suggest one of four strategies."""
+
+import html
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QRadioButton, QScrollArea, QVBoxLayout, QWidget)
+
+from app.pages.base import WizardPage
+from app.widgets.quadrant import QuadrantWidget
+from core.advisor import Suggestion, advise
+from core.settings import STRATEGIES, STRATEGY_TITLES, with_strategy
+
+MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
+                  "images and compares how well its final and earlier layers tell your classes apart.")
+
+
+class StrategyPage(WizardPage):
+    title = "Strategy"
+    subtitle = ("How much of the pretrained network to reuse depends on two things: how many images you have, "
+                "and how similar they are to the photos the model was trained on (ImageNet). Both are measured "
+                "on your data, and a strategy is suggested; you can choose a different one.")
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self._pending_key: tuple | None = None
+
+        # while measuring
+        self.measuring = QWidget()
+        col = QVBoxLayout(self.measuring)
+        col.setContentsMargins(0, 0, 0, 0)
+        self.measure_label = QLabel(MEASURING_TEXT)
+        self.measure_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop measuring")
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        col.addWidget(self.measure_label)
+        col.addLayout(row)
+        self.measuring.hide()
+        self.body.addWidget(self.measuring)
+
+        # a line shown when there is no suggestion (no dataset, cancelled, failed)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.hide()
+        self.body.addWidget(self.status_label)
+
+        # the result
+        self.results = QWidget()
+        res = QVBoxLayout(self.results)
+        res.setContentsMargins(0, 0, 0, 0)
+        res.setSpacing(10)
+        top = QHBoxLayout()
+        top.setSpacing(16)
+        self.quadrant = QuadrantWidget()
+        top.addWidget(self.quadrant, 1)
+        explain = QVBoxLayout()
+        explain.setSpacing(6)
+        self.suggested_label = QLabel()
+        self.suggested_label.setWordWrap(True)
+        self.suggested_label.setTextFormat(Qt.TextFormat.RichText)
+        self.rationale_label = QLabel()
+        self.rationale_label.setWordWrap(True)
+        self.rationale_label.setTextFormat(Qt.TextFormat.RichText)
+        self.rationale_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rationale_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        explain.addWidget(self.suggested_label)
+        explain.addWidget(self.rationale_label)
+        explain.addStretch(1)
+        top.addLayout(explain, 1)
+        res.addLayout(top, 1)
+
+        self.override_box = QGroupBox("Use a different strategy")
+        radios = QVBoxLayout(self.override_box)
+        radios.setSpacing(4)
+        self.strategy_group = QButtonGroup(self)
+        self.radios: dict[str, QRadioButton] = {}
+        for i, name in enumerate(STRATEGIES):
+            radio = QRadioButton(STRATEGY_TITLES[name])
+            self.radios[name] = radio
+            self.strategy_group.addButton(radio, i)
+            radios.addWidget(radio)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.override_box, 1)
+        res.addLayout(bottom)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.results)
+        self.scroll = scroll
+        scroll.hide()
+        self.body.addWidget(scroll, 1)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.measure_button = QPushButton("Measure again")
+        self.measure_button.setToolTip("Run the measurement on your images again")
+        buttons.addWidget(self.measure_button)
+        self.body.addLayout(buttons)
+        self.body.addStretch(0)
+
+        self.cancel_button.clicked.connect(self._cancel)
+        self.measure_button.clicked.connect(self.measure)
+        self.strategy_group.idToggled.connect(self._strategy_toggled)
+        self.task.progress.connect(self._on_progress)
+        self.task.finished.connect(self._on_finished)
+        self.task.failed.connect(lambda _msg: self._show_status("Measuring failed (see the message above). "
+                                                                "Press “Measure again” to retry."))
+        self.task.cancelled.connect(lambda: self._show_status("Measuring was cancelled. Press “Measure again” "
+                                                              "to measure your images."))
+        self.task.stopped.connect(self._on_stopped)
+        self._update_controls()
+
+    # hooks ------------------------------------------------------------------------------------
+    def on_enter(self) -> None:
+        if self.task.is_running():
+            return
+        if self.state.scan is None:
+            self.state.suggestion = None
+            self.scroll.hide()
+            self._show_status("Choose a dataset first (step 1), then come back to this step.")
+            self._update_controls()
+            return
+        if self.state.suggestion is None or self.state.suggestion_key != self.state.advice_key():
+            self.state.suggestion = None  # made for another dataset or model: no longer valid
+            self.measure()
+        else:
+            self._show_suggestion(self.state.suggestion)
+
+    def is_complete(self) -> bool:
+        return self.state.suggestion is not None and not self.task.is_running()
+
+    # measuring --------------------------------------------------------------------------------
+    def measure(self) -> None:
+        if self.task.is_running():
+            return
+        if self.state.scan is None:
+            self._show_status("Choose a dataset first (step 1), then come back to this step.")
+            return
+        self.banner.hide()
+        self.status_label.hide()
+        scan, settings = self.state.scan, replace(self.state.settings)
+        self._pending_key = self.state.advice_key()
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+        self.measuring.show()
+        self.task.start(lambda ctx: advise(scan, settings, ctx.progress, ctx.cancel))
+        self._update_controls()
+        self.completeChanged.emit()
+
+    def _cancel(self) -> None:
+        self.task.cancel()
+        self.cancel_button.setEnabled(False)
+        self.progress.setFormat("Cancelling…")
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        if total > 1:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.progress.setFormat(f"{done} of {total} images")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("")
+        if message and not message.startswith("Measuring"):  # e.g. downloading weights
+            self.measure_label.setText(f"{html.escape(message)}<br>{html.escape(MEASURING_TEXT)}")
+        elif message:
+            self.measure_label.setText(MEASURING_TEXT)
+
+    def _on_finished(self, suggestion: Suggestion) -> None:
+        self.state.suggestion = suggestion
+        self.state.suggestion_key = self._pending_key
+        self.state.settings = suggestion.apply(self.state.settings)
+        self._show_suggestion(suggestion)
+
+    def _on_stopped(self) -> None:
+        self.measuring.hide()
+        self.measure_label.setText(MEASURING_TEXT)
+        self._update_controls()
+        self.completeChanged.emit()
+
+    # showing ----------------------------------------------------------------------------------
+    def _show_status(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.show()
+
+    def _show_suggestion(self, s: Suggestion) -> None:
+        m = s.measurements
+        self.status_label.hide()
+        self.quadrant.set_point(m.median_per_class, m.final_separability - m.early_separability, s.strategy)
+        self.suggested_label.setText(f"Suggested strategy:<br><b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")
+        items = "".join(f"<li style='margin-bottom:4px'>{html.escape(sentence)}</li>" for sentence in s.rationale)
+        self.rationale_label.setText(f"<ul style='margin-left:0px; -qt-list-indent:1'>{items}</ul>")
+        for name, radio in self.radios.items():
+            radio.setText(STRATEGY_TITLES[name] + ("  (suggested)" if name == s.strategy else ""))
+        current = self.state.settings.strategy if self.state.settings.strategy in self.radios else s.strategy
+        self.strategy_group.blockSignals(True)
+        self.radios[current].setChecked(True)
+        self.strategy_group.blockSignals(False)
+        self.scroll.show()
+        self._update_controls()
+        self.completeChanged.emit()
+
+    def _strategy_toggled(self, index: int, checked: bool) -> None:
+        s = self.state.suggestion
+        if not checked or s is None:
+            return
+        strategy = STRATEGIES[index]
+        if strategy == s.strategy:
+            self.state.settings = s.apply(self.state.settings)
+        else:
+            cut = s.cut_index if s.cut_index is not None else s.measurements.early_level
+            self.state.settings = with_strategy(self.state.settings, strategy, s.num_groups, cut,
+                                                small=s.size == "small")
+        self.completeChanged.emit()
+
+    def selected_strategy(self) -> str | None:
+        index = self.strategy_group.checkedId()
+        return STRATEGIES[index] if index >= 0 else None
+
+    def _update_controls(self) -> None:
+        running = self.task.is_running()
+        self.cancel_button.setEnabled(running)
+        self.measure_button.setEnabled(not running and self.state.scan is not None)
+        self.override_box.setEnabled(not running and self.state.suggestion is not None)
