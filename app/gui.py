@@ -4,12 +4,15 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow
+from app import app_settings
+from app.theme import apply_theme
 
 
 def run_gui(argv: list[str] | None = None) -> int:
+    app_settings.init_identity()
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
-    app.setApplicationName("TransferLab")
+    apply_theme(app)
+    from app.main_window import MainWindow  # after QApplication: pages build widgets at import-free time
     window = MainWindow()
     window.show()
     return app.exec()

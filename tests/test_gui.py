@@ -1,13 +1,96 @@
-"""The placeholder window opens (offscreen) and points to the CLI."""
+"""The whole wizard, driven offscreen like a first-time user: data → … → try it."""
+
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
+from tests.datagen import make_class_folder, make_image, tree_fingerprint
 
 
-def test_main_window_shows(qtbot):
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    assert window.windowTitle() == "TransferLab"
-    assert "transferlab train" in window.findChild(type(window.centralWidget().layout().itemAt(0).widget()),
-                                                   "placeholder").text()
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.confirm_quit_while_busy = lambda: True
+    w.close()
+
+
+def next_page(window, qtbot, index):
+    qtbot.waitUntil(window.next_button.isEnabled, timeout=120000)
+    qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
+    assert window.current_index == index
+
+
+def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
+    root = make_class_folder(tmp_path / "shapes", ["circles", "squares"], per_class=8, size=64)
+    before = tree_fingerprint(root)
+    window.state.settings = replace(window.state.settings, image_size=64)  # keep the test fast
+    data = window.pages[0]
+    data.scan_folder(str(root))
+    qtbot.waitUntil(data.is_complete, timeout=30000)
+    next_page(window, qtbot, 1)
+    assert window.state.settings.model_name == "tf_efficientnet_lite0"
+    next_page(window, qtbot, 2)
+    qtbot.waitUntil(lambda: window.state.suggestion is not None, timeout=60000)  # accept the suggestion
+    next_page(window, qtbot, 3)
+    window.state.settings = replace(window.state.settings, epochs=1)
+    next_page(window, qtbot, 4)
+    train = window.pages[4]
+    with qtbot.waitSignal(train.task.stopped, timeout=120000):
+        qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
+    assert window.state.result is not None
+    assert train.curves.point_counts()["epochs"] == 1 and train.curves.point_counts()["batch_loss"] >= 1
+    next_page(window, qtbot, 5)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60000)
+    evaluation = window.state.evaluation
+    assert len(evaluation["confusion_matrix"]) == 2 and 0 <= evaluation["accuracy"] <= 1
+    results = window.pages[5]
+    assert "%" in results.accuracy_label.text()
+    assert results.confusion.rowCount() == 2 and results.confusion.columnCount() == 2
+    next_page(window, qtbot, 6)
+    image = tmp_path / "new.png"
+    make_image(0, size=64, seed=4242).save(image)
+    try_page = window.pages[6]
+    try_page.predict_paths([str(image)])
+    qtbot.waitUntil(lambda: try_page.result_count() == 1, timeout=60000)
+    assert try_page.last_label() in ("circles", "squares")
+    assert tree_fingerprint(root) == before
+
+
+def test_steps_list_goes_back_but_not_past_where_the_user_has_been(qtbot, window, tmp_path):
+    root = make_class_folder(tmp_path / "d", ["a", "b"], per_class=4, size=32)
+    window.pages[0].scan_folder(str(root))
+    qtbot.waitUntil(window.pages[0].is_complete, timeout=30000)
+    window.steps.setCurrentRow(4)  # not reached yet: ignored
+    assert window.current_index == 0
+    next_page(window, qtbot, 1)
+    window.steps.setCurrentRow(0)
+    assert window.current_index == 0
+    qtbot.keyClick(window, Qt.Key.Key_Return)  # Enter = Next
+    assert window.current_index == 1
+
+
+def test_closing_during_training_asks_then_cancels_and_waits(qtbot, tmp_path):
+    from core.dataset import scan_dataset
+    w = MainWindow()
+    qtbot.addWidget(w)
+    root = make_class_folder(tmp_path / "d", ["a", "b"], per_class=6, size=48)
+    w.state.scan = scan_dataset(root)
+    w.state.settings = replace(w.state.settings, image_size=64, epochs=500, batch_size=2)
+    train = w.pages[4]
+    with qtbot.waitSignal(train.task.event, timeout=60000, check_params_cb=lambda e: e[0] == "batch"):
+        train.start_training()
+    w.confirm_quit_while_busy = lambda: False
+    assert not w.close() and train.task.is_running()  # the user said no: keep training
+    w.confirm_quit_while_busy = lambda: True
+    assert w.close()
+    assert not train.task.is_running()

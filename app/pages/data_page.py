@@ -91,8 +91,8 @@ class DataPage(WizardPage):
         form.addRow(self.split_note)
         self.val_spin.valueChanged.connect(self._split_changed)
         self.seed_spin.valueChanged.connect(self._split_changed)
-        lower.addWidget(split_box, 1)
-        self.body.addLayout(lower, 2)
+        lower.addWidget(split_box, 1, Qt.AlignmentFlag.AlignTop)
+        self.body.addLayout(lower, 1)
 
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_scanned)

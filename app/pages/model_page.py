@@ -81,6 +81,7 @@ class ModelPage(WizardPage):
                 self.table.setItem(row, col, item)
             if m.name == self.state.settings.model_name:
                 self.table.selectRow(row)
+        self.table.resizeRowsToContents()
 
     def on_enter(self) -> None:
         self._fill()

@@ -21,6 +21,7 @@ class TrainingCurves(QWidget):
             plot.setLabel("bottom", "epoch", color=foreground.name())
             plot.setLabel("left", label, color=foreground.name())
             plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.addLegend(offset=(-10, 10), labelTextColor=foreground.name())
             plot.setMinimumHeight(180)
         self.acc_plot.setYRange(0, 100)

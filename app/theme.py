@@ -1,0 +1,35 @@
+"""Light or dark palette for the Fusion style, following the system colour scheme."""
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+def system_prefers_dark(app: QApplication) -> bool:
+    return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colours = {
+        role.Window: "#202124", role.WindowText: "#e8eaed", role.Base: "#171717", role.AlternateBase: "#2a2b2e",
+        role.ToolTipBase: "#303134", role.ToolTipText: "#e8eaed", role.Text: "#e8eaed", role.Button: "#2d2e31",
+        role.ButtonText: "#e8eaed", role.BrightText: "#ffffff", role.Highlight: "#4c8bf5",
+        role.HighlightedText: "#ffffff", role.Link: "#8ab4f8", role.PlaceholderText: "#9aa0a6",
+        role.Light: "#3c4043", role.Midlight: "#35363a", role.Mid: "#2a2b2e", role.Dark: "#121212",
+        role.Shadow: "#000000",
+    }
+    for r, c in colours.items():
+        p.setColor(r, QColor(c))
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(group.Disabled, r, QColor("#6f7378"))
+    return p
+
+
+def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
+    """Fusion style with a light or dark palette; ``None`` follows the system. Returns whether dark."""
+    app.setStyle("Fusion")
+    dark = system_prefers_dark(app) if dark is None else dark
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    return dark

@@ -1,0 +1,110 @@
+"""Render every wizard page to PNG, driving the real app offscreen with the bundled sample data.
+
+    .venv/bin/python tools/screenshots.py [--dark] [--scale 2] [--epochs 2] [--out tools/screenshots]
+
+Training really runs (a couple of epochs on the sample data), so the curves and results are real.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dark", action="store_true")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "tools" / "screenshots"))
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    os.environ.setdefault("TRANSFERLAB_DATA_DIR", tempfile.mkdtemp(prefix="transferlab-shots-"))
+
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app import app_settings
+    app_settings.init_identity()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    app = QApplication([])
+    from app.theme import apply_theme
+    apply_theme(app, dark=args.dark)
+    from app.main_window import MainWindow
+    from tests.datagen import make_image
+
+    def wait_until(condition, timeout_s=300.0):
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setInterval(50)
+        deadline = [timeout_s * 20]
+
+        def check():
+            deadline[0] -= 1
+            if condition() or deadline[0] <= 0:
+                loop.quit()
+        timer.timeout.connect(check)
+        timer.start()
+        loop.exec()
+        timer.stop()
+        if not condition():
+            raise SystemExit("timed out waiting for the app")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = ("-dark" if args.dark else "") + (f"-{args.scale:g}x" if args.scale != 1 else "")
+    window = MainWindow()
+    window.resize(1100, 780)
+    window.show()
+
+    def shot(name):
+        for _ in range(5):
+            app.processEvents()
+        path = out / f"{name}{suffix}.png"
+        window.grab().save(str(path))
+        print(path)
+
+    data = window.pages[0]
+    data.sample_button.click()
+    wait_until(data.is_complete)
+    shot("1-data")
+    window.go_next()
+    shot("2-model")
+    window.go_next()
+    wait_until(lambda: window.state.suggestion is not None and not window.current_page.is_busy())
+    shot("3-strategy")
+    window.go_next()
+    window.state.settings = replace(window.state.settings, epochs=args.epochs)
+    window.pages[3].on_enter()
+    wait_until(lambda: not window.current_page.is_busy())
+    shot("4-freeze-depth")
+    window.go_next()
+    train = window.pages[4]
+    train.start_training()
+    wait_until(lambda: window.state.result is not None and not train.is_busy())
+    shot("5-train")
+    window.go_next()
+    wait_until(lambda: window.state.evaluation is not None and not window.current_page.is_busy())
+    shot("6-results")
+    window.go_next()
+    tmp = Path(tempfile.mkdtemp())
+    samples = sorted((ROOT / "resources" / "sample_data" / "gravel").glob("*.jpg"))[:1] + \
+        sorted((ROOT / "resources" / "sample_data" / "brick").glob("*.jpg"))[:1]
+    make_image(0, 96, seed=1).save(tmp / "something-else.png")
+    window.pages[6].predict_paths([str(p) for p in samples] + [str(tmp / "something-else.png")])
+    wait_until(lambda: not window.current_page.is_busy() and window.pages[6].result_count() >= 3)
+    shot("7-try-it")
+    window.confirm_quit_while_busy = lambda: True
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
