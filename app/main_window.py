@@ -1,33 +1,161 @@
-"""Main window. For now a placeholder that points to the command line; the wizard comes next."""
+"""The main window: a step list, the wizard pages, Back/Next. Pages do the work; this only navigates."""
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+from pathlib import Path
 
-from core import __version__
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
-PLACEHOLDER_TEXT = (
-    "<h2>TransferLab {version}</h2>"
-    "<p>Train an image classifier on your own pictures by transfer learning.</p>"
-    "<p>The step-by-step wizard (data → model → strategy → freeze depth → training → results) "
-    "is coming in the next release.</p>"
-    "<p>Meanwhile everything works from a terminal:<br>"
-    "<code>transferlab scan FOLDER</code> · <code>transferlab advise FOLDER</code> · "
-    "<code>transferlab train FOLDER --out RUN</code> · <code>transferlab predict RUN IMAGES</code></p>"
-)
+from app import app_settings
+from app.pages.base import WizardPage
+from app.pages.data_page import DataPage
+from app.pages.freeze_page import FreezePage
+from app.pages.model_page import ModelPage
+from app.pages.results_view import ResultsPage
+from app.pages.strategy_page import StrategyPage
+from app.pages.train_page import TrainPage
+from app.pages.try_view import TryPage
+from app.state import WizardState
+
+PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("TransferLab")
-        self.resize(760, 420)
-        label = QLabel(PLACEHOLDER_TEXT.format(version=__version__))
-        label.setObjectName("placeholder")
-        label.setWordWrap(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setAcceptDrops(True)
+        self.state = WizardState()
+        self.pages: list[WizardPage] = [cls(self.state) for cls in PAGE_CLASSES]
+        self.reached = 0
+
+        self.steps = QListWidget()
+        self.steps.setObjectName("steps")
+        self.steps.setFixedWidth(190)
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for i, page in enumerate(self.pages):
+            self.steps.addItem(QListWidgetItem(f"{i + 1}. {page.title}"))
+        self.steps.currentRowChanged.connect(self._step_clicked)
+
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.stack.addWidget(page)
+            page.completeChanged.connect(self._update_buttons)
+            page.task.stopped.connect(self._update_buttons)
+            page.task.progress.connect(lambda *_: None)
+
+        self.back_button = QPushButton("Back")
+        self.next_button = QPushButton("Next")
+        self.next_button.setObjectName("nextButton")
+        self.back_button.clicked.connect(self.go_back)
+        self.next_button.clicked.connect(self.go_next)
+        nav = QHBoxLayout()
+        nav.setContentsMargins(24, 0, 24, 16)
+        nav.addStretch(1)
+        nav.addWidget(self.back_button)
+        nav.addWidget(self.next_button)
+
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.stack, 1)
+        right.addLayout(nav)
         central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(32, 32, 32, 32)
-        layout.addWidget(label)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.steps)
+        row.addLayout(right, 1)
         self.setCentralWidget(central)
+
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
+        self.resize(1100, 760)
+        geometry = app_settings.store().value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        self.show_page(0)
+
+    # navigation -------------------------------------------------------------------------------
+    @property
+    def current_index(self) -> int:
+        return self.stack.currentIndex()
+
+    @property
+    def current_page(self) -> WizardPage:
+        return self.pages[self.current_index]
+
+    def show_page(self, index: int) -> None:
+        index = max(0, min(index, len(self.pages) - 1))
+        self.reached = max(self.reached, index)
+        self.stack.setCurrentIndex(index)
+        self.steps.blockSignals(True)
+        self.steps.setCurrentRow(index)
+        self.steps.blockSignals(False)
+        self.pages[index].on_enter()
+        self._update_buttons()
+
+    def go_next(self) -> None:
+        if self.next_button.isEnabled():
+            self.show_page(self.current_index + 1)
+
+    def go_back(self) -> None:
+        if self.back_button.isEnabled():
+            self.show_page(self.current_index - 1)
+
+    def _enter_pressed(self) -> None:
+        focus = self.focusWidget()
+        if isinstance(focus, QPushButton) and focus is not self.next_button:
+            focus.click()
+            return
+        self.go_next()
+
+    def _step_clicked(self, row: int) -> None:
+        allowed = row <= self.reached and not self.current_page.is_busy() and all(
+            self.pages[i].is_complete() for i in range(min(row, self.current_index)))
+        if allowed and row != self.current_index:
+            self.show_page(row)
+        else:
+            self.steps.blockSignals(True)
+            self.steps.setCurrentRow(self.current_index)
+            self.steps.blockSignals(False)
+
+    def _update_buttons(self) -> None:
+        page = self.current_page
+        busy = page.is_busy()
+        last = self.current_index == len(self.pages) - 1
+        self.back_button.setEnabled(self.current_index > 0 and not busy)
+        self.next_button.setEnabled(not last and not busy and page.is_complete())
+        self.next_button.setVisible(not last)
+        for i in range(self.steps.count()):
+            item = self.steps.item(i)
+            enabled = i <= self.reached
+            flags = item.flags()
+            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
+
+    # drag and drop a dataset folder anywhere on the window ------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if self.current_index == 0 and urls and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folder = event.mimeData().urls()[0].toLocalFile()
+        self.pages[0].scan_folder(folder)
+
+    # closing ----------------------------------------------------------------------------------
+    def confirm_quit_while_busy(self) -> bool:
+        answer = QMessageBox.question(self, "Quit TransferLab?",
+                                      "Work is still running (training or scanning). Stop it and quit?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if any(p.is_busy() for p in self.pages) and not self.confirm_quit_while_busy():
+            event.ignore()
+            return
+        for page in self.pages:
+            page.shutdown()
+        app_settings.set_value("window/geometry", self.saveGeometry())
+        event.accept()

@@ -84,3 +84,25 @@ def load_bundle(run_dir: Path) -> Bundle:
         raise BundleError(f"The weights in {weights} do not match the saved model description: {exc}") from exc
     net.eval()
     return Bundle(run_dir, meta, net)
+
+
+def export_bundle(run_dir: Path, dest_dir: Path) -> Path:
+    """Copy a model bundle (weights + description, not the checkpoint) to ``dest_dir``.
+
+    Each file is written to a temporary name, synced and renamed, so a bundle already in
+    ``dest_dir`` is never left half-replaced.
+    """
+    import shutil
+
+    from core.errors import TransferLabError
+    run_dir, dest_dir = Path(run_dir), Path(dest_dir)
+    read_meta(run_dir)  # a clear error if there is no bundle
+    if dest_dir.resolve() == run_dir.resolve():
+        raise TransferLabError("The model is already stored in that folder; choose another one")
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS_FILE, META_FILE):
+            atomic_write(dest_dir / name, lambda tmp, src=run_dir / name: shutil.copyfile(src, tmp))
+    except OSError as exc:
+        raise TransferLabError(f"Cannot save the model into {dest_dir}: {exc.strerror or exc}") from exc
+    return dest_dir

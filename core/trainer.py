@@ -184,11 +184,14 @@ MIN_LOSS_IMPROVEMENT = 1e-4
 
 
 def _cancel_hooks(net: nn.Module, cancel: CancelToken | None) -> list:
-    """Check the cancel token before every module's forward, so Cancel is felt within a
-    fraction of a batch even when one batch takes seconds on a CPU."""
+    """Check the cancel token before each stage and block of the network (names at most two
+    levels deep: ``blocks.3``, ``layer2.1``), so Cancel is felt within a fraction of a batch
+    even when one batch takes seconds on a CPU. Coarse on purpose: a hook on every module
+    would add Python work that competes with the GUI thread for the GIL."""
     if cancel is None:
         return []
-    return [m.register_forward_pre_hook(lambda *_: check(cancel)) for m in net.modules()]
+    coarse = [m for name, m in net.named_modules() if name.count(".") <= 2]
+    return [m.register_forward_pre_hook(lambda *_: check(cancel)) for m in coarse]
 
 
 def _improves(acc: float, loss: float, best: dict) -> bool:

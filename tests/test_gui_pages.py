@@ -132,6 +132,7 @@ def test_training_keeps_the_window_responsive_and_draws_curves(qtbot, tmp_path):
     print(f"max event-loop gap {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks")
     assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
     assert "Epoch 3/3" in page.log.toPlainText()
+    qtbot.waitUntil(lambda: page.curves.drawn_counts() == {"train_loss": 3, "val_accuracy": 3}, timeout=2000)
 
 
 def test_cancel_stops_training_within_two_seconds(qtbot, tmp_path):

@@ -1,0 +1,170 @@
+"""Step 7: drop new images (or a folder) and see what the model says about each."""
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from app import app_settings
+from app.pages.base import WizardPage
+from app.widgets.images import pixmap_from_array
+from core.bundle import load_bundle
+from core.images import IMAGE_EXTENSIONS
+from core.predict import predict
+from core.thumbnails import thumbnail
+
+THUMB = 112
+
+
+class ResultRow(QWidget):
+    """One image: thumbnail, predicted class with probability, the top three as bars."""
+
+    def __init__(self, result: dict, thumb) -> None:
+        super().__init__()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 6, 6, 6)
+        picture = QLabel()
+        picture.setFixedSize(THUMB, THUMB)
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if thumb is not None:
+            picture.setPixmap(pixmap_from_array(thumb))
+        row.addWidget(picture)
+        text = QVBoxLayout()
+        name = QLabel(Path(result["path"]).name)
+        name.setToolTip(result["path"])
+        text.addWidget(name)
+        if result.get("label") is None:
+            self.label = None
+            text.addWidget(QLabel(f"<span style='color:#d93025'>Cannot read this file: {result.get('error')}</span>"))
+        else:
+            self.label = result["label"]
+            probs = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
+            text.addWidget(QLabel(f"<span style='font-size:14pt; font-weight:600'>{self.label}</span>"
+                                  f"  {probs[0][1]:.1%}"))
+            for cls, p in probs[:3]:
+                bar = QProgressBar()
+                bar.setRange(0, 1000)
+                bar.setValue(int(round(p * 1000)))
+                bar.setFormat(f"{cls}: {p:.1%}")
+                bar.setMaximumHeight(18)
+                text.addWidget(bar)
+        text.addStretch(1)
+        row.addLayout(text, 1)
+
+
+class TryPage(WizardPage):
+    title = "Try it"
+    subtitle = "Drop images or a folder here (or choose them) to see what your model predicts for each."
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self.setAcceptDrops(True)
+        self.files_button = QPushButton("Choose images…")
+        self.folder_button = QPushButton("Choose folder…")
+        self.clear_button = QPushButton("Clear")
+        self.hint = QLabel()
+        row = QHBoxLayout()
+        row.addWidget(self.files_button)
+        row.addWidget(self.folder_button)
+        row.addWidget(self.clear_button)
+        row.addWidget(self.hint, 1)
+        self.body.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.body.addWidget(self.progress)
+        self.results = QListWidget()
+        self.results.setFrameShape(QFrame.Shape.StyledPanel)
+        self.results.setSpacing(2)
+        self.body.addWidget(self.results, 1)
+        self.files_button.clicked.connect(self._choose_files)
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.clear_button.clicked.connect(self.results.clear)
+        self.task.progress.connect(self._on_progress)
+        self.task.finished.connect(self._on_finished)
+        self.task.stopped.connect(self._on_stopped)
+        self._bundle = None
+
+    def on_enter(self) -> None:
+        ready = self.state.run_dir is not None
+        self.hint.setText("" if ready else "Train a model first (step 5).")
+        for button in (self.files_button, self.folder_button):
+            button.setEnabled(ready and not self.task.is_running())
+
+    # public -----------------------------------------------------------------------------------
+    def predict_paths(self, paths: list[str]) -> None:
+        run_dir = self.state.run_dir
+        if run_dir is None or not paths or self.task.is_running():
+            return
+        self.banner.hide()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        cached = self._bundle if self._bundle is not None and self._bundle.run_dir == run_dir else None
+
+        def work(ctx):
+            bundle = cached or load_bundle(run_dir)
+            results = predict(bundle, [Path(p) for p in paths], device="auto", cancel=ctx.cancel,
+                              progress=lambda d, t: ctx.progress(d, t, "Predicting"))
+            thumbs = [thumbnail(Path(r["path"]), THUMB) for r in results]
+            return bundle, results, thumbs
+
+        self.task.start(work)
+
+    def result_count(self) -> int:
+        return self.results.count()
+
+    def last_label(self) -> str | None:
+        if not self.results.count():
+            return None
+        return self.results.itemWidget(self.results.item(0)).label
+
+    def choose_files(self) -> list[str]:
+        start = app_settings.get_str("try/last_folder", str(Path.home()))
+        pattern = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ")"
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose images", start, pattern)
+        return files
+
+    def choose_folder(self) -> str | None:
+        start = app_settings.get_str("try/last_folder", str(Path.home()))
+        return QFileDialog.getExistingDirectory(self, "Choose a folder of images", start) or None
+
+    # drag and drop ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and self.state.run_dir is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.predict_paths([u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()])
+
+    # internals --------------------------------------------------------------------------------
+    def _choose_files(self) -> None:
+        files = self.choose_files()
+        if files:
+            app_settings.set_value("try/last_folder", str(Path(files[0]).parent))
+            self.predict_paths(files)
+
+    def _choose_folder(self) -> None:
+        folder = self.choose_folder()
+        if folder:
+            app_settings.set_value("try/last_folder", folder)
+            self.predict_paths([folder])
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _on_stopped(self) -> None:
+        self.progress.hide()
+        self.on_enter()
+
+    def _on_finished(self, result) -> None:
+        self._bundle, results, thumbs = result
+        if not results:
+            self.banner.show_message("No images found there.", "info")
+        for r, thumb in zip(reversed(results), reversed(thumbs)):
+            item = QListWidgetItem()
+            widget = ResultRow(r, thumb)
+            item.setSizeHint(widget.sizeHint())
+            self.results.insertItem(0, item)
+            self.results.setItemWidget(item, widget)
