@@ -56,6 +56,19 @@ def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
     results = window.pages[5]
     assert "%" in results.accuracy_label.text()
     assert results.confusion.rowCount() == 2 and results.confusion.columnCount() == 2
+    # Save a copy where the user chooses; a place that cannot hold a folder is a clear message.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    results.choose_save_folder = lambda: str(blocker)
+    with qtbot.waitSignal(results.task.stopped, timeout=30000):
+        qtbot.mouseClick(results.save_button, Qt.MouseButton.LeftButton)
+    assert "Cannot save the model" in results.banner.text()
+    results.choose_save_folder = lambda: str(tmp_path / "saved")
+    with qtbot.waitSignal(results.task.stopped, timeout=30000):
+        qtbot.mouseClick(results.save_button, Qt.MouseButton.LeftButton)
+    saved = tmp_path / "saved" / window.state.run_dir.name
+    assert "Saved the model" in results.banner.text()
+    assert (saved / "model.safetensors").is_file() and (saved / "transferlab.json").is_file()
     next_page(window, qtbot, 6)
     image = tmp_path / "new.png"
     make_image(0, size=64, seed=4242).save(image)
@@ -94,3 +107,27 @@ def test_closing_during_training_asks_then_cancels_and_waits(qtbot, tmp_path):
     w.confirm_quit_while_busy = lambda: True
     assert w.close()
     assert not train.task.is_running()
+
+
+def test_a_folder_dropped_on_the_window_is_scanned(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    root = make_class_folder(tmp_path / "dropped", ["x", "y"], per_class=3, size=32)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(root))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(window.pages[0].is_complete, timeout=30000)
+    assert window.state.scan.root == root and window.state.scan.classes == ["x", "y"]
+
+
+def test_window_geometry_is_remembered(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(720, 560)  # inside the offscreen screen (800 x 600)
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (720, 560)

@@ -82,8 +82,10 @@ def main() -> int:
     shot("3-strategy")
     window.go_next()
     window.state.settings = replace(window.state.settings, epochs=args.epochs)
-    window.pages[3].on_enter()
-    wait_until(lambda: not window.current_page.is_busy())
+    freeze = window.pages[3]
+    freeze.on_enter()
+    wait_until(lambda: len(freeze.preview_pixmaps()) == len(freeze.preview_labels)
+               and not freeze.task.is_running() and not freeze.preview_status.text())
     shot("4-freeze-depth")
     window.go_next()
     train = window.pages[4]
