@@ -60,10 +60,12 @@ def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     results.choose_save_folder = lambda: str(blocker)
+    qtbot.waitUntil(results.save_button.isEnabled, timeout=30000)
     with qtbot.waitSignal(results.task.stopped, timeout=30000):
         qtbot.mouseClick(results.save_button, Qt.MouseButton.LeftButton)
     assert "Cannot save the model" in results.banner.text()
     results.choose_save_folder = lambda: str(tmp_path / "saved")
+    qtbot.waitUntil(results.save_button.isEnabled, timeout=30000)
     with qtbot.waitSignal(results.task.stopped, timeout=30000):
         qtbot.mouseClick(results.save_button, Qt.MouseButton.LeftButton)
     saved = tmp_path / "saved" / window.state.run_dir.name
