@@ -13,6 +13,17 @@ class FitStart:
     trainable_params: int
     total_params: int
     weights_source: str
+    engine: str = ""  # how batches are made: caches and speed-ups in use, in plain words
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Work done once before the first epoch (decoding, computing cached features)."""
+
+    stage: str  # what is being done, in plain words
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,8 @@ class TrainCallback:
     """Override what you need (fastai-style named events). Called on the training thread."""
 
     def on_status(self, message: str) -> None: ...
+
+    def on_prepare(self, event: Prepare) -> None: ...
 
     def on_fit_start(self, event: FitStart) -> None: ...
 

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from core.errors import ImageLoadError
 from core.images import load_rgb
@@ -40,8 +40,13 @@ def collate_skipping_failures(batch):
 
 
 def make_loader(files: Sequence[tuple[Path, int]], transform: Callable, batch_size: int, shuffle: bool = False,
-                seed: int = 0, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+                seed: int = 0, num_workers: int = 0, pin_memory: bool = False,
+                batch_sampler: Sampler | None = None) -> DataLoader:
+    """A loader over ``files``; with ``batch_sampler``, batches come in that sampler's order."""
     generator = torch.Generator().manual_seed(seed)
+    if batch_sampler is not None:
+        return DataLoader(ImageFiles(files, transform), batch_sampler=batch_sampler, generator=generator,
+                          num_workers=num_workers, collate_fn=collate_skipping_failures, pin_memory=pin_memory)
     return DataLoader(ImageFiles(files, transform), batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers, collate_fn=collate_skipping_failures, pin_memory=pin_memory,
                       persistent_workers=False)

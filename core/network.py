@@ -152,6 +152,20 @@ def set_train_mode(net: TransferNet) -> None:
                 module.eval()
 
 
+def trainable_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    """What training changes: trainable parameters, and the buffers (BatchNorm statistics) of
+    modules that own trainable parameters. Everything else is the pretrained weights, as loaded."""
+    state = {}
+    for prefix, module in net.named_modules():
+        own = list(module.named_parameters(recurse=False))
+        if not any(p.requires_grad for _, p in own):
+            continue
+        dot = f"{prefix}." if prefix else ""
+        state.update({dot + n: p.detach().cpu().clone() for n, p in own if p.requires_grad})
+        state.update({dot + n: b.detach().cpu().clone() for n, b in module.named_buffers(recurse=False)})
+    return state
+
+
 def optimizer_param_groups(net: TransferNet, head_lr: float, backbone_lr: float, weight_decay: float) -> list[dict]:
     """Discriminative learning rates: the new head learns faster than pretrained layers.
     Only trainable parameters are included (build the optimizer after freezing)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from core.catalog import DEFAULT_MODEL
 from core.errors import TransferLabError
 
+PRECISIONS = ("auto", "fp32")
 STRATEGIES = ("feature-extraction", "truncated", "fine-tune-top", "fine-tune-all")
 
 STRATEGY_TITLES = {
@@ -40,7 +41,10 @@ class TrainSettings:
     image_size: int | None = None  # None: the model's own input size
     seed: int = 0
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes of the plain path (always 0 in the packaged app)
+    speedups: bool = True  # caches, channels-last, mixed precision; False = the plain reference path
+    precision: str = "auto"  # "auto": mixed precision where the device does it natively; "fp32": never
+    cache_memory_mb: int | None = None  # memory for decoded images and cached features; None: 20% of RAM, <= 3 GiB
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -62,6 +66,10 @@ class TrainSettings:
             raise TransferLabError("Learning rates must be between 0 and 1")
         if not 0 <= self.label_smoothing < 1:
             raise TransferLabError("Label smoothing must be between 0 and 1")
+        if self.precision not in PRECISIONS:
+            raise TransferLabError(f"Unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
+        if self.cache_memory_mb is not None and self.cache_memory_mb < 0:
+            raise TransferLabError("The cache memory must be 0 MB or more")
         if self.weights_file and not Path(self.weights_file).is_file():
             raise TransferLabError(f"Weights file not found: {self.weights_file}")
 

@@ -10,19 +10,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.accel import ComputePlan, configure_threads, plain_plan, plan_for
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
 from core.cancel import CancelToken, check
 from core.dataset import DatasetScan, make_split
+from core.decode_cache import default_budget_bytes
 from core.devices import describe, resolve_device
+from core.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cached_engine
 from core.errors import TransferLabError
-from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
-from core import inference
-from core.loading import make_loader
-from core.network import TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups, set_train_mode
-from core.preprocess import PRESETS, eval_transform, preprocessing_for, train_transform
+from core.events import BatchEnd, EpochEnd, FitStart, Prepare, TrainCallback
+from core.fingerprint import modules_fingerprint
+from core.network import (TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups,
+                          set_train_mode, trainable_state)
+from core.preprocess import PRESETS, Preprocessing, preprocessing_for
 from core.schedule import warmup_cosine
 from core.settings import TrainSettings
+from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
 from core.weights import create_backbone
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -54,12 +58,60 @@ def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
                                "(or allow overwriting).")
 
 
-def _save_checkpoint(run_dir: Path, net: nn.Module, optimizer, scheduler, epoch: int, history: list,
+def _save_checkpoint(run_dir: Path, net: nn.Module, optimizer, scheduler, scaler, epoch: int, history: list,
                      best_state: dict | None, best: dict) -> None:
-    payload = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "history": history, "best": best,
-               "best_model": best_state}
+    """What training changed so far (the frozen rest is the pretrained weights), written atomically."""
+    payload = {"epoch": epoch, "model": trainable_state(net), "optimizer": optimizer.state_dict(),
+               "scheduler": scheduler.state_dict(), "history": history, "best": best, "best_model": best_state}
+    if scaler is not None:
+        payload["grad_scaler"] = scaler.state_dict()
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
+
+
+def _budget_bytes(settings: TrainSettings) -> int:
+    return default_budget_bytes() if settings.cache_memory_mb is None else int(settings.cache_memory_mb) << 20
+
+
+def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
+                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None) -> Engine:
+    """The fastest way to feed this run (see core.engines); the plain path when speed-ups are off."""
+    if not settings.speedups:
+        return PlainEngine(net, train_files, val_files, pp, settings, plan)
+    budget = _budget_bytes(settings)
+    progress = lambda stage, done, total: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731
+    import timm
+    import torchvision
+    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": plan.precision,
+           "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
+    if not any(p.requires_grad for p in net.backbone.parameters()):
+        key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
+        return cached_engine(net, FeatureEncoder(net), net.head, "features", key, train_files, val_files, pp,
+                             settings, plan, budget, cancel, progress)
+    split = split_at_freeze_boundary(net)
+    if split is not None and settings.augmentation == "none":
+        prefix = FrozenPrefix(split)
+        key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
+        return cached_engine(net, prefix, TrainableTop(net, split), "boundary", key, train_files, val_files, pp,
+                             settings, plan, budget, cancel, progress)
+    return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress)
+
+
+@torch.inference_mode()
+def _validate(net: TransferNet, engine: Engine, plan: ComputePlan, cancel: CancelToken | None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the validation images (nan when none could be read)."""
+    net.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in engine.val_batches():
+        check(cancel)
+        with plan.autocast():
+            logits = engine.module(x)
+        logits = logits.float()
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    if not seen:
+        return float("nan"), float("nan")
+    return loss_sum / seen, correct / seen
 
 
 def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: TrainCallback | None = None,
@@ -72,7 +124,9 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     check_run_dir(run_dir, scan.root, overwrite)
     split = make_split(scan, settings.val_fraction, settings.seed)
     seed_everything(settings.seed)
+    configure_threads()
     device = resolve_device(settings.device)
+    plan = plan_for(device, settings.precision) if settings.speedups else plain_plan(device)
 
     loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file, progress=cb.on_status)
     pp = preprocessing_for(loaded.model, settings.image_size)
@@ -84,27 +138,24 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
                                    "choose another strategy")
     net = TransferNet(loaded.model, len(scan.classes), cut)
     freeze = apply_freeze_depth(net, settings.freeze_depth)
+    plan.prepare_module(net)
+    train_files = [(i.path, i.label) for i in split.train]
+    val_files = [(i.path, i.label) for i in split.val]
+    engine = make_engine(net, pp, settings, plan, train_files, val_files, cb, cancel)
     hooks = _cancel_hooks(net, cancel)
-    net.to(device)
     # The optimizer is built after freezing, so it holds only trainable parameters.
     optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
                                                          settings.weight_decay))
+    scaler = plan.make_grad_scaler()
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    train_files = [(i.path, i.label) for i in split.train]
-    val_files = [(i.path, i.label) for i in split.val]
-    pin = device.type == "cuda"
-    train_loader = make_loader(train_files, train_transform(pp, settings.augmentation, settings.allow_flips,
-                                                            settings.allow_rotation),
-                               settings.batch_size, shuffle=True, seed=settings.seed,
-                               num_workers=settings.num_workers, pin_memory=pin)
-    val_loader = make_loader(val_files, eval_transform(pp), settings.batch_size, num_workers=settings.num_workers,
-                             pin_memory=pin)
-    steps = len(train_loader) * settings.epochs
+    batches = engine.batches_per_epoch
+    steps = batches * settings.epochs
     scheduler = warmup_cosine(optimizer, steps, int(settings.warmup_fraction * steps))
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    cb.on_fit_start(FitStart(settings.epochs, len(train_loader), len(train_files), len(val_files),
-                             describe(device), freeze.trainable_params, freeze.total_params, loaded.source))
+    cb.on_fit_start(FitStart(settings.epochs, batches, len(train_files), len(val_files), describe(device),
+                             freeze.trainable_params, freeze.total_params, loaded.source, engine.description,
+                             plan.describe()))
     history: list[dict] = []
     best = {"epoch": 0, "val_accuracy": -1.0, "val_loss": float("inf")}
     best_state = None
@@ -115,41 +166,43 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
         seen = correct = 0
         loss_sum = 0.0
         t0 = time.monotonic()
-        for b, batch in enumerate(train_loader, 1):
+        for b, (x, y) in enumerate(engine.train_batches(epoch), 1):
             check(cancel)
-            if batch is None:
-                continue
-            x, y, _ = batch
-            x, y = x.to(device, non_blocking=pin), y.to(device, non_blocking=pin)
-            logits = net(x)
-            loss = loss_fn(logits, y)
+            with plan.autocast():
+                logits = engine.module(x)
+                loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             scheduler.step()
             n = len(y)
             batch_loss = loss.item()
             batch_correct = (logits.argmax(1) == y).sum().item()
             seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
             now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
-            cb.on_batch_end(BatchEnd(epoch, b, len(train_loader), batch_loss, batch_correct / n,
+            cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n,
                                      n / max(1e-9, now - t0), optimizer.param_groups[0]["lr"]))
             t0 = now
         if seen == 0:
             raise TransferLabError("No training image could be read; check the dataset report")
-        val = inference.run(net, val_loader, device, cancel)
-        record = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val.loss, val.accuracy,
+        val_loss, val_accuracy = _validate(net, engine, plan, cancel)
+        record = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
                           time.monotonic() - epoch_start,
                           (time.monotonic() - started) / epoch * (settings.epochs - epoch),
-                          is_best=_improves(val.accuracy, val.loss, best))
+                          is_best=_improves(val_accuracy, val_loss, best))
         history.append(record.to_dict())
         if record.is_best:
-            best = {"epoch": epoch, "val_accuracy": val.accuracy, "val_loss": val.loss}
-            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            best = {"epoch": epoch, "val_accuracy": val_accuracy, "val_loss": val_loss}
+            best_state = trainable_state(net)
             stale = 0
         else:
             stale += 1
-        _save_checkpoint(run_dir, net, optimizer, scheduler, epoch, history, best_state, best)
+        _save_checkpoint(run_dir, net, optimizer, scheduler, scaler, epoch, history, best_state, best)
         cb.on_epoch_end(record)
         if settings.early_stopping_patience and stale >= settings.early_stopping_patience:
             stopped_early = epoch < settings.epochs
@@ -158,7 +211,7 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
 
     for hook in hooks:
         hook.remove()
-    net.load_state_dict(best_state)
+    net.load_state_dict(best_state, strict=False)
     meta = {
         "classes": list(scan.classes),
         "model_name": settings.model_name,
@@ -172,6 +225,7 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
                     "val_loss": best["val_loss"]},
         "dataset": {**scan.summary(), "split": {"train": len(train_files), "val": len(val_files)}},
         "device": describe(device),
+        "compute": {"precision": plan.precision, "channels_last": plan.channels_last, **engine.details},
         "trainable_params": freeze.trainable_params,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -1,0 +1,214 @@
+"""Where a run's training batches come from, and which part of the network they go through.
+
+* :class:`PlainEngine` — the reference: every epoch decodes every file and runs the whole
+  network (fp32, NCHW). Used when speed-ups are off.
+* :class:`DecodedEngine` — fine-tuning: images decoded and resized once (core.decode_cache),
+  augmented per epoch as uint8, normalised per batch on the device.
+* :class:`CachedEngine` — the frozen part runs once per image (per view) and its output is
+  cached (core.feature_cache): pooled features when only the head trains, the activations at
+  the freeze boundary when the top of the network trains without augmentation. Each epoch
+  then runs only the head, or only the trainable top.
+
+All engines share one batch order: the sampler a shuffled ``DataLoader`` with the same seed uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, RandomSampler
+
+from core.accel import ComputePlan
+from core.cancel import CancelToken
+from core.decode_cache import DecodedImages
+from core.feature_cache import TensorSet, compute_or_load
+from core.fingerprint import dict_fingerprint, files_fingerprint
+from core.loading import make_loader
+from core.network import TransferNet
+from core.preprocess import (Preprocessing, cached_eval_crop, cached_train_crop, eval_transform, normalize_batch,
+                             resize_size, train_cache_size, train_transform)
+from core.settings import TrainSettings
+
+Files = Sequence[tuple[Path, int]]
+Progress = Callable[[str, int, int], None]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+FEATURE_VIEWS = 4  # augmented views cached per image when augmentation is on
+
+
+@dataclass
+class Engine:
+    module: nn.Module  # what a batch goes through to give logits
+    num_train: int
+    num_val: int
+    batch_size: int
+    seed: int
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The last, partial batch is dropped once there is more than one batch (as fastai does): a
+        # batch of one or two images gives BatchNorm useless statistics. Shuffling changes which
+        # images wait for the next epoch.
+        self._sampler = BatchSampler(RandomSampler(range(self.num_train),
+                                                   generator=torch.Generator().manual_seed(self.seed)),
+                                     self.batch_size, drop_last=self.num_train > self.batch_size)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self._sampler)
+
+    @property
+    def description(self) -> str:
+        return str(self.details.get("summary", ""))
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def val_batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+
+class PlainEngine(Engine):
+    def __init__(self, net: TransferNet, train_files: Files, val_files: Files, pp: Preprocessing,
+                 settings: TrainSettings, plan: ComputePlan) -> None:
+        super().__init__(net, len(train_files), len(val_files), settings.batch_size, settings.seed,
+                         {"summary": "plain: every image decoded and the whole network run each epoch"})
+        self.plan = plan
+        self.train_loader = make_loader(train_files, train_transform(pp, settings.augmentation, settings.allow_flips,
+                                                                     settings.allow_rotation),
+                                        settings.batch_size, seed=settings.seed + 1, num_workers=settings.num_workers,
+                                        pin_memory=plan.pin_memory, batch_sampler=self._sampler)
+        self.val_loader = make_loader(val_files, eval_transform(pp), settings.batch_size,
+                                      num_workers=settings.num_workers, pin_memory=plan.pin_memory)
+
+    def _batches(self, loader) -> Iterator[Batch]:
+        for batch in loader:
+            if batch is not None:
+                x, y, _ = batch
+                yield self.plan.to_device(x), y.to(self.plan.device)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        return self._batches(self.train_loader)
+
+    def val_batches(self) -> Iterator[Batch]:
+        return self._batches(self.val_loader)
+
+
+class DecodedEngine(Engine):
+    def __init__(self, net: TransferNet, train_files: Files, val_files: Files, pp: Preprocessing,
+                 settings: TrainSettings, plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None,
+                 progress: Progress) -> None:
+        self.plan, self.pp = plan, pp
+        share = budget_bytes * len(train_files) // max(1, len(train_files) + len(val_files))
+        self.train_images = DecodedImages([f for f, _ in train_files], train_cache_size(pp, settings.augmentation),
+                                          pp, share, cancel=cancel,
+                                          progress=lambda d, t: progress("Decoding the training images (once)", d, t))
+        self.val_images = DecodedImages([f for f, _ in val_files], resize_size(pp), pp, budget_bytes - share,
+                                        cancel=cancel,
+                                        progress=lambda d, t: progress("Decoding the validation images (once)", d, t))
+        self.train_labels = [y for _, y in train_files]
+        self.val_labels = [y for _, y in val_files]
+        self.train_crop = cached_train_crop(pp, settings.augmentation, settings.allow_flips, settings.allow_rotation)
+        self.eval_crop = cached_eval_crop(pp)
+        streamed = self.train_images.streamed + self.val_images.streamed
+        mib = (self.train_images.bytes + self.val_images.bytes) / 2**20
+        summary = f"images decoded once ({mib:.0f} MiB in memory" + \
+                  (f", {streamed} re-read each epoch: over the memory budget)" if streamed else ")")
+        super().__init__(net, len(train_files), len(val_files), settings.batch_size, settings.seed,
+                         {"summary": summary, "decoded_mib": round(mib, 1), "streamed": streamed})
+
+    def _batch(self, images: DecodedImages, labels: list[int], indices, crop) -> Batch | None:
+        pairs = [(crop(image), labels[i]) for i, image in zip(indices, images.iter_images(indices))
+                 if image is not None]
+        if not pairs:
+            return None
+        x = normalize_batch(self.plan.to_device(torch.stack([p[0] for p in pairs])), self.pp)
+        return x, torch.tensor([p[1] for p in pairs], dtype=torch.long, device=self.plan.device)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        for indices in self._sampler:
+            batch = self._batch(self.train_images, self.train_labels, indices, self.train_crop)
+            if batch is not None:
+                yield batch
+
+    def val_batches(self) -> Iterator[Batch]:
+        for start in range(0, self.num_val, self.batch_size):
+            indices = range(start, min(start + self.batch_size, self.num_val))
+            batch = self._batch(self.val_images, self.val_labels, indices, self.eval_crop)
+            if batch is not None:
+                yield batch
+
+
+class CachedEngine(Engine):
+    def __init__(self, module: nn.Module, train: TensorSet, val: TensorSet, settings: TrainSettings,
+                 plan: ComputePlan, details: dict) -> None:
+        self.plan, self.train, self.val = plan, train, val
+        super().__init__(module, len(train), len(val), settings.batch_size, settings.seed, details)
+
+    def _rows(self, tensors: TensorSet, view: int, indices) -> Batch:
+        x = self.plan.to_device(tensors.rows(view, indices))
+        return x, tensors.labels[list(indices)].to(self.plan.device)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        for indices in self._sampler:
+            yield self._rows(self.train, epoch - 1, indices)
+
+    def val_batches(self) -> Iterator[Batch]:
+        for start in range(0, self.num_val, self.batch_size):
+            yield self._rows(self.val, 0, range(start, min(start + self.batch_size, self.num_val)))
+
+
+class FeatureEncoder(nn.Module):
+    """The frozen network up to its pooled features (``TransferNet.features``)."""
+
+    def __init__(self, net: TransferNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+
+def cache_views(pp: Preprocessing, settings: TrainSettings) -> list[Callable]:
+    """The views cached per training image: the evaluation crop, or a few augmented crops."""
+    if settings.augmentation == "none":
+        return [cached_eval_crop(pp)]
+    crop = cached_train_crop(pp, settings.augmentation, settings.allow_flips, settings.allow_rotation)
+    return [crop] * min(FEATURE_VIEWS, settings.epochs)
+
+
+def _files_key(files: Files) -> dict:
+    return {"files": files_fingerprint(f for f, _ in files), "labels": dict_fingerprint({"y": [y for _, y in files]})}
+
+
+def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind: str, key: dict,
+                  train_files: Files, val_files: Files, pp: Preprocessing, settings: TrainSettings,
+                  plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None, progress: Progress) -> CachedEngine:
+    views = cache_views(pp, settings)
+    common = dict(encoder=encoder, pp=pp, plan=plan, batch_size=max(settings.batch_size, 32),
+                  budget_bytes=budget_bytes // 2, cancel=cancel)
+    what = "features" if kind == "features" else "activations at the freeze boundary"
+    train = compute_or_load({**key, **_files_key(train_files), "split": "train", "views": len(views),
+                             "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation,
+                                              settings.seed] if settings.augmentation != "none" else "none"},
+                            train_files, views=views, decode_size=train_cache_size(pp, settings.augmentation),
+                            progress=lambda d, t: progress(f"Computing the {what} of the training images "
+                                                           f"({len(views)} view{'s' if len(views) > 1 else ''})", d, t),
+                            **common)
+    val = compute_or_load({**key, **_files_key(val_files), "split": "val", "views": 1, "augmentation": "none"},
+                          val_files,
+                          views=[cached_eval_crop(pp)], decode_size=resize_size(pp),
+                          progress=lambda d, t: progress(f"Computing the {what} of the validation images", d, t),
+                          **common)
+    reused = train.from_disk and val.from_disk
+    mib = (train.nbytes + val.nbytes) / 2**20
+    summary = (f"{what} computed once ({len(views)} view{'s' if len(views) > 1 else ''} per training image, "
+               f"{mib:.0f} MiB{', reused from an earlier run' if reused else ''}); each epoch trains only "
+               f"{'the classifier' if kind == 'features' else 'the layers above the boundary'}")
+    details = {"summary": summary, "cache": kind, "views": len(views), "cache_mib": round(mib, 1),
+               "reused": reused, "unreadable": (len(train_files) - len(train)) + (len(val_files) - len(val))}
+    return CachedEngine(module, train, val, settings, plan, details)

@@ -1,0 +1,229 @@
+"""Every speed-up gives the same results, within tolerance, as the plain PyTorch path."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core.accel import ComputePlan, cpu_has_native_bf16, plain_plan, plan_for
+from core.bundle import META_FILE, load_bundle
+from core.cancel import CancelToken
+from core.dataset import scan_dataset
+from core.decode_cache import DecodedImages
+from core.errors import Cancelled
+from core.events import Prepare, TrainCallback
+from core.network import TransferNet, apply_freeze_depth, layer_groups
+from core.predict import predict
+from core.preprocess import Preprocessing, cached_eval_crop, eval_transform, normalize_batch, resize_size
+from core.settings import TrainSettings
+from core.trainer import train
+from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
+from core.weights import create_backbone
+from tests.datagen import make_class_folder, make_image, tree_fingerprint
+
+CLASSES = ["circles", "squares", "stripes"]
+TOL = 2e-4  # channels-last and batched kernels round differently from NCHW, in the last bits
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = make_class_folder(tmp_path_factory.mktemp("d") / "shapes", CLASSES, per_class=10, size=64)
+    # Odd shapes and modes: the cached path must crop and convert exactly like the plain one.
+    make_image(0, size=90, seed=77).resize((90, 57)).save(root / "circles" / "wide.png")
+    make_image(1, size=80, seed=78).convert("L").resize((44, 80)).save(root / "squares" / "tall_grey.png")
+    make_image(2, size=70, seed=79).convert("RGBA").save(root / "stripes" / "alpha.png")
+    return root
+
+
+def _predictions(run_dir, data):
+    return {r["path"]: r["probabilities"] for r in predict(load_bundle(run_dir), [data])}
+
+
+def _same_runs(a, b, data, tol=TOL):
+    for ea, eb in zip(a.history, b.history, strict=True):
+        for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert ea[k] == pytest.approx(eb[k], abs=tol), k
+    pa, pb = _predictions(a.run_dir, data), _predictions(b.run_dir, data)
+    assert pa.keys() == pb.keys()
+    worst = max(abs(pa[f][c] - pb[f][c]) for f in pa for c in pa[f])
+    assert worst < tol, f"probabilities differ by {worst}"
+
+
+class _BatchLosses(TrainCallback):
+    def __init__(self):
+        self.losses: list[float] = []
+
+    def on_batch_end(self, event):
+        self.losses.append(event.loss)
+
+
+def _compute(run_dir) -> dict:
+    return json.loads((run_dir / META_FILE).read_text())["compute"]
+
+
+def test_decoded_cache_gives_exactly_the_plain_evaluation_input(data):
+    pp = Preprocessing(64, "bicubic", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 0.875)
+    files = sorted(p for p in data.rglob("*.png"))
+    cached = DecodedImages(files, resize_size(pp), pp)
+    crop, plain = cached_eval_crop(pp), eval_transform(pp)
+    from core.images import load_rgb
+    x_cached = normalize_batch(torch.stack([crop(cached.get(i)) for i in range(len(files))]), pp)
+    x_plain = torch.stack([plain(load_rgb(f)) for f in files])
+    assert torch.equal(x_cached, x_plain)
+
+
+def test_decoded_cache_streams_what_does_not_fit_and_skips_unreadable_files(tmp_path, data):
+    pp = Preprocessing(32, "bilinear", (0.5,) * 3, (0.5,) * 3, 1.0)
+    files = sorted(data.rglob("*.png"))[:5]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    whole = DecodedImages(files + [bad], 32, pp)
+    tight = DecodedImages(files + [bad], 32, pp, budget_bytes=2 * 3 * 32 * 32)
+    assert whole.cached == 5 and whole.streamed == 0 and whole.get(5) is None
+    assert tight.cached < 5 and tight.streamed == 5 - tight.cached and tight.get(5) is None
+    assert all(torch.equal(whole.get(i), tight.get(i)) for i in range(5))
+
+
+def test_channels_last_network_gives_the_same_outputs():
+    net = TransferNet(create_backbone("tf_efficientnet_lite0").model, 3).eval()
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        plain = net(x)
+        plan_for(torch.device("cpu"), "fp32").prepare_module(net)
+        fast = net(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(plain, fast, atol=1e-4)
+
+
+def test_split_at_the_freeze_boundary_composes_to_the_whole_network():
+    net = TransferNet(create_backbone("tf_efficientnet_lite0").model, 3)
+    apply_freeze_depth(net, 3)
+    split = split_at_freeze_boundary(net)
+    assert split is not None and split.boundary == "blocks.3"  # 8 groups, the top 3 trained: blocks.4 and up
+    net.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(TrainableTop(net, split)(FrozenPrefix(split)(x)), net(x), atol=1e-5)
+    apply_freeze_depth(net, 0)
+    assert split_at_freeze_boundary(net) is None  # nothing trained above: features are cached whole
+    apply_freeze_depth(net, 8)
+    assert split_at_freeze_boundary(net) is None  # everything trained: nothing to cache
+
+
+def test_vit_is_not_split_and_trains_on_the_whole_network():
+    import timm
+    net = TransferNet(timm.create_model("test_vit", pretrained=False), 2)
+    apply_freeze_depth(net, 1)
+    assert split_at_freeze_boundary(net) is None
+
+
+def test_cached_features_train_the_same_classifier_as_the_plain_path(data, tmp_path):
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=3, augmentation="none")
+    plain = train(scan_dataset(data), replace(settings, speedups=False), tmp_path / "plain")
+    fast = train(scan_dataset(data), settings, tmp_path / "fast")
+    assert _compute(fast.run_dir)["cache"] == "features" and _compute(plain.run_dir)["summary"].startswith("plain")
+    _same_runs(plain, fast, data)
+
+
+def test_cached_boundary_activations_fine_tune_the_same_top_as_the_plain_path(data, tmp_path):
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=2, augmentation="none", strategy="fine-tune-top",
+                             freeze_depth=3, head_lr=1e-3, backbone_lr=1e-4)
+    plain_batches, fast_batches = _BatchLosses(), _BatchLosses()
+    plain = train(scan_dataset(data), replace(settings, speedups=False), tmp_path / "plain", plain_batches)
+    fast = train(scan_dataset(data), settings, tmp_path / "fast", fast_batches)
+    assert _compute(fast.run_dir)["cache"] == "boundary"
+    assert fast_batches.losses[0] == pytest.approx(plain_batches.losses[0], abs=1e-5)  # the same forward pass
+    # Kernels in inference mode round differently in the last bits, and Adam's first steps follow the
+    # sign of near-zero gradients, so later steps drift apart a little.
+    _same_runs(plain, fast, data, tol=3e-3)
+
+
+def test_decoded_images_fine_tune_everything_like_the_plain_path(data, tmp_path):
+    groups = len(layer_groups(create_backbone("test_efficientnet", weights="none").model))
+    settings = TrainSettings(model_name="test_efficientnet", weights="none", image_size=64, batch_size=8, epochs=2,
+                             augmentation="none", strategy="fine-tune-all", freeze_depth=groups)
+    plain = train(scan_dataset(data), replace(settings, speedups=False), tmp_path / "plain")
+    fast = train(scan_dataset(data), settings, tmp_path / "fast")
+    assert "decoded once" in _compute(fast.run_dir)["summary"]
+    _same_runs(plain, fast, data, tol=1e-3)
+
+
+def test_augmented_feature_views_are_reused_and_spill_to_disk_when_memory_is_short(data, tmp_path):
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=3, augmentation="light", seed=3)
+    first = train(scan_dataset(data), settings, tmp_path / "a")
+    again = train(scan_dataset(data), settings, tmp_path / "b")
+    spilled = train(scan_dataset(data), replace(settings, cache_memory_mb=0), tmp_path / "c")
+    assert _compute(first.run_dir)["views"] == 3 and not _compute(first.run_dir)["reused"]
+    assert _compute(again.run_dir)["reused"]  # the second run skips the backbone entirely
+    _same_runs(first, again, data, tol=1e-6)
+    _same_runs(first, spilled, data, tol=1e-6)
+
+
+def test_caches_live_in_the_user_cache_and_the_dataset_is_never_written(data, tmp_path):
+    from core.feature_cache import features_dir
+    before = tree_fingerprint(data)
+    train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, augmentation="none", seed=11), tmp_path / "r")
+    assert tree_fingerprint(data) == before
+    assert any(features_dir().glob("*.npy"))
+
+
+def test_an_unreadable_training_image_is_skipped_by_the_cached_paths(data, tmp_path):
+    import shutil
+    root = shutil.copytree(data, tmp_path / "copy")
+    scan = scan_dataset(root)
+    (root / "circles" / "img_000.png").write_bytes(b"broken after the scan")  # fails only when training reads it
+    result = train(scan, TrainSettings(image_size=64, epochs=1, augmentation="none"), tmp_path / "run")
+    assert _compute(result.run_dir)["unreadable"] == 1 and result.best_val_accuracy >= 0.5
+
+
+class _PrepareRecorder(TrainCallback):
+    def __init__(self, cancel_at: int | None = None, token: CancelToken | None = None):
+        self.events: list[Prepare] = []
+        self.cancel_at, self.token = cancel_at, token
+
+    def on_prepare(self, event):
+        self.events.append(event)
+        if self.cancel_at is not None and len(self.events) >= self.cancel_at:
+            self.token.cancel()
+
+
+def test_caching_reports_progress_and_cancel_stops_it(data, tmp_path):
+    rec = _PrepareRecorder()
+    train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, augmentation="none", seed=5), tmp_path / "a",
+          rec)
+    assert rec.events[-1].done == rec.events[-1].total and "features" in rec.events[0].stage
+    token = CancelToken()
+    rec = _PrepareRecorder(cancel_at=3, token=token)
+    with pytest.raises(Cancelled):
+        train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, augmentation="none", seed=6),
+              tmp_path / "b", rec, cancel=token)
+    assert len(rec.events) <= 4
+
+
+def test_plans_per_device():
+    cpu = plan_for(torch.device("cpu"))
+    assert cpu.channels_last and cpu.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert plan_for(torch.device("cpu"), "fp32").precision == "fp32"
+    assert plain_plan(torch.device("cpu")) == ComputePlan(torch.device("cpu"))
+    assert plan_for(torch.device("mps")).precision == "fp32"
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)")
+def test_bf16_on_a_cpu_that_supports_it_predicts_like_fp32(data, tmp_path):
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=3, augmentation="none")
+    fp32 = train(scan_dataset(data), replace(settings, precision="fp32"), tmp_path / "fp32")
+    bf16 = train(scan_dataset(data), settings, tmp_path / "bf16")
+    assert _compute(bf16.run_dir)["precision"] == "bf16"
+    _same_runs(fp32, bf16, data, tol=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_mixed_precision_fine_tuning_predicts_like_the_cpu(data, tmp_path):
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=2, augmentation="none", strategy="fine-tune-all",
+                             freeze_depth=8, head_lr=1e-3, backbone_lr=1e-4)
+    cpu = train(scan_dataset(data), replace(settings, device="cpu", speedups=False), tmp_path / "cpu")
+    gpu = train(scan_dataset(data), replace(settings, device="cuda"), tmp_path / "gpu")
+    assert _compute(gpu.run_dir)["precision"] in ("bf16", "fp16")
+    pa, pb = _predictions(cpu.run_dir, data), _predictions(gpu.run_dir, data)
+    agree = sum(max(pa[f], key=pa[f].get) == max(pb[f], key=pb[f].get) for f in pa) / len(pa)
+    assert agree >= 0.9
