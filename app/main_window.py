@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
                                QStackedWidget, QVBoxLayout, QWidget)
@@ -17,6 +17,8 @@ from app.pages.strategy_page import StrategyPage
 from app.pages.train_page import TrainPage
 from app.pages.try_view import TryPage
 from app.state import WizardState
+from app.tasks import Task
+from app.warmup import import_heavy_modules
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 
@@ -75,6 +77,13 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         self.show_page(0)
+        self.warmup = Task(self)
+        self._closed = False
+        QTimer.singleShot(300, self, self._start_warmup)
+
+    def _start_warmup(self) -> None:
+        if not self._closed and not self.warmup.is_running():
+            self.warmup.start(import_heavy_modules)
 
     # navigation -------------------------------------------------------------------------------
     @property
@@ -157,5 +166,7 @@ class MainWindow(QMainWindow):
             return
         for page in self.pages:
             page.shutdown()
+        self._closed = True
+        self.warmup.wait(60000)  # an import cannot be interrupted; it is usually long done
         app_settings.set_value("window/geometry", self.saveGeometry())
         event.accept()

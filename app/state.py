@@ -1,12 +1,17 @@
 """What the wizard has gathered so far. Plain Python: no Qt, no tensors."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.advisor import Suggestion
-from core.dataset import DatasetScan
 from core.settings import TrainSettings
-from core.trainer import TrainResult
+
+if TYPE_CHECKING:  # torch-heavy modules; the window must appear before torch is imported
+    from core.advisor import Suggestion
+    from core.dataset import DatasetScan
+    from core.trainer import TrainResult
 
 
 @dataclass
@@ -17,6 +22,7 @@ class WizardState:
     suggestion_key: tuple | None = None  # (dataset root, model, weights file) the suggestion was made for
     result: TrainResult | None = None
     evaluation: dict | None = None
+    devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
 
     @property
     def run_dir(self) -> Path | None:

@@ -3,10 +3,7 @@
 import time
 
 from app.tasks import TaskContext
-from core.dataset import DatasetScan
 from core.events import TrainCallback
-from core.settings import TrainSettings
-from core.trainer import TrainResult, train
 
 BATCH_EVENT_INTERVAL_S = 0.1
 SMOOTHING = 0.9
@@ -20,6 +17,12 @@ class _Forwarder(TrainCallback):
 
     def on_status(self, message: str) -> None:
         self.ctx.event(("status", message))
+
+    def on_prepare(self, event) -> None:
+        now = time.monotonic()
+        if now - self.last >= BATCH_EVENT_INTERVAL_S or event.done >= event.total:
+            self.last = now
+            self.ctx.event(("prepare", event))
 
     def on_fit_start(self, event) -> None:
         self.ctx.event(("start", event))
@@ -35,7 +38,9 @@ class _Forwarder(TrainCallback):
         self.ctx.event(("epoch", event))
 
 
-def training_job(scan: DatasetScan, settings: TrainSettings, run_dir):
-    def run(ctx: TaskContext) -> TrainResult:
+def training_job(scan, settings, run_dir):
+    """A task function training ``settings`` on ``scan`` into ``run_dir`` (torch loads in the worker)."""
+    def run(ctx: TaskContext):
+        from core.trainer import train
         return train(scan, settings, run_dir, _Forwarder(ctx), ctx.cancel)
     return run

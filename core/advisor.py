@@ -24,11 +24,10 @@ from core.devices import resolve_device
 from core.loading import make_loader
 from core.network import LayerGroup, cut_levels, default_cut_index, layer_groups
 from core.preprocess import eval_transform, preprocessing_for
+from core.quadrants import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
 from core.settings import STRATEGY_TITLES, TrainSettings, strategy_settings
 from core.weights import create_backbone
 
-SMALL_MAX_PER_CLASS = 200
-SIMILARITY_TOLERANCE = 0.02
 SAMPLE_PER_CLASS = 30
 SAMPLE_MAX = 400
 

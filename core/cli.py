@@ -29,9 +29,10 @@ class _Bar:
         if self.quiet:
             return
         from tqdm import tqdm
-        if self.bar is None or self.bar.total != total:
+        desc = message or self.desc
+        if self.bar is None or self.bar.total != total or self.bar.desc != desc:
             self.close()
-            self.bar = tqdm(total=total, desc=message or self.desc, file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
         self.bar.n = done
         self.bar.refresh()
 
@@ -71,7 +72,7 @@ def _settings(args):
 
 def cmd_models(args) -> int:
     from core.catalog import CATALOG
-    from core.weights import offline_status
+    from core.weights_status import offline_status
     rows = [{**m.to_dict(), "weights": offline_status(m.name)} for m in CATALOG]
     lines = [f"{'model':26} {'params':>7} {'size':>5} {'top-1':>6}  weights"]
     lines += [f"{r['name']:26} {r['params_m']:6.1f}M {r['input_size']:5d} {r['imagenet_top1']:5.1f}%  {r['weights']}"
@@ -120,17 +121,23 @@ class _CliCallback(TrainCallback):
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar = None
+        self.prepare = _Bar(quiet, "Preparing")
         self.total = 0
 
     def on_status(self, message: str) -> None:
         if not self.quiet:
             print(message, file=sys.stderr)
 
+    def on_prepare(self, e) -> None:
+        self.prepare(e.done, e.total, e.stage)
+
     def on_fit_start(self, e) -> None:
+        self.prepare.close()
         if not self.quiet:
             print(f"Training on {e.device}: {e.train_images} train / {e.val_images} validation images, "
                   f"{e.trainable_params:,} of {e.total_params:,} parameters trainable; weights: {e.weights_source}",
                   file=sys.stderr)
+            print(f"Speed: {e.engine}; {e.precision}", file=sys.stderr)
         self.total = e.epochs * e.batches_per_epoch
 
     def on_batch_end(self, e) -> None:
@@ -150,6 +157,7 @@ class _CliCallback(TrainCallback):
             (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
 
     def close(self) -> None:
+        self.prepare.close()
         if self.bar is not None:
             self.bar.close()
 

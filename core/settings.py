@@ -79,12 +79,14 @@ def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, s
     if strategy not in STRATEGIES:
         raise TransferLabError(f"Unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
     aug = "light" if small else "standard"
+    # A frozen backbone runs once per image and its features are cached (core.engines), so feature
+    # strategies start without augmentation: each augmented view would cost another pass.
     if strategy == "feature-extraction":
         return dict(strategy=strategy, freeze_depth=0, cut_index=None, head_lr=3e-3, backbone_lr=1e-4,
-                    epochs=10, augmentation=aug)
+                    epochs=10, augmentation="none")
     if strategy == "truncated":
         return dict(strategy=strategy, freeze_depth=0, cut_index=default_cut, head_lr=3e-3, backbone_lr=1e-4,
-                    epochs=10, augmentation=aug)
+                    epochs=10, augmentation="none")
     if strategy == "fine-tune-top":
         depth = max(1, math.ceil(num_groups / 3))
         return dict(strategy=strategy, freeze_depth=depth, cut_index=None, head_lr=1e-3, backbone_lr=1e-4,

@@ -136,6 +136,9 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
         if cut is None:
             raise TransferLabError(f"{settings.model_name} cannot be cut at an earlier layer; "
                                    "choose another strategy")
+    # Seed again: loading weights may or may not have drawn random numbers (a first-time conversion
+    # builds a model), and the new head's initialisation must not depend on that.
+    seed_everything(settings.seed)
     net = TransferNet(loaded.model, len(scan.classes), cut)
     freeze = apply_freeze_depth(net, settings.freeze_depth)
     plan.prepare_module(net)

@@ -20,7 +20,7 @@ from torch import nn
 
 from core import lite_weights
 from core.errors import WeightsError
-from core.paths import weights_cache_dir
+from core.weights_status import converted_weights_file, hub_cached_file, offline_status  # noqa: F401
 
 Progress = Callable[[str], None]
 
@@ -94,33 +94,18 @@ def _bundled_cached(model_name: str, progress: Progress | None) -> Path | None:
     source = lite_weights.bundled_weights_file(model_name)
     if source is None:
         return None
-    target = weights_cache_dir() / f"{model_name}.safetensors"
+    target = converted_weights_file(model_name)
     if target.is_file():
         return target
     if progress:
         progress(f"Converting the bundled {model_name} weights (once)…")
-    model = timm.create_model(model_name, pretrained=False)
+    with torch.random.fork_rng(devices=[]):  # building a throwaway model must not move the caller's seed
+        model = timm.create_model(model_name, pretrained=False)
     state = lite_weights.convert_lukemelas_state_dict(read_state_dict(source), model)
     tmp = target.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     tmp.replace(target)
     return target
-
-
-def _hub_cached_file(model_name: str) -> Path | None:
-    cfg = timm.models.get_pretrained_cfg(model_name)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg else None
-    if not repo:
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        found = try_to_load_from_cache(repo, filename)
-        if isinstance(found, str):
-            return Path(found)
-    return None
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -129,15 +114,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def offline_status(model_name: str) -> str:
-    """'bundled', 'cached' or 'download' (needs internet the first time)."""
-    if lite_weights.bundled_weights_file(model_name) is not None:
-        return "bundled"
-    if (weights_cache_dir() / f"{model_name}.safetensors").is_file() or _hub_cached_file(model_name):
-        return "cached"
-    return "download"
 
 
 def create_backbone(
@@ -162,11 +138,11 @@ def create_backbone(
     if bundled is not None:
         load_into(model, read_state_dict(bundled), "bundled weights")
         return LoadedBackbone(model, "ImageNet weights bundled with TransferLab (offline)", True)
-    cached = (weights_cache_dir() / f"{model_name}.safetensors")
+    cached = converted_weights_file(model_name)
     if cached.is_file():
         load_into(model, read_state_dict(cached), "cached weights")
         return LoadedBackbone(model, "ImageNet weights from the TransferLab cache", True)
-    hub_file = _hub_cached_file(model_name)
+    hub_file = hub_cached_file(model_name)
     if hub_file is not None:
         model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay={"file": str(hub_file)})
         return LoadedBackbone(model, "ImageNet weights from the Hugging Face cache", True)

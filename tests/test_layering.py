@@ -40,3 +40,15 @@ def test_headless_cli_does_not_import_qt():
             "assert rc == 0\nassert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_window_is_shown_before_torch_is_imported():
+    """torch, torchvision and timm take seconds to import; the window must not wait for them."""
+    code = ("import os, sys\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+            "from app.main_window import MainWindow\nw = MainWindow()\nw.show()\napp.processEvents()\n"
+            "heavy = sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules)\n"
+            "w.close()\nprint(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**__import__("os").environ, "TRANSFERLAB_DATA_DIR": str(ROOT / ".pytest_cache")})
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

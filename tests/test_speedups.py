@@ -40,9 +40,10 @@ def _predictions(run_dir, data):
     return {r["path"]: r["probabilities"] for r in predict(load_bundle(run_dir), [data])}
 
 
-def _same_runs(a, b, data, tol=TOL):
+def _same_runs(a, b, data, tol=TOL, accuracies=True):
+    keys = ("train_loss", "val_loss") + (("train_accuracy", "val_accuracy") if accuracies else ())
     for ea, eb in zip(a.history, b.history, strict=True):
-        for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+        for k in keys:
             assert ea[k] == pytest.approx(eb[k], abs=tol), k
     pa, pb = _predictions(a.run_dir, data), _predictions(b.run_dir, data)
     assert pa.keys() == pb.keys()
@@ -127,15 +128,16 @@ def test_cached_features_train_the_same_classifier_as_the_plain_path(data, tmp_p
 
 def test_cached_boundary_activations_fine_tune_the_same_top_as_the_plain_path(data, tmp_path):
     settings = TrainSettings(image_size=64, batch_size=8, epochs=2, augmentation="none", strategy="fine-tune-top",
-                             freeze_depth=3, head_lr=1e-3, backbone_lr=1e-4)
+                             freeze_depth=3, head_lr=1e-4, backbone_lr=1e-5)
     plain_batches, fast_batches = _BatchLosses(), _BatchLosses()
     plain = train(scan_dataset(data), replace(settings, speedups=False), tmp_path / "plain", plain_batches)
     fast = train(scan_dataset(data), settings, tmp_path / "fast", fast_batches)
     assert _compute(fast.run_dir)["cache"] == "boundary"
     assert fast_batches.losses[0] == pytest.approx(plain_batches.losses[0], abs=1e-5)  # the same forward pass
-    # Kernels in inference mode round differently in the last bits, and Adam's first steps follow the
-    # sign of near-zero gradients, so later steps drift apart a little.
-    _same_runs(plain, fast, data, tol=3e-3)
+    # Kernels in inference mode round differently in the last bits, and Adam's steps follow the sign
+    # of near-zero gradients, so later steps drift apart a little (small learning rates keep it small;
+    # an accuracy on six validation images could flip on one borderline image, so it is not compared).
+    _same_runs(plain, fast, data, tol=1e-3, accuracies=False)
 
 
 def test_decoded_images_fine_tune_everything_like_the_plain_path(data, tmp_path):

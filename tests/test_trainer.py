@@ -158,3 +158,12 @@ def test_requesting_a_missing_gpu_is_a_clear_error(data, tmp_path):
 def test_trains_on_cuda(data, tmp_path):
     result = train(scan_dataset(data), replace(FAST, device="cuda"), tmp_path / "run")
     assert result.best_val_accuracy >= 0.8
+
+
+def test_results_do_not_depend_on_whether_the_bundled_weights_were_converted_first(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "fresh-cache"))  # the first run converts
+    settings = replace(FAST, epochs=1, augmentation="none")
+    first = train(scan_dataset(data), settings, tmp_path / "a")
+    second = train(scan_dataset(data), settings, tmp_path / "b")
+    strip = lambda h: [{k: v for k, v in e.items() if k not in ("seconds", "eta_s")} for e in h]
+    assert strip(first.history) == strip(second.history)

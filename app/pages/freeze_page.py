@@ -11,8 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from app.pages.base import WizardPage
 from app.widgets.images import pixmap_from_array
-from core.preprocess import PRESETS
-from core.preview import augmentation_examples
+from core.augmentation import PRESETS
 from core.settings import STRATEGY_TITLES
 
 PREVIEW_COUNT = 6
@@ -388,7 +387,11 @@ class FreezePage(WizardPage):
         self._preview_pending = False
         scan, settings, seed = self.state.scan, replace(self.state.settings), self._preview_seed
         self._running_key = self._current_preview_key()
-        self.task.start(lambda ctx: augmentation_examples(scan, settings, PREVIEW_COUNT, seed, cancel=ctx.cancel))
+        def work(ctx):
+            from core.preview import augmentation_examples
+            return augmentation_examples(scan, settings, PREVIEW_COUNT, seed, cancel=ctx.cancel)
+
+        self.task.start(work)
 
     def _on_preview(self, arrays) -> None:
         if self._preview_pending:

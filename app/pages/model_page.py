@@ -9,8 +9,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from app import app_settings
 from app.pages.base import WizardPage
+from app.tasks import Task
 from core.catalog import CATALOG, DEFAULT_MODEL
-from core.weights import create_backbone, offline_status
+from core.weights_status import offline_status
+
+
+def _load_weights(name: str, weights_file: Path | None = None) -> None:
+    """Create the model with its weights (in a worker: this imports torch, and may download)."""
+    from core.weights import create_backbone
+    create_backbone(name, weights_file=weights_file)
 
 STATUS_TEXT = {"bundled": "✓ on this computer (bundled)", "cached": "✓ on this computer",
                "download": "download needed (internet)"}
@@ -62,13 +69,17 @@ class ModelPage(WizardPage):
         self.task.finished.connect(self._on_weights_ready)
         self.task.stopped.connect(self._refresh)
         self.statuses: dict[str, str] = {}
+        # The Hugging Face cache check needs timm (hence torch): done in the background, once.
+        self.status_task = Task(self)
+        self.status_task.finished.connect(self._on_statuses)
+        self._hub_checked = False
         remembered = app_settings.get_str("model/name", DEFAULT_MODEL)
         if any(m.name == remembered for m in CATALOG):
             self.state.settings = replace(self.state.settings, model_name=remembered)
         self._fill()
 
-    def _fill(self) -> None:
-        self.statuses = {m.name: offline_status(m.name) for m in CATALOG}
+    def _fill(self, statuses: dict[str, str] | None = None) -> None:
+        self.statuses = statuses or {m.name: offline_status(m.name, check_hub=False) for m in CATALOG}
         for row, m in enumerate(CATALOG):
             values = [m.name, f"{m.params_m:.1f} M", f"{m.input_size} px", f"{m.imagenet_top1:.1f} %",
                       f"{m.relative_cpu_speed:.1f}×", STATUS_TEXT[self.statuses[m.name]], m.note]
@@ -84,8 +95,20 @@ class ModelPage(WizardPage):
         self.table.resizeRowsToContents()
 
     def on_enter(self) -> None:
-        self._fill()
+        self._fill(self.statuses if self._hub_checked else None)
         self._refresh()
+        if not self._hub_checked and not self.status_task.is_running():
+            self.status_task.start(lambda ctx: {m.name: offline_status(m.name) for m in CATALOG})
+
+    def _on_statuses(self, statuses: dict[str, str]) -> None:
+        self._hub_checked = True
+        self._fill(statuses)
+        self._refresh()
+
+    def shutdown(self) -> None:
+        self.status_task.cancel()
+        self.status_task.wait(15000)
+        super().shutdown()
 
     def selected_model(self) -> str:
         return self.state.settings.model_name
@@ -143,7 +166,7 @@ class ModelPage(WizardPage):
         app_settings.set_value("model/last_weights_folder", str(Path(path).parent))
         name = self.state.settings.model_name
         self.banner.hide()
-        self.task.start(lambda ctx: ("import", create_backbone(name, weights_file=Path(path)) and path))
+        self.task.start(lambda ctx: ("import", _load_weights(name, Path(path)) or path))
         self._refresh()
 
     def _clear_import(self) -> None:
@@ -153,7 +176,7 @@ class ModelPage(WizardPage):
     def _download(self) -> None:
         name = self.state.settings.model_name
         self.banner.show_message(f"Downloading the weights for {name}…", "info")
-        self.task.start(lambda ctx: ("download", create_backbone(name) and name))
+        self.task.start(lambda ctx: ("download", _load_weights(name) or name))
         self._refresh()
 
     def _on_weights_ready(self, result) -> None:
@@ -163,4 +186,4 @@ class ModelPage(WizardPage):
             self.banner.show_message(f"Imported weights from {Path(value).name}.", "ok")
         else:
             self.banner.show_message(f"Downloaded the weights for {value}.", "ok")
-            self._fill()
+            self._fill({**self.statuses, value: "cached"})

@@ -9,8 +9,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from app import app_settings
 from app.pages.base import WizardPage
 from app.widgets.confusion import ConfusionMatrixWidget
-from core.bundle import export_bundle, load_bundle
-from core.predict import evaluate
 
 
 class ResultsPage(WizardPage):
@@ -74,6 +72,8 @@ class ResultsPage(WizardPage):
         self.save_button.setEnabled(False)
 
         def work(ctx):
+            from core.bundle import load_bundle
+            from core.predict import evaluate
             bundle = load_bundle(run_dir)
             report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel,
                               progress=lambda d, t: ctx.progress(d, t, "Scoring held-out images"))
@@ -139,4 +139,8 @@ class ResultsPage(WizardPage):
         app_settings.set_value("results/last_save_folder", folder)
         dest = Path(folder) / run_dir.name
         self.save_button.setEnabled(False)
-        self.task.start(lambda ctx: ("saved", export_bundle(run_dir, dest)))
+        def work(ctx):
+            from core.bundle import export_bundle
+            return "saved", export_bundle(run_dir, dest)
+
+        self.task.start(work)

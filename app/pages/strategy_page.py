@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLa
 
 from app.pages.base import WizardPage
 from app.widgets.quadrant import QuadrantWidget
-from core.advisor import Suggestion, advise
 from core.settings import STRATEGIES, STRATEGY_TITLES, with_strategy
 
 MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
@@ -151,7 +150,11 @@ class StrategyPage(WizardPage):
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
         self.measuring.show()
-        self.task.start(lambda ctx: advise(scan, settings, ctx.progress, ctx.cancel))
+        def work(ctx):
+            from core.advisor import advise
+            return advise(scan, settings, ctx.progress, ctx.cancel)
+
+        self.task.start(work)
         self._update_controls()
         self.completeChanged.emit()
 
@@ -173,7 +176,7 @@ class StrategyPage(WizardPage):
         elif message:
             self.measure_label.setText(MEASURING_TEXT)
 
-    def _on_finished(self, suggestion: Suggestion) -> None:
+    def _on_finished(self, suggestion) -> None:
         self.state.suggestion = suggestion
         self.state.suggestion_key = self._pending_key
         self.state.settings = suggestion.apply(self.state.settings)
@@ -190,7 +193,7 @@ class StrategyPage(WizardPage):
         self.status_label.setText(text)
         self.status_label.show()
 
-    def _show_suggestion(self, s: Suggestion) -> None:
+    def _show_suggestion(self, s) -> None:
         m = s.measurements
         self.status_label.hide()
         self.quadrant.set_point(m.median_per_class, m.final_separability - m.early_separability, s.strategy)

@@ -10,7 +10,6 @@ from app import app_settings
 from app.pages.base import WizardPage
 from app.train_job import training_job
 from app.widgets.curves import TrainingCurves
-from core.devices import available_devices
 from core.paths import new_run_dir
 from core.settings import STRATEGY_TITLES
 
@@ -33,11 +32,8 @@ class TrainPage(WizardPage):
         self.plan.setWordWrap(True)
         self.body.addWidget(self.plan)
         self.device_combo = QComboBox()
-        for name in ["auto", *available_devices()]:
-            self.device_combo.addItem(DEVICE_NAMES[name], name)
-        remembered = app_settings.get_str("train/device", "auto")
-        index = self.device_combo.findData(remembered)
-        self.device_combo.setCurrentIndex(max(0, index))
+        self.device_combo.addItem(DEVICE_NAMES["auto"], "auto")
+        self._devices_listed = False  # the rest once torch is loaded (it is not, at startup)
         self.start_button = QPushButton("Start training")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -68,9 +64,22 @@ class TrainPage(WizardPage):
         self.task.cancelled.connect(self._on_cancelled)
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
+        self._prepare_stage: str | None = None
         self.total_batches = 0
 
+    def list_devices(self) -> None:
+        """Offer the devices this computer has (imports torch, if nothing has yet)."""
+        if self._devices_listed:
+            return
+        from core.devices import available_devices
+        self._devices_listed = True
+        for name in available_devices():
+            self.device_combo.addItem(DEVICE_NAMES[name], name)
+        index = self.device_combo.findData(app_settings.get_str("train/device", "auto"))
+        self.device_combo.setCurrentIndex(max(0, index))
+
     def on_enter(self) -> None:
+        self.list_devices()
         s = self.state.settings
         self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
                           f"{s.freeze_depth} layer group(s) trained · {s.epochs} epochs · "
@@ -98,6 +107,7 @@ class TrainPage(WizardPage):
         self.cancel_button.setEnabled(True)
         self.device_combo.setEnabled(False)
         self.cancel_requested_at = None
+        self._prepare_stage = None
         # A full pass of Python's garbage collector over everything torch, timm and Qt have loaded
         # takes ~250 ms on a slow CPU and would freeze the window mid-training. What is alive now
         # lives as long as the app, so the collector can skip it from here on.
@@ -117,6 +127,14 @@ class TrainPage(WizardPage):
         kind = item[0]
         if kind == "status":
             self._log(item[1])
+        elif kind == "prepare":
+            e = item[1]
+            if e.stage != self._prepare_stage:
+                self._prepare_stage = e.stage
+                self._log(e.stage + "…")
+            self.progress.setRange(0, max(1, e.total))
+            self.progress.setValue(e.done)
+            self.progress.setFormat(f"{e.stage}: %v / %m")
         elif kind == "start":
             e = item[1]
             self.total_batches = e.epochs * e.batches_per_epoch
@@ -125,6 +143,7 @@ class TrainPage(WizardPage):
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
                       f"{e.weights_source}.")
+            self._log(f"Speed: {e.engine}; {e.precision}.")
         elif kind == "batch":
             e, smoothed = item[1], item[2]
             done = (e.epoch - 1) * e.batches + e.batch

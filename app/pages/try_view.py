@@ -10,9 +10,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QListWi
 from app import app_settings
 from app.pages.base import WizardPage
 from app.widgets.images import pixmap_from_array
-from core.bundle import load_bundle
 from core.images import IMAGE_EXTENSIONS
-from core.predict import predict
 from core.thumbnails import thumbnail
 
 THUMB = 112
@@ -103,6 +101,8 @@ class TryPage(WizardPage):
         cached = self._bundle if self._bundle is not None and self._bundle.run_dir == run_dir else None
 
         def work(ctx):
+            from core.bundle import load_bundle
+            from core.predict import predict
             bundle = cached or load_bundle(run_dir)
             results = predict(bundle, [Path(p) for p in paths], device="auto", cancel=ctx.cancel,
                               progress=lambda d, t: ctx.progress(d, t, "Predicting"))

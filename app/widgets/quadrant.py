@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.advisor import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
+from core.quadrants import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
 
 X_MIN, X_MAX = 5.0, 5000.0  # images per class, log scale
 Y_MIN, Y_MAX = -0.5, 0.5  # final minus early separability
