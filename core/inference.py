@@ -7,7 +7,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from core.accel import ComputePlan, plain_plan, plan_for
 from core.cancel import CancelToken, check
+from core.fold import folded_copy
 
 
 @dataclass
@@ -29,9 +31,20 @@ class Outputs:
         return (self.predictions[known] == self.labels[known]).float().mean().item()
 
 
+def fast_copy(net: nn.Module, device: torch.device) -> tuple[nn.Module, ComputePlan]:
+    """An inference-only copy of ``net`` on ``device``: BatchNorm folded, channels-last, mixed
+    precision where native (the same outputs within 1e-5 in fp32; see core.fold, core.accel)."""
+    plan = plan_for(device)
+    where = next(net.parameters()).device
+    probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(where)
+    return plan.prepare_module(folded_copy(net, probe)), plan
+
+
 @torch.inference_mode()
 def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: CancelToken | None = None,
-        progress: Callable[[int, int], None] | None = None) -> Outputs:
+        progress: Callable[[int, int], None] | None = None, plan: ComputePlan | None = None) -> Outputs:
+    """Probabilities for every readable image of ``loader`` (``plan``: memory format and precision)."""
+    plan = plan or plain_plan(device)
     was_training = net.training
     net.eval()
     probs, labels, indices = [], [], []
@@ -42,7 +55,8 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
         if batch is None:
             continue
         x, y, idx = batch
-        logits = net(x.to(device)).float().cpu()
+        with plan.autocast():
+            logits = net(plan.to_device(x)).float().cpu()
         known = y >= 0
         if known.any():
             loss_sum += nn.functional.cross_entropy(logits[known], y[known], reduction="sum").item()

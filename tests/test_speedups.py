@@ -229,3 +229,40 @@ def test_cuda_mixed_precision_fine_tuning_predicts_like_the_cpu(data, tmp_path):
     pa, pb = _predictions(cpu.run_dir, data), _predictions(gpu.run_dir, data)
     agree = sum(max(pa[f], key=pa[f].get) == max(pb[f], key=pb[f].get) for f in pa) / len(pa)
     assert agree >= 0.9
+
+
+def test_batchnorm_folding_keeps_the_outputs_and_leaves_the_original_alone():
+    from torch import nn
+
+    from core.fold import folded_copy
+    net = TransferNet(create_backbone("tf_efficientnet_lite0").model, 3).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(3, 3, 64, 64)
+    folded = folded_copy(net, torch.randn(2, 3, 64, 64))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    with torch.inference_mode():
+        assert torch.allclose(folded(x), net(x), atol=1e-4)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_batchnorm_folding_is_not_used_where_it_would_change_the_result():
+    from torch import nn
+
+    from core.fold import folded_copy
+
+    class ConvOutputReadTwice(nn.Module):  # the BatchNorm's input also feeds a residual sum
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+            self.bn.running_mean.fill_(0.5)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + y
+
+    model = ConvOutputReadTwice().eval()
+    x = torch.randn(2, 3, 8, 8)
+    kept = folded_copy(model, x)
+    assert isinstance(kept.bn, nn.BatchNorm2d)
+    with torch.inference_mode():
+        assert torch.allclose(kept(x), model(x))

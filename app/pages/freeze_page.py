@@ -242,7 +242,7 @@ class FreezePage(WizardPage):
             self.aug_combo.setCurrentIndex(max(0, self.aug_combo.findData(s.augmentation)))
             self.flips_check.setChecked(s.allow_flips)
             self.rotation_check.setChecked(s.allow_rotation)
-            self.aug_description.setText(PRESETS[self.aug_combo.currentData()].description)
+            self._describe_augmentation()
             suggestion = self._suggestion()
             self.missing_label.setVisible(suggestion is None)
             self.freeze_content.setVisible(suggestion is not None)
@@ -328,6 +328,7 @@ class FreezePage(WizardPage):
                                    f"({pct:.1f}%) <b>+&nbsp;new&nbsp;classifier</b>")
         self.backbone_lr_spin.setEnabled(depth > 0)
         self._show_note(depth, n)
+        self._describe_augmentation()
 
     def _show_note(self, depth: int, n: int) -> None:
         s = self.state.settings
@@ -350,13 +351,25 @@ class FreezePage(WizardPage):
         self.note_label.setText("<br>".join(notes))
         self.note_label.setVisible(bool(notes))
 
+    def _describe_augmentation(self) -> None:
+        """What the preset does, and what it costs with this freeze depth (core.engines caches what it can)."""
+        s = self.state.settings
+        text = PRESETS[s.augmentation].description if s.augmentation in PRESETS else ""
+        if s.freeze_depth == 0:
+            text += (" The frozen network runs once per image; training then takes seconds." if s.augmentation == "none"
+                     else " With a frozen network each augmented view costs one more pass over your images "
+                          "(up to 4 views are computed once and reused).")
+        elif s.augmentation == "none":
+            text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
+        self.aug_description.setText(text)
+
     # augmentation examples ------------------------------------------------------------------------
     def _augmentation_changed(self, *_args, **changes) -> None:
         if self._loading:
             return
         preset = self.aug_combo.currentData()
-        self.aug_description.setText(PRESETS[preset].description)
         self._set(augmentation=preset, **changes)
+        self._describe_augmentation()
         self.request_preview()
 
     def shuffle(self) -> None:
