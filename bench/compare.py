@@ -163,6 +163,11 @@ def main() -> int:
               f"{100 * (ours.best - plain.best):+.1f} points; memory {ours.peak_mib:.0f} vs {plain.peak_mib:.0f} MiB",
               flush=True)
         results.append((ours, plain))
+    if cpu_has_native_bf16():  # bf16 stays on only if it costs no more than half a point of accuracy
+        for (ours, _), (title, settings, _) in zip(results, scenarios):
+            fp32 = _ours("TransferLab, fp32", scan, replace(settings, precision="fp32"), work / "run")
+            print(f"{title}: bf16 {100 * ours.best:.1f}% vs fp32 {100 * fp32.best:.1f}% "
+                  f"(bf16_accuracy_delta={100 * (ours.best - fp32.best):+.1f}), {fp32.total_s / ours.total_s:.1f}x faster")
     (fe_ours, fe_plain), (ft_ours, ft_plain) = results[0], results[1]
     print(f"feature_extraction_speedup={fe_plain.total_s / fe_ours.total_s:.1f} "
           f"fine_tune_speedup={ft_plain.mean_epoch_s / ft_ours.mean_epoch_s:.1f} "

@@ -14,6 +14,7 @@ All engines share one batch order: the sampler a shuffled ``DataLoader`` with th
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -78,12 +79,14 @@ class PlainEngine(Engine):
         super().__init__(net, len(train_files), len(val_files), settings.batch_size, settings.seed,
                          {"summary": "plain: every image decoded and the whole network run each epoch"})
         self.plan = plan
+        # Worker processes re-import the app; a frozen (PyInstaller) app cannot spawn them safely.
+        workers = 0 if getattr(sys, "frozen", False) else settings.num_workers
         self.train_loader = make_loader(train_files, train_transform(pp, settings.augmentation, settings.allow_flips,
                                                                      settings.allow_rotation),
-                                        settings.batch_size, seed=settings.seed + 1, num_workers=settings.num_workers,
+                                        settings.batch_size, seed=settings.seed + 1, num_workers=workers,
                                         pin_memory=plan.pin_memory, batch_sampler=self._sampler)
         self.val_loader = make_loader(val_files, eval_transform(pp), settings.batch_size,
-                                      num_workers=settings.num_workers, pin_memory=plan.pin_memory)
+                                      num_workers=workers, pin_memory=plan.pin_memory)
 
     def _batches(self, loader) -> Iterator[Batch]:
         for batch in loader:
@@ -116,7 +119,7 @@ class DecodedEngine(Engine):
         self.eval_crop = cached_eval_crop(pp)
         streamed = self.train_images.streamed + self.val_images.streamed
         mib = (self.train_images.bytes + self.val_images.bytes) / 2**20
-        summary = f"images decoded once ({mib:.0f} MiB in memory" + \
+        summary = f"images decoded once ({_mib(mib)} in memory" + \
                   (f", {streamed} re-read each epoch: over the memory budget)" if streamed else ")")
         super().__init__(net, len(train_files), len(val_files), settings.batch_size, settings.seed,
                          {"summary": summary, "decoded_mib": round(mib, 1), "streamed": streamed})
@@ -160,6 +163,10 @@ class CachedEngine(Engine):
     def val_batches(self) -> Iterator[Batch]:
         for start in range(0, self.num_val, self.batch_size):
             yield self._rows(self.val, 0, range(start, min(start + self.batch_size, self.num_val)))
+
+
+def _mib(mib: float) -> str:
+    return "under 1 MiB" if mib < 1 else f"{mib:.0f} MiB"
 
 
 class FeatureEncoder(nn.Module):
@@ -207,7 +214,7 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     reused = train.from_disk and val.from_disk
     mib = (train.nbytes + val.nbytes) / 2**20
     summary = (f"{what} computed once ({len(views)} view{'s' if len(views) > 1 else ''} per training image, "
-               f"{mib:.0f} MiB{', reused from an earlier run' if reused else ''}); each epoch trains only "
+               f"{_mib(mib)}{', reused from an earlier run' if reused else ''}); each epoch trains only "
                f"{'the classifier' if kind == 'features' else 'the layers above the boundary'}")
     details = {"summary": summary, "cache": kind, "views": len(views), "cache_mib": round(mib, 1),
                "reused": reused, "unreadable": (len(train_files) - len(train)) + (len(val_files) - len(val))}

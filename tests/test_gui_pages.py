@@ -90,7 +90,9 @@ def test_model_page_imports_a_weights_file_and_refuses_a_bad_one(qtbot, tmp_path
               str(good))
     monkeypatch.setattr(page, "choose_weights_file", lambda: str(good))
     page.import_button.click()
-    qtbot.waitUntil(lambda: page.state.settings.weights_file == str(good), timeout=20000)
+    # The button stays disabled until the job's thread has ended, a moment after its result arrives.
+    qtbot.waitUntil(lambda: page.state.settings.weights_file == str(good) and page.import_button.isEnabled(),
+                    timeout=20000)
     bad = tmp_path / "notes.pth"
     bad.write_text("hello")
     monkeypatch.setattr(page, "choose_weights_file", lambda: str(bad))
