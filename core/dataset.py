@@ -12,7 +12,7 @@ from typing import Callable
 
 from core.cancel import CancelToken, check
 from core.errors import DatasetError, ImageLoadError
-from core.images import IMAGE_EXTENSIONS, probe_image
+from core.images import IMAGE_EXTENSIONS, ImageInfo, probe_image
 
 Progress = Callable[[int, int, str], None]
 
@@ -21,6 +21,7 @@ VAL_NAMES = ("val", "valid", "validation")  # in order of preference
 JUNK_FILES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db"})
 JUNK_DIRS = frozenset({"__macosx", "$recycle.bin", "system volume information", "@eadir"})
 NOT_IN_CLASS = "not inside a class folder"
+MIN_IMAGE_SIDE = 16  # pixels; smaller images (icons, 1x1 tracking pixels) carry nothing to learn from
 _PROBE_THREADS = min(8, os.cpu_count() or 1)
 
 
@@ -45,6 +46,19 @@ class DatasetScan:
     skipped: list[SkippedFile]
     extra_classes: dict[str, list[str]] = field(default_factory=dict)  # pre-split: split -> not in train
     split_folders: dict[str, str] = field(default_factory=dict)  # pre-split: split -> actual folder name
+    info: dict[Path, ImageInfo] = field(default_factory=dict)  # per usable image: size, mode, hashes
+    _groups: list | None = field(default=None, repr=False, compare=False)
+
+    def duplicate_groups(self) -> list:
+        """Exact and near duplicates among the usable images (core.health), computed once."""
+        if self._groups is None:
+            from core.health import duplicate_groups
+            self._groups = duplicate_groups(self)
+        return self._groups
+
+    def health(self) -> dict:
+        from core.health import health_report
+        return health_report(self)
 
     def all_items(self) -> list[ImageItem]:
         return [item for items in self.items.values() for item in items]
@@ -127,6 +141,7 @@ class DatasetScan:
             "extra_classes": {k: list(v) for k, v in self.extra_classes.items() if v},
             "split_folders": dict(self.split_folders),
             "problems": self.problems(),
+            "health": self.health(),
         }
 
     def _folder(self, split: str) -> str:
@@ -177,7 +192,7 @@ def scan_dataset(root: str | os.PathLike, progress: Progress | None = None,
     # Pass 2: probe every candidate.
     candidates = [(split, cls, p) for split, classes in found.items()
                   for cls, paths in classes.items() for p in paths]
-    reasons = _probe_all([p for _, _, p in candidates], progress, cancel)
+    probed = _probe_all([p for _, _, p in candidates], progress, cancel)
 
     base = "train" if layout == PRE_SPLIT else "all"
     classes = sorted(found[base], key=lambda c: (c.casefold(), c))
@@ -188,15 +203,17 @@ def scan_dataset(root: str | os.PathLike, progress: Progress | None = None,
     items: dict[str, list[ImageItem]] = {split: [] for split in splits}
     extra = {split: sorted((c for c in found[split] if label_of(c) is None), key=lambda c: (c.casefold(), c))
              for split in found if split != base}
-    for (split, cls, path), reason in zip(candidates, reasons):
+    info: dict[Path, ImageInfo] = {}
+    for (split, cls, path), (reason, found) in zip(candidates, probed):
         if reason is not None:
             skipped.append(SkippedFile(path, reason))
         elif label_of(cls) is not None:
             items[split].append(ImageItem(path, label_of(cls)))
+            info[path] = found
     for split in items:
         items[split].sort(key=lambda i: str(i.path))
     skipped.sort(key=lambda s: str(s.path))
-    return DatasetScan(root, layout, classes, items, skipped, extra, folders)
+    return DatasetScan(root, layout, classes, items, skipped, extra, folders, info)
 
 
 def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -208,20 +225,27 @@ def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> S
     if not 0 < fraction <= 0.9:  # NaN fails too
         raise DatasetError(f"The validation fraction must be more than 0 and at most 0.9 (got {val_fraction})")
     if scan.layout == PRE_SPLIT:
-        return Split(list(scan.items["train"]), list(scan.items["val"]), list(scan.items.get("test", [])))
+        from core.health import leaking_items
+        leaks = leaking_items(scan)  # duplicates of training images would inflate validation accuracy
+        return Split(list(scan.items["train"]), [i for i in scan.items["val"] if i.path not in leaks],
+                     [i for i in scan.items.get("test", []) if i.path not in leaks])
+    from core.health import units_for_split
     rng = random.Random(seed)
-    by_class: dict[int, list[ImageItem]] = {}
-    for item in sorted(scan.all_items(), key=lambda i: str(i.path)):
-        by_class.setdefault(item.label, []).append(item)
+    by_class: dict[int, list[list[ImageItem]]] = {}
+    for unit in units_for_split(scan.all_items(), scan.duplicate_groups()):
+        by_class.setdefault(unit[0].label, []).append(unit)
     train: list[ImageItem] = []
     val: list[ImageItem] = []
     for label in sorted(by_class):
-        group = by_class[label]
-        rng.shuffle(group)
-        n = len(group)
+        units = by_class[label]  # single images, or duplicate groups that must stay together
+        rng.shuffle(units)
+        n = sum(len(u) for u in units)
         n_val = min(max(round(n * fraction), 1), n - 1) if n >= 2 else 0
-        val += group[:n_val]
-        train += group[n_val:]
+        taken = 0
+        for k, unit in enumerate(units):
+            fits = taken + len(unit) <= n_val and k < len(units) - 1  # always keep one unit for training
+            (val if fits else train).extend(unit)
+            taken += len(unit) if fits else 0
     key = lambda i: (i.label, str(i.path))  # noqa: E731
     return Split(sorted(train, key=key), sorted(val, key=key), [])
 
@@ -317,12 +341,13 @@ def _file_problem(entry: os.DirEntry) -> str | None:
     return None
 
 
-def _probe_all(paths: list[Path], progress: Progress | None, cancel: CancelToken | None) -> list[str | None]:
-    """Probe each file (in parallel); returns the failure reason per file, None when it is usable."""
+def _probe_all(paths: list[Path], progress: Progress | None,
+               cancel: CancelToken | None) -> list[tuple[str | None, ImageInfo | None]]:
+    """Probe each file (in parallel): (failure reason, None) or (None, what the probe found)."""
     total = len(paths)
     if progress:
         progress(0, total, "Checking images")
-    reasons: list[str | None] = []
+    reasons: list[tuple[str | None, ImageInfo | None]] = []
     if not paths:
         return reasons
     pool = ThreadPoolExecutor(max_workers=_PROBE_THREADS, thread_name_prefix="probe")
@@ -337,14 +362,17 @@ def _probe_all(paths: list[Path], progress: Progress | None, cancel: CancelToken
     return reasons
 
 
-def _probe_reason(path: Path, cancel: CancelToken | None) -> str | None:
+def _probe_reason(path: Path, cancel: CancelToken | None) -> tuple[str | None, ImageInfo | None]:
     if cancel is not None and cancel.cancelled:
-        return None  # the consumer raises Cancelled; skip the work
+        return None, None  # the consumer raises Cancelled; skip the work
     try:
-        probe_image(path)
+        info = probe_image(path)
     except ImageLoadError as e:
-        return str(e)
-    return None
+        return str(e), None
+    if min(info.width, info.height) < MIN_IMAGE_SIDE:
+        return (f"image too small ({info.width}x{info.height} pixels; at least {MIN_IMAGE_SIDE} on each side "
+                "are needed)"), None
+    return None, info
 
 
 def _images(n: int) -> str:

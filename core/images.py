@@ -6,9 +6,11 @@ decoding failure, whatever Pillow raised, is reported as :class:`ImageLoadError`
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -53,6 +55,14 @@ class ImageInfo:
     height: int
     mode: str  # the file's own PIL mode, e.g. "L", "P", "I;16", "CMYK"
     format: str | None  # PIL format name, e.g. "JPEG"
+    content_hash: str = field(default="", compare=False)  # of the file's bytes: exact duplicates
+    dhash: int = field(default=0, compare=False)  # 64-bit difference hash of the picture: near duplicates
+    thumb: bytes = field(default=b"", compare=False, repr=False)  # 16x16 grey thumbnail, to confirm them
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel of the file."""
+        return 16 if self.mode.startswith("I;16") else 32 if self.mode in ("I", "F") else 1 if self.mode == "1" else 8
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
@@ -70,9 +80,10 @@ def probe_image(path: str | os.PathLike) -> ImageInfo:
     """Check that ``path`` decodes completely (truncation included) and describe it.
 
     JPEGs are decoded at reduced scale (``Image.draft``), which still reads every byte of
-    compressed data, so truncation is still detected. Raises :class:`ImageLoadError`.
+    compressed data, so truncation is still detected. Also hashes the bytes and the picture (for
+    duplicate checks). Raises :class:`ImageLoadError`.
     """
-    return _with_image(path, _probe)
+    return _with_image(path, _probe, read_bytes=True)
 
 
 def _decode_rgb(im: Image.Image) -> Image.Image:
@@ -84,14 +95,28 @@ def _decode_rgb(im: Image.Image) -> Image.Image:
     return rgb
 
 
-def _probe(im: Image.Image) -> ImageInfo:
+def _probe(im: Image.Image, content_hash: str = "") -> ImageInfo:
     mode, fmt, (width, height) = im.mode, im.format, im.size
     if fmt in ("JPEG", "MPO"):
         im.draft(None, (1, 1))  # decode at 1/8 scale: faster, still reads all the data
     im.load()
     if _orientation(im) in (5, 6, 7, 8):
         width, height = height, width
-    return ImageInfo(width, height, mode, fmt)
+    gray = _gray(im)
+    return ImageInfo(width, height, mode, fmt, content_hash, difference_hash(gray),
+                     gray.resize((16, 16), Image.Resampling.BILINEAR).tobytes())
+
+
+def _gray(im: Image.Image) -> Image.Image:
+    return _high_depth_to_gray(im) if im.mode in _HIGH_DEPTH_MODES else im.convert("L")
+
+
+def difference_hash(im: Image.Image) -> int:
+    """64-bit dHash: whether brightness rises between neighbours of a 9x8 thumbnail. Re-encoding,
+    resizing or small edits change few bits; different pictures differ in about half of them."""
+    px = np.asarray(_gray(im).resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (px[:, 1:] > px[:, :-1]).flatten()
+    return int(np.packbits(bits).view(">u8")[0])
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -137,8 +162,10 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _with_image(path: str | os.PathLike, work: Callable[[Image.Image], T]) -> T:
-    """Open ``path`` read-only, run ``work`` on it and turn every failure into ImageLoadError."""
+def _with_image(path: str | os.PathLike, work: Callable[..., T], read_bytes: bool = False) -> T:
+    """Open ``path`` read-only, run ``work`` on it and turn every failure into ImageLoadError.
+
+    ``read_bytes``: read the whole file first and pass ``work`` its content hash as well."""
     path = Path(path)
     try:
         info = path.stat()
@@ -154,13 +181,19 @@ def _with_image(path: str | os.PathLike, work: Callable[[Image.Image], T]) -> T:
         with open(path, "rb") as f:
             head = f.read(16)
             f.seek(0)
+            extra = ()
+            source = f
+            if read_bytes:
+                data = f.read()
+                extra = (hashlib.blake2b(data, digest_size=16).hexdigest(),)
+                source = io.BytesIO(data)
             try:
-                im = Image.open(f)
+                im = Image.open(source)
             except UnidentifiedImageError as e:
                 raise ImageLoadError(_unidentified_reason(head)) from e
             with im:
                 _check_pixel_limit(im.size)
-                return work(im)
+                return work(im, *extra)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as e:

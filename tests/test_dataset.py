@@ -61,8 +61,8 @@ def test_every_format_is_accepted(tmp_path):
         for kind, cls in enumerate(["a", "b"]):
             (root / cls).mkdir(parents=True, exist_ok=True)
             make_image(kind, SIZE, seed=len(ext)).save(root / cls / f"x{ext}")
-    tifffile.imwrite(root / "a" / "deep16.tif", np.full((8, 8), 40000, dtype=np.uint16))
-    Image.fromarray(np.full((8, 8), 1234, dtype=np.uint16)).save(root / "b" / "deep16.png")
+    tifffile.imwrite(root / "a" / "deep16.tif", np.full((20, 20), 40000, dtype=np.uint16))
+    Image.fromarray(np.full((20, 20), 1234, dtype=np.uint16)).save(root / "b" / "deep16.png")
     scan = scan_dataset(root)
     assert scan.skipped == []
     assert scan.class_counts() == {"a": 11, "b": 11}
