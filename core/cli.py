@@ -89,6 +89,8 @@ def _scan_text(scan) -> str:
     if scan.skipped:
         lines.append(f"Skipped {len(scan.skipped)} files:")
         lines += [f"  {f.path}: {f.reason}" for f in scan.skipped]
+    from core.health import health_lines
+    lines += health_lines(scan.health())
     lines += [f"Problem: {p}" for p in scan.problems()]
     return "\n".join(lines)
 
@@ -185,7 +187,8 @@ def cmd_train(args) -> int:
         settings = with_strategy(settings, args.strategy, len(layer_groups(model)), default_cut_index(model))
     overrides = {"freeze_depth": args.freeze_depth, "epochs": args.epochs, "augmentation": args.augmentation,
                  "batch_size": args.batch_size, "head_lr": args.lr, "cut_index": args.cut_index,
-                 "early_stopping_patience": args.patience, "label_smoothing": args.label_smoothing}
+                 "early_stopping_patience": args.patience, "label_smoothing": args.label_smoothing,
+                 "class_weighting": args.class_weights}
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if args.backbone_lr is not None:
         settings = replace(settings, backbone_lr=args.backbone_lr)
@@ -302,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--no-flips", action="store_true", help="orientation matters: never flip")
             c.add_argument("--no-rotation", action="store_true", help="orientation matters: never rotate")
             c.add_argument("--label-smoothing", type=float)
+            c.add_argument("--class-weights", choices=["auto", "on", "off"],
+                           help="weight the loss by inverse class frequency (auto: when the largest class has "
+                                "3x the images of the smallest)")
             c.add_argument("--patience", type=int, help="early stopping after N epochs without improvement")
             c.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     c = command("predict", "label images with a trained model")

@@ -24,6 +24,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", 
 WHITE = (255, 255, 255)
 _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+_SUPPORTED_MODES = frozenset({"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr"}) | _ALPHA_MODES | _HIGH_DEPTH_MODES
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {  # EXIF orientation -> transposition, as in ImageOps.exif_transpose
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -95,10 +96,17 @@ def _decode_rgb(im: Image.Image) -> Image.Image:
     return rgb
 
 
+def _check_mode(im: Image.Image) -> None:
+    if im.mode not in _SUPPORTED_MODES:
+        raise ImageLoadError(f"unsupported colour mode '{im.mode}' (TransferLab reads greyscale, RGB, RGBA, "
+                             "palette, CMYK and YCbCr images, 8 to 32 bits)")
+
+
 def _probe(im: Image.Image, content_hash: str = "") -> ImageInfo:
     mode, fmt, (width, height) = im.mode, im.format, im.size
+    _check_mode(im)
     if fmt in ("JPEG", "MPO"):
-        im.draft(None, (1, 1))  # decode at 1/8 scale: faster, still reads all the data
+        im.draft(None, (64, 64))  # decode at up to 1/8 scale (>= 64 px for the hashes): still reads all data
     im.load()
     if _orientation(im) in (5, 6, 7, 8):
         width, height = height, width
@@ -120,6 +128,7 @@ def difference_hash(im: Image.Image) -> int:
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
+    _check_mode(im)
     if im.mode in _HIGH_DEPTH_MODES:
         return _high_depth_to_gray(im).convert("RGB")
     if im.mode in _ALPHA_MODES or "transparency" in im.info or _palette_has_alpha(im):
@@ -218,6 +227,9 @@ def _check_pixel_limit(size: tuple[int, int]) -> None:
 def _unidentified_reason(head: bytes) -> str:
     for magic, fmt in _MAGIC.items():
         if head.startswith(magic):
+            if fmt == "TIFF":  # a valid TIFF can still be a variant Pillow does not read
+                return ("unsupported or corrupt TIFF file (e.g. floating-point colour or more than 4 channels "
+                        "cannot be read)")
             return f"truncated or corrupt {fmt} file (header unreadable)"
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "truncated or corrupt WEBP file (header unreadable)"

@@ -8,6 +8,7 @@ from core.catalog import DEFAULT_MODEL
 from core.errors import TransferLabError
 
 PRECISIONS = ("auto", "fp32")
+CLASS_WEIGHTING = ("auto", "on", "off")
 STRATEGIES = ("feature-extraction", "truncated", "fine-tune-top", "fine-tune-all")
 
 STRATEGY_TITLES = {
@@ -33,6 +34,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     warmup_fraction: float = 0.1  # share of all steps spent warming up
     label_smoothing: float = 0.0
+    class_weighting: str = "auto"  # weight the loss by inverse class frequency: "auto" (from 3:1), "on", "off"
     augmentation: str = "light"
     allow_flips: bool = True
     allow_rotation: bool = True
@@ -66,6 +68,9 @@ class TrainSettings:
             raise TransferLabError("Learning rates must be between 0 and 1")
         if not 0 <= self.label_smoothing < 1:
             raise TransferLabError("Label smoothing must be between 0 and 1")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise TransferLabError(f"Unknown class weighting '{self.class_weighting}'; choose one of "
+                                   f"{', '.join(CLASS_WEIGHTING)}")
         if self.precision not in PRECISIONS:
             raise TransferLabError(f"Unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
         if self.cache_memory_mb is not None and self.cache_memory_mb < 0:

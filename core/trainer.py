@@ -21,6 +21,7 @@ from core.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cac
 from core.errors import TransferLabError
 from core.events import BatchEnd, EpochEnd, FitStart, Prepare, TrainCallback
 from core.fingerprint import modules_fingerprint
+from core.health import IMBALANCE_RATIO, class_weights, imbalance
 from core.network import (TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups,
                           set_train_mode, trainable_state)
 from core.preprocess import PRESETS, Preprocessing, preprocessing_for
@@ -66,6 +67,17 @@ def _save_checkpoint(run_dir: Path, net: nn.Module, optimizer, scheduler, scaler
     if scaler is not None:
         payload["grad_scaler"] = scaler.state_dict()
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
+
+
+def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] | None:
+    """Inverse-frequency class weights when asked for, or by default past core.health.IMBALANCE_RATIO."""
+    counts = [0] * num_classes
+    for item in train_items:
+        counts[item.label] += 1
+    ratio, _, _ = imbalance({str(c): n for c, n in enumerate(counts)})
+    if mode == "off" or (mode == "auto" and ratio < IMBALANCE_RATIO):
+        return None
+    return class_weights(counts)
 
 
 def _budget_bytes(settings: TrainSettings) -> int:
@@ -150,7 +162,12 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
                                                          settings.weight_decay))
     scaler = plan.make_grad_scaler()
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    weights = loss_weights(split.train, len(scan.classes), settings.class_weighting)
+    if weights is not None:
+        cb.on_status("Classes are unbalanced; the loss weights each class by the inverse of its share: " +
+                     ", ".join(f"{c} {w:.2f}" for c, w in zip(scan.classes, weights)))
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
+                                  label_smoothing=settings.label_smoothing)
     batches = engine.batches_per_epoch
     steps = batches * settings.epochs
     scheduler = warmup_cosine(optimizer, steps, int(settings.warmup_fraction * steps))
@@ -229,6 +246,7 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
         "dataset": {**scan.summary(), "split": {"train": len(train_files), "val": len(val_files)}},
         "device": describe(device),
         "compute": {"precision": plan.precision, "channels_last": plan.channels_last, **engine.details},
+        "class_weights": weights,
         "trainable_params": freeze.trainable_params,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

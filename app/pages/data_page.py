@@ -1,18 +1,20 @@
 """Step 1: choose the dataset folder, scan it in the background, show what was found."""
 
+import html
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.pages.base import WizardPage
 from app.resources import sample_data_dir
 from app.widgets.images import pixmap_from_array
 from core.dataset import scan_dataset
+from core.health import health_lines
 from core.thumbnails import class_examples
 
 THUMB = 56
@@ -64,14 +66,27 @@ class DataPage(WizardPage):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.body.addWidget(self.table, 3)
+        self.body.addWidget(self.table, 2)
 
         lower = QHBoxLayout()
         self.skipped_box = QGroupBox("Skipped files")
         skipped_layout = QHBoxLayout(self.skipped_box)
         self.skipped_list = QListWidget()
+        self.skipped_list.setWordWrap(True)
         skipped_layout.addWidget(self.skipped_list)
         lower.addWidget(self.skipped_box, 2)
+        self.health_box = QGroupBox("Dataset check")
+        health_layout = QVBoxLayout(self.health_box)
+        self.health_label = QLabel()
+        self.health_label.setWordWrap(True)
+        self.health_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        health_scroll = QScrollArea()
+        health_scroll.setWidgetResizable(True)
+        health_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        health_scroll.setWidget(self.health_label)
+        health_layout.addWidget(health_scroll)
+        self.health_box.hide()
+        lower.addWidget(self.health_box, 2)
         split_box = QGroupBox("Validation split")
         form = QFormLayout(split_box)
         self.val_spin = QDoubleSpinBox()
@@ -89,10 +104,13 @@ class DataPage(WizardPage):
         self.split_note = QLabel()
         self.split_note.setWordWrap(True)
         form.addRow(self.split_note)
+        self.balance_check = QCheckBox("Balance the classes in the loss")
+        self.balance_check.toggled.connect(self._balance_changed)
+        form.addRow(self.balance_check)
         self.val_spin.valueChanged.connect(self._split_changed)
         self.seed_spin.valueChanged.connect(self._split_changed)
         lower.addWidget(split_box, 1, Qt.AlignmentFlag.AlignTop)
-        self.body.addLayout(lower, 1)
+        self.body.addLayout(lower, 2)
 
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_scanned)
@@ -116,8 +134,10 @@ class DataPage(WizardPage):
 
         def work(ctx):
             scan = scan_dataset(folder, progress=ctx.progress, cancel=ctx.cancel)
+            ctx.progress(0, 0, "Looking for duplicates…")
+            health = scan.health()
             ctx.progress(0, 0, "Making previews…")
-            return scan, class_examples(scan, 3, THUMB, ctx.cancel)
+            return scan, class_examples(scan, 3, THUMB, ctx.cancel), health
 
         self.task.start(work)
 
@@ -147,7 +167,7 @@ class DataPage(WizardPage):
         self.completeChanged.emit()
 
     def _on_scanned(self, result) -> None:
-        scan, thumbs = result
+        scan, thumbs, health = result
         self.state.scan = scan
         self.state.suggestion = None
         self.state.result = None
@@ -177,7 +197,9 @@ class DataPage(WizardPage):
         self.skipped_list.clear()
         for skipped in scan.skipped:
             self.skipped_list.addItem(f"{_relative(skipped.path, scan.root)} — {skipped.reason}")
+            self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(str(skipped.path))
         self.skipped_box.setVisible(bool(scan.skipped))
+        self._show_health(health)
         presplit = scan.layout == "pre-split"
         self.val_spin.setEnabled(not presplit)
         self.split_note.setText("Your train/val folders are used as they are." if presplit else
@@ -186,6 +208,22 @@ class DataPage(WizardPage):
         if problems:
             self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems), "error")
         self.completeChanged.emit()
+
+    def _show_health(self, health: dict) -> None:
+        lines = health_lines(health)
+        self.health_label.setText("".join(f"<p style='margin:0 0 4px 0'>{html.escape(line)}</p>" for line in lines))
+        self.health_box.setVisible(bool(lines))
+        recommended = health["imbalance"]["weighted_loss_by_default"]
+        choice = self.state.settings.class_weighting
+        self.balance_check.blockSignals(True)
+        self.balance_check.setChecked(choice == "on" or (choice == "auto" and recommended))
+        self.balance_check.blockSignals(False)
+        self.balance_check.setToolTip("Recommended for this dataset: the largest class has "
+                                      f"{health['imbalance']['ratio']:g}x the images of the smallest."
+                                      if recommended else "Each image counts the same (classes are balanced enough).")
+
+    def _balance_changed(self, on: bool) -> None:
+        self.state.settings = replace(self.state.settings, class_weighting="on" if on else "off")
 
     def _split_changed(self) -> None:
         self.state.settings = replace(self.state.settings, val_fraction=self.val_spin.value() / 100,
