@@ -165,6 +165,10 @@ class _CliCallback(TrainCallback):
 
 
 def cmd_train(args) -> int:
+    if args.resume:
+        return _resume(args)
+    if not args.data or not args.out:
+        raise TransferLabError("train needs a dataset folder and --out RUN (or --resume RUN)")
     from core.advisor import advise
     from core.network import default_cut_index, layer_groups
     from core.settings import with_strategy
@@ -201,12 +205,28 @@ def cmd_train(args) -> int:
         result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
     finally:
         callback.close()
+    return _report_training(args, result, settings)
+
+
+def _report_training(args, result, settings) -> int:
     data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch,
             "val_accuracy": result.best_val_accuracy, "val_loss": result.best_val_loss,
             "strategy": settings.strategy, "freeze_depth": settings.freeze_depth, "history": result.history}
     _emit(args, data, f"Saved model to {result.run_dir} (best epoch {result.best_epoch}, "
                       f"validation accuracy {result.best_val_accuracy:.1%})")
     return 0
+
+
+def _resume(args) -> int:
+    from core.runs import read_record
+    from core.settings import TrainSettings
+    from core.trainer import resume_training
+    callback = _CliCallback(args.quiet)
+    try:
+        result = resume_training(Path(args.resume), callback)
+    finally:
+        callback.close()
+    return _report_training(args, result, TrainSettings.from_dict(read_record(Path(args.resume))["settings"]))
 
 
 def cmd_predict(args) -> int:
@@ -283,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help, func in (("advise", "suggest a strategy for a dataset (four-quadrant rule)", cmd_advise),
                              ("train", "train a classifier and save it", cmd_train)):
         c = command(name, help)
-        c.add_argument("data", help="folder with one subfolder per class (or train/ and val/)")
+        c.add_argument("data", nargs="?" if name == "train" else None,
+                       help="folder with one subfolder per class (or train/ and val/)")
         c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL, help=f"timm model (default {DEFAULT_MODEL})")
         c.add_argument("--weights-file", help="import pretrained weights (safetensors or torch state dict)")
         c.add_argument("--no-pretrained", action="store_true", help="random initialisation (not recommended)")
@@ -293,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--val-fraction", type=float, help="validation share when the folder is not split (0.2)")
         c.set_defaults(func=func)
         if name == "train":
-            c.add_argument("--out", required=True, help="run folder to create (never inside the dataset)")
+            c.add_argument("--out", help="run folder to create (never inside the dataset)")
+            c.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
             c.add_argument("--strategy", choices=("auto", *STRATEGIES), default="auto")
             c.add_argument("--freeze-depth", type=int, help="layer groups trained, counted from the head")
             c.add_argument("--cut-index", type=int, help="level to cut at for the truncated strategy")

@@ -54,8 +54,8 @@ class Engine:
         # The last, partial batch is dropped once there is more than one batch (as fastai does): a
         # batch of one or two images gives BatchNorm useless statistics. Shuffling changes which
         # images wait for the next epoch.
-        self._sampler = BatchSampler(RandomSampler(range(self.num_train),
-                                                   generator=torch.Generator().manual_seed(self.seed)),
+        self.sampler_generator = torch.Generator().manual_seed(self.seed)  # checkpointed, for exact resumes
+        self._sampler = BatchSampler(RandomSampler(range(self.num_train), generator=self.sampler_generator),
                                      self.batch_size, drop_last=self.num_train > self.batch_size)
 
     @property

@@ -1,36 +1,36 @@
-"""Training: pure Python and torch, reporting through a TrainCallback, stoppable with a CancelToken."""
+"""Training: pure Python and torch, reporting through a TrainCallback, stoppable with a CancelToken.
 
-import random
+Every epoch ends with an atomic checkpoint (what training changed, optimiser, schedule, every
+random generator's state), so a run killed mid-epoch loses at most that epoch:
+:func:`resume_training` rebuilds the run from ``run.json`` and continues exactly where the
+checkpoint left off, giving the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from core.accel import ComputePlan, configure_threads, plain_plan, plan_for
+from core import runs
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
 from core.cancel import CancelToken, check
-from core.dataset import DatasetScan, make_split
-from core.decode_cache import default_budget_bytes
-from core.devices import describe, resolve_device
-from core.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cached_engine
-from core.errors import TransferLabError
-from core.events import BatchEnd, EpochEnd, FitStart, Prepare, TrainCallback
-from core.fingerprint import modules_fingerprint
-from core.health import IMBALANCE_RATIO, class_weights, imbalance
-from core.network import (TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups,
-                          set_train_mode, trainable_state)
-from core.preprocess import PRESETS, Preprocessing, preprocessing_for
-from core.schedule import warmup_cosine
+from core.dataset import DatasetScan, ImageItem, make_split
+from core.errors import Cancelled, TransferLabError
+from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
+from core.network import set_train_mode, trainable_state
+from core.preprocess import PRESETS
+from core.run_setup import Run, build_run, loss_weights, make_engine, seed_everything  # noqa: F401 (re-exported)
 from core.settings import TrainSettings
-from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
-from core.weights import create_backbone
 
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = runs.CHECKPOINT_FILE
+MIN_LOSS_IMPROVEMENT = 1e-4
+OOM_SPLIT_DEVICES = ("cuda", "mps")  # where an out-of-memory step is retried with half-size micro-batches
 
 
 @dataclass
@@ -43,10 +43,15 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+@dataclass
+class _Progress:
+    """What the loop carries from epoch to epoch (and a checkpoint restores)."""
+
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"epoch": 0, "val_accuracy": -1.0, "val_loss": float("inf")})
+    best_state: dict | None = None
+    stale: int = 0
+    micro_batch: int | None = None  # set after an out-of-memory retry
 
 
 def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
@@ -59,73 +64,6 @@ def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
                                "(or allow overwriting).")
 
 
-def _save_checkpoint(run_dir: Path, net: nn.Module, optimizer, scheduler, scaler, epoch: int, history: list,
-                     best_state: dict | None, best: dict) -> None:
-    """What training changed so far (the frozen rest is the pretrained weights), written atomically."""
-    payload = {"epoch": epoch, "model": trainable_state(net), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "history": history, "best": best, "best_model": best_state}
-    if scaler is not None:
-        payload["grad_scaler"] = scaler.state_dict()
-    atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
-
-
-def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] | None:
-    """Inverse-frequency class weights when asked for, or by default past core.health.IMBALANCE_RATIO."""
-    counts = [0] * num_classes
-    for item in train_items:
-        counts[item.label] += 1
-    ratio, _, _ = imbalance({str(c): n for c, n in enumerate(counts)})
-    if mode == "off" or (mode == "auto" and ratio < IMBALANCE_RATIO):
-        return None
-    return class_weights(counts)
-
-
-def _budget_bytes(settings: TrainSettings) -> int:
-    return default_budget_bytes() if settings.cache_memory_mb is None else int(settings.cache_memory_mb) << 20
-
-
-def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
-                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None) -> Engine:
-    """The fastest way to feed this run (see core.engines); the plain path when speed-ups are off."""
-    if not settings.speedups:
-        return PlainEngine(net, train_files, val_files, pp, settings, plan)
-    budget = _budget_bytes(settings)
-    progress = lambda stage, done, total: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731
-    import timm
-    import torchvision
-    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": plan.precision, "fold": 1,
-           "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
-    if not any(p.requires_grad for p in net.backbone.parameters()):
-        key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
-        return cached_engine(net, FeatureEncoder(net), net.head, "features", key, train_files, val_files, pp,
-                             settings, plan, budget, cancel, progress)
-    split = split_at_freeze_boundary(net)
-    if split is not None and settings.augmentation == "none":
-        prefix = FrozenPrefix(split)
-        key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
-        return cached_engine(net, prefix, TrainableTop(net, split), "boundary", key, train_files, val_files, pp,
-                             settings, plan, budget, cancel, progress)
-    return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress)
-
-
-@torch.inference_mode()
-def _validate(net: TransferNet, engine: Engine, plan: ComputePlan, cancel: CancelToken | None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on the validation images (nan when none could be read)."""
-    net.eval()
-    loss_sum, correct, seen = 0.0, 0, 0
-    for x, y in engine.val_batches():
-        check(cancel)
-        with plan.autocast():
-            logits = engine.module(x)
-        logits = logits.float()
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    if not seen:
-        return float("nan"), float("nan")
-    return loss_sum / seen, correct / seen
-
-
 def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: TrainCallback | None = None,
           cancel: CancelToken | None = None, overwrite: bool = False) -> TrainResult:
     """Train a classifier on ``scan`` and save a model bundle in ``run_dir``."""
@@ -135,127 +73,248 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     run_dir = Path(run_dir)
     check_run_dir(run_dir, scan.root, overwrite)
     split = make_split(scan, settings.val_fraction, settings.seed)
-    seed_everything(settings.seed)
-    configure_threads()
-    device = resolve_device(settings.device)
-    plan = plan_for(device, settings.precision) if settings.speedups else plain_plan(device)
+    record = {"status": runs.RUNNING, "dataset_root": str(scan.root), "classes": list(scan.classes),
+              "settings": settings.to_dict(), "split": {"train": runs.relative_items(split.train, scan.root),
+                                                        "val": runs.relative_items(split.val, scan.root)},
+              "dataset": scan.summary(), "checkpoint_epoch": 0, "created": _now()}
+    with runs.RunLock(run_dir):
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # an older run's checkpoint must not be resumed
+        runs.write_record(run_dir, record)
+        return _guarded(run_dir, record, cb, cancel, lambda: build_run(settings, scan.classes, split.train,
+                                                                         split.val, cb, cancel), None)
 
-    loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file, progress=cb.on_status)
-    pp = preprocessing_for(loaded.model, settings.image_size)
-    cut = None
-    if settings.strategy == "truncated":
-        cut = settings.cut_index if settings.cut_index is not None else default_cut_index(loaded.model)
-        if cut is None:
-            raise TransferLabError(f"{settings.model_name} cannot be cut at an earlier layer; "
-                                   "choose another strategy")
-    # Seed again: loading weights may or may not have drawn random numbers (a first-time conversion
-    # builds a model), and the new head's initialisation must not depend on that.
-    seed_everything(settings.seed)
-    net = TransferNet(loaded.model, len(scan.classes), cut)
-    freeze = apply_freeze_depth(net, settings.freeze_depth)
-    plan.prepare_module(net)
-    train_files = [(i.path, i.label) for i in split.train]
-    val_files = [(i.path, i.label) for i in split.val]
-    engine = make_engine(net, pp, settings, plan, train_files, val_files, cb, cancel)
-    hooks = _cancel_hooks(net, cancel)
-    # The optimizer is built after freezing, so it holds only trainable parameters.
-    optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
-                                                         settings.weight_decay))
-    scaler = plan.make_grad_scaler()
-    weights = loss_weights(split.train, len(scan.classes), settings.class_weighting)
-    if weights is not None:
-        cb.on_status("Classes are unbalanced; the loss weights each class by the inverse of its share: " +
-                     ", ".join(f"{c} {w:.2f}" for c, w in zip(scan.classes, weights)))
-    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
-                                  label_smoothing=settings.label_smoothing)
+
+def resume_training(run_dir: Path, callback: TrainCallback | None = None,
+                    cancel: CancelToken | None = None) -> TrainResult:
+    """Continue an interrupted run from its last checkpoint, on the same images with the same settings."""
+    cb = callback or TrainCallback()
+    run_dir = Path(run_dir)
+    record = runs.read_record(run_dir)
+    if (run_dir / META_FILE).exists() and record.get("status") == runs.FINISHED:
+        raise TransferLabError(f"The run in {run_dir} has already finished; there is nothing to resume")
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise TransferLabError(f"The run in {run_dir} stopped before its first epoch ended; there is no checkpoint "
+                               "to resume from. Start it again instead.")
+    settings = TrainSettings.from_dict(record["settings"])
+    root = Path(record["dataset_root"])
+    items = {part: [ImageItem(root / rel, int(label)) for rel, label in record["split"][part]]
+             for part in ("train", "val")}
+    missing = [i.path for part in items.values() for i in part if not i.path.exists()]
+    if missing:
+        raise TransferLabError(f"{len(missing)} image(s) of this run are no longer in {root} (e.g. {missing[0]}); "
+                               "it cannot continue on the same images. Start a new run instead.")
+    with runs.RunLock(run_dir):
+        record["status"] = runs.RUNNING
+        runs.write_record(run_dir, record)
+        return _guarded(run_dir, record, cb, cancel,
+                        lambda: build_run(settings, record["classes"], items["train"], items["val"], cb, cancel),
+                        run_dir / CHECKPOINT_FILE)
+
+
+def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken | None, build,
+             checkpoint: Path | None) -> TrainResult:
+    """Build and fit, keeping run.json's status true whatever happens."""
+    try:
+        run = build()
+        progress, start = _Progress(), 1
+        if checkpoint is not None:
+            progress, start = _restore(run, checkpoint)
+            cb.on_status(f"Resuming after epoch {start - 1} of {run.settings.epochs}")
+        result = _fit(run, run_dir, record, progress, start, cb, cancel)
+    except Cancelled:
+        runs.set_status(run_dir, runs.CANCELLED)
+        raise
+    except BaseException as exc:
+        runs.set_status(run_dir, runs.FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    runs.set_status(run_dir, runs.FINISHED)
+    return result
+
+
+def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch: int, cb: TrainCallback,
+         cancel: CancelToken | None) -> TrainResult:
+    settings, engine, plan = run.settings, run.engine, run.plan
+    hooks = _cancel_hooks(run.net, cancel)
     batches = engine.batches_per_epoch
-    steps = batches * settings.epochs
-    scheduler = warmup_cosine(optimizer, steps, int(settings.warmup_fraction * steps))
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cb.on_fit_start(FitStart(settings.epochs, batches, len(train_files), len(val_files), describe(device),
-                             freeze.trainable_params, freeze.total_params, loaded.source, engine.description,
-                             plan.describe()))
-    history: list[dict] = []
-    best = {"epoch": 0, "val_accuracy": -1.0, "val_loss": float("inf")}
-    best_state = None
-    stale, stopped_early, started = 0, False, time.monotonic()
-    for epoch in range(1, settings.epochs + 1):
-        epoch_start = time.monotonic()
-        set_train_mode(net)
-        seen = correct = 0
-        loss_sum = 0.0
-        t0 = time.monotonic()
-        for b, (x, y) in enumerate(engine.train_batches(epoch), 1):
-            check(cancel)
-            with plan.autocast():
-                logits = engine.module(x)
-                loss = loss_fn(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+    cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
+                             run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
+                             engine.description, plan.describe()))
+    started, stopped_early = time.monotonic(), False
+    try:
+        for epoch in range(start_epoch, settings.epochs + 1):
+            epoch_start = time.monotonic()
+            set_train_mode(run.net)
+            seen = correct = 0
+            loss_sum = 0.0
+            t0 = time.monotonic()
+            for b, (x, y) in enumerate(engine.train_batches(epoch), 1):
+                check(cancel)
+                batch_loss, batch_correct = _step(run, progress, x, y, cb)
+                n = len(y)
+                seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
+                now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
+                cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n, n / max(1e-9, now - t0),
+                                         run.optimizer.param_groups[0]["lr"]))
+                t0 = now
+            if seen == 0:
+                raise TransferLabError("No training image could be read; check the dataset report")
+            val_loss, val_accuracy = _validate(run, cancel)
+            done = epoch - start_epoch + 1
+            entry = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
+                             time.monotonic() - epoch_start,
+                             (time.monotonic() - started) / done * (settings.epochs - epoch),
+                             is_best=_improves(val_accuracy, val_loss, progress.best))
+            progress.history.append(entry.to_dict())
+            if entry.is_best:
+                progress.best = {"epoch": epoch, "val_accuracy": val_accuracy, "val_loss": val_loss}
+                progress.best_state = trainable_state(run.net)
+                progress.stale = 0
             else:
-                loss.backward()
-                optimizer.step()
-            scheduler.step()
-            n = len(y)
-            batch_loss = loss.item()
-            batch_correct = (logits.argmax(1) == y).sum().item()
-            seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
-            now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
-            cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n,
-                                     n / max(1e-9, now - t0), optimizer.param_groups[0]["lr"]))
-            t0 = now
-        if seen == 0:
-            raise TransferLabError("No training image could be read; check the dataset report")
-        val_loss, val_accuracy = _validate(net, engine, plan, cancel)
-        record = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
-                          time.monotonic() - epoch_start,
-                          (time.monotonic() - started) / epoch * (settings.epochs - epoch),
-                          is_best=_improves(val_accuracy, val_loss, best))
-        history.append(record.to_dict())
-        if record.is_best:
-            best = {"epoch": epoch, "val_accuracy": val_accuracy, "val_loss": val_loss}
-            best_state = trainable_state(net)
-            stale = 0
-        else:
-            stale += 1
-        _save_checkpoint(run_dir, net, optimizer, scheduler, scaler, epoch, history, best_state, best)
-        cb.on_epoch_end(record)
-        if settings.early_stopping_patience and stale >= settings.early_stopping_patience:
-            stopped_early = epoch < settings.epochs
-            cb.on_status(f"Stopping early: no improvement for {stale} epochs")
-            break
+                progress.stale += 1
+            _save_checkpoint(run, run_dir, record, epoch, progress)
+            cb.on_epoch_end(entry)
+            if settings.early_stopping_patience and progress.stale >= settings.early_stopping_patience:
+                stopped_early = epoch < settings.epochs
+                cb.on_status(f"Stopping early: no improvement for {progress.stale} epochs")
+                break
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return _finish(run, run_dir, record, progress, stopped_early, cb)
 
-    for hook in hooks:
-        hook.remove()
-    net.load_state_dict(best_state, strict=False)
+
+def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor, cb: TrainCallback) -> tuple[float, int]:
+    """One optimiser step; on a GPU out of memory, retried in half-size micro-batches (and kept so)."""
+    while True:
+        try:
+            return _step_in_parts(run, x, y, progress.micro_batch or len(y))
+        except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
+            if not _is_oom(exc):
+                raise
+            run.optimizer.zero_grad(set_to_none=True)
+            size = progress.micro_batch or len(y)
+            if run.plan.device.type not in OOM_SPLIT_DEVICES or size <= 1:
+                raise TransferLabError(
+                    f"Not enough memory to train with batches of {size} images on {run.device_name}. Try a smaller "
+                    "batch size, a smaller image size or a smaller model, or close other programs.") from exc
+            _free_device_memory(run.plan.device)
+            progress.micro_batch = max(1, size // 2)
+            cb.on_status(f"Out of memory on {run.device_name} with {size} images at once: continuing with "
+                         f"{progress.micro_batch} at a time (same batch size for the optimiser).")
+
+
+def _step_in_parts(run: Run, x: torch.Tensor, y: torch.Tensor, micro: int) -> tuple[float, int]:
+    run.optimizer.zero_grad(set_to_none=True)
+    loss_total, correct = 0.0, 0
+    for xs, ys in zip(x.split(micro), y.split(micro)):
+        with run.plan.autocast():
+            logits = run.engine.module(xs)
+            loss = run.loss_fn(logits.float(), ys) * (len(ys) / len(y))
+        if run.scaler is not None:
+            run.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        loss_total += loss.item()
+        correct += (logits.argmax(1) == ys).sum().item()
+    if run.scaler is not None:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    run.scheduler.step()
+    return loss_total, correct
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower() or \
+        "can't allocate memory" in str(exc).lower()
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+@torch.inference_mode()
+def _validate(run: Run, cancel: CancelToken | None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the validation images (nan when none could be read)."""
+    run.net.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in run.engine.val_batches():
+        check(cancel)
+        with run.plan.autocast():
+            logits = run.engine.module(x)
+        logits = logits.float()
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    if not seen:
+        return float("nan"), float("nan")
+    return loss_sum / seen, correct / seen
+
+
+def _save_checkpoint(run: Run, run_dir: Path, record: dict, epoch: int, p: _Progress) -> None:
+    """What training changed so far (the frozen rest is the pretrained weights), written atomically."""
+    payload = {"epoch": epoch, "model": trainable_state(run.net), "optimizer": run.optimizer.state_dict(),
+               "scheduler": run.scheduler.state_dict(), "history": p.history, "best": p.best,
+               "best_model": p.best_state, "stale": p.stale, "micro_batch": p.micro_batch,
+               "rng": runs.rng_state(), "sampler_rng": run.engine.sampler_generator.get_state()}
+    if run.scaler is not None:
+        payload["grad_scaler"] = run.scaler.state_dict()
+    atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
+    record["checkpoint_epoch"] = epoch
+    runs.write_record(run_dir, record)
+
+
+def _restore(run: Run, checkpoint: Path) -> tuple[_Progress, int]:
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same clear message
+        raise TransferLabError(f"The checkpoint {checkpoint} cannot be read ({str(exc).splitlines()[0]}); "
+                               "start the run again instead.") from exc
+    run.net.load_state_dict(state["model"], strict=False)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if run.scaler is not None and "grad_scaler" in state:
+        run.scaler.load_state_dict(state["grad_scaler"])
+    runs.restore_rng(state["rng"])
+    run.engine.sampler_generator.set_state(state["sampler_rng"])
+    progress = _Progress(list(state["history"]), dict(state["best"]), state["best_model"], int(state["stale"]),
+                         state.get("micro_batch"))
+    return progress, int(state["epoch"]) + 1
+
+
+def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
+            cb: TrainCallback) -> TrainResult:
+    settings = run.settings
+    run.net.load_state_dict(p.best_state, strict=False)
     meta = {
-        "classes": list(scan.classes),
+        "classes": list(run.classes),
         "model_name": settings.model_name,
-        "preprocessing": pp.to_dict(),
+        "preprocessing": run.pp.to_dict(),
         "strategy": settings.strategy,
         "freeze_depth": settings.freeze_depth,
         "settings": settings.to_dict(),
-        "weights_source": loaded.source,
+        "weights_source": run.loaded.source,
         "augmentation": PRESETS[settings.augmentation].description,
-        "metrics": {"history": history, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
-                    "val_loss": best["val_loss"]},
-        "dataset": {**scan.summary(), "split": {"train": len(train_files), "val": len(val_files)}},
-        "device": describe(device),
-        "compute": {"precision": plan.precision, "channels_last": plan.channels_last, **engine.details},
-        "class_weights": weights,
-        "trainable_params": freeze.trainable_params,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {"history": p.history, "best_epoch": p.best["epoch"], "val_accuracy": p.best["val_accuracy"],
+                    "val_loss": p.best["val_loss"]},
+        "dataset": {**record["dataset"], "split": {"train": len(run.train_items), "val": len(run.val_items)}},
+        "device": run.device_name,
+        "compute": {"precision": run.plan.precision, "channels_last": run.plan.channels_last, **run.engine.details},
+        "class_weights": run.class_weights,
+        "trainable_params": run.freeze.trainable_params,
+        "created": _now(),
     }
-    save_bundle(run_dir, net.cpu(), meta)
+    save_bundle(run_dir, run.net.cpu(), meta)
     cb.on_status(f"Saved the model to {run_dir}")
-    return TrainResult(run_dir, best["epoch"], best["val_accuracy"], best["val_loss"], history, stopped_early)
+    return TrainResult(run_dir, p.best["epoch"], p.best["val_accuracy"], p.best["val_loss"], p.history, stopped_early)
 
 
-MIN_LOSS_IMPROVEMENT = 1e-4
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _cancel_hooks(net: nn.Module, cancel: CancelToken | None) -> list:

@@ -27,7 +27,7 @@ def main() -> int:
     os.environ["QT_SCALE_FACTOR"] = str(args.scale)
     os.environ.setdefault("TRANSFERLAB_DATA_DIR", tempfile.mkdtemp(prefix="transferlab-shots-"))
 
-    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app import app_settings

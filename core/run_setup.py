@@ -1,0 +1,140 @@
+"""Everything a training run is built from: network, frozen parts, batch engine, optimiser, schedule, loss.
+
+``train`` and ``resume_training`` (core.trainer) build a run the same way, so a resumed run
+continues with identical objects; the checkpoint then restores their state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.accel import ComputePlan, configure_threads, plain_plan, plan_for
+from core.cancel import CancelToken
+from core.dataset import ImageItem
+from core.decode_cache import default_budget_bytes
+from core.devices import describe, resolve_device
+from core.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cached_engine
+from core.errors import TransferLabError
+from core.events import Prepare, TrainCallback
+from core.fingerprint import modules_fingerprint
+from core.health import IMBALANCE_RATIO, class_weights, imbalance
+from core.network import FreezeSummary, TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups
+from core.preprocess import Preprocessing, preprocessing_for
+from core.schedule import warmup_cosine
+from core.settings import TrainSettings
+from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
+from core.weights import LoadedBackbone, create_backbone
+
+
+@dataclass
+class Run:
+    settings: TrainSettings
+    classes: list[str]
+    train_items: list[ImageItem]
+    val_items: list[ImageItem]
+    device: torch.device
+    plan: ComputePlan
+    loaded: LoadedBackbone
+    pp: Preprocessing
+    net: TransferNet
+    freeze: FreezeSummary
+    engine: Engine
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: object | None
+    loss_fn: nn.Module
+    class_weights: list[float] | None
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_run(settings: TrainSettings, classes: list[str], train_items: list[ImageItem], val_items: list[ImageItem],
+              cb: TrainCallback, cancel: CancelToken | None) -> Run:
+    """Seeded: the same settings and images give the same run, first time or resumed."""
+    seed_everything(settings.seed)
+    configure_threads()
+    device = resolve_device(settings.device)
+    plan = plan_for(device, settings.precision) if settings.speedups else plain_plan(device)
+    loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file, progress=cb.on_status)
+    pp = preprocessing_for(loaded.model, settings.image_size)
+    cut = None
+    if settings.strategy == "truncated":
+        cut = settings.cut_index if settings.cut_index is not None else default_cut_index(loaded.model)
+        if cut is None:
+            raise TransferLabError(f"{settings.model_name} cannot be cut at an earlier layer; "
+                                   "choose another strategy")
+    # Seed again: loading weights may or may not have drawn random numbers (a first-time conversion
+    # builds a model), and the new head's initialisation must not depend on that.
+    seed_everything(settings.seed)
+    net = TransferNet(loaded.model, len(classes), cut)
+    freeze = apply_freeze_depth(net, settings.freeze_depth)
+    plan.prepare_module(net)
+    train_files = [(i.path, i.label) for i in train_items]
+    val_files = [(i.path, i.label) for i in val_items]
+    engine = make_engine(net, pp, settings, plan, train_files, val_files, cb, cancel)
+    # The optimizer is built after freezing, so it holds only trainable parameters.
+    optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
+                                                         settings.weight_decay))
+    weights = loss_weights(train_items, len(classes), settings.class_weighting)
+    if weights is not None:
+        cb.on_status("Classes are unbalanced; the loss weights each class by the inverse of its share: " +
+                     ", ".join(f"{c} {w:.2f}" for c, w in zip(classes, weights)))
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
+                                  label_smoothing=settings.label_smoothing)
+    steps = engine.batches_per_epoch * settings.epochs
+    scheduler = warmup_cosine(optimizer, steps, int(settings.warmup_fraction * steps))
+    return Run(settings, list(classes), list(train_items), list(val_items), device, plan, loaded, pp, net, freeze,
+               engine, optimizer, scheduler, plan.make_grad_scaler(), loss_fn, weights)
+
+
+def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] | None:
+    """Inverse-frequency class weights when asked for, or by default past core.health.IMBALANCE_RATIO."""
+    counts = [0] * num_classes
+    for item in train_items:
+        counts[item.label] += 1
+    ratio, _, _ = imbalance({str(c): n for c, n in enumerate(counts)})
+    if mode == "off" or (mode == "auto" and ratio < IMBALANCE_RATIO):
+        return None
+    return class_weights(counts)
+
+
+def _budget_bytes(settings: TrainSettings) -> int:
+    return default_budget_bytes() if settings.cache_memory_mb is None else int(settings.cache_memory_mb) << 20
+
+
+def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
+                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None) -> Engine:
+    """The fastest way to feed this run (see core.engines); the plain path when speed-ups are off."""
+    if not settings.speedups:
+        return PlainEngine(net, train_files, val_files, pp, settings, plan)
+    budget = _budget_bytes(settings)
+    progress = lambda stage, done, total: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731
+    import timm
+    import torchvision
+    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": plan.precision, "fold": 1,
+           "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
+    if not any(p.requires_grad for p in net.backbone.parameters()):
+        key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
+        return cached_engine(net, FeatureEncoder(net), net.head, "features", key, train_files, val_files, pp,
+                             settings, plan, budget, cancel, progress)
+    split = split_at_freeze_boundary(net)
+    if split is not None and settings.augmentation == "none":
+        prefix = FrozenPrefix(split)
+        key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
+        return cached_engine(net, prefix, TrainableTop(net, split), "boundary", key, train_files, val_files, pp,
+                             settings, plan, budget, cancel, progress)
+    return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress)
