@@ -26,3 +26,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_json(path: Path, data: dict) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"))
+
+
+def atomic_write_all(writers: dict[Path, Callable[[Path], None]]) -> None:
+    """Write every file to a temporary name and sync it; only when all succeeded, rename each over its
+    target. A full disk or a read-only folder therefore leaves every old file as it was."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, write in writers.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            temps[path] = Path(tmp_name)
+            write(temps[path])
+            with open(temps[path], "rb+") as f:
+                os.fsync(f.fileno())
+    except BaseException:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for path, tmp in temps.items():
+        os.replace(tmp, path)

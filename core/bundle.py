@@ -1,5 +1,7 @@
 """The saved model bundle: ``model.safetensors`` + ``transferlab.json`` in a run folder."""
 
+import errno
+import hashlib
 import json
 import platform
 import sys
@@ -7,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from core import __version__
-from core.atomic import atomic_write, atomic_write_json
+from core.atomic import atomic_write_all
 from core.errors import BundleError
 from core.network import TransferNet
 from core.preprocess import Preprocessing
@@ -34,9 +36,17 @@ def save_bundle(run_dir: Path, net: TransferNet, meta: dict) -> None:
         if key not in meta:
             raise ValueError(f"bundle metadata needs '{key}'")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(Path(run_dir) / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
-    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "versions": library_versions(), **meta}
-    atomic_write_json(Path(run_dir) / META_FILE, full)
+    blob = save(state)  # in memory first: its hash goes into the description
+    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "versions": library_versions(),
+            "weights_sha256": hashlib.sha256(blob).hexdigest(), **meta}
+    text = json.dumps(full, indent=2, ensure_ascii=False)
+    run_dir = Path(run_dir)
+    try:
+        atomic_write_all({run_dir / WEIGHTS_FILE: lambda tmp: tmp.write_bytes(blob),
+                          run_dir / META_FILE: lambda tmp: tmp.write_text(text, encoding="utf-8")})
+    except OSError as exc:
+        raise BundleError(f"Cannot save the model in {run_dir}: {_os_reason(exc)}. "
+                          "Any model saved there before is unchanged.") from exc
 
 
 @dataclass
@@ -76,10 +86,15 @@ def load_bundle(run_dir: Path) -> Bundle:
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise BundleError(f"{run_dir} is incomplete: {WEIGHTS_FILE} is missing")
+    data = weights.read_bytes()
+    expected = meta.get("weights_sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise BundleError(f"{weights} does not belong to {META_FILE} in {run_dir} (the files come from "
+                          "different saves, or one is damaged); save or train the model again")
     backbone = create_backbone(meta["model_name"], weights="none").model
     net = TransferNet(backbone, len(meta["classes"]), meta.get("cut_index"))
     try:
-        net.load_state_dict(load_file(str(weights)))
+        net.load_state_dict(load(data))
     except Exception as exc:
         raise BundleError(f"The weights in {weights} do not match the saved model description: {exc}") from exc
     net.eval()
@@ -101,8 +116,17 @@ def export_bundle(run_dir: Path, dest_dir: Path) -> Path:
         raise TransferLabError("The model is already stored in that folder; choose another one")
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
-        for name in (WEIGHTS_FILE, META_FILE):
-            atomic_write(dest_dir / name, lambda tmp, src=run_dir / name: shutil.copyfile(src, tmp))
+        atomic_write_all({dest_dir / name: (lambda tmp, src=run_dir / name: shutil.copyfile(src, tmp))
+                          for name in (WEIGHTS_FILE, META_FILE)})
     except OSError as exc:
-        raise TransferLabError(f"Cannot save the model into {dest_dir}: {exc.strerror or exc}") from exc
+        raise TransferLabError(f"Cannot save the model into {dest_dir}: {_os_reason(exc)}. "
+                               "Any model saved there before is unchanged.") from exc
     return dest_dir
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the folder is read-only (no permission to write there)"
+    return exc.strerror or str(exc)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from core.accel import ComputePlan
-from core.cancel import CancelToken, check
+from core.cancel import CancelToken, cancel_hooks, check
 from core.decode_cache import decode_resized, ordered_map, short_side_resizer
 from core.fingerprint import dict_fingerprint
 from core.fold import folded_copy
@@ -168,6 +168,7 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     # BatchNorm folded into the convolutions: a quarter faster, same outputs within 1e-5 (core.fold).
     probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(plan.device)
     encoder = plan.prepare_module(folded_copy(encoder, probe))
+    cancel_hooks(encoder, cancel)  # felt within part of a batch; the copy is dropped afterwards
     writer = _Writer(key, len(views), len(files), budget_bytes)
     kept: list[int] = []
     labels: list[int] = []

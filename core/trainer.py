@@ -19,7 +19,7 @@ from torch import nn
 from core import runs
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
-from core.cancel import CancelToken, check
+from core.cancel import CancelToken, cancel_hooks, check
 from core.dataset import DatasetScan, ImageItem, make_split
 from core.errors import Cancelled, TransferLabError
 from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
@@ -134,7 +134,7 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
 def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch: int, cb: TrainCallback,
          cancel: CancelToken | None) -> TrainResult:
     settings, engine, plan = run.settings, run.engine, run.plan
-    hooks = _cancel_hooks(run.net, cancel)
+    hooks = cancel_hooks(run.net, cancel)
     batches = engine.batches_per_epoch
     cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
                              run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
@@ -158,7 +158,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
                 t0 = now
             if seen == 0:
                 raise TransferLabError("No training image could be read; check the dataset report")
-            val_loss, val_accuracy = _validate(run, cancel)
+            val_loss, val_accuracy = _validate(run, cancel, progress.micro_batch)
             done = epoch - start_epoch + 1
             entry = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
                              time.monotonic() - epoch_start,
@@ -238,18 +238,20 @@ def _free_device_memory(device: torch.device) -> None:
 
 
 @torch.inference_mode()
-def _validate(run: Run, cancel: CancelToken | None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on the validation images (nan when none could be read)."""
+def _validate(run: Run, cancel: CancelToken | None, micro: int | None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the validation images (nan when none could be read);
+    in micro-batches too once training had to use them."""
     run.net.eval()
     loss_sum, correct, seen = 0.0, 0, 0
-    for x, y in run.engine.val_batches():
-        check(cancel)
-        with run.plan.autocast():
-            logits = run.engine.module(x)
-        logits = logits.float()
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
+    for xb, yb in run.engine.val_batches():
+        for x, y in zip(xb.split(micro or len(yb)), yb.split(micro or len(yb))):
+            check(cancel)
+            with run.plan.autocast():
+                logits = run.engine.module(x)
+            logits = logits.float()
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
     if not seen:
         return float("nan"), float("nan")
     return loss_sum / seen, correct / seen
@@ -315,17 +317,6 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _cancel_hooks(net: nn.Module, cancel: CancelToken | None) -> list:
-    """Check the cancel token before each stage and block of the network (names at most two
-    levels deep: ``blocks.3``, ``layer2.1``), so Cancel is felt within a fraction of a batch
-    even when one batch takes seconds on a CPU. Coarse on purpose: a hook on every module
-    would add Python work that competes with the GUI thread for the GIL."""
-    if cancel is None:
-        return []
-    coarse = [m for name, m in net.named_modules() if name.count(".") <= 2]
-    return [m.register_forward_pre_hook(lambda *_: check(cancel)) for m in coarse]
 
 
 def _improves(acc: float, loss: float, best: dict) -> bool:
