@@ -16,9 +16,11 @@ from app.pages.results_view import ResultsPage
 from app.pages.strategy_page import StrategyPage
 from app.pages.train_page import TrainPage
 from app.pages.try_view import TryPage
+from app.resume import ResumeController
 from app.state import WizardState
 from app.tasks import Task
 from app.warmup import import_heavy_modules
+from app.widgets.resume_bar import ResumeBar
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 
@@ -58,8 +60,10 @@ class MainWindow(QMainWindow):
         nav.addWidget(self.back_button)
         nav.addWidget(self.next_button)
 
+        self.resume_bar = ResumeBar()
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.resume_bar)
         right.addWidget(self.stack, 1)
         right.addLayout(nav)
         central = QWidget()
@@ -77,6 +81,8 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         self.show_page(0)
+        self.resumer = ResumeController(self, self.resume_bar)
+        self.resumer.offer()
         self.warmup = Task(self)
         self._closed = False
         QTimer.singleShot(300, self, self._start_warmup)

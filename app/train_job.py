@@ -44,3 +44,11 @@ def training_job(scan, settings, run_dir):
         from core.trainer import train
         return train(scan, settings, run_dir, _Forwarder(ctx), ctx.cancel)
     return run
+
+
+def resume_job(run_dir):
+    """A task function continuing the interrupted run in ``run_dir`` from its last checkpoint."""
+    def run(ctx: TaskContext):
+        from core.trainer import resume_training
+        return resume_training(run_dir, _Forwarder(ctx), ctx.cancel)
+    return run

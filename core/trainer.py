@@ -266,7 +266,7 @@ def _save_checkpoint(run: Run, run_dir: Path, record: dict, epoch: int, p: _Prog
     if run.scaler is not None:
         payload["grad_scaler"] = run.scaler.state_dict()
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
-    record["checkpoint_epoch"] = epoch
+    record.update(checkpoint_epoch=epoch, history=p.history)  # the GUI redraws the curves from it on resume
     runs.write_record(run_dir, record)
 
 

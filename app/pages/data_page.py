@@ -106,6 +106,7 @@ class DataPage(WizardPage):
         form.addRow(self.split_note)
         self.balance_check = QCheckBox("Balance the classes in the loss")
         self.balance_check.toggled.connect(self._balance_changed)
+        self.balance_check.setEnabled(False)  # until a scan says whether the classes are balanced
         form.addRow(self.balance_check)
         self.val_spin.valueChanged.connect(self._split_changed)
         self.seed_spin.valueChanged.connect(self._split_changed)
@@ -214,6 +215,7 @@ class DataPage(WizardPage):
         self.health_label.setText("".join(f"<p style='margin:0 0 4px 0'>{html.escape(line)}</p>" for line in lines))
         self.health_box.setVisible(bool(lines))
         recommended = health["imbalance"]["weighted_loss_by_default"]
+        self.balance_check.setEnabled(True)
         choice = self.state.settings.class_weighting
         self.balance_check.blockSignals(True)
         self.balance_check.setChecked(choice == "on" or (choice == "auto" and recommended))

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.train_job import training_job
+from app.train_job import resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.paths import new_run_dir
 from core.settings import STRATEGY_TITLES
@@ -95,14 +95,29 @@ class TrainPage(WizardPage):
         device = self.device_combo.currentData()
         app_settings.set_value("train/device", device)
         settings = replace(self.state.settings, device=device)
+        run_dir = new_run_dir(settings.model_name)
+        self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
+        self.task.start(training_job(self.state.scan, settings, run_dir))
+        self.completeChanged.emit()
+
+    def resume_training(self, run_dir, history: list[dict]) -> None:
+        """Continue an interrupted run; the epochs it already finished are drawn first."""
+        if self.task.is_running():
+            return
+        self._begin(f"Resuming the interrupted run in {run_dir} after epoch {len(history)}")
+        for e in history:
+            self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
+        self.task.start(resume_job(run_dir))
+        self.completeChanged.emit()
+
+    def _begin(self, message: str) -> None:
         self.state.result = None
         self.state.evaluation = None
         self.curves.reset()
         self.banner.hide()
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing…")
-        run_dir = new_run_dir(settings.model_name)
-        self._log(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
+        self._log(message)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.device_combo.setEnabled(False)
@@ -112,8 +127,6 @@ class TrainPage(WizardPage):
         # takes ~250 ms on a slow CPU and would freeze the window mid-training. What is alive now
         # lives as long as the app, so the collector can skip it from here on.
         gc.freeze()
-        self.task.start(training_job(self.state.scan, settings, run_dir))
-        self.completeChanged.emit()
 
     def cancel_training(self) -> None:
         if self.task.is_running():
