@@ -93,3 +93,14 @@ def test_console_entry_point_runs_headless(data):
     out = subprocess.run([sys.executable, "-m", "app.entry", "scan", str(data), "--json", "--quiet"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["num_images"] == 16
+
+
+def test_scan_of_the_torture_set_reports_skipped_files_duplicates_and_balance(capsys, tmp_path):
+    from tests.torture import expected_skipped, make_torture_dataset
+    root = make_torture_dataset(tmp_path / "torture")
+    code, summary, _ = run_json(capsys, "scan", str(root), "--quiet")
+    assert code == 0 and len(summary["skipped"]) == len(expected_skipped())
+    assert summary["health"]["cross_class_groups"] == 1 and summary["health"]["imbalance"]["ratio"] == 3.0
+    assert main(["scan", str(root), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "Same picture in different classes" in text and "cats/empty.jpg: empty file (0 bytes)" in text
