@@ -62,6 +62,10 @@ def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
     if (run_dir / META_FILE).exists() and not overwrite:
         raise TransferLabError(f"{run_dir} already holds a trained model; choose another output folder "
                                "(or allow overwriting).")
+    epoch = runs.checkpoint_epoch(run_dir)
+    if epoch and not overwrite:
+        raise TransferLabError(f"{run_dir} holds an unfinished run (checkpoint after epoch {epoch}); continue it "
+                               "with 'transferlab train --resume RUN', or allow overwriting to start over.")
 
 
 def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: TrainCallback | None = None,

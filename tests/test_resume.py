@@ -131,3 +131,13 @@ def test_one_process_at_a_time_trains_in_a_run_folder(data, tmp_path):
         with pytest.raises(TransferLabError, match="Another TransferLab process"):
             train(scan_dataset(data), TrainSettings(image_size=48, epochs=1), tmp_path / "run")
     assert not runs.is_training_elsewhere(tmp_path / "run")
+
+
+def test_a_new_run_never_overwrites_an_unfinished_one_by_accident(data, tmp_path):
+    settings = TrainSettings(image_size=48, batch_size=8, epochs=3, augmentation="none")
+    with pytest.raises(Boom):
+        train(scan_dataset(data), settings, tmp_path / "run", DieInEpoch(2))
+    with pytest.raises(TransferLabError, match="--resume"):
+        train(scan_dataset(data), settings, tmp_path / "run")
+    assert runs.checkpoint_epoch(tmp_path / "run") == 1
+    train(scan_dataset(data), replace(settings, epochs=1), tmp_path / "run", overwrite=True)
