@@ -63,6 +63,11 @@ class Bundle:
     def preprocessing(self) -> Preprocessing:
         return Preprocessing.from_dict(self.meta["preprocessing"])
 
+    @property
+    def temperature(self) -> float:
+        """Softmax temperature fitted on the validation images (1.0 for bundles saved before it existed)."""
+        return float((self.meta.get("calibration") or {}).get("temperature", 1.0))
+
 
 def read_meta(run_dir: Path) -> dict:
     path = Path(run_dir) / META_FILE

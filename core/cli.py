@@ -5,7 +5,6 @@ Progress goes to stderr. Bad input: a one-line error and exit code 2.
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -231,7 +230,7 @@ def _resume(args) -> int:
 
 def cmd_predict(args) -> int:
     from core.bundle import load_bundle
-    from core.predict import predict
+    from core.predict import predict, write_predictions_csv
     bundle = load_bundle(Path(args.run))
     bar = _Bar(args.quiet, "Predicting")
     try:
@@ -239,25 +238,11 @@ def cmd_predict(args) -> int:
     finally:
         bar.close()
     if args.csv:
-        _write_csv(Path(args.csv), results, bundle.classes)
+        write_predictions_csv(Path(args.csv), results, bundle.classes)
     text = "\n".join(f"{r['path']}\t{r['label']}\t{max(r['probabilities'].values()):.1%}" if r["label"]
                      else f"{r['path']}\terror: {r['error']}" for r in results)
     _emit(args, results, text or "No images found")
     return 0
-
-
-def _write_csv(path: Path, results: list[dict], classes: list[str]) -> None:
-    from core.atomic import atomic_write
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "label", *[f"p_{c}" for c in classes], "error"])
-            for r in results:
-                probs = r["probabilities"] or {}
-                w.writerow([r["path"], r["label"] or "", *[f"{probs.get(c, ''):.6f}" if probs else "" for c in classes],
-                            r.get("error", "")])
-    atomic_write(path, write)
 
 
 def cmd_evaluate(args) -> int:

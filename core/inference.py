@@ -42,8 +42,10 @@ def fast_copy(net: nn.Module, device: torch.device) -> tuple[nn.Module, ComputeP
 
 @torch.inference_mode()
 def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: CancelToken | None = None,
-        progress: Callable[[int, int], None] | None = None, plan: ComputePlan | None = None) -> Outputs:
-    """Probabilities for every readable image of ``loader`` (``plan``: memory format and precision)."""
+        progress: Callable[[int, int], None] | None = None, plan: ComputePlan | None = None,
+        temperature: float = 1.0) -> Outputs:
+    """Probabilities (``softmax(logits / temperature)``) for every readable image of ``loader``
+    (``plan``: memory format and precision)."""
     plan = plan or plain_plan(device)
     was_training = net.training
     net.eval()
@@ -56,7 +58,7 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
             continue
         x, y, idx = batch
         with plan.autocast():
-            logits = net(plan.to_device(x)).float().cpu()
+            logits = net(plan.to_device(x)).float().cpu() / temperature
         known = y >= 0
         if known.any():
             loss_sum += nn.functional.cross_entropy(logits[known], y[known], reduction="sum").item()

@@ -33,3 +33,50 @@ def classification_report(y_true: list[int], y_pred: list[int], classes: list[st
         "per_class": per_class,
         "confusion_matrix": cm,
     }
+
+
+def roc_curve(y_true: list[int], scores: list[float]) -> dict:
+    """ROC of a binary problem (label 1 = positive): false/true positive rates at every threshold,
+    from the highest score down, starting at (0, 0); ties are taken together."""
+    pairs = sorted(zip(scores, y_true), key=lambda p: -p[0])
+    positives = sum(1 for y in y_true if y == 1)
+    negatives = len(y_true) - positives
+    fpr, tpr, thresholds = [0.0], [0.0], [float("inf")]
+    tp = fp = 0
+    for i, (score, label) in enumerate(pairs):
+        tp += label == 1
+        fp += label != 1
+        if i + 1 < len(pairs) and pairs[i + 1][0] == score:
+            continue
+        fpr.append(fp / negatives if negatives else 0.0)
+        tpr.append(tp / positives if positives else 0.0)
+        thresholds.append(score)
+    return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": auc(fpr, tpr)}
+
+
+def auc(x: list[float], y: list[float]) -> float:
+    """Area under a curve by the trapezoidal rule."""
+    return sum((x[i + 1] - x[i]) * (y[i + 1] + y[i]) / 2 for i in range(len(x) - 1))
+
+
+def at_threshold(y_true: list[int], scores: list[float], threshold: float, classes: list[str]) -> dict:
+    """The binary report when 'positive' (label 1) is predicted for scores >= ``threshold``."""
+    predicted = [1 if s >= threshold else 0 for s in scores]
+    return classification_report(list(y_true), predicted, classes)
+
+
+def expected_calibration_error(confidences: list[float], correct: list[bool], bins: int = 15) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins,
+    weighted by how many predictions fall in each (Guo et al. 2017)."""
+    n = len(confidences)
+    if not n:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        members = [i for i, c in enumerate(confidences) if (lo < c <= hi) or (b == 0 and c == 0.0)]
+        if members:
+            accuracy = sum(correct[i] for i in members) / len(members)
+            confidence = sum(confidences[i] for i in members) / len(members)
+            total += len(members) / n * abs(accuracy - confidence)
+    return total

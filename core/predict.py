@@ -11,7 +11,7 @@ from core.errors import DatasetError, TransferLabError
 from core.images import IMAGE_EXTENSIONS
 from core import inference
 from core.loading import make_loader
-from core.metrics import classification_report
+from core.metrics import classification_report, expected_calibration_error, roc_curve
 from core.preprocess import eval_transform
 
 Progress = Callable[[int, int], None]
@@ -38,7 +38,7 @@ def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size:
     dev = resolve_device(device)
     net, plan = inference.fast_copy(bundle.net, dev)
     loader = make_loader([(p, -1) for p in files], eval_transform(bundle.preprocessing), batch_size)
-    out = inference.run(net, loader, dev, cancel, progress, plan)
+    out = inference.run(net, loader, dev, cancel, progress, plan, bundle.temperature)
     classes = bundle.classes
     by_index = {int(i): row for i, row in zip(out.indices, out.probabilities)}
     results = []
@@ -49,7 +49,8 @@ def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size:
                             "error": "cannot be read as an image"})
             continue
         probs = {name: float(p) for name, p in zip(classes, row)}
-        results.append({"path": str(path), "label": classes[int(row.argmax())], "probabilities": probs})
+        results.append({"path": str(path), "label": classes[int(row.argmax())], "confidence": float(row.max()),
+                        "probabilities": probs})
     return results
 
 
@@ -85,9 +86,50 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
     dev = resolve_device(device)
     loader = make_loader(files, eval_transform(bundle.preprocessing), batch_size)
     net, plan = inference.fast_copy(bundle.net, dev)
-    out = inference.run(net, loader, dev, cancel, progress, plan)
+    out = inference.run(net, loader, dev, cancel, progress, plan, bundle.temperature)
     report = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
     report["loss"] = out.loss
     report["unreadable"] = [str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))]
     report["split"] = which
+    report["images"] = _per_image(files, out)
+    confidence, predicted = out.probabilities.max(1)
+    report["calibration"] = {**(bundle.meta.get("calibration") or {}), "ece": expected_calibration_error(
+        confidence.tolist(), (predicted == out.labels).tolist())}
+    if len(classes) == 2:  # the second class is "positive"
+        report["roc"] = {**roc_curve(out.labels.tolist(), out.probabilities[:, 1].tolist()), "positive": classes[1]}
     return report
+
+
+def _per_image(files: list, out) -> list[dict]:
+    """Each scored image: path, true and predicted class index, confidence, its loss, all probabilities."""
+    rows = []
+    for index, probs, label in zip(out.indices.tolist(), out.probabilities, out.labels.tolist()):
+        predicted = int(probs.argmax())
+        rows.append({"path": str(files[index][0]), "true": label, "predicted": predicted,
+                     "confidence": float(probs[predicted]), "loss": float(-probs[label].clamp_min(1e-12).log()),
+                     "probabilities": [round(float(p), 6) for p in probs]})
+    return rows
+
+
+CSV_COLUMNS = ("path", "label", "confidence")  # then p_<class> per class, then error
+
+
+def write_predictions_csv(path: Path, results: list[dict], classes: list[str]) -> None:
+    """One row per image: path, predicted label, confidence, one probability column per class, error
+    (for files that could not be read). Written atomically; UTF-8."""
+    import csv
+
+    from core.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow([*CSV_COLUMNS, *[f"p_{c}" for c in classes], "error"])
+            for r in results:
+                probs = r.get("probabilities") or {}
+                w.writerow([r["path"], r.get("label") or "", f"{r['confidence']:.6f}" if probs else "",
+                            *[f"{probs[c]:.6f}" if probs else "" for c in classes], r.get("error", "")])
+    try:
+        atomic_write(Path(path), write)
+    except OSError as exc:
+        raise TransferLabError(f"Cannot write {path}: {exc.strerror or exc}") from exc

@@ -19,6 +19,7 @@ from torch import nn
 from core import runs
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
+from core.calibration import calibration_report
 from core.cancel import CancelToken, cancel_hooks, check
 from core.dataset import DatasetScan, ImageItem, make_split
 from core.errors import Cancelled, TransferLabError
@@ -292,10 +293,29 @@ def _restore(run: Run, checkpoint: Path) -> tuple[_Progress, int]:
     return progress, int(state["epoch"]) + 1
 
 
+@torch.inference_mode()
+def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    run.net.eval()
+    logits, labels = [], []
+    for xb, yb in run.engine.val_batches():
+        for x, y in zip(xb.split(micro or len(yb)), yb.split(micro or len(yb))):
+            with run.plan.autocast():
+                logits.append(run.engine.module(x).float().cpu())
+            labels.append(y.cpu())
+    if not logits:
+        return torch.empty(0, len(run.classes)), torch.empty(0, dtype=torch.long)
+    return torch.cat(logits), torch.cat(labels)
+
+
 def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
             cb: TrainCallback) -> TrainResult:
     settings = run.settings
     run.net.load_state_dict(p.best_state, strict=False)
+    calibration = calibration_report(*_val_logits(run, p.micro_batch))
+    if calibration["fitted"]:
+        cb.on_status(f"Calibrated the probabilities on the validation images: temperature "
+                     f"{calibration['temperature']:.2f}, expected calibration error {calibration['ece_before']:.1%} "
+                     f"→ {calibration['ece_after']:.1%}")
     meta = {
         "classes": list(run.classes),
         "model_name": settings.model_name,
@@ -311,6 +331,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
         "device": run.device_name,
         "compute": {"precision": run.plan.precision, "channels_last": run.plan.channels_last, **run.engine.details},
         "class_weights": run.class_weights,
+        "calibration": calibration,
         "trainable_params": run.freeze.trainable_params,
         "created": _now(),
     }
