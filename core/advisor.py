@@ -82,7 +82,8 @@ class Suggestion:
         from dataclasses import replace
         return replace(settings, strategy=self.strategy, freeze_depth=self.freeze_depth, cut_index=self.cut_index,
                        head_lr=self.head_lr, backbone_lr=self.backbone_lr, epochs=self.epochs,
-                       augmentation=self.augmentation)
+                       augmentation=self.augmentation,
+                       extra={**settings.extra, "rationale": list(self.rationale), "suggested": self.strategy})
 
 
 def loo_nearest_mean_accuracy(features: torch.Tensor, labels: torch.Tensor) -> float:

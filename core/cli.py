@@ -262,7 +262,71 @@ def cmd_evaluate(args) -> int:
         lines.append(f"{name:24} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:7d}")
     lines.append("confusion matrix (rows: true, columns: predicted):")
     lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion_matrix"]]
+    if "roc" in report:
+        lines.append(f"ROC AUC {report['roc']['auc']:.3f} ('{report['roc']['positive']}' is positive)")
+    calibration = report.get("calibration", {})
+    if calibration.get("fitted"):
+        lines.append(f"calibrated probabilities: temperature {calibration['temperature']:.2f}; expected calibration "
+                     f"error here {calibration['ece']:.1%} (validation: {calibration['ece_before']:.1%} before, "
+                     f"{calibration['ece_after']:.1%} after calibration)")
     _emit(args, report, "\n".join(lines))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from PIL import Image
+
+    from core.bundle import load_bundle
+    from core.explain import explain
+    bundle = load_bundle(Path(args.run))
+    target = None
+    if args.class_name is not None:
+        if args.class_name not in bundle.classes:
+            raise TransferLabError(f"Unknown class '{args.class_name}'; the model knows: {', '.join(bundle.classes)}")
+        target = bundle.classes.index(args.class_name)
+    e = explain(bundle.net, bundle.preprocessing, Path(args.image), target, bundle.temperature)
+    out = Path(args.out)
+    from core.atomic import atomic_write
+    try:
+        atomic_write(out, lambda tmp: Image.fromarray(e.overlay()).save(tmp, format="PNG"))
+    except OSError as exc:
+        raise TransferLabError(f"Cannot write {out}: {exc.strerror or exc}") from exc
+    probs = dict(zip(bundle.classes, e.probabilities))
+    _emit(args, {"image": args.image, "out": str(out), "class": bundle.classes[e.class_index], "method": e.method,
+                 "probabilities": probs},
+          f"{out}: {e.method} for '{bundle.classes[e.class_index]}' ({probs[bundle.classes[e.class_index]]:.1%})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.bundle import load_bundle
+    from core.export import export_model
+    result = export_model(load_bundle(Path(args.run)), Path(args.out), args.format,
+                          progress=None if args.quiet else lambda m: print(m, file=sys.stderr))
+    _emit(args, result, f"Exported to {result['path']} (checked on {result['images']}: largest difference "
+                        f"{result['max_abs_difference']:.1e}); description in {result['sidecar']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from core.bundle import load_bundle
+    from core.predict import evaluate
+    from core.report import build_report
+    bundle = load_bundle(Path(args.run))
+    data = args.data or bundle.meta.get("dataset", {}).get("root")
+    evaluation = None
+    if data and Path(data).is_dir():
+        scan = _scan(data, args.quiet)
+        bar = _Bar(args.quiet, "Evaluating")
+        try:
+            evaluation = evaluate(bundle, scan, progress=bar)
+        finally:
+            bar.close()
+    elif not args.quiet:
+        print(f"The dataset folder {data} is not here; the report has no evaluation.", file=sys.stderr)
+    out = build_report(bundle, evaluation, Path(args.out),
+                       progress=None if args.quiet else lambda m: print(m, file=sys.stderr))
+    _emit(args, {"report": str(out), "evaluated": evaluation is not None}, f"Report written to {out}")
     return 0
 
 
@@ -323,6 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--csv", help="also write the predictions to this CSV file")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_predict)
+    c = command("explain", "show what a trained model looks at in an image (Grad-CAM heatmap)")
+    c.add_argument("run")
+    c.add_argument("image")
+    c.add_argument("--out", required=True, help="PNG file to write")
+    c.add_argument("--class", dest="class_name", help="explain this class (default: the predicted one)")
+    c.set_defaults(func=cmd_explain)
+    c = command("export", "export a trained model to ONNX or TorchScript, verified against PyTorch")
+    c.add_argument("run")
+    c.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    c.add_argument("--out", required=True, help="file (or folder) to write; a .json description goes beside it")
+    c.set_defaults(func=cmd_export)
+    c = command("report", "write an HTML report of a run (data, strategy, curves, metrics, Grad-CAM examples)")
+    c.add_argument("run")
+    c.add_argument("data", nargs="?", help="labelled folder to evaluate on (default: the run's own dataset)")
+    c.add_argument("--out", required=True, help="HTML file to write")
+    c.set_defaults(func=cmd_report)
     c = command("evaluate", "measure a trained model on a labelled folder")
     c.add_argument("run")
     c.add_argument("data")

@@ -56,11 +56,31 @@ def test_train_auto_then_predict_and_evaluate(capsys, data, tmp_path):
     assert code == 0
     labels = {Path(p["path"]).name: p["label"] for p in predictions}
     assert labels == {"a red one.png": "red", "a blue one.png": "blue"}
-    rows = list(csv.DictReader(csv_path.open()))
-    assert {r["label"] for r in rows} == {"red", "blue"} and "p_red" in rows[0]
+    with csv_path.open(encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header == ["path", "label", "confidence", "p_blue", "p_red", "error"]
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    assert {r["label"] for r in rows} == {"red", "blue"}
+    for r in rows:
+        assert float(r["confidence"]) == pytest.approx(max(float(r["p_red"]), float(r["p_blue"])), abs=1e-6)
+        assert float(r["p_red"]) + float(r["p_blue"]) == pytest.approx(1.0, abs=1e-5)
     code, report, _ = run_json(capsys, "evaluate", str(run), str(data), "--quiet")
     assert code == 0 and report["accuracy"] >= 0.75
     assert set(report["per_class"]) == {"red", "blue"} and report["confusion_matrix"]
+    assert 0 <= report["roc"]["auc"] <= 1 and report["roc"]["positive"] == "red"
+    assert len(report["images"]) == report["num_images"] and {"loss", "confidence"} <= set(report["images"][0])
+    # explain, export and report on the same run
+    code, explained, _ = run_json(capsys, "explain", str(run), str(new / "a red one.png"), "--out",
+                                  str(tmp_path / "why.png"), "--quiet")
+    from PIL import Image
+    assert code == 0 and explained["class"] == "red" and Image.open(tmp_path / "why.png").size == (64, 64)
+    code, exported, _ = run_json(capsys, "export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"),
+                                 "--quiet")
+    assert code == 0 and exported["max_abs_difference"] <= 1e-4 and (tmp_path / "m.onnx.json").is_file()
+    code, written, _ = run_json(capsys, "report", str(run), "--out", str(tmp_path / "report.html"), "--quiet")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert code == 0 and written["evaluated"]
+    assert all(part in page for part in ("Confusion matrix", "<svg", "data:image/png;base64", "ROC", "Strategy"))
 
 
 def test_explicit_strategy_and_freeze_depth(capsys, data, tmp_path):

@@ -1,0 +1,76 @@
+"""Export round trips: the ONNX and TorchScript files give the trained model's probabilities."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import export
+from core.bundle import load_bundle
+from core.dataset import scan_dataset
+from core.errors import TransferLabError
+from core.export import ExportError, export_model
+from core.predict import predict
+from core.settings import TrainSettings
+from core.trainer import train
+from tests.datagen import make_class_folder, make_image
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    data = make_class_folder(root / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
+    train(scan_dataset(data), TrainSettings(image_size=64, epochs=2, batch_size=8), root / "run")
+    make_image(1, size=80, seed=4321).save(root / "new.png")
+    return root
+
+
+def _preprocessed(bundle, path):
+    from core.images import load_rgb
+    from core.preprocess import eval_transform
+    return eval_transform(bundle.preprocessing)(load_rgb(path)).unsqueeze(0)
+
+
+def test_onnx_export_round_trip(run, tmp_path):
+    bundle = load_bundle(run / "run")
+    result = export_model(bundle, tmp_path / "model.onnx", "onnx")
+    assert result["max_abs_difference"] <= 1e-4 and "your images" in result["images"]
+    side = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert side["classes"] == ["circles", "squares", "stripes"] and side["temperature"] == bundle.temperature
+    assert side["preprocessing"]["centre_crop"] == 64 and side["input"]["layout"] == "NCHW"
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = _preprocessed(bundle, run / "new.png").numpy()
+    exported = session.run(["probabilities"], {"image": np.concatenate([x, x])})[0]  # any batch size
+    ours = predict(bundle, [run / "new.png"])[0]["probabilities"]
+    assert exported.shape == (2, 3)
+    assert np.abs(exported[0] - [ours[c] for c in bundle.classes]).max() < 1e-4
+
+
+def test_torchscript_export_round_trip(run, tmp_path):
+    bundle = load_bundle(run / "run")
+    result = export_model(bundle, tmp_path, "torchscript")  # a folder: named after the run
+    path = tmp_path / "run.pt"
+    assert result["path"] == str(path) and (tmp_path / "run.pt.json").is_file()
+    extra = {"transferlab.json": ""}
+    loaded = torch.jit.load(str(path), _extra_files=extra)
+    assert json.loads(extra["transferlab.json"])["classes"] == bundle.classes
+    with torch.inference_mode():
+        exported = loaded(_preprocessed(bundle, run / "new.png"))[0].numpy()
+    ours = predict(bundle, [run / "new.png"])[0]["probabilities"]
+    assert np.abs(exported - [ours[c] for c in bundle.classes]).max() < 1e-4
+
+
+def test_an_export_that_does_not_match_fails_loudly_and_leaves_nothing(run, tmp_path, monkeypatch):
+    bundle = load_bundle(run / "run")
+    real = export._run_onnx
+    monkeypatch.setattr(export, "_run_onnx", lambda path, inputs: real(path, inputs) + 0.01)
+    with pytest.raises(ExportError, match="does not reproduce the trained model"):
+        export_model(bundle, tmp_path / "bad.onnx", "onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_format_is_refused(run, tmp_path):
+    with pytest.raises(TransferLabError, match="Unknown export format"):
+        export_model(load_bundle(run / "run"), tmp_path / "m.tflite", "tflite")
