@@ -213,7 +213,9 @@ def health_lines(report: dict) -> list[str]:
                      "and are left out of validation: " + ", ".join(report["left_out_of_validation"][:5]) +
                      (" …" if len(report["left_out_of_validation"]) > 5 else ""))
     im = report["imbalance"]
-    if im["largest"]:
+    if im["largest"] and im["ratio"] < 1.5:
+        lines.append(f"Classes are balanced (the largest has {im['ratio']:g}x the images of the smallest).")
+    elif im["largest"]:
         note = (f"; the loss weights classes to compensate (on by default from {IMBALANCE_RATIO:g}:1)"
                 if im["weighted_loss_by_default"] else "")
         lines.append(f"Class balance: '{im['largest']}' has {im['ratio']:g}x the images of '{im['smallest']}'{note}.")

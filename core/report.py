@@ -45,7 +45,7 @@ def _svg_lines(series: list[tuple[str, str, list[float], list[float]]], title: s
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{py(y0)}" stroke="#999"/>']
     for k in range(5):
         v = y0 + (y1 - y0) * k / 4
-        parts.append(f'<text x="{left - 4}" y="{py(v) + 4}" text-anchor="end">{v:.2g}</text>')
+        parts.append(f'<text x="{left - 4}" y="{py(v) + 4}" text-anchor="end">{v:.3g}</text>')
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">{xlabel}</text>')
     if ylabel:
         parts.append(f'<text x="12" y="{(top + height - bottom) / 2}" transform="rotate(-90 12 '
@@ -85,9 +85,13 @@ def _examples(bundle: Bundle, evaluation: dict, count: int) -> list[dict]:
     """The most confident right answers and the most confident mistakes."""
     images = evaluation.get("images", [])
     wrong = sorted((i for i in images if i["predicted"] != i["true"]), key=lambda i: -i["confidence"])
-    right = sorted((i for i in images if i["predicted"] == i["true"]), key=lambda i: -i["confidence"])
-    picked = wrong[: count // 2] + right[: count - min(len(wrong), count // 2)]
-    return picked[:count]
+    by_class: dict[int, list[dict]] = {}
+    for item in sorted((i for i in images if i["predicted"] == i["true"]), key=lambda i: -i["confidence"]):
+        by_class.setdefault(item["true"], []).append(item)
+    right = [group[k] for k in range(max(map(len, by_class.values()), default=0)) for group in by_class.values()
+             if k < len(group)]  # round robin over the classes
+    picked = wrong[: count // 2]
+    return (picked + right)[:count]
 
 
 def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: int = 4,

@@ -53,3 +53,10 @@ def test_temperature_scaling_recovers_a_known_temperature_and_lowers_the_error()
     assert report["fitted"] and report["ece_after"] < report["ece_before"] / 2
     assert report["nll_after"] < report["nll_before"]
     assert fit_temperature(logits[:5], labels[:5]) == 1.0  # too few images to fit anything
+
+
+def test_a_small_perfectly_classified_validation_set_does_not_make_the_model_claim_certainty():
+    logits = torch.tensor([[2.0, 0.0, 0.0]] * 15)  # right every time, but only 15 images of evidence
+    labels = torch.zeros(15, dtype=torch.long)
+    t = fit_temperature(logits, labels)
+    assert 0.3 < t < 1.0  # sharpened a little, not driven to the bound (0.05 would mean ~100% everywhere)
