@@ -128,8 +128,8 @@ def test_window_geometry_is_remembered(qtbot):
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
-    first.resize(720, 560)  # inside the offscreen screen (800 x 600)
+    first.resize(780, 640)  # inside the offscreen screen (800 x 800), above the minimum size
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (720, 560)
+    assert (second.width(), second.height()) == (780, 640)

@@ -94,12 +94,18 @@ def main() -> int:
     shot("5-train")
     window.go_next()
     wait_until(lambda: window.state.evaluation is not None and not window.current_page.is_busy())
+    results = window.pages[5]
+    results.show_cell(1, 1)
+    results.gallery.list.setCurrentRow(0)
+    wait_until(lambda: results.gallery.preview.pixmap() is not None and not results.gallery.preview.pixmap().isNull()
+               and all(not results.gallery.list.item(i).icon().isNull() for i in range(results.gallery.list.count())))
     shot("6-results")
     window.go_next()
     tmp = Path(tempfile.mkdtemp())
     samples = sorted((ROOT / "resources" / "sample_data" / "gravel").glob("*.jpg"))[:1] + \
         sorted((ROOT / "resources" / "sample_data" / "brick").glob("*.jpg"))[:1]
     make_image(0, 96, seed=1).save(tmp / "something-else.png")
+    window.pages[6].heat_check.setChecked(True)
     window.pages[6].predict_paths([str(p) for p in samples] + [str(tmp / "something-else.png")])
     wait_until(lambda: not window.current_page.is_busy() and window.pages[6].result_count() >= 3)
     shot("7-try-it")

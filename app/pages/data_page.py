@@ -6,11 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
                                QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.pages.base import WizardPage
+from app.widgets.busy import BusyRow
 from app.resources import sample_data_dir
 from app.widgets.images import pixmap_from_array
 from core.dataset import scan_dataset
@@ -42,16 +43,8 @@ class DataPage(WizardPage):
         row.addWidget(self.folder_label, 1)
         self.body.addLayout(row)
 
-        self.progress = QProgressBar()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.task.cancel)
-        busy = QHBoxLayout()
-        busy.addWidget(self.progress, 1)
-        busy.addWidget(self.cancel_button)
-        self.busy_row = QWidget()
-        self.busy_row.setLayout(busy)
-        busy.setContentsMargins(0, 0, 0, 0)
-        self.busy_row.hide()
+        self.busy_row = BusyRow(self.task)
+        self.progress, self.cancel_button = self.busy_row.progress, self.busy_row.cancel_button
         self.body.addWidget(self.busy_row)
 
         self.summary = QLabel()

@@ -1,14 +1,35 @@
-"""Step 6: how good is the model, on images it never trained on; save it."""
+"""Step 6: how good is the model, on images it never trained on; why it errs; save, export, report."""
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from app import app_settings
 from app.pages.base import WizardPage
+from app.tasks import Task
+from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
+from app.widgets.gallery import Gallery
+from app.widgets.roc import RocPanel
+from core.metrics import at_threshold
+
+TOP_LOSSES = 30
+
+
+def _evaluate(run_dir: Path, scan, ctx, folder: str | None = None):
+    """Score the held-out images of ``scan``, or every image of a labelled test ``folder``."""
+    from core.bundle import load_bundle
+    from core.predict import evaluate
+    if folder is not None:
+        from core.dataset import scan_dataset
+        scan = scan_dataset(folder, progress=lambda d, t, _: ctx.progress(d, t, "Checking the test images"),
+                            cancel=ctx.cancel)
+    bundle = load_bundle(run_dir)
+    report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel,
+                      progress=lambda d, t: ctx.progress(d, t, "Scoring held-out images"))
+    return "evaluation", run_dir, report, bundle
 
 
 class ResultsPage(WizardPage):
@@ -17,88 +38,176 @@ class ResultsPage(WizardPage):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
-        self.progress = QProgressBar()
-        self.progress.hide()
-        self.body.addWidget(self.progress)
+        self.busy_row = BusyRow(self.task)
+        self.progress = self.busy_row.progress
+        self.body.addWidget(self.busy_row)
         self.accuracy_label = QLabel("No results yet: train a model first.")
         self.accuracy_label.setWordWrap(True)
         self.body.addWidget(self.accuracy_label)
-        row = QHBoxLayout()
-        left = QVBoxLayout()
-        left.addWidget(QLabel("<b>Per class</b>"))
+        self.calibration_label = QLabel()
+        self.calibration_label.setWordWrap(True)
+        self.calibration_label.setObjectName("subtitle")
+        self.body.addWidget(self.calibration_label)
+
         self.per_class = QTableWidget(0, 5)
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
         self.per_class.verticalHeader().hide()
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.per_class.horizontalHeader().setStretchLastSection(True)
+        self.per_class.setMinimumWidth(340)
         self.per_class.setToolTip("Precision: of the images predicted as this class, the share that really are.\n"
                                   "Recall: of the images of this class, the share the model found.\n"
                                   "F1: the balance of the two.")
-        left.addWidget(self.per_class)
-        right = QVBoxLayout()
-        right.addWidget(QLabel("<b>Confusion matrix</b> — rows: true class, columns: predicted"))
+        self.roc = RocPanel()
+        self.roc.hide()
+        self.roc.thresholdChanged.connect(self._threshold_changed)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Per class</b>"))
+        left.addWidget(self.per_class, 1)
+        left.addWidget(self.roc, 2)
         self.confusion = ConfusionMatrixWidget()
-        right.addWidget(self.confusion)
-        row.addLayout(left, 1)
-        row.addLayout(right, 1)
-        self.body.addLayout(row, 1)
+        self.confusion.cellClicked.connect(self.show_cell)
+        self.top_losses_button = QPushButton("Top losses")
+        self.top_losses_button.setToolTip("The images the model got most wrong, or right with least confidence")
+        self.top_losses_button.clicked.connect(self.show_top_losses)
+        matrix_title = QLabel("<b>Confusion matrix</b> — rows: true class, columns: predicted; click a cell to see "
+                              "its images")
+        matrix_title.setWordWrap(True)
+        right_title = QHBoxLayout()
+        right_title.addWidget(matrix_title, 1)
+        right_title.addWidget(self.top_losses_button)
+        right = QVBoxLayout()
+        right.addLayout(right_title)
+        right.addWidget(self.confusion, 1)
+        row = QHBoxLayout()
+        row.addLayout(left, 2)
+        row.addLayout(right, 3)
+        self.body.addLayout(row, 3)
+        self.gallery = Gallery()
+        self.gallery.explainRequested.connect(self._explain)
+        self.body.addWidget(self.gallery, 2)
+
         self.where_label = QLabel()
         self.where_label.setWordWrap(True)
         self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.save_button = QPushButton("Save model…")
-        self.save_button.setEnabled(False)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("ONNX or TorchScript, checked against the trained model before it is kept")
+        menu = QMenu(self.export_button)
+        menu.addAction("ONNX (.onnx)…", lambda: self._export("onnx"))
+        menu.addAction("TorchScript (.pt)…", lambda: self._export("torchscript"))
+        self.export_button.setMenu(menu)
+        self.test_button = QPushButton("Test on another folder…")
+        self.test_button.setToolTip("Measure the model on a labelled folder it has never seen (one subfolder per "
+                                    "class), e.g. images from a later date or another site")
+        self.test_button.clicked.connect(self._test_folder)
+        self.report_button = QPushButton("Save report…")
+        self.report_button.setToolTip("One HTML file with the data, strategy, curves, metrics and examples")
         bottom = QHBoxLayout()
         bottom.addWidget(self.where_label, 1)
-        bottom.addWidget(self.save_button)
+        for button in self._buttons():
+            button.setEnabled(False)
+            bottom.addWidget(button)
         self.body.addLayout(bottom)
         self.save_button.clicked.connect(self._save)
+        self.report_button.clicked.connect(self._report)
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_finished)
         self.task.stopped.connect(self._on_stopped)
+        self.explain_task = Task(self)
+        self.explain_task.finished.connect(self._on_explained)
+        self.explain_task.stopped.connect(self._explain_next)
+        self.explain_task.failed.connect(lambda msg: self.gallery.preview_caption.setText(msg))
         self._evaluated_run: Path | None = None
+        self._bundle = None
+        self._predicted: list[int] = []  # per evaluated image, at the current threshold
+        self._explain_pending: str | None = None
 
+    # hooks ------------------------------------------------------------------------------------
     def on_enter(self) -> None:
         run_dir = self.state.run_dir
-        if run_dir is None or self.state.scan is None:
+        if run_dir is None or self.state.scan is None or self.task.is_running():
             return
         if self.state.evaluation is not None and self._evaluated_run == run_dir:
             return
         self.state.evaluation = None
         self._evaluated_run = run_dir
         scan = self.state.scan
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.save_button.setEnabled(False)
-
-        def work(ctx):
-            from core.bundle import load_bundle
-            from core.predict import evaluate
-            bundle = load_bundle(run_dir)
-            report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel,
-                              progress=lambda d, t: ctx.progress(d, t, "Scoring held-out images"))
-            return ("evaluation", run_dir, report)
-
-        self.task.start(work)
+        self._run_job(lambda ctx: _evaluate(run_dir, scan, ctx))
         self.completeChanged.emit()
 
     def is_complete(self) -> bool:
         return self.state.evaluation is not None and not self.task.is_running()
 
+    def shutdown(self) -> None:
+        self._explain_pending = None
+        self.explain_task.cancel()
+        self.explain_task.wait(15000)
+        self.gallery.thumb_task.cancel()
+        self.gallery.thumb_task.wait(15000)
+        super().shutdown()
+
+    # what the user may call (tests replace the dialogs) ----------------------------------------
     def choose_save_folder(self) -> str | None:
         start = app_settings.get_str("results/last_save_folder", str(Path.home()))
-        folder = QFileDialog.getExistingDirectory(self, "Save the model into…", start)
-        return folder or None
+        return QFileDialog.getExistingDirectory(self, "Save the model into…", start) or None
+
+    def choose_export_file(self, fmt: str) -> str | None:
+        suffix = ".onnx" if fmt == "onnx" else ".pt"
+        start = str(Path(app_settings.get_str("results/last_save_folder", str(Path.home()))) /
+                    f"{self.state.run_dir.name}{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export as {fmt.upper()}", start, f"*{suffix}")
+        return path or None
+
+    def choose_test_folder(self) -> str | None:
+        start = app_settings.get_str("results/last_test_folder", str(Path.home()))
+        return QFileDialog.getExistingDirectory(self, "A labelled folder to test on (one subfolder per class)",
+                                                start) or None
+
+    def choose_report_file(self) -> str | None:
+        start = str(Path(app_settings.get_str("results/last_save_folder", str(Path.home()))) /
+                    f"{self.state.run_dir.name} report.html")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the report", start, "HTML (*.html)")
+        return path or None
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        report = self.state.evaluation
+        if not report:
+            return
+        classes = report["classes"]
+        items = [dict(i, predicted=p) for i, p in zip(report["images"], self._predicted)
+                 if i["true"] == true and p == predicted]
+        items.sort(key=lambda i: -i["confidence"])
+        what = "correctly" if true == predicted else f"as <b>{classes[predicted]}</b>"
+        self.gallery.show_items(f"<b>{classes[true]}</b> images predicted {what} ({len(items)}), most confident "
+                                "first", items)
+
+    def show_top_losses(self) -> None:
+        report = self.state.evaluation
+        if not report:
+            return
+        items = sorted(report["images"], key=lambda i: -i["loss"])[:TOP_LOSSES]
+        self.gallery.show_items(f"Top losses: the {len(items)} images the model was most wrong (or least sure) "
+                                "about", items)
 
     # internals --------------------------------------------------------------------------------
+    def _buttons(self) -> tuple:
+        return self.test_button, self.save_button, self.export_button, self.report_button
+
+    def _set_buttons(self, enabled: bool) -> None:
+        for button in self._buttons():
+            button.setEnabled(enabled and self.state.run_dir is not None)
+        self.report_button.setEnabled(enabled and self.state.evaluation is not None)
+
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %v / %m")
+        self.progress.setFormat(f"{message}  %v / %m" if total else message)
 
     def _on_stopped(self) -> None:
-        self.progress.hide()
-        self.save_button.setEnabled(self.state.run_dir is not None)
+        self.busy_row.hide()
+        self._set_buttons(True)
         self.completeChanged.emit()
 
     def _on_finished(self, result) -> None:
@@ -106,18 +215,43 @@ class ResultsPage(WizardPage):
         if kind == "saved":
             self.banner.show_message(f"Saved the model to {result[1]}. TransferLab or `transferlab predict` can "
                                      "load it from there.", "ok")
-            return
-        _, run_dir, report = result
+        elif kind == "exported":
+            r = result[1]
+            self.banner.show_message(f"Exported to {r['path']} and checked on {r['images']} (largest difference "
+                                     f"{r['max_abs_difference']:.1e}); class names and preprocessing are in "
+                                     f"{Path(r['sidecar']).name}.", "ok")
+        elif kind == "report":
+            self.banner.show_message(f"Report saved to {result[1]}.", "ok")
+        else:
+            self._show_evaluation(*result[1:])
+
+    def _show_evaluation(self, run_dir: Path, report: dict, bundle) -> None:
         if run_dir != self.state.run_dir:
             return
-        self.state.evaluation = report
-        which = report["split"]
-        images = report["num_images"]
+        self.state.evaluation, self._bundle = report, bundle
+        which, images = report["split"], report["num_images"]
         scored = (f"{images} validation images held out during training" if which.startswith("val")
-                  else f"{images} test images" if which == "test" else f"{images} images")
+                  else f"{images} test images in {report['folder']}" if which == "test"
+                  else f"{images} images in {report['folder']}")
         self.accuracy_label.setText(
             f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy · "
             f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {scored}.")
+        calibration = report.get("calibration", {})
+        self.calibration_label.setText(
+            f"Probabilities are calibrated (temperature {calibration['temperature']:.2f}, fitted on the validation "
+            f"images): expected calibration error {calibration['ece_before']:.1%} before, "
+            f"{calibration['ece_after']:.1%} after." if calibration.get("fitted") else
+            "Probabilities are not calibrated (fewer than 10 validation images)." if "fitted" in calibration else
+            "This model was saved by an earlier TransferLab, without calibrated probabilities.")
+        self._predicted = [i["predicted"] for i in report["images"]]
+        self._fill_metrics(report)
+        self.gallery.set_classes(report["classes"])
+        if "roc" in report:
+            self.roc.set_roc(report["roc"])
+        self.roc.setVisible("roc" in report)
+        self.where_label.setText(f"The model is kept in {run_dir}. Save a copy, export it or save a report:")
+
+    def _fill_metrics(self, report: dict) -> None:
         classes = report["classes"]
         self.per_class.setRowCount(len(classes))
         for r, name in enumerate(classes):
@@ -129,7 +263,55 @@ class ResultsPage(WizardPage):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.per_class.setItem(r, c, item)
         self.confusion.set_matrix(report["confusion_matrix"], classes)
-        self.where_label.setText(f"The model is kept in {run_dir}. Save a copy where you want it:")
+
+    def _threshold_changed(self, threshold: float) -> None:
+        report = self.state.evaluation
+        if not report or "roc" not in report:
+            return
+        truth = [i["true"] for i in report["images"]]
+        scores = [i["probabilities"][1] for i in report["images"]]
+        moved = at_threshold(truth, scores, threshold, report["classes"])
+        self._predicted = [1 if s >= threshold else 0 for s in scores]
+        self._fill_metrics(moved)
+
+    def _explain(self, path: str) -> None:
+        self._explain_pending = path
+        self._explain_next()
+
+    def _explain_next(self) -> None:
+        """One explanation at a time; the latest click wins."""
+        if self._explain_pending is None or self.explain_task.is_running() or self._bundle is None:
+            return
+        path, bundle, self._explain_pending = self._explain_pending, self._bundle, None
+
+        def work(ctx):
+            from core.explain import explain
+            e = explain(bundle.net, bundle.preprocessing, Path(path), temperature=bundle.temperature)
+            return path, e.image, e.overlay(), e.method
+
+        self.explain_task.start(work)
+
+    def _on_explained(self, result) -> None:
+        self.gallery.set_explanation(*result)
+
+    def _run_job(self, job) -> None:
+        if self.task.is_running():
+            return
+        self._set_buttons(False)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("")
+        self.busy_row.cancel_button.setEnabled(True)
+        self.busy_row.show()
+        self.task.start(job)
+
+    def _test_folder(self) -> None:
+        run_dir = self.state.run_dir
+        folder = self.choose_test_folder() if run_dir else None
+        if not folder:
+            return
+        app_settings.set_value("results/last_test_folder", folder)
+        self.banner.hide()
+        self._run_job(lambda ctx: _evaluate(run_dir, None, ctx, folder))
 
     def _save(self) -> None:
         run_dir = self.state.run_dir
@@ -138,9 +320,37 @@ class ResultsPage(WizardPage):
             return
         app_settings.set_value("results/last_save_folder", folder)
         dest = Path(folder) / run_dir.name
-        self.save_button.setEnabled(False)
+
         def work(ctx):
             from core.bundle import export_bundle
             return "saved", export_bundle(run_dir, dest)
 
-        self.task.start(work)
+        self._run_job(work)
+
+    def _export(self, fmt: str) -> None:
+        path = self.choose_export_file(fmt) if self._bundle is not None else None
+        if not path:
+            return
+        app_settings.set_value("results/last_save_folder", str(Path(path).parent))
+        bundle = self._bundle
+
+        def work(ctx):
+            from core.export import export_model
+            return "exported", export_model(bundle, Path(path), fmt,
+                                            progress=lambda message: ctx.progress(0, 0, message))
+
+        self._run_job(work)
+
+    def _report(self) -> None:
+        path = self.choose_report_file() if self._bundle is not None else None
+        if not path:
+            return
+        app_settings.set_value("results/last_save_folder", str(Path(path).parent))
+        bundle, evaluation = self._bundle, self.state.evaluation
+
+        def work(ctx):
+            from core.report import build_report
+            return "report", build_report(bundle, evaluation, Path(path),
+                                          progress=lambda message: ctx.progress(0, 0, message))
+
+        self._run_job(work)

@@ -4,16 +4,35 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.pages.base import WizardPage
+from app.widgets.busy import BusyRow
 from app.widgets.images import pixmap_from_array
 from core.images import IMAGE_EXTENSIONS
 from core.thumbnails import thumbnail
 
 THUMB = 112
+MAX_EXPLAINED = 50
+
+
+def _picture(bundle, result: dict, heatmap: bool):
+    """The thumbnail shown for a prediction: the picture, or what the model looked at in it."""
+    if heatmap and result.get("label") is not None:
+        from core.errors import ImageLoadError
+        from core.explain import explain
+        try:
+            e = explain(bundle.net, bundle.preprocessing, Path(result["path"]), temperature=bundle.temperature)
+        except ImageLoadError:
+            return None
+        from PIL import Image
+        picture = Image.fromarray(e.overlay())
+        picture.thumbnail((THUMB, THUMB))
+        import numpy as np
+        return np.asarray(picture)
+    return thumbnail(Path(result["path"]), THUMB)
 
 
 class ResultRow(QWidget):
@@ -61,23 +80,35 @@ class TryPage(WizardPage):
         self.setAcceptDrops(True)
         self.files_button = QPushButton("Choose images…")
         self.folder_button = QPushButton("Choose folder…")
+        self.csv_button = QPushButton("Folder to CSV…")
+        self.csv_button.setToolTip("Every image in a folder and its subfolders: one row each with the predicted "
+                                   "class, its confidence and every class's probability")
         self.clear_button = QPushButton("Clear")
+        self.heat_check = QCheckBox("Show what the model looks at")
+        self.heat_check.setToolTip(f"Grad-CAM heatmaps on the pictures (the first {MAX_EXPLAINED} of a batch)")
         self.hint = QLabel()
         row = QHBoxLayout()
         row.addWidget(self.files_button)
         row.addWidget(self.folder_button)
+        row.addWidget(self.csv_button)
         row.addWidget(self.clear_button)
-        row.addWidget(self.hint, 1)
+        row.addStretch(1)
         self.body.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.hide()
-        self.body.addWidget(self.progress)
+        second = QHBoxLayout()
+        second.addWidget(self.heat_check)
+        second.addWidget(self.hint, 1)
+        self.body.addLayout(second)
+        self.busy_row = BusyRow(self.task)
+        self.progress, self.cancel_button = self.busy_row.progress, self.busy_row.cancel_button
+        self.body.addWidget(self.busy_row)
         self.results = QListWidget()
         self.results.setFrameShape(QFrame.Shape.StyledPanel)
         self.results.setSpacing(2)
         self.body.addWidget(self.results, 1)
         self.files_button.clicked.connect(self._choose_files)
         self.folder_button.clicked.connect(self._choose_folder)
+        self.csv_button.clicked.connect(self._folder_to_csv)
+        self.task.cancelled.connect(lambda: self.banner.show_message("Stopped: nothing was written.", "info"))
         self.clear_button.clicked.connect(self.results.clear)
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_finished)
@@ -87,7 +118,7 @@ class TryPage(WizardPage):
     def on_enter(self) -> None:
         ready = self.state.run_dir is not None
         self.hint.setText("" if ready else "Train a model first (step 5).")
-        for button in (self.files_button, self.folder_button):
+        for button in (self.files_button, self.folder_button, self.csv_button):
             button.setEnabled(ready and not self.task.is_running())
 
     # public -----------------------------------------------------------------------------------
@@ -95,10 +126,8 @@ class TryPage(WizardPage):
         run_dir = self.state.run_dir
         if run_dir is None or not paths or self.task.is_running():
             return
-        self.banner.hide()
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        cached = self._bundle if self._bundle is not None and self._bundle.run_dir == run_dir else None
+        cached = self._busy_bundle(run_dir)
+        explain_them = self.heat_check.isChecked()
 
         def work(ctx):
             from core.bundle import load_bundle
@@ -106,10 +135,45 @@ class TryPage(WizardPage):
             bundle = cached or load_bundle(run_dir)
             results = predict(bundle, [Path(p) for p in paths], device="auto", cancel=ctx.cancel,
                               progress=lambda d, t: ctx.progress(d, t, "Predicting"))
-            thumbs = [thumbnail(Path(r["path"]), THUMB) for r in results]
-            return bundle, results, thumbs
+            pictures = []
+            for i, r in enumerate(results):
+                ctx.cancel.raise_if_cancelled()
+                pictures.append(_picture(bundle, r, explain_them and i < MAX_EXPLAINED))
+                ctx.progress(i + 1, len(results), "Drawing heatmaps" if explain_them else "Loading pictures")
+            return "shown", bundle, results, pictures
 
         self.task.start(work)
+
+    def predict_folder_to_csv(self, folder: str, csv_path: str) -> None:
+        run_dir = self.state.run_dir
+        if run_dir is None or self.task.is_running():
+            return
+        cached = self._busy_bundle(run_dir)
+
+        def work(ctx):
+            from core.bundle import load_bundle
+            from core.predict import predict, write_predictions_csv
+            bundle = cached or load_bundle(run_dir)
+            results = predict(bundle, [Path(folder)], device="auto", cancel=ctx.cancel,
+                              progress=lambda d, t: ctx.progress(d, t, "Predicting"))
+            write_predictions_csv(Path(csv_path), results, bundle.classes)
+            return "csv", bundle, csv_path, len(results), sum(1 for r in results if r.get("label") is None)
+
+        self.task.start(work)
+
+    def _busy_bundle(self, run_dir):
+        """Show the busy row; the model already loaded for this run, if any."""
+        self.banner.hide()
+        self.progress.setRange(0, 0)
+        self.busy_row.show()
+        for button in (self.files_button, self.folder_button, self.csv_button):
+            button.setEnabled(False)
+        return self._bundle if self._bundle is not None and self._bundle.run_dir == run_dir else None
+
+    def choose_csv_file(self, folder: str) -> str | None:
+        start = str(Path(folder).parent / f"{Path(folder).name} predictions.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the predictions as", start, "CSV (*.csv)")
+        return path or None
 
     def result_count(self) -> int:
         return self.results.count()
@@ -154,12 +218,24 @@ class TryPage(WizardPage):
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
+    def _folder_to_csv(self) -> None:
+        folder = self.choose_folder()
+        target = self.choose_csv_file(folder) if folder else None
+        if folder and target:
+            app_settings.set_value("try/last_folder", folder)
+            self.predict_folder_to_csv(folder, target)
+
     def _on_stopped(self) -> None:
-        self.progress.hide()
+        self.busy_row.hide()
         self.on_enter()
 
     def _on_finished(self, result) -> None:
-        self._bundle, results, thumbs = result
+        if result[0] == "csv":
+            _, self._bundle, path, count, unreadable = result
+            extra = f" ({unreadable} could not be read; see the error column)" if unreadable else ""
+            self.banner.show_message(f"Saved predictions for {count} images to {path}{extra}.", "ok")
+            return
+        _, self._bundle, results, thumbs = result
         if not results:
             self.banner.show_message("No images found there.", "info")
         for r, thumb in zip(reversed(results), reversed(thumbs)):

@@ -1,0 +1,153 @@
+"""A strip of scored images (true class, predicted class, confidence) and, for the one clicked, what
+the model looked at (Grad-CAM). Thumbnails and heatmaps are made in the background."""
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from app.tasks import Task
+from app.widgets.images import pixmap_from_array
+
+THUMB = 96
+PREVIEW = 200
+
+
+def _thumbnails(paths: list[str], ctx) -> list:
+    from core.thumbnails import thumbnail
+    out = []
+    for i, path in enumerate(paths):
+        ctx.cancel.raise_if_cancelled()
+        out.append(thumbnail(Path(path), THUMB))
+        ctx.progress(i + 1, len(paths), "Loading pictures")
+    return out
+
+
+class Gallery(QWidget):
+    """``show_items(title, items)``: items are evaluation rows (path, true, predicted, confidence, loss)."""
+
+    explainRequested = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Click a cell of the confusion matrix, or <b>Top losses</b>, to see the images here.")
+        self.title.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setGridSize(QSize(THUMB + 44, THUMB + 44))
+        self.list.setFixedHeight(THUMB + 64)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setWordWrap(True)
+        self.list.currentItemChanged.connect(self._picked)
+        self.preview = QLabel()
+        self.preview.setFixedSize(PREVIEW, PREVIEW)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_caption = QLabel()
+        self.preview_caption.setWordWrap(True)
+        self.preview_caption.setFixedWidth(PREVIEW)
+        self.heat_check = QCheckBox("Show what the model looks at")
+        self.heat_check.setChecked(True)
+        self.heat_check.toggled.connect(self._show_preview)
+        side = QVBoxLayout()
+        side.addWidget(self.preview)
+        side.addWidget(self.heat_check)
+        side.addWidget(self.preview_caption)
+        side.addStretch(1)
+        left = QVBoxLayout()
+        left.addWidget(self.title)
+        left.addWidget(self.list)
+        left.addStretch(1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addLayout(left, 1)
+        row.addLayout(side)
+        self.classes: list[str] = []
+        self.items: list[dict] = []
+        self._explained: dict[str, tuple] = {}
+        self._pending: list[str] = []
+        self.thumb_task = Task(self)
+        self.thumb_task.finished.connect(self._on_thumbnails)
+        self.thumb_task.stopped.connect(self._start_pending)
+
+    def set_classes(self, classes: list[str]) -> None:
+        self.classes = list(classes)
+        self._explained.clear()
+        self.clear()
+
+    def clear(self) -> None:
+        self.list.clear()
+        self.items = []
+        self.preview.clear()
+        self.preview_caption.clear()
+
+    def show_items(self, title: str, items: list[dict]) -> None:
+        self.thumb_task.cancel()
+        self.clear()
+        self.title.setText(title if items else f"{title}: none.")
+        self.items = items
+        for item in items:
+            entry = QListWidgetItem(self._caption(item))
+            entry.setToolTip(item["path"])
+            entry.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            self.list.addItem(entry)
+        self._pending = [i["path"] for i in items]
+        self._start_pending()
+
+    def _start_pending(self) -> None:
+        """One thumbnail job at a time; a newer selection waits for the cancelled one to end."""
+        if self._pending and not self.thumb_task.is_running():
+            paths, self._pending = self._pending, []
+            self.thumb_task.start(lambda ctx: (paths, _thumbnails(paths, ctx)))
+
+    def _caption(self, item: dict) -> str:
+        true, predicted = self.classes[item["true"]], self.classes[item["predicted"]]
+        return f"{true} → {predicted}\n{item['confidence']:.0%}" if true != predicted else \
+            f"{true}\n{item['confidence']:.0%}"
+
+    def _on_thumbnails(self, result) -> None:
+        paths, thumbs = result
+        if paths != [i["path"] for i in self.items]:
+            return  # the gallery shows something else by now
+        for row, thumb in enumerate(thumbs):
+            if thumb is not None:
+                pixmap = pixmap_from_array(thumb)
+                if max(pixmap.width(), pixmap.height()) < THUMB:  # tiny images: enlarge to be seen
+                    pixmap = pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation)
+                self.list.item(row).setIcon(QIcon(pixmap))
+
+    def _picked(self, current, _previous) -> None:
+        row = self.list.row(current) if current is not None else -1
+        if 0 <= row < len(self.items):
+            path = self.items[row]["path"]
+            if path not in self._explained:
+                self.preview_caption.setText("Working out what the model looks at…")
+                self.explainRequested.emit(path)
+            self._show_preview()
+
+    def set_explanation(self, path: str, image, overlay, method: str) -> None:
+        self._explained[path] = (image, overlay, method)
+        self._show_preview()
+
+    def current_path(self) -> str | None:
+        row = self.list.currentRow()
+        return self.items[row]["path"] if 0 <= row < len(self.items) else None
+
+    def _show_preview(self) -> None:
+        path = self.current_path()
+        if path is None or path not in self._explained:
+            return
+        image, overlay, method = self._explained[path]
+        picture = overlay if self.heat_check.isChecked() else image
+        self.preview.setPixmap(pixmap_from_array(picture).scaled(
+            PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        item = self.items[self.list.currentRow()]
+        self.preview_caption.setText(f"<b>{Path(path).name}</b><br>true: {self.classes[item['true']]}, predicted: "
+                                     f"{self.classes[item['predicted']]} ({item['confidence']:.1%})<br>"
+                                     f"<span style='font-size:9pt'>{method}: warm colours raised the score of the "
+                                     "predicted class.</span>")

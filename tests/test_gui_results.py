@@ -1,0 +1,122 @@
+"""Results and Try pages: clickable confusion matrix, top losses, Grad-CAM, ROC threshold, export, report,
+heatmaps on the Try page and a folder predicted to CSV."""
+
+import csv
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.pages.results_view import ResultsPage
+from app.pages.try_view import TryPage
+from app.state import WizardState
+from core.dataset import scan_dataset
+from core.settings import TrainSettings
+from core.trainer import train
+from tests.datagen import make_class_folder, make_image
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    data = make_class_folder(root / "data", ["circles", "squares"], per_class=12, size=64)
+    result = train(scan_dataset(data), TrainSettings(image_size=64, epochs=2, batch_size=8), root / "run")
+    return data, result
+
+
+@pytest.fixture
+def results_page(qtbot, trained):
+    data, result = trained
+    page = ResultsPage(WizardState(scan=scan_dataset(data), result=result))
+    qtbot.addWidget(page)
+    page.resize(1000, 800)
+    page.show()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.on_enter()
+    yield page
+    page.shutdown()
+
+
+def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page):
+    page = results_page
+    report = page.state.evaluation
+    assert page.confusion.rowCount() == 2 and not page.roc.isHidden()
+    page.show_cell(0, 0)
+    expected = [i for i in report["images"] if i["true"] == 0 and i["predicted"] == 0]
+    assert page.gallery.list.count() == len(expected) > 0
+    confidences = [i["confidence"] for i in page.gallery.items]
+    assert confidences == sorted(confidences, reverse=True)
+    qtbot.waitUntil(lambda: page.gallery.list.item(0).icon().availableSizes() != [], timeout=20000)
+    page.gallery.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: page.gallery.preview.pixmap() is not None and not page.gallery.preview.pixmap().isNull(),
+                    timeout=30000)
+    assert "Grad-CAM" in page.gallery.preview_caption.text()
+
+
+def test_top_losses_are_sorted_by_loss(results_page):
+    results_page.show_top_losses()
+    losses = [i["loss"] for i in results_page.gallery.items]
+    assert losses and losses == sorted(losses, reverse=True)
+
+
+def test_moving_the_threshold_changes_the_predictions(results_page):
+    page = results_page
+    page.roc.slider.setValue(99)  # 'squares' only when nearly certain
+    strict = [[int(page.confusion.item(r, c).text()) for c in range(2)] for r in range(2)]
+    page.roc.slider.setValue(1)  # 'squares' almost always
+    lenient = [[int(page.confusion.item(r, c).text()) for c in range(2)] for r in range(2)]
+    assert strict[0][1] + strict[1][1] <= lenient[0][1] + lenient[1][1]  # more predicted positive when lenient
+    assert lenient[0][1] + lenient[1][1] == page.state.evaluation["num_images"] or lenient != strict
+    assert "AUC" in page.roc.title.text()
+
+
+def test_testing_on_another_labelled_folder(qtbot, results_page, tmp_path):
+    page = results_page
+    test = make_class_folder(tmp_path / "later", ["circles", "squares"], per_class=4, size=64, seed=77)
+    page.choose_test_folder = lambda: str(test)
+    qtbot.waitUntil(page.test_button.isEnabled, timeout=10000)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+    report = page.state.evaluation
+    assert report["num_images"] == 8 and report["folder"] == str(test)
+    assert all(i["path"].startswith(str(test)) for i in report["images"])
+    assert f"8 images in {test}" in page.accuracy_label.text()
+    unknown = make_class_folder(tmp_path / "other", ["circles", "triangles"], per_class=2, size=64)
+    page.choose_test_folder = lambda: str(unknown)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page._test_folder()
+    assert "triangles" in page.banner.text() and page.state.evaluation is report  # the shown results stay
+
+
+def test_export_and_report_from_the_page(qtbot, results_page, tmp_path):
+    page = results_page
+    page.choose_export_file = lambda fmt: str(tmp_path / f"model.{fmt}")
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page._export("onnx")
+    assert "Exported to" in page.banner.text() and (tmp_path / "model.onnx.json").is_file()
+    page.choose_report_file = lambda: str(tmp_path / "report.html")
+    qtbot.waitUntil(page.report_button.isEnabled, timeout=10000)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        qtbot.mouseClick(page.report_button, Qt.MouseButton.LeftButton)
+    assert "Report saved" in page.banner.text() and "<svg" in (tmp_path / "report.html").read_text()
+
+
+def test_try_page_heatmaps_and_a_folder_to_csv(qtbot, trained, tmp_path):
+    data, result = trained
+    page = TryPage(WizardState(scan=scan_dataset(data), result=result))
+    qtbot.addWidget(page)
+    page.on_enter()
+    folder = tmp_path / "new"
+    (folder / "sub").mkdir(parents=True)
+    make_image(0, size=64, seed=901).save(folder / "one.png")
+    make_image(1, size=64, seed=902).save(folder / "sub" / "two.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    page.heat_check.setChecked(True)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.predict_paths([str(folder / "one.png")])
+    assert page.result_count() == 1
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.predict_folder_to_csv(str(folder), str(tmp_path / "out.csv"))
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["path", "label", "confidence", "p_circles", "p_squares", "error"]
+    assert len(rows) == 3 and sum(1 for r in rows if r["error"]) == 1
+    assert "3 images" in page.banner.text() and "1 could not be read" in page.banner.text()
