@@ -6,14 +6,26 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's 0600 would hide saved models from other users
+
+
+def _temp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows files inherit the folder's permissions
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    return Path(tmp_name)
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)``, fsync, then rename over ``path``. The old file survives any failure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_beside(path)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -35,10 +47,7 @@ def atomic_write_all(writers: dict[Path, Callable[[Path], None]]) -> None:
     try:
         for path, write in writers.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            temps[path] = Path(tmp_name)
+            temps[path] = _temp_beside(path)
             write(temps[path])
             with open(temps[path], "rb+") as f:
                 os.fsync(f.fileno())

@@ -104,6 +104,17 @@ def test_a_full_disk_leaves_the_previous_model_intact(data, tmp_path, monkeypatc
     assert load_bundle(tmp_path / "run").classes == ["a", "b", "c"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_saved_files_get_the_usual_permissions_not_private_temp_ones(data, tmp_path):
+    _bundle(tmp_path, data)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what any program writing a file here gets under the current umask
+    expected = plain.stat().st_mode & 0o777
+    saved = [tmp_path / "run" / name for name in (WEIGHTS_FILE, META_FILE)]
+    assert [p.stat().st_mode & 0o777 for p in saved] == [expected] * 2
+    assert expected & 0o044  # readable by others under the usual umask, unlike mkstemp's 0600
+
+
 def test_saving_a_copy_into_a_read_only_or_full_place_is_a_clear_error(data, tmp_path, monkeypatch):
     _bundle(tmp_path, data)
     target = tmp_path / "copy"
