@@ -408,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("data")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_evaluate)
+    from core import cli_experiments
+    cli_experiments.register(command)
     return p
 
 

@@ -1,0 +1,143 @@
+"""Compare models or strategies side by side: same images, same split, same budget, one leaderboard.
+
+Each candidate is an ordinary training run (core.trainer.train) in its own folder under the
+comparison folder, so every one of them can be opened, tried, exported or resumed like any run.
+``comparison.json`` is rewritten after each candidate: a cancelled or crashed comparison keeps the
+finished rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.atomic import atomic_write_json
+from core.bundle import WEIGHTS_FILE, load_bundle
+from core.cancel import CancelToken, check
+from core.dataset import DatasetScan
+from core.errors import Cancelled, TransferLabError
+from core.events import TrainCallback
+from core.network import slug
+from core.settings import STRATEGIES, TrainSettings, with_strategy
+
+COMPARISON_FILE = "comparison.json"
+SCRATCH = "scratch"  # the strategy name for "same architecture, random initialisation, train everything"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str  # what the leaderboard calls it, e.g. "tf_efficientnet_lite0 · fine-tune-top"
+    settings: TrainSettings
+
+
+class CompareCallback(TrainCallback):
+    """Training events of the candidate being trained, plus when each candidate starts and ends."""
+
+    def on_candidate_start(self, index: int, total: int, label: str) -> None: ...
+
+    def on_candidate_end(self, row: dict) -> None: ...
+
+
+def make_candidates(base: TrainSettings, models: list[str], strategies: list[str], small: bool = True) -> list[Candidate]:
+    """One candidate per (model, strategy) with that strategy's defaults; everything else (epochs, seed,
+    split, image size, batch size) is the base settings', so the comparison is fair. ``"scratch"``
+    trains the same architecture from random weights, to show what pretraining buys."""
+    from core.network import default_cut_index, layer_groups
+    from core.weights import create_backbone
+    unknown = [s for s in strategies if s not in STRATEGIES and s != SCRATCH]
+    if unknown:
+        raise TransferLabError(f"Unknown strategy '{unknown[0]}'; choose from {', '.join(STRATEGIES + (SCRATCH,))}")
+    if not models or not strategies:
+        raise TransferLabError("Choose at least one model and one strategy to compare")
+    out = []
+    for model in dict.fromkeys(models):
+        backbone = create_backbone(model, weights="none").model
+        groups, cut = len(layer_groups(backbone)), default_cut_index(backbone)
+        for strategy in dict.fromkeys(strategies):
+            named = "fine-tune-all" if strategy == SCRATCH else strategy
+            s = with_strategy(replace(base, model_name=model), named, groups, cut, small)
+            s = replace(s, epochs=base.epochs, weights="none" if strategy == SCRATCH else base.weights)
+            if strategy == SCRATCH:  # random weights need a learning rate fit for training from zero
+                s = replace(s, backbone_lr=s.head_lr)
+            title = "from scratch (random weights)" if strategy == SCRATCH else strategy
+            out.append(Candidate(f"{model} · {title}", s))
+    return out
+
+
+def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callback: CompareCallback | None = None,
+            cancel: CancelToken | None = None, overwrite: bool = False) -> dict:
+    """Train every candidate on the same split and rank them by balanced accuracy on the held-out images."""
+    from core.trainer import check_run_dir, train
+    cb = callback or CompareCallback()
+    if not candidates:
+        raise TransferLabError("Nothing to compare: add at least one candidate")
+    out_dir = Path(out_dir)
+    first = candidates[0].settings
+    result = {"dataset_root": str(scan.root), "classes": list(scan.classes), "epochs": first.epochs,
+              "seed": first.seed, "val_fraction": first.val_fraction, "rows": []}
+    folders = _folders(candidates)
+    for folder in folders:  # before anything is trained: a comparison never stops halfway on this
+        check_run_dir(out_dir / folder, scan.root, overwrite)
+    for index, (candidate, folder) in enumerate(zip(candidates, folders)):
+        check(cancel)
+        # Fair: one split (seed and validation share) and one budget (epochs) for all.
+        settings = replace(candidate.settings, seed=first.seed, val_fraction=first.val_fraction, epochs=first.epochs)
+        cb.on_candidate_start(index, len(candidates), candidate.label)
+        run_dir = out_dir / folder
+        row = {"label": candidate.label, "run_dir": str(run_dir), "model_name": settings.model_name,
+               "strategy": settings.strategy, "weights": settings.weights}
+        started = time.monotonic()
+        try:
+            trained = train(scan, settings, run_dir, cb, cancel, overwrite=overwrite)
+            row.update(_measure(scan, run_dir, trained.history, cancel), total_seconds=time.monotonic() - started)
+        except Cancelled:
+            raise
+        except TransferLabError as exc:  # e.g. a model whose weights are not available offline
+            row["error"] = str(exc)
+        result["rows"].append(row)
+        result["rows"].sort(key=_rank_key)
+        atomic_write_json(out_dir / COMPARISON_FILE, result)
+        cb.on_candidate_end(row)
+    return result
+
+
+def read_comparison(out_dir: Path) -> dict:
+    import json
+    path = Path(out_dir) / COMPARISON_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TransferLabError(f"Cannot read the comparison in {out_dir}: {exc}") from exc
+
+
+def _folders(candidates: list[Candidate]) -> list[str]:
+    names: list[str] = []
+    for c in candidates:
+        name = slug(c.label)[:80] or "run"
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _measure(scan: DatasetScan, run_dir: Path, history: list[dict], cancel: CancelToken | None) -> dict:
+    """Held-out metrics of the saved model (the best epoch), its cost and its curves."""
+    from core.predict import evaluate
+    bundle = load_bundle(run_dir)
+    report = evaluate(bundle, scan, cancel=cancel)
+    params = sum(p.numel() for p in bundle.net.parameters())
+    seconds = [h["seconds"] for h in history]
+    return {"accuracy": report["accuracy"], "balanced_accuracy": report["balanced_accuracy"],
+            "val_images": report["num_images"], "best_epoch": bundle.meta["metrics"]["best_epoch"],
+            "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else 0.0,
+            "params_m": params / 1e6, "trainable_params_m": bundle.meta.get("trainable_params", 0) / 1e6,
+            "size_mb": (run_dir / WEIGHTS_FILE).stat().st_size / 2**20,
+            "curves": {k: [h[k] for h in history] for k in ("train_loss", "val_loss", "val_accuracy")}}
+
+
+def _rank_key(row: dict) -> tuple:
+    """Best balanced accuracy first; ties go to the faster candidate; failed ones last."""
+    if "error" in row:
+        return (1, 0.0, 0.0)
+    return (0, -row["balanced_accuracy"], row["seconds_per_epoch"])
