@@ -1,5 +1,6 @@
 """The main window: a step list, the wizard pages, Back/Next. Pages do the work; this only navigates."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -8,6 +9,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainW
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from app import app_settings
+from app.compare_dialog import CompareDialog
 from app.pages.base import WizardPage
 from app.pages.data_page import DataPage
 from app.pages.freeze_page import FreezePage
@@ -21,8 +23,10 @@ from app.state import WizardState
 from app.tasks import Task
 from app.warmup import import_heavy_modules
 from app.widgets.resume_bar import ResumeBar
+from core.settings import TrainSettings
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
+MODEL, RESULTS = 1, 5
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +85,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         self.show_page(0)
+        self.pages[MODEL].compareRequested.connect(self.open_comparison)
         self.resumer = ResumeController(self, self.resume_bar)
         self.resumer.offer()
         self.warmup = Task(self)
@@ -147,6 +152,30 @@ class MainWindow(QMainWindow):
             enabled = i <= self.reached
             flags = item.flags()
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
+
+    # side-by-side comparison; opening one of its runs -------------------------------------------
+    def open_comparison(self) -> CompareDialog | None:
+        if self.state.scan is None or self.current_page.is_busy():
+            return None
+        from core.paths import new_run_dir
+        dialog = CompareDialog(self.state, lambda: new_run_dir("comparison", kind="comparisons"), self)
+        dialog.runChosen.connect(self.open_run)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_run(self, run_dir: str) -> None:
+        """Show a finished run of the current dataset on the Results page (and so the Try page)."""
+        from core.bundle import read_meta
+        from core.trainer import TrainResult
+        meta = read_meta(Path(run_dir))
+        metrics = meta["metrics"]
+        self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
+        self.state.result = TrainResult(Path(run_dir), metrics["best_epoch"], metrics["val_accuracy"],
+                                        metrics["val_loss"], metrics["history"])
+        self.state.evaluation = None
+        self.reached = max(self.reached, RESULTS)
+        self.show_page(RESULTS)
 
     # drag and drop a dataset folder anywhere on the window ------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

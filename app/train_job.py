@@ -52,3 +52,20 @@ def resume_job(run_dir):
         from core.trainer import resume_training
         return resume_training(run_dir, _Forwarder(ctx), ctx.cancel)
     return run
+
+
+class _CompareForwarder(_Forwarder):
+    def on_candidate_start(self, index: int, total: int, label: str) -> None:
+        self.smoothed = None
+        self.ctx.event(("candidate", index, total, label))
+
+    def on_candidate_end(self, row: dict) -> None:
+        self.ctx.event(("row", row))
+
+
+def comparison_job(scan, candidates, out_dir):
+    """A task function training each candidate of a comparison on the same split (core.compare)."""
+    def run(ctx: TaskContext):
+        from core.compare import compare
+        return compare(scan, candidates, out_dir, _CompareForwarder(ctx), ctx.cancel)
+    return run

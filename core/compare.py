@@ -12,14 +12,17 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import re
+from typing import TYPE_CHECKING
+
 from core.atomic import atomic_write_json
-from core.bundle import WEIGHTS_FILE, load_bundle
 from core.cancel import CancelToken, check
-from core.dataset import DatasetScan
 from core.errors import Cancelled, TransferLabError
 from core.events import TrainCallback
-from core.network import slug
 from core.settings import STRATEGIES, TrainSettings, with_strategy
+
+if TYPE_CHECKING:  # torch-heavy; this module is imported by the window before torch has loaded
+    from core.dataset import DatasetScan
 
 COMPARISON_FILE = "comparison.json"
 SCRATCH = "scratch"  # the strategy name for "same architecture, random initialisation, train everything"
@@ -114,7 +117,7 @@ def read_comparison(out_dir: Path) -> dict:
 def _folders(candidates: list[Candidate]) -> list[str]:
     names: list[str] = []
     for c in candidates:
-        name = slug(c.label)[:80] or "run"
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", c.label).strip("-")[:80] or "run"
         while name in names:
             name += "_"
         names.append(name)
@@ -123,6 +126,7 @@ def _folders(candidates: list[Candidate]) -> list[str]:
 
 def _measure(scan: DatasetScan, run_dir: Path, history: list[dict], cancel: CancelToken | None) -> dict:
     """Held-out metrics of the saved model (the best epoch), its cost and its curves."""
+    from core.bundle import WEIGHTS_FILE, load_bundle
     from core.predict import evaluate
     bundle = load_bundle(run_dir)
     report = evaluate(bundle, scan, cancel=cancel)

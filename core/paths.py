@@ -31,12 +31,13 @@ def data_dir() -> Path:
     return path
 
 
-def new_run_dir(model_name: str) -> Path:
-    """A fresh, not yet existing run folder such as ``runs/2026-11-22_1405_tf_efficientnet_lite0``."""
+def new_run_dir(model_name: str, kind: str = "runs") -> Path:
+    """A fresh, not yet existing folder such as ``runs/2026-11-22_1405_tf_efficientnet_lite0``
+    (``kind="comparisons"``: a comparison's folder, holding one run per candidate)."""
     import re
     from datetime import datetime
 
-    base = data_dir() / "runs"
+    base = data_dir() / kind
     stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
     name = f"{stamp}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', model_name)}"
     candidate, n = base / name, 1

@@ -22,12 +22,13 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "tools" / "screenshots"))
+    parser.add_argument("--experiments", action="store_true", help="also the Compare window (trains 3 candidates)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["QT_SCALE_FACTOR"] = str(args.scale)
     os.environ.setdefault("TRANSFERLAB_DATA_DIR", tempfile.mkdtemp(prefix="transferlab-shots-"))
 
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app import app_settings
@@ -64,11 +65,11 @@ def main() -> int:
     window.resize(1100, 780)
     window.show()
 
-    def shot(name):
+    def shot(name, widget=None):
         for _ in range(5):
             app.processEvents()
         path = out / f"{name}{suffix}.png"
-        window.grab().save(str(path))
+        (widget or window).grab().save(str(path))
         print(path)
 
     data = window.pages[0]
@@ -109,6 +110,19 @@ def main() -> int:
     window.pages[6].predict_paths([str(p) for p in samples] + [str(tmp / "something-else.png")])
     wait_until(lambda: not window.current_page.is_busy() and window.pages[6].result_count() >= 3)
     shot("7-try-it")
+    if args.experiments:
+        dialog = window.open_comparison()
+        checks = {"tf_efficientnet_lite0", "feature-extraction", "fine-tune-top", "scratch"}
+        for widget in (dialog.models, dialog.strategies):
+            for i in range(widget.count()):
+                item = widget.item(i)
+                item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in checks
+                                   else Qt.CheckState.Unchecked)
+        dialog.epochs.setValue(args.epochs)
+        dialog.start()
+        wait_until(lambda: not dialog.task.is_running(), timeout_s=1800)
+        shot("8-compare", dialog)
+        dialog.reject()
     window.confirm_quit_while_busy = lambda: True
     window.close()
     return 0

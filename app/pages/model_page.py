@@ -3,7 +3,7 @@
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QTableWidget, QTableWidgetItem)
 
@@ -28,6 +28,8 @@ class ModelPage(WizardPage):
     title = "Model"
     subtitle = ("Pick the pretrained network to start from. Smaller models train faster on a laptop; larger "
                 "ones are often a little more accurate. Models marked “on this computer” work offline.")
+
+    compareRequested = Signal()
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
@@ -60,6 +62,11 @@ class ModelPage(WizardPage):
         row.addWidget(self.download_button)
         row.addWidget(self.progress, 1)
         row.addStretch(1)
+        self.compare_button = QPushButton("Compare models…")
+        self.compare_button.setToolTip("Train several models or strategies on your images with the same budget "
+                                       "and see them side by side")
+        self.compare_button.clicked.connect(self.compareRequested)
+        row.addWidget(self.compare_button)
         self.body.addLayout(row)
 
         self.import_button.clicked.connect(self._import)
