@@ -218,8 +218,31 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
 
 def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,
            cancel: CancelToken | None = None) -> Suggestion:
+    """Measure, apply the four-quadrant rule; for the small + different quadrant, probe every layer and
+    cut where a linear classifier does best (unless the user fixed the cut)."""
     settings = settings or TrainSettings()
     m, groups, cut = measure(scan, settings, progress, cancel)
     suggestion = decide(m, len(groups), cut)
     suggestion.extra["layer_groups"] = [{"name": g.name, "params": g.num_params} for g in groups]
+    if suggestion.strategy == "truncated" and settings.cut_index is None and not settings.weights_file:
+        use_probe(suggestion, probe_for(scan, settings, progress, cancel))
     return suggestion
+
+
+def probe_for(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,
+              cancel: CancelToken | None = None):
+    """The layer-wise linear probe (core.probe) for this dataset and model, on the training images."""
+    from core.probe import probe_layers
+    return probe_layers(scan, settings.model_name, image_size=settings.image_size, weights=settings.weights,
+                        progress=progress, cancel=cancel, seed=settings.seed, device=settings.device)
+
+
+def use_probe(suggestion: Suggestion, probe) -> None:
+    """Cut where the probe found the best intermediate level; the probe is kept for the chart."""
+    suggestion.extra["probe"] = probe.to_dict()
+    if probe.best_index is None or suggestion.strategy != "truncated":
+        return
+    suggestion.cut_index = probe.best_index
+    suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
+    suggestion.measurements.early_level = probe.best_index
+    suggestion.rationale.insert(-1, "Probing every layer: " + probe.sentence() + " The network is cut there.")

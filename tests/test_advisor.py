@@ -63,3 +63,21 @@ def test_advise_measures_real_images_with_offline_pretrained_weights(tmp_path):
     assert suggestion.to_dict()["title"]
     settings = suggestion.apply(TrainSettings())
     assert settings.strategy == suggestion.strategy and settings.freeze_depth == suggestion.freeze_depth
+
+
+def test_small_and_different_data_cuts_where_the_layer_probe_is_best(tmp_path):
+    from core.advisor import probe_for, use_probe
+    root = make_class_folder(tmp_path / "data", ["circles", "squares"], per_class=8, size=48)
+    settings = TrainSettings(image_size=64)
+    suggestion = decide(measurements(20, 0.60, 0.90), num_groups=8, default_cut=3)
+    probe = probe_for(scan_dataset(root), settings)
+    use_probe(suggestion, probe)
+    assert probe.best_index is not None and suggestion.cut_index == probe.best_index
+    accuracies = [level["accuracy"] for level in probe.levels]
+    assert accuracies[probe.best_index] == max(accuracies[:-1])  # the best level below the top one
+    assert suggestion.extra["probe"]["levels"] == probe.levels
+    assert any(line.startswith("Probing every layer") for line in suggestion.rationale)
+    assert suggestion.apply(settings).cut_index == probe.best_index
+    similar = decide(measurements(20, 0.95, 0.70), num_groups=8, default_cut=3)
+    use_probe(similar, probe)  # shown, but feature extraction does not cut
+    assert similar.cut_index is None and "probe" in similar.extra

@@ -123,6 +123,10 @@ def main() -> int:
         wait_until(lambda: not dialog.task.is_running(), timeout_s=1800)
         shot("8-compare", dialog)
         dialog.reject()
+        window.show_page(1)
+        window.pages[1].rank()
+        wait_until(lambda: not window.pages[1].rank_task.is_running(), timeout_s=900)
+        shot("9-rank")
     window.confirm_quit_while_busy = lambda: True
     window.close()
     return 0

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from app import app_settings
 from app.pages.base import WizardPage
 from app.tasks import Task
+from app.widgets.busy import BusyRow
 from core.catalog import CATALOG, DEFAULT_MODEL
 from core.weights_status import offline_status
 
@@ -21,7 +22,14 @@ def _load_weights(name: str, weights_file: Path | None = None) -> None:
 
 STATUS_TEXT = {"bundled": "✓ on this computer (bundled)", "cached": "✓ on this computer",
                "download": "download needed (internet)"}
-COLUMNS = ["Model", "Parameters", "Input", "ImageNet top-1", "CPU speed", "Weights", "About"]
+COLUMNS = ["Model", "Parameters", "Input", "ImageNet top-1", "CPU speed", "Weights", "Fit for your images", "About"]
+FIT = COLUMNS.index("Fit for your images")
+
+
+def _rank(scan, ctx):
+    from core.ranking import explain, rank_models
+    scores = rank_models(scan, progress=ctx.progress, cancel=ctx.cancel)
+    return [s.to_dict() for s in scores], explain(scores)
 
 
 class ModelPage(WizardPage):
@@ -62,12 +70,31 @@ class ModelPage(WizardPage):
         row.addWidget(self.download_button)
         row.addWidget(self.progress, 1)
         row.addStretch(1)
+        self.rank_button = QPushButton("Rank models for my data")
+        self.rank_button.setToolTip("Run each model whose weights are on this computer once over a sample of your "
+                                    "images and score how well its features fit your classes — no training")
+        self.rank_button.clicked.connect(self.rank)
+        row.addWidget(self.rank_button)
         self.compare_button = QPushButton("Compare models…")
         self.compare_button.setToolTip("Train several models or strategies on your images with the same budget "
                                        "and see them side by side")
         self.compare_button.clicked.connect(self.compareRequested)
         row.addWidget(self.compare_button)
         self.body.addLayout(row)
+        self.rank_task = Task(self)
+        self.rank_busy = BusyRow(self.rank_task)
+        self.body.addWidget(self.rank_busy)
+        self.rank_label = QLabel()
+        self.rank_label.setWordWrap(True)
+        self.rank_label.setObjectName("hint")
+        self.rank_label.hide()
+        self.body.addWidget(self.rank_label)
+        self.rank_task.progress.connect(self._rank_progress)
+        self.rank_task.finished.connect(self._on_ranked)
+        self.rank_task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
+        self.rank_task.stopped.connect(self._rank_stopped)
+        self.fit: dict[str, tuple[int, dict, str]] = {}  # model -> (rank, score, sentence)
+        self._fit_scan = None  # the dataset scan the scores are for
 
         self.import_button.clicked.connect(self._import)
         self.clear_button.clicked.connect(self._clear_import)
@@ -89,19 +116,25 @@ class ModelPage(WizardPage):
         self.statuses = statuses or {m.name: offline_status(m.name, check_hub=False) for m in CATALOG}
         for row, m in enumerate(CATALOG):
             values = [m.name, f"{m.params_m:.1f} M", f"{m.input_size} px", f"{m.imagenet_top1:.1f} %",
-                      f"{m.relative_cpu_speed:.1f}×", STATUS_TEXT[self.statuses[m.name]], m.note]
+                      f"{m.relative_cpu_speed:.1f}×", STATUS_TEXT[self.statuses[m.name]], self._fit_text(m.name),
+                      m.note]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col in (1, 2, 3, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if col == 4:
                     item.setToolTip(f"About {m.cpu_images_per_s} images/s on a 2-core CPU; relative to the default")
+                if col == FIT and m.name in self.fit:
+                    item.setToolTip(self.fit[m.name][2])
                 self.table.setItem(row, col, item)
             if m.name == self.state.settings.model_name:
                 self.table.selectRow(row)
         self.table.resizeRowsToContents()
 
     def on_enter(self) -> None:
+        if self.fit and self._fit_scan is not self.state.scan:  # scores of another dataset
+            self.fit, self._fit_scan = {}, None
+            self.rank_label.hide()
         self._fill(self.statuses if self._hub_checked else None)
         self._refresh()
         if not self._hub_checked and not self.status_task.is_running():
@@ -115,6 +148,8 @@ class ModelPage(WizardPage):
     def shutdown(self) -> None:
         self.status_task.cancel()
         self.status_task.wait(15000)
+        self.rank_task.cancel()
+        self.rank_task.wait(15000)
         super().shutdown()
 
     def selected_model(self) -> str:
@@ -135,7 +170,52 @@ class ModelPage(WizardPage):
                                               "Weights (*.safetensors *.pth *.pt *.bin);;All files (*)")
         return path or None
 
+    def rank(self) -> None:
+        """Score the models on this dataset in the background (core.ranking)."""
+        scan = self.state.scan
+        if scan is None or self.rank_task.is_running():
+            return
+        self.banner.hide()
+        self.rank_busy.progress.setRange(0, 0)
+        self.rank_busy.show()
+        self.rank_button.setEnabled(False)
+        self.rank_task.start(lambda ctx: (scan, *_rank(scan, ctx)))
+
     # internals --------------------------------------------------------------------------------
+    def _fit_text(self, name: str) -> str:
+        if name not in self.fit:
+            return ""
+        rank, score, _ = self.fit[name]
+        if score["skipped_reason"]:
+            return "not scored (weights not here)" if "not on this computer" in score["skipped_reason"] else \
+                "not scored"
+        probe = f" · probe {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
+        return f"#{rank} · LogME {score['logme']:.2f}{probe}"
+
+    def _rank_progress(self, done: int, total: int, message: str) -> None:
+        self.rank_busy.progress.setRange(0, total)
+        self.rank_busy.progress.setValue(done)
+        self.rank_busy.progress.setFormat(message or "%p%")
+
+    def _rank_stopped(self) -> None:
+        self.rank_busy.hide()
+        self.rank_button.setEnabled(self.state.scan is not None)
+
+    def _on_ranked(self, result) -> None:
+        self._fit_scan, scores, sentences = result
+        self.fit, rank = {}, 0
+        for score, sentence in zip(scores, sentences[1:]):
+            rank += score["skipped_reason"] is None
+            self.fit[score["model_name"]] = (rank, score, sentence)
+        scored = [s for s in scores if s["skipped_reason"] is None]
+        best = scored[0] if scored else None
+        self.rank_label.setText(
+            (f"Best fit for your images: <b>{best['model_name']}</b>, scored on {best['images']} of your images "
+             "without training. " if best else "No model could be scored. ") + sentences[0] +
+            " Hover over a score for details; models whose weights are not on this computer were not scored.")
+        self.rank_label.show()
+        self._fill(self.statuses)
+
     def _selection_changed(self) -> None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
@@ -164,6 +244,8 @@ class ModelPage(WizardPage):
         self.import_button.setEnabled(not running)
         self.clear_button.setVisible(bool(s.weights_file))
         self.table.setEnabled(not running)
+        self.rank_button.setEnabled(self.state.scan is not None and not self.rank_task.is_running())
+        self.compare_button.setEnabled(self.state.scan is not None)
         self.completeChanged.emit()
 
     def _import(self) -> None:

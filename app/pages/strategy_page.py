@@ -8,11 +8,18 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLa
                                QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
 from app.pages.base import WizardPage
+from app.tasks import Task
+from app.widgets.probe_chart import ProbeChart
 from app.widgets.quadrant import QuadrantWidget
 from core.settings import STRATEGIES, STRATEGY_TITLES, with_strategy
 
 MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
                   "images and compares how well its final and earlier layers tell your classes apart.")
+
+
+def _probe(scan, settings, ctx):
+    from core.advisor import probe_for
+    return probe_for(scan, settings, ctx.progress, ctx.cancel)
 
 
 class StrategyPage(WizardPage):
@@ -74,6 +81,9 @@ class StrategyPage(WizardPage):
         explain.addStretch(1)
         top.addLayout(explain, 1)
         res.addLayout(top, 1)
+        self.probe_chart = ProbeChart()
+        self.probe_chart.hide()
+        res.addWidget(self.probe_chart)
 
         self.override_box = QGroupBox("Use a different strategy")
         radios = QVBoxLayout(self.override_box)
@@ -99,6 +109,15 @@ class StrategyPage(WizardPage):
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        self.probe_task = Task(self)
+        self.probe_progress = QProgressBar()
+        self.probe_progress.hide()
+        self.probe_button = QPushButton("Probe every layer")
+        self.probe_button.setToolTip("Train a quick linear classifier on each layer's features to see where the "
+                                     "network is best cut for your images (used by the earlier-layer strategy)")
+        self.probe_button.clicked.connect(self.probe)
+        buttons.addWidget(self.probe_progress, 1)
+        buttons.addWidget(self.probe_button)
         self.measure_button = QPushButton("Measure again")
         self.measure_button.setToolTip("Run the measurement on your images again")
         buttons.addWidget(self.measure_button)
@@ -115,6 +134,11 @@ class StrategyPage(WizardPage):
         self.task.cancelled.connect(lambda: self._show_status("Measuring was cancelled. Press “Measure again” "
                                                               "to measure your images."))
         self.task.stopped.connect(self._on_stopped)
+        self.probe_task.progress.connect(lambda done, total, _m: (self.probe_progress.setRange(0, total),
+                                                                  self.probe_progress.setValue(done)))
+        self.probe_task.finished.connect(self._on_probed)
+        self.probe_task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
+        self.probe_task.stopped.connect(self._update_controls)
         self._update_controls()
 
     # hooks ------------------------------------------------------------------------------------
@@ -157,6 +181,32 @@ class StrategyPage(WizardPage):
         self.task.start(work)
         self._update_controls()
         self.completeChanged.emit()
+
+    def shutdown(self) -> None:
+        self.probe_task.cancel()
+        self.probe_task.wait(15000)
+        super().shutdown()
+
+    def probe(self) -> None:
+        """The layer-wise probe on demand (the advisor runs it itself for the small + different quadrant)."""
+        suggestion = self.state.suggestion
+        if suggestion is None or self.task.is_running() or self.probe_task.is_running():
+            return
+        scan, settings = self.state.scan, replace(self.state.settings)
+        self.banner.hide()
+        self.probe_progress.setRange(0, 0)
+        self.probe_task.start(lambda ctx: (suggestion, _probe(scan, settings, ctx)))
+        self._update_controls()
+
+    def _on_probed(self, result) -> None:
+        from core.advisor import use_probe
+        suggestion, probe = result
+        if suggestion is not self.state.suggestion:
+            return  # measured again meanwhile
+        use_probe(suggestion, probe)
+        if self.state.settings.strategy == "truncated" and probe.best_index is not None:
+            self.state.settings = replace(self.state.settings, cut_index=probe.best_index)
+        self._show_suggestion(suggestion)
 
     def _cancel(self) -> None:
         self.task.cancel()
@@ -206,6 +256,11 @@ class StrategyPage(WizardPage):
         self.strategy_group.blockSignals(True)
         self.radios[current].setChecked(True)
         self.strategy_group.blockSignals(False)
+        probe = s.extra.get("probe")
+        if probe:
+            cut = self.state.settings.cut_index if self.state.settings.strategy == "truncated" else None
+            self.probe_chart.set_probe(probe, cut if cut is not None else probe["best_index"])
+        self.probe_chart.setVisible(bool(probe))
         self.scroll.show()
         self._update_controls()
         self.completeChanged.emit()
@@ -218,9 +273,16 @@ class StrategyPage(WizardPage):
         if strategy == s.strategy:
             self.state.settings = s.apply(self.state.settings)
         else:
-            cut = s.cut_index if s.cut_index is not None else s.measurements.early_level
+            probe = s.extra.get("probe") or {}
+            cut = s.cut_index if s.cut_index is not None else probe.get("best_index", s.measurements.early_level)
+            if cut is None:
+                cut = s.measurements.early_level
             self.state.settings = with_strategy(self.state.settings, strategy, s.num_groups, cut,
                                                 small=s.size == "small")
+        probe = s.extra.get("probe")
+        if probe:
+            self.probe_chart.set_probe(probe, self.state.settings.cut_index if strategy == "truncated" else
+                                       probe["best_index"])
         self.completeChanged.emit()
 
     def selected_strategy(self) -> str | None:
@@ -231,4 +293,7 @@ class StrategyPage(WizardPage):
         running = self.task.is_running()
         self.cancel_button.setEnabled(running)
         self.measure_button.setEnabled(not running and self.state.scan is not None)
+        probing = self.probe_task.is_running()
+        self.probe_progress.setVisible(probing)
+        self.probe_button.setEnabled(not running and not probing and self.state.suggestion is not None)
         self.override_box.setEnabled(not running and self.state.suggestion is not None)

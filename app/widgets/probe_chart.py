@@ -1,0 +1,43 @@
+"""Bar chart of a layer-wise linear probe: accuracy per level of the backbone, the chosen cut highlighted."""
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+BAR, BEST, FINAL = "#9aa0a6", "#1a73e8", "#e8710a"
+
+
+class ProbeChart(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        foreground = self.palette().color(self.foregroundRole()).name()
+        self.plot = pg.PlotWidget(background=self.palette().color(self.backgroundRole()))
+        self.plot.setTitle("How well each layer's features tell your classes apart", color=foreground)
+        self.plot.setLabel("left", "linear-probe accuracy %", color=foreground)
+        self.plot.setYRange(0, 100)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMinimumHeight(170)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setObjectName("hint")
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.plot)
+        col.addWidget(self.caption)
+        self.heights: list[float] = []
+
+    def set_probe(self, probe: dict, cut_index: int | None) -> None:
+        """``probe``: core.probe.LayerProbe.to_dict(); ``cut_index``: the level the run will cut at."""
+        levels = probe["levels"]
+        self.heights = [100 * level["accuracy"] for level in levels] + [100 * probe["final_accuracy"]]
+        brushes = [BEST if level["index"] == cut_index else BAR for level in levels] + [FINAL]
+        self.plot.clear()
+        self.plot.addItem(pg.BarGraphItem(x=list(range(len(self.heights))), height=self.heights, width=0.7,
+                                          brushes=brushes))
+        self.plot.addItem(pg.InfiniteLine(pos=100 * probe["chance"], angle=0,
+                                          pen=pg.mkPen("#5f6368", style=pg.QtCore.Qt.PenStyle.DashLine)))
+        ticks = [(i, f"{level['index']}: {level['module']}") for i, level in enumerate(levels)]
+        self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), "final")]])
+        self.caption.setText(f"Each bar: a linear classifier on one layer's pooled features, cross-validated on "
+                             f"{probe['images']} of your images (blue: where the network is cut; orange: the "
+                             f"final features; dashed: chance). Early layers hold generic features such as edges, "
+                             f"colours and textures; later ones are more specific to ImageNet.")
