@@ -159,6 +159,8 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     Each view maps a decoded uint8 image (short side ``decode_size``) to a uint8 crop; random
     views draw from torch's global generator in a fixed order, so a seeded run is repeatable.
     """
+    if not files:  # e.g. no validation images: nothing to run the network on
+        return TensorSet(np.empty((len(views), 0), dtype=np.float32), torch.empty(0, dtype=torch.long), [])
     found = _load(key, budget_bytes)
     if found is not None:
         if progress:

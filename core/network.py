@@ -112,6 +112,13 @@ def layer_groups(net: "TransferNet | nn.Module") -> list[LayerGroup]:
     return groups
 
 
+def top_group_names(groups: list[LayerGroup], depth: int) -> set[str]:
+    """Backbone parameter names of the top ``depth`` groups (checked: 0 to all groups)."""
+    if not 0 <= depth <= len(groups):
+        raise TransferLabError(f"Freeze depth must be between 0 (head only) and {len(groups)} (all layers); got {depth}")
+    return {n for g in groups[len(groups) - depth:] for n in g.param_names} if depth else set()
+
+
 @dataclass(frozen=True)
 class FreezeSummary:
     freeze_depth: int  # number of backbone groups trained, counted from the head
@@ -124,9 +131,7 @@ class FreezeSummary:
 def apply_freeze_depth(net: TransferNet, depth: int) -> FreezeSummary:
     """Train the head plus the top ``depth`` backbone groups; everything else is frozen."""
     groups = layer_groups(net)
-    if not 0 <= depth <= len(groups):
-        raise TransferLabError(f"Freeze depth must be between 0 (head only) and {len(groups)} (all layers); got {depth}")
-    trainable = {n for g in groups[len(groups) - depth:] for n in g.param_names} if depth else set()
+    trainable = top_group_names(groups, depth)
     for name, p in net.backbone.named_parameters():
         p.requires_grad_(name in trainable)
     for p in net.head.parameters():
@@ -155,25 +160,40 @@ def set_train_mode(net: TransferNet) -> None:
 def trainable_state(net: nn.Module) -> dict[str, torch.Tensor]:
     """What training changes: trainable parameters, and the buffers (BatchNorm statistics) of
     modules that own trainable parameters. Everything else is the pretrained weights, as loaded."""
+    return _state_of(net, lambda p: p.requires_grad)
+
+
+def depth_state(net: TransferNet, depth: int) -> dict[str, torch.Tensor]:
+    """:func:`trainable_state` as if the top ``depth`` groups and the head were trainable, whatever
+    is trainable now: what a run that unfreezes groups in stages may have changed."""
+    names = top_group_names(layer_groups(net), depth)
+    keep = {id(p) for n, p in net.backbone.named_parameters() if n in names} | {id(p) for p in net.head.parameters()}
+    return _state_of(net, lambda p: id(p) in keep)
+
+
+def _state_of(net: nn.Module, selected) -> dict[str, torch.Tensor]:
     state = {}
     for prefix, module in net.named_modules():
         own = list(module.named_parameters(recurse=False))
-        if not any(p.requires_grad for _, p in own):
+        if not any(selected(p) for _, p in own):
             continue
         dot = f"{prefix}." if prefix else ""
-        state.update({dot + n: p.detach().cpu().clone() for n, p in own if p.requires_grad})
+        state.update({dot + n: p.detach().cpu().clone() for n, p in own if selected(p)})
         state.update({dot + n: b.detach().cpu().clone() for n, b in module.named_buffers(recurse=False)})
     return state
 
 
-def optimizer_param_groups(net: TransferNet, head_lr: float, backbone_lr: float, weight_decay: float) -> list[dict]:
+def optimizer_param_groups(net: TransferNet, head_lr: float, backbone_lr: float, weight_decay: float,
+                           backbone_weight_decay: float | None = None) -> list[dict]:
     """Discriminative learning rates: the new head learns faster than pretrained layers.
-    Only trainable parameters are included (build the optimizer after freezing)."""
+    Only trainable parameters are included (build the optimizer after freezing).
+    ``backbone_weight_decay`` (default: ``weight_decay``) is 0 under L2-SP, which pulls them elsewhere."""
     head = [p for p in net.head.parameters() if p.requires_grad]
     body = [p for p in net.backbone.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": head_lr, "weight_decay": weight_decay, "name": "head"}]
     if body:
-        groups.append({"params": body, "lr": backbone_lr, "weight_decay": weight_decay, "name": "backbone"})
+        decay = weight_decay if backbone_weight_decay is None else backbone_weight_decay
+        groups.append({"params": body, "lr": backbone_lr, "weight_decay": decay, "name": "backbone"})
     return groups
 
 

@@ -1,12 +1,14 @@
 """Everything a training run is built from: network, frozen parts, batch engine, optimiser, schedule, loss.
 
 ``train`` and ``resume_training`` (core.trainer) build a run the same way, so a resumed run
-continues with identical objects; the checkpoint then restores their state.
+continues with identical objects; the checkpoint then restores their state. A run trained in
+stages (core.schedule) is built as it is in a given epoch, and :func:`enter_epoch` changes what
+trains between epochs: freezing first, then a new engine, optimiser and schedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -23,7 +25,8 @@ from core.fingerprint import modules_fingerprint
 from core.health import IMBALANCE_RATIO, class_weights, imbalance
 from core.network import FreezeSummary, TransferNet, apply_freeze_depth, default_cut_index, optimizer_param_groups
 from core.preprocess import Preprocessing, preprocessing_for
-from core.schedule import warmup_cosine
+from core.regularizers import L2SP, l2sp_for
+from core.schedule import Stage, stage_at, stage_scheduler, trainable_groups
 from core.settings import TrainSettings
 from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
 from core.weights import LoadedBackbone, create_backbone
@@ -47,6 +50,8 @@ class Run:
     scaler: object | None
     loss_fn: nn.Module
     class_weights: list[float] | None
+    stage: Stage | None = None  # the stage (core.schedule) the run is set up for
+    regularizer: L2SP | None = None
 
     @property
     def device_name(self) -> str:
@@ -63,8 +68,9 @@ def seed_everything(seed: int) -> None:
 
 
 def build_run(settings: TrainSettings, classes: list[str], train_items: list[ImageItem], val_items: list[ImageItem],
-              cb: TrainCallback, cancel: CancelToken | None) -> Run:
-    """Seeded: the same settings and images give the same run, first time or resumed."""
+              cb: TrainCallback, cancel: CancelToken | None, epoch: int = 1) -> Run:
+    """Seeded: the same settings and images give the same run, first time or resumed. Set up for
+    ``epoch`` (what trains then, the engine for it, its stage's schedule), ready for its state."""
     seed_everything(settings.seed)
     configure_threads()
     device = resolve_device(settings.device)
@@ -81,24 +87,63 @@ def build_run(settings: TrainSettings, classes: list[str], train_items: list[Ima
     # builds a model), and the new head's initialisation must not depend on that.
     seed_everything(settings.seed)
     net = TransferNet(loaded.model, len(classes), cut)
-    freeze = apply_freeze_depth(net, settings.freeze_depth)
+    freeze = apply_freeze_depth(net, trainable_groups(settings, epoch))
     plan.prepare_module(net)
-    train_files = [(i.path, i.label) for i in train_items]
-    val_files = [(i.path, i.label) for i in val_items]
-    engine = make_engine(net, pp, settings, plan, train_files, val_files, cb, cancel)
+    regularizer = l2sp_for(net, settings)  # the starting point, on the device, before any training
+    engine = _stage_engine(net, pp, settings, plan, train_items, val_items, epoch, cb, cancel)
     # The optimizer is built after freezing, so it holds only trainable parameters.
-    optimizer = torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
-                                                         settings.weight_decay))
+    optimizer = build_optimizer(net, settings)
     weights = loss_weights(train_items, len(classes), settings.class_weighting)
     if weights is not None:
         cb.on_status("Classes are unbalanced; the loss weights each class by the inverse of its share: " +
                      ", ".join(f"{c} {w:.2f}" for c, w in zip(classes, weights)))
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
                                   label_smoothing=settings.label_smoothing)
-    steps = engine.batches_per_epoch * settings.epochs
-    scheduler = warmup_cosine(optimizer, steps, int(settings.warmup_fraction * steps))
+    scheduler = stage_scheduler(optimizer, settings, epoch, engine.batches_per_epoch)
     return Run(settings, list(classes), list(train_items), list(val_items), device, plan, loaded, pp, net, freeze,
-               engine, optimizer, scheduler, plan.make_grad_scaler(), loss_fn, weights)
+               engine, optimizer, scheduler, plan.make_grad_scaler(), loss_fn, weights, stage_at(settings, epoch),
+               regularizer)
+
+
+def build_optimizer(net: TransferNet, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW over the parameters trainable now; no weight decay on the backbone under L2-SP."""
+    backbone_decay = 0.0 if settings.l2sp_alpha > 0 else settings.weight_decay
+    return torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
+                                                    settings.weight_decay, backbone_decay))
+
+
+def enter_epoch(run: Run, epoch: int, cb: TrainCallback, cancel: CancelToken | None) -> bool:
+    """Set ``run`` up for ``epoch`` if another stage or more layer groups train then: freeze first, then
+    an engine for the new frozen part, an optimiser over exactly the trainable parameters (keeping the
+    Adam state of those that trained already) and the stage's schedule. True if anything changed."""
+    settings = run.settings
+    depth, stage = trainable_groups(settings, epoch), stage_at(settings, epoch)
+    if depth == run.freeze.freeze_depth and stage == run.stage:
+        return False
+    run.freeze, run.stage = apply_freeze_depth(run.net, depth), stage
+    old_engine, old_optimizer = run.engine, run.optimizer
+    run.engine = _stage_engine(run.net, run.pp, settings, run.plan, run.train_items, run.val_items, epoch, cb,
+                               cancel, reuse=old_engine)
+    run.engine.sampler_generator.set_state(old_engine.sampler_generator.get_state())  # the shuffles go on
+    run.optimizer = build_optimizer(run.net, settings)
+    for group in run.optimizer.param_groups:
+        for p in group["params"]:
+            if p in old_optimizer.state:
+                run.optimizer.state[p] = old_optimizer.state[p]
+    run.scheduler = stage_scheduler(run.optimizer, settings, epoch, run.engine.batches_per_epoch)
+    return True
+
+
+def _stage_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
+                  train_items: list[ImageItem], val_items: list[ImageItem], epoch: int, cb: TrainCallback,
+                  cancel: CancelToken | None, reuse: Engine | None = None) -> Engine:
+    """The engine for ``epoch``'s stage (cached views for that stage's epochs). Whether its caches were
+    computed now (random augmented views) or read from disk leaves the global generators alone."""
+    stage = stage_at(settings, epoch)
+    with torch.random.fork_rng(devices=[]):
+        return make_engine(net, pp, replace(settings, epochs=stage.epochs), plan,
+                           [(i.path, i.label) for i in train_items], [(i.path, i.label) for i in val_items], cb,
+                           cancel, reuse=reuse)
 
 
 def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] | None:
@@ -117,10 +162,13 @@ def _budget_bytes(settings: TrainSettings) -> int:
 
 
 def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
-                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None) -> Engine:
-    """The fastest way to feed this run (see core.engines); the plain path when speed-ups are off."""
+                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None,
+                reuse: Engine | None = None) -> Engine:
+    """The fastest way to feed this run (see core.engines); the plain path when speed-ups are off.
+    An engine that runs the whole network (``reuse``, plain or decoded) is kept when it still fits."""
     if not settings.speedups:
-        return PlainEngine(net, train_files, val_files, pp, settings, plan)
+        return reuse if isinstance(reuse, PlainEngine) else PlainEngine(net, train_files, val_files, pp, settings,
+                                                                         plan)
     budget = _budget_bytes(settings)
     progress = lambda stage, done, total: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731
     import timm
@@ -137,4 +185,6 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
         key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
         return cached_engine(net, prefix, TrainableTop(net, split), "boundary", key, train_files, val_files, pp,
                              settings, plan, budget, cancel, progress)
+    if isinstance(reuse, DecodedEngine):
+        return reuse
     return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress)

@@ -10,6 +10,8 @@ from core.errors import TransferLabError
 PRECISIONS = ("auto", "fp32")
 CLASS_WEIGHTING = ("auto", "on", "off")
 STRATEGIES = ("feature-extraction", "truncated", "fine-tune-top", "fine-tune-all")
+FINE_TUNE_STRATEGIES = ("fine-tune-top", "fine-tune-all")
+WEIGHTS = ("pretrained", "none")
 
 STRATEGY_TITLES = {
     "feature-extraction": "Feature extraction (frozen backbone + linear classifier)",
@@ -47,6 +49,15 @@ class TrainSettings:
     speedups: bool = True  # caches, channels-last, mixed precision; False = the plain reference path
     precision: str = "auto"  # "auto": mixed precision where the device does it natively; "fp32": never
     cache_memory_mb: int | None = None  # memory for decoded images and cached features; None: 20% of RAM, <= 3 GiB
+    # Two-stage fine-tuning (fastai's fine_tune): the first head_epochs of the epochs train only the head,
+    # the rest also the top freeze_depth groups; gradual_unfreeze adds one group per epoch of stage 2.
+    two_stage: bool = False
+    head_epochs: int = 2
+    gradual_unfreeze: bool = False
+    # L2-SP (Li et al. 2018): alpha/2 * ||w - w_pretrained||^2 on trained backbone weights (then no weight
+    # decay on them), beta/2 * ||w||^2 on the new head. 0 = off.
+    l2sp_alpha: float = 0.0
+    l2sp_beta: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -77,6 +88,41 @@ class TrainSettings:
             raise TransferLabError("The cache memory must be 0 MB or more")
         if self.weights_file and not Path(self.weights_file).is_file():
             raise TransferLabError(f"Weights file not found: {self.weights_file}")
+        self._validate_variants()
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none" or bool(self.weights_file)
+
+    def _validate_variants(self) -> None:
+        """From scratch, two-stage fine-tuning and L2-SP: only where they mean something."""
+        if self.weights not in WEIGHTS:
+            raise TransferLabError(f"Unknown weights option '{self.weights}'; choose one of {', '.join(WEIGHTS)}")
+        fine_tuning = self.strategy in FINE_TUNE_STRATEGIES
+        if not self.pretrained and not fine_tuning:
+            raise TransferLabError(f"Training from scratch (random weights) needs the backbone to learn, but "
+                                   f"'{self.strategy}' keeps it frozen: its features would be random. Choose "
+                                   "fine-tune-all (or use the pretrained weights).")
+        if self.two_stage:
+            if not fine_tuning:
+                raise TransferLabError("Two-stage fine-tuning trains the head, then unfreezes backbone layers: choose "
+                                       "fine-tune-top or fine-tune-all (with this strategy only the head ever trains).")
+            if not self.pretrained:
+                raise TransferLabError("Two-stage fine-tuning first fits the head to the pretrained features; with "
+                                       "random weights, train everything from the start instead.")
+            if self.freeze_depth < 1:
+                raise TransferLabError("Two-stage fine-tuning needs at least one backbone layer group to unfreeze "
+                                       "(freeze depth 1 or more)")
+            if not 1 <= self.head_epochs < self.epochs:
+                raise TransferLabError(f"Two-stage fine-tuning splits the {self.epochs} epochs into head-only epochs "
+                                       f"and fine-tuning epochs: head epochs must be between 1 and {self.epochs - 1}")
+        if self.gradual_unfreeze and not self.two_stage:
+            raise TransferLabError("Gradual unfreezing is part of two-stage fine-tuning: turn two-stage on")
+        if self.l2sp_alpha < 0 or self.l2sp_beta < 0:
+            raise TransferLabError("L2-SP strengths (alpha, beta) must be 0 or more")
+        if self.l2sp_alpha > 0 and not (fine_tuning and self.pretrained and self.freeze_depth > 0):
+            raise TransferLabError("L2-SP keeps fine-tuned backbone layers near their pretrained weights: it needs "
+                                   "pretrained weights and a fine-tune strategy that trains backbone layers")
 
 
 def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, small: bool = True) -> dict:

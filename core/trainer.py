@@ -24,9 +24,10 @@ from core.cancel import CancelToken, cancel_hooks, check
 from core.dataset import DatasetScan, ImageItem, make_split
 from core.errors import Cancelled, TransferLabError
 from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
-from core.network import set_train_mode, trainable_state
+from core.network import depth_state, set_train_mode
 from core.preprocess import PRESETS
-from core.run_setup import Run, build_run, loss_weights, make_engine, seed_everything  # noqa: F401 (re-exported)
+from core.run_setup import Run, build_run, enter_epoch, loss_weights, make_engine, seed_everything  # noqa: F401
+from core.schedule import HEAD, is_staged
 from core.settings import TrainSettings
 
 CHECKPOINT_FILE = runs.CHECKPOINT_FILE
@@ -85,8 +86,8 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     with runs.RunLock(run_dir):
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # an older run's checkpoint must not be resumed
         runs.write_record(run_dir, record)
-        return _guarded(run_dir, record, cb, cancel, lambda: build_run(settings, scan.classes, split.train,
-                                                                         split.val, cb, cancel), None)
+        return _guarded(run_dir, record, cb, cancel, lambda epoch: build_run(settings, scan.classes, split.train,
+                                                                               split.val, cb, cancel, epoch), None)
 
 
 def resume_training(run_dir: Path, callback: TrainCallback | None = None,
@@ -112,18 +113,23 @@ def resume_training(run_dir: Path, callback: TrainCallback | None = None,
         record["status"] = runs.RUNNING
         runs.write_record(run_dir, record)
         return _guarded(run_dir, record, cb, cancel,
-                        lambda: build_run(settings, record["classes"], items["train"], items["val"], cb, cancel),
+                        lambda epoch: build_run(settings, record["classes"], items["train"], items["val"], cb,
+                                                cancel, epoch),
                         run_dir / CHECKPOINT_FILE)
 
 
 def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken | None, build,
              checkpoint: Path | None) -> TrainResult:
-    """Build and fit, keeping run.json's status true whatever happens."""
+    """Build (as the run is in the checkpoint's epoch, when resuming) and fit, keeping run.json's status
+    true whatever happens."""
     try:
-        run = build()
         progress, start = _Progress(), 1
-        if checkpoint is not None:
-            progress, start = _restore(run, checkpoint)
+        if checkpoint is None:
+            run = build(1)
+        else:
+            state = _read_checkpoint(checkpoint)
+            run = build(int(state["epoch"]))
+            progress, start = _restore(run, state)
             cb.on_status(f"Resuming after epoch {start - 1} of {run.settings.epochs}")
         result = _fit(run, run_dir, record, progress, start, cb, cancel)
     except Cancelled:
@@ -138,21 +144,26 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
 
 def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch: int, cb: TrainCallback,
          cancel: CancelToken | None) -> TrainResult:
-    settings, engine, plan = run.settings, run.engine, run.plan
+    settings, plan = run.settings, run.plan  # run.engine may change between stages
     hooks = cancel_hooks(run.net, cancel)
-    batches = engine.batches_per_epoch
+    batches = run.engine.batches_per_epoch
     cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
                              run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
-                             engine.description, plan.describe()))
+                             run.engine.description, plan.describe()))
     started, stopped_early = time.monotonic(), False
+    if is_staged(settings):
+        cb.on_status(_stage_message(run, start_epoch))
     try:
         for epoch in range(start_epoch, settings.epochs + 1):
             epoch_start = time.monotonic()
+            if enter_epoch(run, epoch, cb, cancel):
+                cb.on_status(_stage_message(run, epoch))
             set_train_mode(run.net)
             seen = correct = 0
             loss_sum = 0.0
             t0 = time.monotonic()
-            for b, (x, y) in enumerate(engine.train_batches(epoch), 1):
+            batches = run.engine.batches_per_epoch
+            for b, (x, y) in enumerate(run.engine.train_batches(epoch), 1):
                 check(cancel)
                 batch_loss, batch_correct = _step(run, progress, x, y, cb)
                 n = len(y)
@@ -169,16 +180,17 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
                              time.monotonic() - epoch_start,
                              (time.monotonic() - started) / done * (settings.epochs - epoch),
                              is_best=_improves(val_accuracy, val_loss, progress.best))
-            progress.history.append(entry.to_dict())
+            progress.history.append({**entry.to_dict(), **_epoch_extras(run)})
             if entry.is_best:
                 progress.best = {"epoch": epoch, "val_accuracy": val_accuracy, "val_loss": val_loss}
-                progress.best_state = trainable_state(run.net)
+                progress.best_state = _changed_state(run)
                 progress.stale = 0
             else:
                 progress.stale += 1
             _save_checkpoint(run, run_dir, record, epoch, progress)
             cb.on_epoch_end(entry)
-            if settings.early_stopping_patience and progress.stale >= settings.early_stopping_patience:
+            if settings.early_stopping_patience and progress.stale >= settings.early_stopping_patience and \
+                    run.stage.name != HEAD:  # the head-only stage always hands over to fine-tuning
                 stopped_early = epoch < settings.epochs
                 cb.on_status(f"Stopping early: no improvement for {progress.stale} epochs")
                 break
@@ -188,11 +200,35 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
     return _finish(run, run_dir, record, progress, stopped_early, cb)
 
 
+def _stage_message(run: Run, epoch: int) -> str:
+    if run.stage.name == HEAD:
+        return f"Stage 1: training only the new head (epochs {run.stage.first_epoch}-{run.stage.last_epoch})"
+    groups = run.freeze.freeze_depth
+    return (f"Epoch {epoch}: fine-tuning the top {groups} layer group{'s' if groups > 1 else ''} and the head "
+            f"({run.freeze.trainable_params:,} parameters; {run.engine.description})")
+
+
+def _epoch_extras(run: Run) -> dict:
+    """What a staged or L2-SP run adds to an epoch's history entry."""
+    extras = {}
+    if is_staged(run.settings):
+        extras.update(stage=run.stage.name, trainable_groups=run.freeze.freeze_depth)
+    if run.regularizer is not None:
+        distance = run.regularizer.distance()
+        extras.update(l2sp_distance=distance, l2sp_penalty=0.5 * run.settings.l2sp_alpha * distance ** 2)
+    return extras
+
+
+def _changed_state(run: Run) -> dict[str, torch.Tensor]:
+    """Everything the run may have changed by now (in a staged run also groups not yet unfrozen)."""
+    return depth_state(run.net, run.settings.freeze_depth)
+
+
 def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor, cb: TrainCallback) -> tuple[float, int]:
     """One optimiser step; on a GPU out of memory, retried in half-size micro-batches (and kept so)."""
     while True:
         try:
-            return _step_in_parts(run, x, y, progress.micro_batch or len(y))
+            return train_step(run, x, y, progress.micro_batch or len(y))
         except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
             if not _is_oom(exc):
                 raise
@@ -208,17 +244,21 @@ def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor, cb: T
                          f"{progress.micro_batch} at a time (same batch size for the optimiser).")
 
 
-def _step_in_parts(run: Run, x: torch.Tensor, y: torch.Tensor, micro: int) -> tuple[float, int]:
+def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, micro: int | None = None) -> tuple[float, int]:
+    """One optimiser and schedule step on a batch, in micro-batches of ``micro`` images (gradients
+    accumulated). Returns the batch's loss (without the L2-SP penalty) and how many it got right."""
+    micro = micro or len(y)
     run.optimizer.zero_grad(set_to_none=True)
     loss_total, correct = 0.0, 0
     for xs, ys in zip(x.split(micro), y.split(micro)):
         with run.plan.autocast():
             logits = run.engine.module(xs)
             loss = run.loss_fn(logits.float(), ys) * (len(ys) / len(y))
+        objective = loss if run.regularizer is None else loss + run.regularizer.penalty() * (len(ys) / len(y))
         if run.scaler is not None:
-            run.scaler.scale(loss).backward()
+            run.scaler.scale(objective).backward()
         else:
-            loss.backward()
+            objective.backward()
         loss_total += loss.item()
         correct += (logits.argmax(1) == ys).sum().item()
     if run.scaler is not None:
@@ -264,7 +304,7 @@ def _validate(run: Run, cancel: CancelToken | None, micro: int | None) -> tuple[
 
 def _save_checkpoint(run: Run, run_dir: Path, record: dict, epoch: int, p: _Progress) -> None:
     """What training changed so far (the frozen rest is the pretrained weights), written atomically."""
-    payload = {"epoch": epoch, "model": trainable_state(run.net), "optimizer": run.optimizer.state_dict(),
+    payload = {"epoch": epoch, "model": _changed_state(run), "optimizer": run.optimizer.state_dict(),
                "scheduler": run.scheduler.state_dict(), "history": p.history, "best": p.best,
                "best_model": p.best_state, "stale": p.stale, "micro_batch": p.micro_batch,
                "rng": runs.rng_state(), "sampler_rng": run.engine.sampler_generator.get_state()}
@@ -275,12 +315,16 @@ def _save_checkpoint(run: Run, run_dir: Path, record: dict, epoch: int, p: _Prog
     runs.write_record(run_dir, record)
 
 
-def _restore(run: Run, checkpoint: Path) -> tuple[_Progress, int]:
+def _read_checkpoint(checkpoint: Path) -> dict:
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        return torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same clear message
         raise TransferLabError(f"The checkpoint {checkpoint} cannot be read ({str(exc).splitlines()[0]}); "
                                "start the run again instead.") from exc
+
+
+def _restore(run: Run, state: dict) -> tuple[_Progress, int]:
+    """Put a run built for the checkpoint's epoch back into its state at the end of that epoch."""
     run.net.load_state_dict(state["model"], strict=False)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -324,6 +368,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
         "freeze_depth": settings.freeze_depth,
         "settings": settings.to_dict(),
         "weights_source": run.loaded.source,
+        "weights": "pretrained" if run.loaded.pretrained else "none",  # "none": trained from scratch
         "augmentation": PRESETS[settings.augmentation].description,
         "metrics": {"history": p.history, "best_epoch": p.best["epoch"], "val_accuracy": p.best["val_accuracy"],
                     "val_loss": p.best["val_loss"]},
