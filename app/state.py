@@ -14,6 +14,28 @@ if TYPE_CHECKING:  # torch-heavy modules; the window must appear before torch is
     from core.trainer import TrainResult
 
 
+@dataclass(frozen=True)
+class Adaptation:
+    """Domain adaptation chosen in the Fine-tuning methods window (core.domain_adaptation)."""
+
+    target: str  # folder of unlabeled images from the new setting
+    test: str | None = None  # optional labelled folder of the new setting, to report accuracy there
+    weight: float = 1.0  # strength of the domain-adversarial signal
+
+    def problem(self) -> str | None:
+        """Why this cannot be used, in words for the user; None when fine."""
+        if not self.target:
+            return "Choose the folder of unlabeled images from the new setting (or untick domain adaptation)."
+        for folder, what in ((self.target, "unlabeled images"), (self.test, "labelled test images")):
+            if folder and not Path(folder).is_dir():
+                return f"The folder of {what} does not exist: {folder}"
+        return None
+
+    def describe(self) -> str:
+        test = f", tested on {Path(self.test).name}" if self.test else ""
+        return f"adapting to the unlabeled images in {Path(self.target).name}{test} (DANN, strength {self.weight:g})"
+
+
 @dataclass
 class WizardState:
     scan: DatasetScan | None = None
@@ -22,6 +44,7 @@ class WizardState:
     suggestion_key: tuple | None = None  # (dataset root, model, weights file) the suggestion was made for
     result: TrainResult | None = None
     evaluation: dict | None = None
+    adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
 
     @property

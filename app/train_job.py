@@ -46,6 +46,17 @@ def training_job(scan, settings, run_dir):
     return run
 
 
+def adaptation_job(scan, settings, run_dir, adaptation):
+    """Training that also adapts to unlabeled images of a new setting (core.domain_adaptation, DANN)."""
+    def run(ctx: TaskContext):
+        from core.dataset import scan_dataset
+        from core.domain_adaptation import train_adapted
+        test = scan_dataset(adaptation.test, cancel=ctx.cancel) if adaptation.test else None
+        return train_adapted(scan, adaptation.target, settings, run_dir, _Forwarder(ctx), ctx.cancel,
+                             target_test_scan=test, domain_weight=adaptation.weight)
+    return run
+
+
 def resume_job(run_dir):
     """A task function continuing the interrupted run in ``run_dir`` from its last checkpoint."""
     def run(ctx: TaskContext):

@@ -136,6 +136,15 @@ class FreezePage(WizardPage):
         checks.addWidget(self.rotation_check)
         checks.addStretch(1)
         form.addRow(checks)
+        self.methods_button = QPushButton("Fine-tuning methods…")
+        self.methods_button.setToolTip("Two-stage fine-tuning, L2-SP, a learning-rate finder, and adapting to a new "
+                                       "setting with unlabeled images")
+        self.methods_button.clicked.connect(self.open_methods)
+        self.methods_label = QLabel()
+        self.methods_label.setWordWrap(True)
+        self.methods_label.setObjectName("hint")
+        form.addRow(self.methods_button)
+        form.addRow(self.methods_label)
 
         top = QHBoxLayout()
         top.setSpacing(12)
@@ -220,6 +229,26 @@ class FreezePage(WizardPage):
         self._preview_pending = False  # no new job once this one has stopped
         super().shutdown()
 
+    def open_methods(self):
+        from app.methods_dialog import MethodsDialog
+        dialog = MethodsDialog(self.state, self)
+        dialog.accepted.connect(self._load_settings)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _describe_methods(self) -> None:
+        s, parts = self.state.settings, []
+        if s.two_stage:
+            parts.append(f"two-stage: {s.head_epochs} epoch(s) classifier only, then fine-tuning" +
+                         (", unfreezing gradually" if s.gradual_unfreeze else ""))
+        if s.l2sp_alpha > 0:
+            parts.append(f"L2-SP keeps trained layers near their pretrained values (α = {s.l2sp_alpha:g})")
+        if self.state.adaptation is not None:
+            parts.append(self.state.adaptation.describe())
+        self.methods_label.setText("Also: " + "; ".join(parts) + "." if parts else "")
+        self.methods_label.setVisible(bool(parts))
+
     # state <-> widgets ------------------------------------------------------------------------
     def _suggestion(self):
         s = self.state.suggestion
@@ -243,6 +272,7 @@ class FreezePage(WizardPage):
             self.flips_check.setChecked(s.allow_flips)
             self.rotation_check.setChecked(s.allow_rotation)
             self._describe_augmentation()
+            self._describe_methods()
             suggestion = self._suggestion()
             self.missing_label.setVisible(suggestion is None)
             self.freeze_content.setVisible(suggestion is not None)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.train_job import resume_job, training_job
+from app.train_job import adaptation_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.paths import new_run_dir
 from core.settings import STRATEGY_TITLES
@@ -97,7 +97,12 @@ class TrainPage(WizardPage):
         settings = replace(self.state.settings, device=device)
         run_dir = new_run_dir(settings.model_name)
         self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
-        self.task.start(training_job(self.state.scan, settings, run_dir))
+        adaptation = self.state.adaptation
+        if adaptation is not None:
+            self._log(f"Domain adaptation: {adaptation.describe()}")
+            self.task.start(adaptation_job(self.state.scan, settings, run_dir, adaptation))
+        else:
+            self.task.start(training_job(self.state.scan, settings, run_dir))
         self.completeChanged.emit()
 
     def resume_training(self, run_dir, history: list[dict]) -> None:
@@ -185,6 +190,13 @@ class TrainPage(WizardPage):
         self.progress.setFormat(f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
                                 f"(epoch {result.best_epoch})")
         self._log(f"Finished. Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
+        domain = getattr(result, "domain_accuracy", None)
+        if domain:  # a domain-adapted run: how well the two settings can still be told apart
+            self._log(f"Domain adaptation: the domain classifier told the two settings apart {domain[0]:.0%} of the "
+                      f"time in the first epoch and {domain[-1]:.0%} in the last (50% = indistinguishable).")
+        target = getattr(result, "target_test_accuracy", None)
+        if target is not None:
+            self._log(f"Accuracy on the labelled images of the new setting: {target:.1%}.")
         self.banner.show_message("Training finished. Press Next to see the results.", "ok")
 
     def _on_cancelled(self) -> None:
