@@ -6,11 +6,15 @@ depth, engine, loss, L2-SP; the first stage of a two-stage run), on the training
 most ``max_images`` images, every class kept), and nothing is written into any run folder.
 
 Cost: with a frozen backbone (feature extraction, truncated, the head stage of two-stage runs)
-the backbone runs once per image (cached, and reused by a later training run on the same images)
-and the steps train only the classifier: seconds. When backbone layers train, the images are
-decoded once and each step is a real training step of the trained part: ``num_steps`` steps of
-``batch_size`` images, i.e. about ``num_steps * batch_size / images_per_s`` seconds (see the
-training speed shown for an epoch), which is minutes for fine-tune-all on a laptop CPU.
+the backbone runs once per image (cached on disk, and reused by a training run on the same
+images) and the steps train only the classifier: seconds once the features exist. When backbone
+layers train, each step is a real training step: ``num_steps`` steps of ``batch_size`` images,
+about ``num_steps * batch_size / images_per_s`` seconds at the run's training speed. Measured on a
+2-core CPU shared with other jobs (one thread; tf_efficientnet_lite0, 224 px, batch 32, 128
+training images): feature extraction 40-70 s the first time (computing the features), 1.6 s
+with them cached; fine-tune-top about 6 s and fine-tune-all about 12 s per step, so 80 steps take
+8-16 minutes there (a GPU takes seconds). Fewer steps are quicker: 30-100 steps suggested the same
+learning rate within 25% on a feature-extraction test set.
 """
 
 from __future__ import annotations
