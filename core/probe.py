@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import numpy as np
+
 from core.cancel import CancelToken, check
 from core.dataset import DatasetScan
 from core.devices import resolve_device
+from core.errors import DatasetError
 from core.network import cut_levels
-from core.pooled_features import extract, labelled_items, stratified_sample
+from core.pooled_features import PooledFeatures, extract, labelled_items, stratified_sample
 from core.preprocess import preprocessing_for
 from core.transferability import linear_probe_accuracy, logme
 from core.weights import create_backbone
@@ -76,14 +79,22 @@ def probe_layers(scan: DatasetScan, model_name: str, max_images: int = 200, imag
     step = (lambda done, total: progress(done, total, message)) if progress else None
     pooled = extract(model, sample, preprocessing_for(model, image_size), levels=list(range(len(levels))),
                      device=resolve_device(device), progress=step, cancel=cancel)
+    return summarise(model_name, levels, pooled, seed, cancel)
+
+
+def summarise(model_name: str, levels: list[dict], pooled: PooledFeatures, seed: int = 0,
+              cancel: CancelToken | None = None) -> LayerProbe:
+    """Score pooled features already extracted at every level of ``levels`` (core.network.cut_levels),
+    e.g. by a caller that needed the same forward pass for something else."""
+    if pooled.images == 0:
+        raise DatasetError("None of the sampled images could be read")
     rows = []
     for index, (info, features) in enumerate(zip(levels, pooled.levels)):
         check(cancel)
         rows.append({"index": index, "module": info["module"], "channels": int(features.shape[1]),
                      "accuracy": linear_probe_accuracy(features, pooled.labels, seed=seed),
                      "logme": logme(features, pooled.labels)})
-    counts = [int((pooled.labels == c).sum()) for c in set(pooled.labels.tolist())]
-    return LayerProbe(model_name, pooled.images, max(counts) / pooled.images, rows,
-                      best_intermediate([r["accuracy"] for r in rows]),
+    chance = float(np.bincount(pooled.labels).max() / pooled.images)
+    return LayerProbe(model_name, pooled.images, chance, rows, best_intermediate([r["accuracy"] for r in rows]),
                       linear_probe_accuracy(pooled.final, pooled.labels, seed=seed),
                       logme(pooled.final, pooled.labels))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import timm
+
 from core.cancel import CancelToken, check
 from core.catalog import CATALOG
 from core.dataset import DatasetScan
@@ -78,7 +80,6 @@ def default_candidates() -> list[str]:
 
 def unavailable_reason(model_name: str, allow_download: bool = False) -> str | None:
     """Why ``model_name`` cannot be scored offline, or None when it can."""
-    import timm
     if not timm.is_model(model_name):
         return f"'{model_name}' is not a model timm knows"
     if not allow_download and offline_status(model_name) == DOWNLOAD:
