@@ -37,6 +37,13 @@ class PooledFeatures:
         return int(len(self.labels))
 
 
+def training_items(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> list[ImageItem]:
+    """The images a run with these split settings (the defaults: TrainSettings') trains on: choosing a
+    model or a cut on them keeps the validation images unseen, so validation accuracy stays honest."""
+    from core.dataset import make_split
+    return make_split(scan, val_fraction, seed).train
+
+
 def labelled_items(scan: DatasetScan) -> list[ImageItem]:
     """Every labelled image except a pre-split dataset's test folder, which stays untouched."""
     return [item for split, items in scan.items.items() if split != "test" for item in items]

@@ -18,7 +18,7 @@ from core.dataset import DatasetScan
 from core.devices import resolve_device
 from core.errors import DatasetError
 from core.network import cut_levels
-from core.pooled_features import PooledFeatures, extract, labelled_items, stratified_sample
+from core.pooled_features import PooledFeatures, extract, stratified_sample, training_items
 from core.preprocess import preprocessing_for
 from core.transferability import linear_probe_accuracy, logme
 from core.weights import create_backbone
@@ -71,7 +71,7 @@ def probe_layers(scan: DatasetScan, model_name: str, max_images: int = 200, imag
                  seed: int = 0, device: str = "auto") -> LayerProbe:
     """Probe every cut level of ``model_name`` on a stratified sample of ``scan``'s labelled images."""
     scan.require_trainable()
-    sample = stratified_sample(labelled_items(scan), max_images, seed)
+    sample = stratified_sample(training_items(scan), max_images, seed)
     say = (lambda text: progress(0, len(sample), text)) if progress else None
     model = create_backbone(model_name, weights, progress=say).model
     levels = cut_levels(model)

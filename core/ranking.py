@@ -18,7 +18,7 @@ from core.catalog import CATALOG
 from core.dataset import DatasetScan
 from core.devices import resolve_device
 from core.errors import WeightsError
-from core.pooled_features import extract, labelled_items, stratified_sample
+from core.pooled_features import extract, stratified_sample, training_items
 from core.preprocess import preprocessing_for
 from core.transferability import linear_probe_accuracy, logme
 from core.weights import create_backbone
@@ -111,7 +111,7 @@ def rank_models(scan: DatasetScan, models: list[str] | None = None, max_images: 
     names = list(dict.fromkeys(models if models is not None else default_candidates()))
     reasons = {name: unavailable_reason(name, allow_download) for name in names}
     todo = [name for name in names if reasons[name] is None]
-    sample = stratified_sample(labelled_items(scan), max_images, seed)
+    sample = stratified_sample(training_items(scan), max_images, seed)
     total = max(1, len(todo) * len(sample))
     target = resolve_device(device)
     scores = [skipped(name, reasons[name]) for name in names if reasons[name] is not None]

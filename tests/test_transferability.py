@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from core.cancel import CancelToken
-from core.dataset import scan_dataset
+from core.dataset import make_split, scan_dataset
 from core.errors import Cancelled
 from core.network import cut_levels
 from core.pooled_features import stratified_sample
@@ -177,7 +177,8 @@ def test_rank_models_scores_offline_models_and_skips_the_others_with_a_reason(tm
                          progress=lambda done, total, message: calls.append((done, total, message)))
     best = scores[0]
     assert best.model_name == LITE0 and best.skipped_reason is None
-    assert best.images == 24 and best.feature_dim == 1280 and 3 < best.params_m < 5
+    assert best.images == len(make_split(scan).train) == 18  # the validation images stay unseen
+    assert best.feature_dim == 1280 and 3 < best.params_m < 5
     assert math.isfinite(best.logme) and best.probe_accuracy > 0.8 and best.images_per_second > 0
     reasons = {s.model_name: s.skipped_reason for s in scores[1:]}
     assert "not a model" in reasons["no_such_model"]
@@ -200,7 +201,7 @@ def test_probe_layers_finds_colour_evidence_in_early_levels(tmp_path):
     levels = cut_levels(create_backbone(LITE0, "none").model)
     assert [entry["module"] for entry in probe.levels] == [info["module"] for info in levels]
     assert [entry["channels"] for entry in probe.levels] == [info["num_chs"] for info in levels]
-    assert probe.images == 24 and probe.chance == pytest.approx(1 / 3)
+    assert probe.images == len(make_split(scan).train) and probe.chance == pytest.approx(1 / 3)
     assert probe.levels[0]["accuracy"] >= 0.9  # colour is visible right after the stem
     assert probe.best_index is not None and 0 <= probe.best_index < len(levels) - 1
     assert probe.best["accuracy"] == max(entry["accuracy"] for entry in probe.levels[:-1])
