@@ -44,11 +44,12 @@ class MethodsDialog(QDialog):
         self.adaptation: Adaptation | None = state.adaptation
         s = self.settings
         fine_tuning = s.strategy in FINE_TUNE_STRATEGIES and s.freeze_depth > 0 and s.pretrained
+        two_stage_possible = fine_tuning and s.epochs >= 2
 
         self.two_stage = QGroupBox("Two-stage fine-tuning: train the new classifier first, then unfreeze")
         self.two_stage.setCheckable(True)
-        self.two_stage.setChecked(s.two_stage and fine_tuning)
-        self.two_stage.setEnabled(fine_tuning)
+        self.two_stage.setChecked(s.two_stage and two_stage_possible)
+        self.two_stage.setEnabled(two_stage_possible)
         self.head_epochs = QSpinBox()
         self.head_epochs.setRange(1, max(1, s.epochs - 1))
         self.head_epochs.setValue(min(s.head_epochs, max(1, s.epochs - 1)))
@@ -57,8 +58,9 @@ class MethodsDialog(QDialog):
         form = QFormLayout(self.two_stage)
         form.addRow(_explain("The new classifier starts from random numbers; its first large errors would push the "
                              "pretrained layers around. Training it alone first protects them (fastai's "
-                             "fine_tune)." + ("" if fine_tuning else " <b>Needs a fine-tune strategy with at "
-                                              "least one layer group trained</b> (Strategy and Freeze-depth steps).")))
+                             "fine_tune)." + ("" if two_stage_possible else " <b>Needs pretrained weights, a fine-tune "
+                                                     "strategy with at least one layer group trained and 2 or more "
+                                                     "epochs</b> (Strategy and Freeze-depth steps).")))
         form.addRow(f"Epochs for the classifier alone (of {s.epochs}):", self.head_epochs)
         form.addRow(self.gradual)
 

@@ -25,7 +25,7 @@ from core.loading import make_loader
 from core.network import LayerGroup, cut_levels, default_cut_index, layer_groups
 from core.preprocess import eval_transform, preprocessing_for
 from core.quadrants import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
-from core.settings import STRATEGY_TITLES, TrainSettings, strategy_settings
+from core.settings import METHOD_KEYS, STRATEGY_TITLES, TrainSettings, consistent, strategy_settings
 from core.weights import create_backbone
 
 SAMPLE_PER_CLASS = 30
@@ -80,10 +80,11 @@ class Suggestion:
     def apply(self, settings: TrainSettings) -> TrainSettings:
         """The settings with this suggestion's strategy, depth, cut and learning rates."""
         from dataclasses import replace
-        return replace(settings, strategy=self.strategy, freeze_depth=self.freeze_depth, cut_index=self.cut_index,
-                       head_lr=self.head_lr, backbone_lr=self.backbone_lr, epochs=self.epochs,
-                       augmentation=self.augmentation,
-                       extra={**settings.extra, "rationale": list(self.rationale), "suggested": self.strategy})
+        return consistent(replace(settings, strategy=self.strategy, freeze_depth=self.freeze_depth,
+                                  cut_index=self.cut_index, head_lr=self.head_lr, backbone_lr=self.backbone_lr,
+                                  epochs=self.epochs, augmentation=self.augmentation, **self.extra.get("methods", {}),
+                                  extra={**settings.extra, "rationale": list(self.rationale),
+                                         "suggested": self.strategy}))
 
 
 def loo_nearest_mean_accuracy(features: torch.Tensor, labels: torch.Tensor) -> float:
@@ -148,9 +149,15 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
     if small and not similar and default_cut is None:
         why.append("This model cannot be cut at an earlier layer, so feature extraction is the next best choice.")
     why.append(f"Suggested: {STRATEGY_TITLES[strategy]}. {advice[strategy]}")
+    if values["two_stage"]:
+        why.append(f"Fine-tuning starts with {values['head_epochs']} epochs that train only the new classifier, so "
+                   "its first, random errors do not disturb the pretrained layers (two-stage fine-tuning)." +
+                   (" With few images, L2-SP also keeps the trained layers near their pretrained values."
+                    if values["l2sp_alpha"] else ""))
     return Suggestion(strategy, "small" if small else "large", "similar" if similar else "different",
                       values["freeze_depth"], num_groups, values["cut_index"], values["head_lr"],
-                      values["backbone_lr"], values["epochs"], values["augmentation"], why, m)
+                      values["backbone_lr"], values["epochs"], values["augmentation"], why, m,
+                      extra={"methods": {k: values[k] for k in METHOD_KEYS}})
 
 
 def _sample(items, seed: int):
@@ -223,10 +230,23 @@ def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: P
     settings = settings or TrainSettings()
     m, groups, cut = measure(scan, settings, progress, cancel)
     suggestion = decide(m, len(groups), cut)
+    if not settings.pretrained:
+        suggestion = from_scratch(suggestion, len(groups), m)
     suggestion.extra["layer_groups"] = [{"name": g.name, "params": g.num_params} for g in groups]
     if suggestion.strategy == "truncated" and settings.cut_index is None and not settings.weights_file:
         use_probe(suggestion, probe_for(scan, settings, progress, cancel))
     return suggestion
+
+
+def from_scratch(suggestion: Suggestion, num_groups: int, m: Measurements) -> Suggestion:
+    """Random weights: there is nothing to reuse, so every layer trains, at the classifier's learning rate."""
+    values = strategy_settings("fine-tune-all", num_groups, None, m.small)
+    why = [*suggestion.rationale[:-1], "You chose random weights (no pretraining), so nothing can stay frozen: "
+           f"every layer is trained, from scratch, at learning rate {values['head_lr']:g}. Expect this to need many "
+           "more images and epochs than starting from pretrained weights."]
+    return Suggestion("fine-tune-all", suggestion.size, suggestion.similarity, num_groups, num_groups, None,
+                      values["head_lr"], values["head_lr"], values["epochs"], values["augmentation"], why, m,
+                      extra={"methods": {"two_stage": False, "l2sp_alpha": 0.0, "gradual_unfreeze": False}})
 
 
 def probe_for(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,

@@ -19,7 +19,7 @@ from core.atomic import atomic_write_json
 from core.cancel import CancelToken, check
 from core.errors import Cancelled, TransferLabError
 from core.events import TrainCallback
-from core.settings import STRATEGIES, TrainSettings, with_strategy
+from core.settings import STRATEGIES, TrainSettings, consistent, with_strategy
 
 if TYPE_CHECKING:  # torch-heavy; this module is imported by the window before torch has loaded
     from core.dataset import DatasetScan
@@ -63,6 +63,7 @@ def make_candidates(base: TrainSettings, models: list[str], strategies: list[str
             s = replace(s, epochs=base.epochs, weights="none" if strategy == SCRATCH else base.weights)
             if strategy == SCRATCH:  # random weights need a learning rate fit for training from zero
                 s = replace(s, backbone_lr=s.head_lr)
+            s = consistent(s)
             title = "from scratch (random weights)" if strategy == SCRATCH else strategy
             out.append(Candidate(f"{model} · {title}", s))
     return out
@@ -85,7 +86,8 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
     for index, (candidate, folder) in enumerate(zip(candidates, folders)):
         check(cancel)
         # Fair: one split (seed and validation share) and one budget (epochs) for all.
-        settings = replace(candidate.settings, seed=first.seed, val_fraction=first.val_fraction, epochs=first.epochs)
+        settings = consistent(replace(candidate.settings, seed=first.seed, val_fraction=first.val_fraction,
+                                      epochs=first.epochs))
         cb.on_candidate_start(index, len(candidates), candidate.label)
         run_dir = out_dir / folder
         row = {"label": candidate.label, "run_dir": str(run_dir), "model_name": settings.model_name,

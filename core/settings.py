@@ -125,10 +125,35 @@ class TrainSettings:
                                    "pretrained weights and a fine-tune strategy that trains backbone layers")
 
 
+DEFAULT_L2SP = 0.01  # L2-SP strength offered for small datasets that are fine-tuned
+METHOD_KEYS = ("two_stage", "head_epochs", "gradual_unfreeze", "l2sp_alpha")
+
+
+def method_defaults(strategy: str, small: bool) -> dict:
+    """Fine-tuning starts two-stage (fastai's fine_tune); with few images L2-SP is on too."""
+    fine = strategy in FINE_TUNE_STRATEGIES
+    return dict(two_stage=fine, head_epochs=2, gradual_unfreeze=False,
+                l2sp_alpha=DEFAULT_L2SP if fine and small else 0.0)
+
+
+def consistent(s: TrainSettings) -> TrainSettings:
+    """Switch off the fine-tuning methods the other settings leave no room for (no backbone layer trained,
+    random weights, a single epoch), so a change of strategy, depth or epochs never yields a run that
+    validate() refuses. Explicit user requests are validated, not silently dropped: call this before them."""
+    fine = s.strategy in FINE_TUNE_STRATEGIES and s.pretrained and s.freeze_depth > 0
+    two = s.two_stage and fine and s.epochs >= 2
+    return replace(s, two_stage=two, head_epochs=min(max(1, s.head_epochs), max(1, s.epochs - 1)),
+                   gradual_unfreeze=s.gradual_unfreeze and two, l2sp_alpha=s.l2sp_alpha if fine else 0.0)
+
+
 def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, small: bool = True) -> dict:
-    """Defaults for a strategy: freeze depth, cut, learning rates, epochs, augmentation."""
+    """Defaults for a strategy: freeze depth, cut, learning rates, epochs, augmentation, fine-tuning methods."""
     if strategy not in STRATEGIES:
         raise TransferLabError(f"Unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+    return {**_strategy_basics(strategy, num_groups, default_cut, small), **method_defaults(strategy, small)}
+
+
+def _strategy_basics(strategy: str, num_groups: int, default_cut: int | None, small: bool) -> dict:
     aug = "light" if small else "standard"
     # A frozen backbone runs once per image and its features are cached (core.engines), so feature
     # strategies start without augmentation: each augmented view would cost another pass.
@@ -148,4 +173,4 @@ def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, s
 
 def with_strategy(settings: TrainSettings, strategy: str, num_groups: int, default_cut: int | None,
                   small: bool = True) -> TrainSettings:
-    return replace(settings, **strategy_settings(strategy, num_groups, default_cut, small))
+    return consistent(replace(settings, **strategy_settings(strategy, num_groups, default_cut, small)))

@@ -81,3 +81,32 @@ def test_small_and_different_data_cuts_where_the_layer_probe_is_best(tmp_path):
     similar = decide(measurements(20, 0.95, 0.70), num_groups=8, default_cut=3)
     use_probe(similar, probe)  # shown, but feature extraction does not cut
     assert similar.cut_index is None and "probe" in similar.extra
+
+
+def test_fine_tuning_starts_two_stage_and_small_data_gets_l2sp():
+    from dataclasses import replace
+
+    from core.settings import DEFAULT_L2SP, consistent, with_strategy
+    small = with_strategy(TrainSettings(), "fine-tune-top", 8, 3, small=True)
+    large = with_strategy(TrainSettings(), "fine-tune-all", 8, 3, small=False)
+    assert (small.two_stage, small.l2sp_alpha) == (True, DEFAULT_L2SP) and (large.two_stage, large.l2sp_alpha) == (
+        True, 0.0)
+    back = with_strategy(small, "feature-extraction", 8, 3)
+    assert (back.two_stage, back.l2sp_alpha) == (False, 0.0)
+    back.validate()
+    for changed in (replace(small, epochs=1), replace(small, freeze_depth=0), replace(small, weights="none")):
+        fixed = consistent(changed)
+        assert not fixed.two_stage and (fixed.l2sp_alpha == 0 or fixed.freeze_depth > 0 and fixed.pretrained)
+        fixed.validate()
+    s = decide(measurements(SMALL_MAX_PER_CLASS + 50, 0.95, 0.70), num_groups=8, default_cut=3)
+    assert s.apply(TrainSettings()).two_stage and "two-stage" in s.rationale[-1]
+
+
+def test_random_weights_are_advised_to_train_every_layer(tmp_path):
+    root = make_class_folder(tmp_path / "data", ["circles", "squares"], per_class=6, size=48)
+    suggestion = advise(scan_dataset(root), TrainSettings(image_size=64, weights="none"))
+    settings = suggestion.apply(TrainSettings(weights="none"))
+    assert settings.strategy == "fine-tune-all" and settings.freeze_depth == suggestion.num_groups
+    assert settings.backbone_lr == settings.head_lr and not settings.two_stage and settings.l2sp_alpha == 0
+    settings.validate()
+    assert "random weights" in suggestion.rationale[-1]

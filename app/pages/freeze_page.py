@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from app.pages.base import WizardPage
 from app.widgets.images import pixmap_from_array
 from core.augmentation import PRESETS
-from core.settings import STRATEGY_TITLES
+from core.settings import STRATEGY_TITLES, consistent
 
 PREVIEW_COUNT = 6
 PREVIEW_SIZE = 110
@@ -258,7 +258,8 @@ class FreezePage(WizardPage):
 
     def _set(self, **changes) -> None:
         if not self._loading:
-            self.state.settings = replace(self.state.settings, **changes)
+            self.state.settings = consistent(replace(self.state.settings, **changes))
+            self._describe_methods()
 
     def _load_settings(self) -> None:
         s = self.state.settings
