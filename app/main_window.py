@@ -5,8 +5,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.compare_dialog import CompareDialog
@@ -18,6 +18,7 @@ from app.pages.results_view import ResultsPage
 from app.pages.strategy_page import StrategyPage
 from app.pages.train_page import TrainPage
 from app.pages.try_view import TryPage
+from app.open_run import RunOpener
 from app.resume import ResumeController
 from app.state import WizardState
 from app.tasks import Task
@@ -26,7 +27,7 @@ from app.widgets.resume_bar import ResumeBar
 from core.settings import TrainSettings
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
-MODEL, RESULTS = 1, 5
+MODEL, TRAIN, RESULTS = 1, 4, 5
 
 
 class MainWindow(QMainWindow):
@@ -86,6 +87,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         self.show_page(0)
         self.pages[MODEL].compareRequested.connect(self.open_comparison)
+        self.opener = RunOpener(self)
+        self.pages[0].openRunRequested.connect(self.choose_and_open_run)
         self.resumer = ResumeController(self, self.resume_bar)
         self.resumer.offer()
         self.warmup = Task(self)
@@ -164,6 +167,26 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def choose_run_folder(self) -> str | None:
+        start = app_settings.get_str("window/last_run_folder", str(Path.home()))
+        return QFileDialog.getExistingDirectory(self, "Open a run folder", start) or None
+
+    def choose_dataset_folder(self, message: str) -> str | None:
+        QMessageBox.information(self, "Where are the images?", message)
+        return QFileDialog.getExistingDirectory(self, "The folder of images the run was trained on") or None
+
+    def choose_and_open_run(self) -> None:
+        run_dir = self.choose_run_folder()
+        if not run_dir:
+            return
+        app_settings.set_value("window/last_run_folder", str(Path(run_dir).parent))
+        problem = self.opener.open(run_dir)
+        if problem and "not at" in problem:
+            dataset = self.choose_dataset_folder(problem)
+            problem = self.opener.open(run_dir, dataset) if dataset else None
+        if problem:
+            self.pages[0].banner.show_message(problem, "error")
+
     def open_run(self, run_dir: str) -> None:
         """Show a finished run of the current dataset on the Results page (and so the Try page)."""
         from core.bundle import read_meta
@@ -174,6 +197,7 @@ class MainWindow(QMainWindow):
         self.state.result = TrainResult(Path(run_dir), metrics["best_epoch"], metrics["val_accuracy"],
                                         metrics["val_loss"], metrics["history"])
         self.state.evaluation = None
+        self.pages[TRAIN].show_run(self.state.result)
         self.reached = max(self.reached, RESULTS)
         self.show_page(RESULTS)
 

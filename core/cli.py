@@ -199,9 +199,21 @@ def cmd_train(args) -> int:
         settings = replace(settings, allow_flips=False)
     if args.no_rotation:
         settings = replace(settings, allow_rotation=False)
+    from core.settings import consistent
+    settings = consistent(settings)  # e.g. --epochs 1 leaves no room for the default two-stage start
+    methods = {"two_stage": args.two_stage or None, "head_epochs": args.head_epochs,
+               "gradual_unfreeze": args.gradual_unfreeze or None, "l2sp_alpha": args.l2sp}
+    settings = replace(settings, **{k: v for k, v in methods.items() if v is not None})
     callback = _CliCallback(args.quiet)
     try:
-        result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
+        if args.target_images:
+            from core.dataset import scan_dataset
+            from core.domain_adaptation import train_adapted
+            test = scan_dataset(Path(args.target_test)) if args.target_test else None
+            result = train_adapted(scan, Path(args.target_images), settings, Path(args.out), callback,
+                                   target_test_scan=test, overwrite=args.overwrite, domain_weight=args.domain_weight)
+        else:
+            result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
     finally:
         callback.close()
     return _report_training(args, result, settings)
@@ -211,8 +223,15 @@ def _report_training(args, result, settings) -> int:
     data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch,
             "val_accuracy": result.best_val_accuracy, "val_loss": result.best_val_loss,
             "strategy": settings.strategy, "freeze_depth": settings.freeze_depth, "history": result.history}
-    _emit(args, data, f"Saved model to {result.run_dir} (best epoch {result.best_epoch}, "
-                      f"validation accuracy {result.best_val_accuracy:.1%})")
+    text = (f"Saved model to {result.run_dir} (best epoch {result.best_epoch}, "
+            f"validation accuracy {result.best_val_accuracy:.1%})")
+    if getattr(result, "domain_accuracy", None):
+        data.update(domain_accuracy=result.domain_accuracy, target_test_accuracy=result.target_test_accuracy)
+        text += (f"; domain classifier accuracy {result.domain_accuracy[0]:.0%} (first epoch) → "
+                 f"{result.domain_accuracy[-1]:.0%} (last; 50% = the settings look alike)")
+        if result.target_test_accuracy is not None:
+            text += f"; accuracy on the new setting's labelled images {result.target_test_accuracy:.1%}"
+    _emit(args, data, text)
     return 0
 
 
@@ -381,6 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 "3x the images of the smallest)")
             c.add_argument("--patience", type=int, help="early stopping after N epochs without improvement")
             c.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+            c.add_argument("--two-stage", action="store_true",
+                           help="train the new classifier alone first, then fine-tune (fine-tune strategies)")
+            c.add_argument("--head-epochs", type=int, help="epochs of the classifier alone with --two-stage (2)")
+            c.add_argument("--gradual-unfreeze", action="store_true",
+                           help="with --two-stage: unfreeze one more layer group each epoch")
+            c.add_argument("--l2sp", type=float, metavar="ALPHA",
+                           help="keep fine-tuned layers near their pretrained weights (L2-SP strength, e.g. 0.01)")
+            c.add_argument("--target-images", metavar="FOLDER",
+                           help="unlabeled images of the setting the model will be used in: domain adaptation "
+                                "(DANN)")
+            c.add_argument("--target-test", metavar="FOLDER",
+                           help="labelled images of that setting, to report accuracy there")
+            c.add_argument("--domain-weight", type=float, help="strength of the adaptation (default 1)")
     c = command("predict", "label images with a trained model")
     c.add_argument("run", help="run folder of a trained model")
     c.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
@@ -434,3 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unexpected failure ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
               "set TRANSFERLAB_DEBUG=1 for details", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":  # python -m core.cli …, as torchrun starts it
+    sys.exit(main())

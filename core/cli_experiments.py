@@ -1,4 +1,5 @@
-"""Command-line experiments beyond a single run: compare models and strategies side by side."""
+"""Command-line experiments beyond a single run: rank models before training, probe the layers, find a
+learning rate, compare models and strategies side by side."""
 
 import sys
 from dataclasses import replace
@@ -47,6 +48,74 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_rank(args) -> int:
+    from core.ranking import explain, rank_models
+    scan = _scan(args.data, args.quiet)
+    bar = _Bar(args.quiet, "Scoring")
+    try:
+        scores = rank_models(scan, args.models, max_images=args.max_images, image_size=args.image_size,
+                             progress=bar, seed=args.seed, device=args.device)
+    finally:
+        bar.close()
+    lines = [f"{'#':>2} {'model':26} {'LogME':>7} {'probe':>6} {'img/s':>6}"]
+    rank = 0
+    for s in scores:
+        if not s.scored:
+            lines.append(f"   {s.model_name:26} not scored: {s.skipped_reason}")
+            continue
+        rank += 1
+        probe = f"{s.probe_accuracy:6.1%}" if s.probe_accuracy is not None else "     -"
+        lines.append(f"{rank:>2} {s.model_name:26} {s.logme:7.3f} {probe} {s.images_per_second:6.0f}")
+    lines.append(explain(scores)[0])
+    _emit(args, [s.to_dict() for s in scores], "\n".join(lines))
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from core.probe import probe_layers
+    scan = _scan(args.data, args.quiet)
+    bar = _Bar(args.quiet, "Probing")
+    try:
+        probe = probe_layers(scan, args.model_name, max_images=args.max_images, image_size=args.image_size,
+                             progress=bar, seed=args.seed, device=args.device)
+    finally:
+        bar.close()
+    lines = [f"{'level':>5} {'module':24} {'channels':>8} {'probe':>6} {'LogME':>7}"]
+    for level in probe.levels:
+        mark = "  <- best cut" if level["index"] == probe.best_index else ""
+        lines.append(f"{level['index']:>5} {level['module']:24} {level['channels']:>8} {level['accuracy']:6.1%} "
+                     f"{level['logme']:7.3f}{mark}")
+    lines.append(f"{'final':>5} {'(whole backbone)':24} {'':>8} {probe.final_accuracy:6.1%} {probe.final_logme:7.3f}")
+    lines.append(probe.sentence())
+    if probe.best_index is not None:
+        lines.append(f"Train with: --strategy truncated --cut-index {probe.best_index}")
+    _emit(args, probe.to_dict(), "\n".join(lines))
+    return 0
+
+
+def cmd_lr_find(args) -> int:
+    from core.lr_finder import find_learning_rate
+    from core.network import default_cut_index, layer_groups
+    from core.settings import with_strategy
+    from core.weights import create_backbone
+    scan = _scan(args.data, args.quiet)
+    settings = _settings(args)
+    model = create_backbone(settings.model_name, weights="none").model
+    settings = with_strategy(settings, args.strategy, len(layer_groups(model)), default_cut_index(model))
+    if args.freeze_depth is not None:
+        settings = replace(settings, freeze_depth=args.freeze_depth)
+    bar = _Bar(args.quiet, "Sweeping")
+    try:
+        result = find_learning_rate(scan, settings, progress=bar)
+    finally:
+        bar.close()
+    _emit(args, result.to_dict(), f"Suggested learning rate: {result.suggestion:.1e} for the new classifier, "
+                                  f"{result.backbone_suggestion:.1e} for pretrained layers. {result.reason}\n"
+                                  f"Train with: --lr {result.suggestion:.1e} --backbone-lr "
+                                  f"{result.backbone_suggestion:.1e}")
+    return 0
+
+
 def register(command) -> None:
     """Add the experiment commands; ``command(name, help)`` makes a sub-parser with --json/--quiet."""
     from core.catalog import DEFAULT_MODEL
@@ -67,3 +136,32 @@ def register(command) -> None:
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     c.set_defaults(func=cmd_compare)
+
+    c = command("rank", "rank pretrained models for a dataset before training (LogME and a linear probe)")
+    c.add_argument("data")
+    c.add_argument("--models", nargs="+", metavar="MODEL", help="default: the catalog (offline ones are scored)")
+    c.add_argument("--max-images", type=int, default=200, help="images sampled per run (default 200)")
+    c = _common(c, DEVICE_CHOICES)
+    c.set_defaults(func=cmd_rank)
+
+    c = command("probe", "probe each layer of a model: where to cut the network for your data")
+    c.add_argument("data")
+    c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL)
+    c.add_argument("--max-images", type=int, default=200)
+    c = _common(c, DEVICE_CHOICES)
+    c.set_defaults(func=cmd_probe)
+
+    c = command("lr-find", "learning-rate range test: sweep the learning rate and suggest one")
+    c.add_argument("data")
+    c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL)
+    c.add_argument("--strategy", choices=STRATEGIES, default="feature-extraction")
+    c.add_argument("--freeze-depth", type=int)
+    c = _common(c, DEVICE_CHOICES)
+    c.set_defaults(func=cmd_lr_find)
+
+
+def _common(c, devices):
+    c.add_argument("--image-size", type=int, help="default: the model's own input size")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", choices=devices, default="auto")
+    return c

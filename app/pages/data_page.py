@@ -4,7 +4,7 @@ import html
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
                                QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -22,6 +22,7 @@ THUMB = 56
 
 
 class DataPage(WizardPage):
+    openRunRequested = Signal()
     title = "Your images"
     subtitle = ("Choose a folder with one subfolder per class (for example <i>healthy/</i> and <i>diseased/</i>), "
                 "or a folder already split into <i>train/</i> and <i>val/</i>. Your folder is only read, never "
@@ -41,6 +42,11 @@ class DataPage(WizardPage):
         row.addWidget(self.choose_button)
         row.addWidget(self.sample_button)
         row.addWidget(self.folder_label, 1)
+        self.open_run_button = QPushButton("Open a run…")
+        self.open_run_button.setToolTip("Open a finished run folder (trained here, in a comparison or on a server) "
+                                        "to see its results and try it")
+        self.open_run_button.clicked.connect(self.openRunRequested)
+        row.addWidget(self.open_run_button)
         self.body.addLayout(row)
 
         self.busy_row = BusyRow(self.task)

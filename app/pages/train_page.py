@@ -4,6 +4,7 @@ import gc
 import time
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton)
 
 from app import app_settings
@@ -41,6 +42,11 @@ class TrainPage(WizardPage):
         row.addWidget(QLabel("Device:"))
         row.addWidget(self.device_combo)
         row.addStretch(1)
+        self.cluster_button = QPushButton("Run on a server…")
+        self.cluster_button.setToolTip("Save this run's configuration and get the command to train it on a GPU "
+                                       "server or cluster")
+        self.cluster_button.clicked.connect(self.open_cluster)
+        row.addWidget(self.cluster_button)
         row.addWidget(self.start_button)
         row.addWidget(self.cancel_button)
         self.body.addLayout(row)
@@ -89,6 +95,13 @@ class TrainPage(WizardPage):
     def is_complete(self) -> bool:
         return self.state.result is not None and not self.task.is_running()
 
+    def open_cluster(self):
+        from app.cluster_dialog import ClusterDialog
+        dialog = ClusterDialog(self.state, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def start_training(self) -> None:
         if self.task.is_running() or self.state.scan is None:
             return
@@ -114,6 +127,19 @@ class TrainPage(WizardPage):
             self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
         self.task.start(resume_job(run_dir))
         self.completeChanged.emit()
+
+    def show_run(self, result) -> None:
+        """Draw a finished run's curves (an opened run folder, or a comparison's candidate)."""
+        if self.task.is_running():
+            return
+        self.curves.reset()
+        for e in result.history:
+            self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
+                                f"(epoch {result.best_epoch})")
+        self._log(f"Opened the run in {result.run_dir}.")
 
     def _begin(self, message: str) -> None:
         self.state.result = None
