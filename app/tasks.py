@@ -6,7 +6,7 @@ Signals are delivered on the GUI thread; progress is throttled so the UI stays s
 """
 
 import time
-import traceback
+import logging
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -66,8 +66,8 @@ class _Worker(QObject):
         except Cancelled:
             self.cancelled.emit()
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message in the window
-            if not isinstance(exc, TransferLabError):
-                traceback.print_exc()
+            if not isinstance(exc, TransferLabError):  # unexpected: the traceback goes to the app's log file
+                logging.getLogger("transferlab.tasks").exception("A background task failed")
             self.failed.emit(readable_error(exc))
         else:
             self.finished.emit(result)
