@@ -164,59 +164,98 @@ class _CliCallback(TrainCallback):
 
 
 def cmd_train(args) -> int:
+    if not args.distributed:
+        return _train_one(args)
+    import contextlib
+    import io
+
+    from core import distributed
+    device = args.device or _config_settings(args).get("device", "auto")
+    with distributed.session(device, args.dist_timeout) as session:
+        if not session.main:  # rank 0 reports; the other processes only train
+            args.quiet = True
+            with contextlib.redirect_stdout(io.StringIO()):
+                return _train_one(args)
+        return _train_one(args)
+
+
+def _config_settings(args) -> dict:
+    from core.distributed import load_config
+    return load_config(Path(args.config)).settings if args.config else {}
+
+
+def _train_one(args) -> int:
+    """cmd_train in this process (one rank of a distributed run under --distributed)."""
     if args.resume:
         return _resume(args)
-    if not args.data or not args.out:
+    from core.distributed import from_main, load_config
+    config = load_config(Path(args.config)) if args.config else None
+    data = args.data or (config.data if config else None)
+    if not data or not args.out:
         raise TransferLabError("train needs a dataset folder and --out RUN (or --resume RUN)")
-    from core.advisor import advise
-    from core.network import default_cut_index, layer_groups
-    from core.settings import with_strategy
+    from core.settings import TrainSettings
     from core.trainer import train
-    from core.weights import create_backbone
-    scan = _scan(args.data, args.quiet)
+    scan = _scan(data, args.quiet)
     scan.require_trainable()
-    settings = _settings(args)
-    if args.strategy == "auto":
-        bar = _Bar(args.quiet, "Measuring")
-        try:
-            suggestion = advise(scan, settings, progress=bar)
-        finally:
-            bar.close()
-        settings = suggestion.apply(settings)
-        if not args.quiet:
-            print("Strategy: " + "\n  ".join(suggestion.rationale), file=sys.stderr)
-    else:
-        model = create_backbone(settings.model_name, weights="none").model
-        settings = with_strategy(settings, args.strategy, len(layer_groups(model)), default_cut_index(model))
-    overrides = {"freeze_depth": args.freeze_depth, "epochs": args.epochs, "augmentation": args.augmentation,
-                 "batch_size": args.batch_size, "head_lr": args.lr, "cut_index": args.cut_index,
-                 "early_stopping_patience": args.patience, "label_smoothing": args.label_smoothing,
-                 "class_weighting": args.class_weights}
-    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    if args.backbone_lr is not None:
-        settings = replace(settings, backbone_lr=args.backbone_lr)
-    if args.no_flips:
-        settings = replace(settings, allow_flips=False)
-    if args.no_rotation:
-        settings = replace(settings, allow_rotation=False)
-    from core.settings import consistent
-    settings = consistent(settings)  # e.g. --epochs 1 leaves no room for the default two-stage start
-    methods = {"two_stage": args.two_stage or None, "head_epochs": args.head_epochs,
-               "gradual_unfreeze": args.gradual_unfreeze or None, "l2sp_alpha": args.l2sp}
-    settings = replace(settings, **{k: v for k, v in methods.items() if v is not None})
+    # In a distributed run rank 0 decides the settings (the advisor measures) and every rank uses them.
+    settings = TrainSettings.from_dict(from_main(lambda: _train_settings(args, config, scan).to_dict()))
+    target_images = args.target_images or (config.target_images if config else None)
+    target_test = args.target_test or (config.target_test if config else None)
+    domain_weight = args.domain_weight if args.domain_weight is not None else (config.domain_weight if config
+                                                                                  else None)
     callback = _CliCallback(args.quiet)
     try:
-        if args.target_images:
+        if target_images:
+            if args.distributed:
+                raise TransferLabError("Domain adaptation (--target-images) runs in a single process; "
+                                       "leave out --distributed")
             from core.dataset import scan_dataset
             from core.domain_adaptation import train_adapted
-            test = scan_dataset(Path(args.target_test)) if args.target_test else None
-            result = train_adapted(scan, Path(args.target_images), settings, Path(args.out), callback,
-                                   target_test_scan=test, overwrite=args.overwrite, domain_weight=args.domain_weight)
+            test = scan_dataset(Path(target_test)) if target_test else None
+            result = train_adapted(scan, Path(target_images), settings, Path(args.out), callback,
+                                   target_test_scan=test, overwrite=args.overwrite, domain_weight=domain_weight)
         else:
             result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
     finally:
         callback.close()
     return _report_training(args, result, settings)
+
+
+def _train_settings(args, config, scan):
+    """The run's settings: the config file's (else the defaults and the strategy advice), then the flags given."""
+    from core.distributed import override
+    from core.network import default_cut_index, layer_groups
+    from core.settings import TrainSettings, consistent, with_strategy
+    from core.weights import create_backbone
+    s = TrainSettings.from_dict(config.settings) if config else TrainSettings()
+    s = override(s, {name: getattr(args, name) for name in ("model_name", "weights_file", "seed", "device",
+                                                          "image_size", "val_fraction")})
+    if args.no_pretrained:
+        s = override(s, {"weights": "none"})
+    strategy = args.strategy or (None if config else "auto")
+    if strategy == "auto":
+        from core.advisor import advise
+        bar = _Bar(args.quiet, "Measuring")
+        try:
+            suggestion = advise(scan, s, progress=bar)
+        finally:
+            bar.close()
+        s = suggestion.apply(s)
+        if not args.quiet:
+            print("Strategy: " + "\n  ".join(suggestion.rationale), file=sys.stderr)
+    elif strategy is not None:
+        model = create_backbone(s.model_name, weights="none").model
+        s = with_strategy(s, strategy, len(layer_groups(model)), default_cut_index(model))
+    s = override(s, {"freeze_depth": args.freeze_depth, "epochs": args.epochs, "augmentation": args.augmentation,
+                     "batch_size": args.batch_size, "head_lr": args.lr, "cut_index": args.cut_index,
+                     "early_stopping_patience": args.patience, "label_smoothing": args.label_smoothing,
+                     "class_weighting": args.class_weights, "backbone_lr": args.backbone_lr,
+                     "allow_flips": False if args.no_flips else None,
+                     "allow_rotation": False if args.no_rotation else None})
+    if not config or strategy is not None or args.epochs is not None or args.freeze_depth is not None:
+        s = consistent(s)  # e.g. --epochs 1 leaves no room for the default two-stage start
+    return override(s, {"two_stage": args.two_stage or None, "head_epochs": args.head_epochs,
+                        "gradual_unfreeze": args.gradual_unfreeze or None, "l2sp_alpha": args.l2sp})
 
 
 def _report_training(args, result, settings) -> int:
@@ -413,6 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--target-test", metavar="FOLDER",
                            help="labelled images of that setting, to report accuracy there")
             c.add_argument("--domain-weight", type=float, help="strength of the adaptation (default 1)")
+            c.add_argument("--config", metavar="FILE",
+                           help="run configuration exported by the app (JSON: data, settings); flags given "
+                                "override it")
+            c.add_argument("--distributed", action="store_true",
+                           help="one process of a multi-process run started by torchrun (DistributedDataParallel; "
+                                "see core/distributed.py)")
+            c.add_argument("--dist-timeout", type=float, default=1800.0, metavar="SECONDS",
+                           help="with --distributed: give up when another process does not answer for this long")
+            c.set_defaults(model_name=None, device=None, seed=None, strategy=None)  # so --config is not overridden
     c = command("predict", "label images with a trained model")
     c.add_argument("run", help="run folder of a trained model")
     c.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")

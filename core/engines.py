@@ -10,6 +10,8 @@
   then runs only the head, or only the trainable top.
 
 All engines share one batch order: the sampler a shuffled ``DataLoader`` with the same seed uses.
+In a distributed run (core.distributed) every rank draws that same global order and takes its
+strided slice of each batch; validation images are split between the ranks the same way.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, RandomSampler
+from torch.utils.data import BatchSampler, RandomSampler, Sampler
 
 from core.accel import ComputePlan
 from core.cancel import CancelToken
 from core.decode_cache import DecodedImages
+from core.distributed import shard
 from core.feature_cache import TensorSet, compute_or_load
 from core.fingerprint import dict_fingerprint, files_fingerprint
 from core.loading import make_loader
@@ -57,6 +60,8 @@ class Engine:
         self.sampler_generator = torch.Generator().manual_seed(self.seed)  # checkpointed, for exact resumes
         self._sampler = BatchSampler(RandomSampler(range(self.num_train), generator=self.sampler_generator),
                                      self.batch_size, drop_last=self.num_train > self.batch_size)
+        self.rank, self.world = shard()
+        self.local_sampler = LocalBatches(self._sampler, self.rank, self.world)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -73,6 +78,28 @@ class Engine:
         raise NotImplementedError
 
 
+class LocalBatches(Sampler):
+    """This rank's strided slice of each global batch (all of it for a single process)."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for indices in self.batches:
+            yield indices[self.rank::self.world]
+
+
+def local_range(n: int, batch_size: int) -> Iterator[list[int]]:
+    """This rank's share of ``range(n)`` (strided), in batches: how validation is split between ranks."""
+    rank, world = shard()
+    mine = list(range(rank, n, world))
+    for start in range(0, len(mine), batch_size):
+        yield mine[start:start + batch_size]
+
+
 class PlainEngine(Engine):
     def __init__(self, net: TransferNet, train_files: Files, val_files: Files, pp: Preprocessing,
                  settings: TrainSettings, plan: ComputePlan) -> None:
@@ -84,8 +111,9 @@ class PlainEngine(Engine):
         self.train_loader = make_loader(train_files, train_transform(pp, settings.augmentation, settings.allow_flips,
                                                                      settings.allow_rotation),
                                         settings.batch_size, seed=settings.seed + 1, num_workers=workers,
-                                        pin_memory=plan.pin_memory, batch_sampler=self._sampler)
-        self.val_loader = make_loader(val_files, eval_transform(pp), settings.batch_size,
+                                        pin_memory=plan.pin_memory, batch_sampler=self.local_sampler)
+        rank, world = shard()
+        self.val_loader = make_loader(list(val_files)[rank::world], eval_transform(pp), settings.batch_size,
                                       num_workers=workers, pin_memory=plan.pin_memory)
 
     def _batches(self, loader) -> Iterator[Batch]:
@@ -110,6 +138,8 @@ class DecodedEngine(Engine):
         self.train_images = DecodedImages([f for f, _ in train_files], train_cache_size(pp, settings.augmentation),
                                           pp, share, cancel=cancel,
                                           progress=lambda d, t: progress("Decoding the training images (once)", d, t))
+        rank, world = shard()
+        val_files = list(val_files)[rank::world]  # this rank's share of the validation images
         self.val_images = DecodedImages([f for f, _ in val_files], resize_size(pp), pp, budget_bytes - share,
                                         cancel=cancel,
                                         progress=lambda d, t: progress("Decoding the validation images (once)", d, t))
@@ -133,7 +163,7 @@ class DecodedEngine(Engine):
         return x, torch.tensor([p[1] for p in pairs], dtype=torch.long, device=self.plan.device)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        for indices in self._sampler:
+        for indices in self.local_sampler:
             batch = self._batch(self.train_images, self.train_labels, indices, self.train_crop)
             if batch is not None:
                 yield batch
@@ -157,12 +187,12 @@ class CachedEngine(Engine):
         return x, tensors.labels[list(indices)].to(self.plan.device)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        for indices in self._sampler:
+        for indices in self.local_sampler:
             yield self._rows(self.train, epoch - 1, indices)
 
     def val_batches(self) -> Iterator[Batch]:
-        for start in range(0, self.num_val, self.batch_size):
-            yield self._rows(self.val, 0, range(start, min(start + self.batch_size, self.num_val)))
+        for indices in local_range(self.num_val, self.batch_size):
+            yield self._rows(self.val, 0, indices)
 
 
 def _mib(mib: float) -> str:

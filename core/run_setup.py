@@ -3,7 +3,8 @@
 ``train`` and ``resume_training`` (core.trainer) build a run the same way, so a resumed run
 continues with identical objects; the checkpoint then restores their state. A run trained in
 stages (core.schedule) is built as it is in a given epoch, and :func:`enter_epoch` changes what
-trains between epochs: freezing first, then a new engine, optimiser and schedule.
+trains between epochs: freezing first, then a new engine, optimiser and schedule. In a distributed
+run (core.distributed) the engine's module is also wrapped in DistributedDataParallel (``Run.ddp``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from core import distributed
 from core.accel import ComputePlan, configure_threads, plain_plan, plan_for
 from core.cancel import CancelToken
 from core.dataset import ImageItem
@@ -52,6 +54,12 @@ class Run:
     class_weights: list[float] | None
     stage: Stage | None = None  # the stage (core.schedule) the run is set up for
     regularizer: L2SP | None = None
+    ddp: nn.Module | None = None  # the engine's module in DistributedDataParallel (distributed runs only)
+
+    @property
+    def train_module(self) -> nn.Module:
+        """What a training batch goes through: the DDP wrapper in a distributed run."""
+        return self.ddp if self.ddp is not None else self.engine.module
 
     @property
     def device_name(self) -> str:
@@ -73,7 +81,7 @@ def build_run(settings: TrainSettings, classes: list[str], train_items: list[Ima
     ``epoch`` (what trains then, the engine for it, its stage's schedule), ready for its state."""
     seed_everything(settings.seed)
     configure_threads()
-    device = resolve_device(settings.device)
+    device = distributed.local_device(resolve_device(settings.device))
     plan = plan_for(device, settings.precision) if settings.speedups else plain_plan(device)
     loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file, progress=cb.on_status)
     pp = preprocessing_for(loaded.model, settings.image_size)
@@ -100,9 +108,12 @@ def build_run(settings: TrainSettings, classes: list[str], train_items: list[Ima
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
                                   label_smoothing=settings.label_smoothing)
     scheduler = stage_scheduler(optimizer, settings, epoch, engine.batches_per_epoch)
+    rank, _ = distributed.shard()
+    if rank:  # each rank its own augmentation and dropout draws (rank 0 draws as a single process does)
+        seed_everything(settings.seed + 7919 * rank)
     return Run(settings, list(classes), list(train_items), list(val_items), device, plan, loaded, pp, net, freeze,
                engine, optimizer, scheduler, plan.make_grad_scaler(), loss_fn, weights, stage_at(settings, epoch),
-               regularizer)
+               regularizer, distributed.wrap(engine.module, device))
 
 
 def build_optimizer(net: TransferNet, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -120,6 +131,7 @@ def enter_epoch(run: Run, epoch: int, cb: TrainCallback, cancel: CancelToken | N
     depth, stage = trainable_groups(settings, epoch), stage_at(settings, epoch)
     if depth == run.freeze.freeze_depth and stage == run.stage:
         return False
+    run.ddp = None  # the old wrapper's gradient hooks go with it, before what trains changes
     run.freeze, run.stage = apply_freeze_depth(run.net, depth), stage
     old_engine, old_optimizer = run.engine, run.optimizer
     run.engine = _stage_engine(run.net, run.pp, settings, run.plan, run.train_items, run.val_items, epoch, cb,
@@ -131,6 +143,7 @@ def enter_epoch(run: Run, epoch: int, cb: TrainCallback, cancel: CancelToken | N
             if p in old_optimizer.state:
                 run.optimizer.state[p] = old_optimizer.state[p]
     run.scheduler = stage_scheduler(run.optimizer, settings, epoch, run.engine.batches_per_epoch)
+    run.ddp = distributed.wrap(run.engine.module, run.device)
     return True
 
 
@@ -177,14 +190,17 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
            "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
     if not any(p.requires_grad for p in net.backbone.parameters()):
         key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
-        return cached_engine(net, FeatureEncoder(net), net.head, "features", key, train_files, val_files, pp,
-                             settings, plan, budget, cancel, progress)
+        # distributed: local rank 0 fills the disk cache, the other ranks then read it
+        return distributed.main_first(lambda: cached_engine(net, FeatureEncoder(net), net.head, "features", key,
+                                                            train_files, val_files, pp, settings, plan, budget,
+                                                            cancel, progress))
     split = split_at_freeze_boundary(net)
     if split is not None and settings.augmentation == "none":
         prefix = FrozenPrefix(split)
         key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
-        return cached_engine(net, prefix, TrainableTop(net, split), "boundary", key, train_files, val_files, pp,
-                             settings, plan, budget, cancel, progress)
+        return distributed.main_first(lambda: cached_engine(net, prefix, TrainableTop(net, split), "boundary", key,
+                                                            train_files, val_files, pp, settings, plan, budget,
+                                                            cancel, progress))
     if isinstance(reuse, DecodedEngine):
         return reuse
     return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress)

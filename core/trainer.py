@@ -4,10 +4,15 @@ Every epoch ends with an atomic checkpoint (what training changed, optimiser, sc
 random generator's state), so a run killed mid-epoch loses at most that epoch:
 :func:`resume_training` rebuilds the run from ``run.json`` and continues exactly where the
 checkpoint left off, giving the same result as an uninterrupted run.
+
+Under torchrun with ``--distributed`` (core.distributed) every process runs this loop on its slice
+of each batch; metrics are summed over the processes, and only rank 0 writes run.json, checkpoints
+and the bundle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import runs
+from core import distributed, runs
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
 from core.calibration import calibration_report
@@ -78,14 +83,18 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
     scan.require_trainable()
     run_dir = Path(run_dir)
     check_run_dir(run_dir, scan.root, overwrite)
+    distributed.all_sum([0.0])  # every rank has checked the folder before rank 0 writes into it
     split = make_split(scan, settings.val_fraction, settings.seed)
     record = {"status": runs.RUNNING, "dataset_root": str(scan.root), "classes": list(scan.classes),
               "settings": settings.to_dict(), "split": {"train": runs.relative_items(split.train, scan.root),
                                                         "val": runs.relative_items(split.val, scan.root)},
               "dataset": scan.summary(), "checkpoint_epoch": 0, "created": _now()}
-    with runs.RunLock(run_dir):
-        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # an older run's checkpoint must not be resumed
-        runs.write_record(run_dir, record)
+    with contextlib.ExitStack() as stack:
+        def claim() -> None:
+            stack.enter_context(runs.RunLock(run_dir))
+            (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # an older run's checkpoint must not be resumed
+            runs.write_record(run_dir, record)
+        distributed.main_first(claim, others=False)
         return _guarded(run_dir, record, cb, cancel, lambda epoch: build_run(settings, scan.classes, split.train,
                                                                                split.val, cb, cancel, epoch), None)
 
@@ -109,9 +118,12 @@ def resume_training(run_dir: Path, callback: TrainCallback | None = None,
     if missing:
         raise TransferLabError(f"{len(missing)} image(s) of this run are no longer in {root} (e.g. {missing[0]}); "
                                "it cannot continue on the same images. Start a new run instead.")
-    with runs.RunLock(run_dir):
-        record["status"] = runs.RUNNING
-        runs.write_record(run_dir, record)
+    with contextlib.ExitStack() as stack:
+        def claim() -> None:
+            stack.enter_context(runs.RunLock(run_dir))
+            record["status"] = runs.RUNNING
+            runs.write_record(run_dir, record)
+        distributed.main_first(claim, others=False)
         return _guarded(run_dir, record, cb, cancel,
                         lambda epoch: build_run(settings, record["classes"], items["train"], items["val"], cb,
                                                 cancel, epoch),
@@ -133,12 +145,15 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
             cb.on_status(f"Resuming after epoch {start - 1} of {run.settings.epochs}")
         result = _fit(run, run_dir, record, progress, start, cb, cancel)
     except Cancelled:
-        runs.set_status(run_dir, runs.CANCELLED)
+        if distributed.is_main():
+            runs.set_status(run_dir, runs.CANCELLED)
         raise
     except BaseException as exc:
-        runs.set_status(run_dir, runs.FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if distributed.is_main():
+            runs.set_status(run_dir, runs.FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
-    runs.set_status(run_dir, runs.FINISHED)
+    if distributed.is_main():
+        runs.set_status(run_dir, runs.FINISHED)
     return result
 
 
@@ -165,8 +180,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
             batches = run.engine.batches_per_epoch
             for b, (x, y) in enumerate(run.engine.train_batches(epoch), 1):
                 check(cancel)
-                batch_loss, batch_correct = _step(run, progress, x, y, cb)
-                n = len(y)
+                batch_loss, batch_correct, n = _step(run, progress, x, y, cb)
                 seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
                 now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
                 cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n, n / max(1e-9, now - t0),
@@ -174,6 +188,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
                 t0 = now
             if seen == 0:
                 raise TransferLabError("No training image could be read; check the dataset report")
+            distributed.sync_buffers(run.net)  # BatchNorm statistics averaged over the ranks
             val_loss, val_accuracy = _validate(run, cancel, progress.micro_batch)
             done = epoch - start_epoch + 1
             entry = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
@@ -224,11 +239,15 @@ def _changed_state(run: Run) -> dict[str, torch.Tensor]:
     return depth_state(run.net, run.settings.freeze_depth)
 
 
-def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor, cb: TrainCallback) -> tuple[float, int]:
-    """One optimiser step; on a GPU out of memory, retried in half-size micro-batches (and kept so)."""
+def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor,
+          cb: TrainCallback) -> tuple[float, int, int]:
+    """One optimiser step; on a GPU out of memory, retried in half-size micro-batches (and kept so).
+    Returns the (global) batch's loss, how many it got right and its size."""
     while True:
         try:
-            return train_step(run, x, y, progress.micro_batch or len(y))
+            if distributed.current() is not None:
+                return distributed_step(run, x, y, progress.micro_batch or len(y))
+            return (*train_step(run, x, y, progress.micro_batch or len(y)), len(y))
         except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
             if not _is_oom(exc):
                 raise
@@ -247,13 +266,35 @@ def _step(run: Run, progress: _Progress, x: torch.Tensor, y: torch.Tensor, cb: T
 def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, micro: int | None = None) -> tuple[float, int]:
     """One optimiser and schedule step on a batch, in micro-batches of ``micro`` images (gradients
     accumulated). Returns the batch's loss (without the L2-SP penalty) and how many it got right."""
-    micro = micro or len(y)
+    return _optimise(run, run.engine.module, x, y, micro or len(y),
+                     lambda logits, ys: run.loss_fn(logits, ys) * (len(ys) / len(y)))
+
+
+def distributed_step(run: Run, x: torch.Tensor, y: torch.Tensor, micro: int) -> tuple[float, int, int]:
+    """:func:`train_step` on this rank's slice of a global batch. Each rank's loss is its slice's sum
+    of (class-weighted) losses over the global batch's weight total, times the number of ranks: DDP's
+    gradient average then is the single-process gradient. Returns the global loss, correct and size."""
+    weight, world = run.loss_fn.weight, distributed.shard()[1]
+    local_denominator = float(len(y)) if weight is None else float(weight[y].sum())
+    denominator, count = distributed.step_totals(local_denominator, len(y))
+    loss_total, correct = _optimise(
+        run, run.train_module, x, y, micro,
+        lambda logits, ys: nn.functional.cross_entropy(logits, ys, weight=weight, reduction="sum",
+                                                       label_smoothing=run.loss_fn.label_smoothing)
+        * (world / denominator))
+    loss_sum, correct_sum = distributed.all_sum([loss_total, float(correct)])
+    return loss_sum / world, int(correct_sum), count
+
+
+def _optimise(run: Run, module: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int, loss_of) -> tuple[float, int]:
+    """Gradients of ``loss_of(logits, labels)`` (plus the L2-SP penalty) accumulated over micro-batches,
+    then one optimiser and schedule step. Returns the summed loss and how many were right."""
     run.optimizer.zero_grad(set_to_none=True)
     loss_total, correct = 0.0, 0
     for xs, ys in zip(x.split(micro), y.split(micro)):
         with run.plan.autocast():
-            logits = run.engine.module(xs)
-            loss = run.loss_fn(logits.float(), ys) * (len(ys) / len(y))
+            logits = module(xs)
+            loss = loss_of(logits.float(), ys)
         objective = loss if run.regularizer is None else loss + run.regularizer.penalty() * (len(ys) / len(y))
         if run.scaler is not None:
             run.scaler.scale(objective).backward()
@@ -297,6 +338,7 @@ def _validate(run: Run, cancel: CancelToken | None, micro: int | None) -> tuple[
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
+    loss_sum, correct, seen = distributed.all_sum([loss_sum, float(correct), float(seen)])  # validation is sharded
     if not seen:
         return float("nan"), float("nan")
     return loss_sum / seen, correct / seen
@@ -304,10 +346,15 @@ def _validate(run: Run, cancel: CancelToken | None, micro: int | None) -> tuple[
 
 def _save_checkpoint(run: Run, run_dir: Path, record: dict, epoch: int, p: _Progress) -> None:
     """What training changed so far (the frozen rest is the pretrained weights), written atomically."""
+    rng = distributed.gather(runs.rng_state())  # every rank's generators, for an exact distributed resume
+    if not distributed.is_main():
+        return
     payload = {"epoch": epoch, "model": _changed_state(run), "optimizer": run.optimizer.state_dict(),
                "scheduler": run.scheduler.state_dict(), "history": p.history, "best": p.best,
                "best_model": p.best_state, "stale": p.stale, "micro_batch": p.micro_batch,
-               "rng": runs.rng_state(), "sampler_rng": run.engine.sampler_generator.get_state()}
+               "rng": rng[0], "sampler_rng": run.engine.sampler_generator.get_state()}
+    if len(rng) > 1:
+        payload["rng_by_rank"] = rng
     if run.scaler is not None:
         payload["grad_scaler"] = run.scaler.state_dict()
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
@@ -330,7 +377,9 @@ def _restore(run: Run, state: dict) -> tuple[_Progress, int]:
     run.scheduler.load_state_dict(state["scheduler"])
     if run.scaler is not None and "grad_scaler" in state:
         run.scaler.load_state_dict(state["grad_scaler"])
-    runs.restore_rng(state["rng"])
+    rank, world = distributed.shard()
+    by_rank = state.get("rng_by_rank") or [state["rng"]]
+    runs.restore_rng(by_rank[rank] if len(by_rank) == world else state["rng"])  # else: augmentation draws differ
     run.engine.sampler_generator.set_state(state["sampler_rng"])
     progress = _Progress(list(state["history"]), dict(state["best"]), state["best_model"], int(state["stale"]),
                          state.get("micro_batch"))
@@ -346,16 +395,20 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
             with run.plan.autocast():
                 logits.append(run.engine.module(x).float().cpu())
             labels.append(y.cpu())
-    if not logits:
-        return torch.empty(0, len(run.classes)), torch.empty(0, dtype=torch.long)
-    return torch.cat(logits), torch.cat(labels)
+    parts = distributed.gather((torch.cat(logits), torch.cat(labels)) if logits else
+                               (torch.empty(0, len(run.classes)), torch.empty(0, dtype=torch.long)))
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # every rank's share of validation
 
 
 def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
             cb: TrainCallback) -> TrainResult:
     settings = run.settings
     run.net.load_state_dict(p.best_state, strict=False)
-    calibration = calibration_report(*_val_logits(run, p.micro_batch))
+    logits = _val_logits(run, p.micro_batch)
+    result = TrainResult(run_dir, p.best["epoch"], p.best["val_accuracy"], p.best["val_loss"], p.history, stopped_early)
+    if not distributed.is_main():
+        return result  # rank 0 calibrates and saves the bundle
+    calibration = calibration_report(*logits)
     if calibration["fitted"]:
         cb.on_status(f"Calibrated the probabilities on the validation images: temperature "
                      f"{calibration['temperature']:.2f}, expected calibration error {calibration['ece_before']:.1%} "
@@ -382,7 +435,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
     }
     save_bundle(run_dir, run.net.cpu(), meta)
     cb.on_status(f"Saved the model to {run_dir}")
-    return TrainResult(run_dir, p.best["epoch"], p.best["val_accuracy"], p.best["val_loss"], p.history, stopped_early)
+    return result
 
 
 def _now() -> str:
