@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -68,6 +69,12 @@ def _paths_for(key: dict) -> tuple[Path, Path]:
     return features_dir() / f"{digest}.npy", features_dir() / f"{digest}.json"
 
 
+def _private(path: Path, tail: str) -> Path:
+    """A temporary name next to ``path`` no other process uses (ranks of a distributed run on a shared disk,
+    or two runs with the same key at once); the finished file then replaces ``path`` atomically."""
+    return path.parent / f"{path.stem}.{socket.gethostname()}-{os.getpid()}{tail}"
+
+
 def _load(key: dict, budget_bytes: int) -> TensorSet | None:
     array_path, meta_path = _paths_for(key)
     if not (array_path.is_file() and meta_path.is_file()):
@@ -87,7 +94,7 @@ def _load(key: dict, budget_bytes: int) -> TensorSet | None:
 
 def _save_meta(key: dict, labels: list[int], kept: list[int]) -> None:
     _, meta_path = _paths_for(key)
-    tmp = meta_path.with_suffix(".json.tmp")
+    tmp = _private(meta_path, ".json.tmp")
     tmp.write_text(json.dumps({"key": key, "labels": labels, "kept": kept}, default=str), encoding="utf-8")
     os.replace(tmp, meta_path)
 
@@ -117,7 +124,7 @@ class _Writer:
             nbytes = int(np.prod(shape)) * 4
             if nbytes > self.budget:
                 array_path, _ = _paths_for(self.key)
-                self.tmp_path = array_path.with_suffix(".npy.tmp")
+                self.tmp_path = _private(array_path, ".npy.tmp")
                 self.data = np.lib.format.open_memmap(self.tmp_path, mode="w+", dtype=np.float32, shape=shape)
                 self.spilled = True
             else:
@@ -135,7 +142,7 @@ class _Writer:
             os.replace(self.tmp_path, array_path)
             return np.load(array_path, mmap_mode="r")[:, :kept]
         data = self.data[:, :kept]
-        tmp = array_path.with_suffix(".tmp.npy")
+        tmp = _private(array_path, ".tmp.npy")
         try:
             np.save(tmp, data)
             os.replace(tmp, array_path)
