@@ -12,14 +12,20 @@ from core.settings import TrainSettings
 CONFIG_FORMAT = "transferlab-run-config"
 
 
-def write_run_config(path: Path, data_root: Path, settings: TrainSettings, target_images: str | None = None,
-                     target_test: str | None = None, domain_weight: float | None = None) -> dict:
-    """Write what ``transferlab train --config FILE`` needs: the dataset folder and every setting."""
-    config = {"format": CONFIG_FORMAT, "version": 1, "data": str(data_root), "settings": settings.to_dict()}
-    if target_images:
-        config.update(target_images=str(target_images), target_test=target_test, domain_weight=domain_weight)
+def write_config(path: Path, data: str | Path | None, settings_dict: dict, **extra) -> dict:
+    """Write what ``transferlab train --config FILE`` reads (core.distributed.read_config); ``extra``:
+    target_images, target_test, domain_weight (None values are left out)."""
+    config = {"format": CONFIG_FORMAT, "version": 1, "data": None if data is None else str(data),
+              "settings": settings_dict, **{k: v for k, v in extra.items() if v is not None}}
     atomic_write_json(Path(path), config)
     return config
+
+
+def write_run_config(path: Path, data_root: Path, settings: TrainSettings, target_images: str | None = None,
+                     target_test: str | None = None, domain_weight: float | None = None) -> dict:
+    """The wizard's run, as a config file: the dataset folder, every setting, the adaptation if any."""
+    return write_config(path, data_root, settings.to_dict(), target_images=target_images, target_test=target_test,
+                        domain_weight=domain_weight)
 
 
 def cluster_commands(config: Path, out_dir: str, gpus_per_node: int, nodes: int = 1) -> list[str]:

@@ -53,10 +53,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from core.cluster import CONFIG_FORMAT, write_config  # noqa: F401 (the file the app exports)
 from core.errors import TransferLabError
 
 T = TypeVar("T")
-CONFIG_FORMAT = "transferlab-run-config"
 DEFAULT_TIMEOUT_S = 1800.0
 
 
@@ -256,14 +256,6 @@ def load_config(path: Path) -> RunConfig:
         raise TransferLabError(f"{path} is not a TransferLab run configuration (format {raw.get('format')!r})")
     return RunConfig(raw.get("data"), dict(raw.get("settings", {})), raw.get("target_images"),
                      raw.get("target_test"), raw.get("domain_weight"))
-
-
-def write_config(path: Path, data: str | Path | None, settings_dict: dict, **extra) -> None:
-    """Write a run configuration (what the app exports); ``extra``: target_images, target_test, domain_weight."""
-    from core.atomic import atomic_write_json
-    body = {"format": CONFIG_FORMAT, "version": 1, "data": None if data is None else str(data),
-            "settings": settings_dict, **{k: v for k, v in extra.items() if v is not None}}
-    atomic_write_json(Path(path), body)
 
 
 def override(settings, values: dict):
