@@ -47,6 +47,7 @@ class ModelPage(WizardPage):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)  # one line per model; the long notes show whole as tooltips
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -124,6 +125,8 @@ class ModelPage(WizardPage):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if col == 4:
                     item.setToolTip(f"About {m.cpu_images_per_s} images/s on a 2-core CPU; relative to the default")
+                if col == len(COLUMNS) - 1:
+                    item.setToolTip(m.note)
                 if col == FIT and m.name in self.fit:
                     item.setToolTip(self.fit[m.name][2])
                 self.table.setItem(row, col, item)
