@@ -1,0 +1,152 @@
+"""Domain-adversarial training (core.domain_adaptation) on a constructed shift (tests.shifted_data): tiny real runs."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from core import runs
+from core.bundle import META_FILE, load_bundle
+from core.cancel import CancelToken
+from core.dataset import scan_dataset
+from core.domain_adaptation import adaptable_settings, train_adapted
+from core.errors import Cancelled, DatasetError, TransferLabError
+from core.predict import evaluate, predict
+from core.settings import TrainSettings
+from core.trainer import resume_training, train
+from tests.datagen import make_class_folder, tree_fingerprint
+from tests.shifted_data import SHAPES, make_shifted_domains
+from tests.test_trainer import Recorder as TrainRecorder
+
+# Fine-tune the top 3 of 8 layer groups; without augmentation the frozen bottom runs once per image.
+SETTINGS = TrainSettings(image_size=64, batch_size=16, epochs=10, augmentation="none", strategy="fine-tune-top",
+                         freeze_depth=3, head_lr=1e-3, backbone_lr=1e-3, seed=0)
+
+
+class Recorder(TrainRecorder):
+    """Also keeps the fit-start events and status messages."""
+
+    def __init__(self, cancel_after_batches: int | None = None, token: CancelToken | None = None) -> None:
+        super().__init__(cancel_after_batches, token)
+        self.fit_starts, self.statuses = [], []
+
+    def on_status(self, message):
+        self.statuses.append(message)
+
+    def on_fit_start(self, event):
+        self.fit_starts.append(event)
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory):
+    return make_shifted_domains(tmp_path_factory.mktemp("shift"))
+
+
+@pytest.fixture(scope="module")
+def fingerprints(domains):
+    return {folder: tree_fingerprint(folder) for folder in vars(domains).values()}
+
+
+@pytest.fixture(scope="module")
+def runs_(domains, fingerprints, tmp_path_factory):
+    """Plain fine-tuning, DANN, and DANN without the reversed gradient (domain weight 0): same settings, seed
+    and source images."""
+    out = tmp_path_factory.mktemp("runs")
+    scan = scan_dataset(domains.source)
+    train(scan, SETTINGS, out / "plain")
+    recorder = Recorder()
+    result = train_adapted(scan, domains.target_unlabeled, SETTINGS, out / "dann", recorder,
+                           target_test_scan=scan_dataset(domains.target_test))
+    unreversed = train_adapted(scan, domains.target_unlabeled, SETTINGS, out / "unreversed", domain_weight=0.0)
+    return {"plain": out / "plain", "dann": out / "dann", "result": result, "recorder": recorder,
+            "unreversed": unreversed}
+
+
+def test_dann_confuses_the_domain_classifier_and_raises_target_accuracy(domains, runs_):
+    result, unreversed = runs_["result"], runs_["unreversed"]
+    # The reversed gradient keeps the domain classifier nearer chance than it gets on its own.
+    late = {name: sum(r.domain_accuracy[-3:]) / 3 for name, r in (("dann", result), ("unreversed", unreversed))}
+    assert late["dann"] <= late["unreversed"] - 0.05, late
+    target, source = scan_dataset(domains.target_test), scan_dataset(domains.source_test)
+    plain_target = evaluate(load_bundle(runs_["plain"]), target)["accuracy"]
+    assert evaluate(load_bundle(runs_["plain"]), source)["accuracy"] - plain_target >= 0.15  # the shift hurts
+    assert result.target_test_accuracy >= plain_target + 0.1, (result.target_test_accuracy, plain_target)
+    assert evaluate(load_bundle(runs_["dann"]), source)["accuracy"] >= 0.9  # still right on the source domain
+
+
+def test_the_adapted_model_is_a_normal_bundle_with_an_adaptation_section(domains, fingerprints, runs_):
+    run_dir, rec = runs_["dann"], runs_["recorder"]
+    meta = json.loads((run_dir / META_FILE).read_text())
+    adaptation = meta["adaptation"]
+    assert adaptation["method"] == "DANN" and adaptation["target_images"] == 120
+    assert adaptation["target_folder"] == str(domains.target_unlabeled) and adaptation["domain_weight"] == 1.0
+    assert adaptation["domain_accuracy"] == runs_["result"].domain_accuracy and len(adaptation["domain_accuracy"]) == 10
+    assert adaptation["target_test"]["accuracy"] == runs_["result"].target_test_accuracy
+    assert adaptation["target_test"]["images"] == 100
+    assert meta["classes"] == sorted(SHAPES) and meta["strategy"] == "fine-tune-top"
+    assert [h["domain_accuracy"] for h in meta["metrics"]["history"]] == adaptation["domain_accuracy"]
+    # The GUI's live curves get the usual events.
+    assert len(rec.fit_starts) == 1 and "DANN" in rec.fit_starts[0].engine
+    assert [e.epoch for e in rec.epochs] == list(range(1, 11)) and rec.epochs[-1].is_best
+    assert len(rec.batches) == 10 * rec.fit_starts[0].batches_per_epoch
+    assert sum("domain classifier" in s for s in rec.statuses) == 10
+    # Predict works on it unchanged, and the run folder is a finished, not resumable run.
+    results = predict(load_bundle(run_dir), [domains.target_test / "circle"])
+    assert len(results) == 25 and all(r["label"] in SHAPES for r in results)
+    record = runs.read_record(run_dir)
+    assert record["status"] == runs.FINISHED and record["adaptation"]["method"] == "DANN"
+    assert not (run_dir / runs.CHECKPOINT_FILE).exists()
+    with pytest.raises(TransferLabError, match="already finished"):
+        resume_training(run_dir)
+    assert {folder: tree_fingerprint(folder) for folder in fingerprints} == fingerprints  # data never written
+
+
+def test_unusable_target_folders_are_refused_before_training(domains, tmp_path):
+    scan = scan_dataset(domains.source)
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.png").write_bytes(b"not an image")
+    cases = {tmp_path / "missing": "does not exist", tmp_path / "empty": "holds no images",
+             tmp_path / "broken": "None of the 1 image files", domains.source: "images of the labelled dataset"}
+    for folder, message in cases.items():
+        with pytest.raises(DatasetError, match=message):
+            train_adapted(scan, folder, SETTINGS, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_frozen_backbone_is_switched_to_fine_tuning_and_cancel_stops_the_run(domains, tmp_path):
+    token = CancelToken()
+    rec = Recorder(2, token)
+    frozen = replace(SETTINGS, strategy="feature-extraction", freeze_depth=0)
+    with pytest.raises(Cancelled):
+        train_adapted(scan_dataset(domains.source), domains.target_unlabeled, frozen, tmp_path / "run", rec, token)
+    assert any("fine-tunes the top 3 of 8 layer groups" in s for s in rec.statuses)
+    assert len(rec.batches) == 2 and not rec.epochs
+    assert runs.read_record(tmp_path / "run")["status"] == runs.CANCELLED
+    assert not (tmp_path / "run" / META_FILE).exists() and not runs.interrupted_runs(tmp_path)
+    with pytest.raises(TransferLabError, match="no checkpoint"):
+        resume_training(tmp_path / "run")
+
+
+def test_a_seeded_run_is_reproducible_and_l2sp_applies(tmp_path):
+    small = make_shifted_domains(tmp_path / "small", per_class=6, unlabeled=16, test_per_class=0)
+    settings = replace(SETTINGS, epochs=2, batch_size=8, l2sp_alpha=0.01)
+    scan = scan_dataset(small.source)
+    first = train_adapted(scan, small.target_unlabeled, settings, tmp_path / "a")
+    second = train_adapted(scan, small.target_unlabeled, settings, tmp_path / "b")
+    train_adapted(scan, small.target_unlabeled, replace(settings, l2sp_alpha=0.0), tmp_path / "no_l2sp")
+    assert first.domain_accuracy == second.domain_accuracy and first.history[-1]["l2sp_distance"] > 0
+    sha = {run: json.loads((tmp_path / run / META_FILE).read_text())["weights_sha256"] for run in ("a", "b", "no_l2sp")}
+    assert sha["a"] == sha["b"] != sha["no_l2sp"]
+
+
+def test_two_stage_fine_tuning_becomes_one_stage_and_a_bad_target_test_folder_is_refused(domains, tmp_path):
+    settings, notes = adaptable_settings(replace(SETTINGS, two_stage=True, head_epochs=2, gradual_unfreeze=True))
+    assert not settings.two_stage and not settings.gradual_unfreeze and settings.freeze_depth == 3
+    assert len(notes) == 1 and "two-stage fine-tuning is off" in notes[0]
+    assert adaptable_settings(SETTINGS) == (SETTINGS, [])
+    other = make_class_folder(tmp_path / "other", ["circle", "hexagon"], per_class=2, size=32)
+    with pytest.raises(DatasetError, match="hexagon"):
+        train_adapted(scan_dataset(domains.source), domains.target_unlabeled, SETTINGS, tmp_path / "run",
+                      target_test_scan=scan_dataset(other))
+    assert not (tmp_path / "run").exists()
