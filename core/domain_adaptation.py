@@ -268,17 +268,16 @@ def _fit(run: Run, run_dir: Path, record: dict, target: list[Path], weight: floa
             if seen == 0:
                 raise TransferLabError("No training image could be read; check the dataset report")
             val_loss, val_accuracy = _validate(run, cancel, None)
-            last = epoch == settings.epochs
             entry = EpochEnd(epoch, settings.epochs, loss_sum / seen, correct / seen, val_loss, val_accuracy,
-                             time.monotonic() - epoch_start,
-                             (time.monotonic() - started) / epoch * (settings.epochs - epoch), is_best=last)
+                             time.monotonic() - epoch_start, (time.monotonic() - started) / epoch *
+                             (settings.epochs - epoch), is_best=epoch == settings.epochs)  # the last one is kept
             domain_accuracy.append(domain_correct / domain_seen)
             extras = {} if run.regularizer is None else {"l2sp_distance": run.regularizer.distance()}
             progress.history.append({**entry.to_dict(), "domain_accuracy": domain_accuracy[-1],
                                      "reversal_strength": lam, **extras})
             cb.on_epoch_end(entry)
-            cb.on_status(f"Epoch {epoch}: the domain classifier tells source from target images "
-                         f"{domain_accuracy[-1]:.0%} of the time (50% = the features no longer show the domain)")
+            cb.on_status(f"Epoch {epoch}: the domain classifier told source from target images apart "
+                         f"{domain_accuracy[-1]:.0%} of the time on this epoch's batches (50% = chance)")
     finally:
         for hook in hooks:
             hook.remove()

@@ -4,12 +4,13 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from core import runs
 from core.bundle import META_FILE, load_bundle
 from core.cancel import CancelToken
 from core.dataset import scan_dataset
-from core.domain_adaptation import adaptable_settings, train_adapted
+from core.domain_adaptation import adaptable_settings, grad_reverse, reversal_strength, train_adapted
 from core.errors import Cancelled, DatasetError, TransferLabError
 from core.predict import evaluate, predict
 from core.settings import TrainSettings
@@ -49,24 +50,29 @@ def fingerprints(domains):
 
 @pytest.fixture(scope="module")
 def runs_(domains, fingerprints, tmp_path_factory):
-    """Plain fine-tuning, DANN, and DANN without the reversed gradient (domain weight 0): same settings, seed
-    and source images."""
+    """Plain fine-tuning and DANN with the same settings and seed, on the same source images."""
     out = tmp_path_factory.mktemp("runs")
     scan = scan_dataset(domains.source)
     train(scan, SETTINGS, out / "plain")
     recorder = Recorder()
     result = train_adapted(scan, domains.target_unlabeled, SETTINGS, out / "dann", recorder,
                            target_test_scan=scan_dataset(domains.target_test))
-    unreversed = train_adapted(scan, domains.target_unlabeled, SETTINGS, out / "unreversed", domain_weight=0.0)
-    return {"plain": out / "plain", "dann": out / "dann", "result": result, "recorder": recorder,
-            "unreversed": unreversed}
+    return {"plain": out / "plain", "dann": out / "dann", "result": result, "recorder": recorder}
+
+
+def test_the_reversal_layer_flips_and_scales_gradients_on_the_papers_schedule():
+    x = torch.ones(3, requires_grad=True)
+    (grad_reverse(x, 0.25) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.equal(grad_reverse(x, 0.25), x) and x.grad.tolist() == [-0.25, -0.5, -0.75]
+    assert reversal_strength(0.0, 1.0) == 0 and reversal_strength(0.5, 2.0) == pytest.approx(2 * 0.98661, abs=1e-4)
+    assert reversal_strength(1.0, 1.0) == pytest.approx(0.99991, abs=1e-5)
 
 
 def test_dann_confuses_the_domain_classifier_and_raises_target_accuracy(domains, runs_):
-    result, unreversed = runs_["result"], runs_["unreversed"]
-    # The reversed gradient keeps the domain classifier nearer chance than it gets on its own.
-    late = {name: sum(r.domain_accuracy[-3:]) / 3 for name, r in (("dann", result), ("unreversed", unreversed))}
-    assert late["dann"] <= late["unreversed"] - 0.05, late
+    result = runs_["result"]
+    # The domain classifier is kept near chance (without the reversed gradient it reaches about 0.75 on its
+    # own here, and near 1.0 if the gradient helped it: bench.dann has the comparison over 5 seeds).
+    assert sum(result.domain_accuracy[-3:]) / 3 <= 0.68, result.domain_accuracy
     target, source = scan_dataset(domains.target_test), scan_dataset(domains.source_test)
     plain_target = evaluate(load_bundle(runs_["plain"]), target)["accuracy"]
     assert evaluate(load_bundle(runs_["plain"]), source)["accuracy"] - plain_target >= 0.15  # the shift hurts
