@@ -107,6 +107,9 @@ def resume_training(run_dir: Path, callback: TrainCallback | None = None,
     record = runs.read_record(run_dir)
     if (run_dir / META_FILE).exists() and record.get("status") == runs.FINISHED:
         raise TransferLabError(f"The run in {run_dir} has already finished; there is nothing to resume")
+    if record.get("adaptation") and not (run_dir / CHECKPOINT_FILE).is_file():
+        raise TransferLabError(f"The run in {run_dir} adapts to a new setting (DANN); such runs keep no checkpoint "
+                               "and cannot be resumed. Start it again instead.")
     if not (run_dir / CHECKPOINT_FILE).is_file():
         raise TransferLabError(f"The run in {run_dir} stopped before its first epoch ended; there is no checkpoint "
                                "to resume from. Start it again instead.")
