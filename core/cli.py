@@ -40,6 +40,12 @@ class _Bar:
             self.bar.close()
             self.bar = None
 
+    def __enter__(self) -> "_Bar":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
 
 def _emit(args, data, text: str) -> None:
     if args.json:
@@ -50,11 +56,8 @@ def _emit(args, data, text: str) -> None:
 
 def _scan(path: str, quiet: bool):
     from core.dataset import scan_dataset
-    bar = _Bar(quiet, "Scanning")
-    try:
+    with _Bar(quiet, "Scanning") as bar:
         return scan_dataset(Path(path), progress=bar)
-    finally:
-        bar.close()
 
 
 def _settings(args):
@@ -103,11 +106,8 @@ def cmd_scan(args) -> int:
 def cmd_advise(args) -> int:
     from core.advisor import advise
     scan = _scan(args.data, args.quiet)
-    bar = _Bar(args.quiet, "Measuring")
-    try:
+    with _Bar(args.quiet, "Measuring") as bar:
         suggestion = advise(scan, _settings(args), progress=bar)
-    finally:
-        bar.close()
     d = suggestion.to_dict()
     groups = suggestion.extra.get("layer_groups", [])
     depth = suggestion.freeze_depth
@@ -235,11 +235,8 @@ def _train_settings(args, config, scan):
     strategy = args.strategy or (None if config else "auto")
     if strategy == "auto":
         from core.advisor import advise
-        bar = _Bar(args.quiet, "Measuring")
-        try:
+        with _Bar(args.quiet, "Measuring") as bar:
             suggestion = advise(scan, s, progress=bar)
-        finally:
-            bar.close()
         s = suggestion.apply(s)
         if not args.quiet:
             print("Strategy: " + "\n  ".join(suggestion.rationale), file=sys.stderr)
@@ -290,11 +287,8 @@ def cmd_predict(args) -> int:
     from core.bundle import load_bundle
     from core.predict import predict, write_predictions_csv
     bundle = load_bundle(Path(args.run))
-    bar = _Bar(args.quiet, "Predicting")
-    try:
+    with _Bar(args.quiet, "Predicting") as bar:
         results = predict(bundle, [Path(p) for p in args.paths], args.device, progress=bar)
-    finally:
-        bar.close()
     if args.csv:
         write_predictions_csv(Path(args.csv), results, bundle.classes)
     text = "\n".join(f"{r['path']}\t{r['label']}\t{max(r['probabilities'].values()):.1%}" if r["label"]
@@ -308,11 +302,8 @@ def cmd_evaluate(args) -> int:
     from core.predict import evaluate
     bundle = load_bundle(Path(args.run))
     scan = _scan(args.data, args.quiet)
-    bar = _Bar(args.quiet, "Evaluating")
-    try:
+    with _Bar(args.quiet, "Evaluating") as bar:
         report = evaluate(bundle, scan, args.device, progress=bar)
-    finally:
-        bar.close()
     lines = [f"accuracy {report['accuracy']:.1%}, balanced accuracy {report['balanced_accuracy']:.1%} "
              f"on {report['num_images']} images ({report['split']})",
              f"{'class':24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
@@ -375,11 +366,8 @@ def cmd_report(args) -> int:
     evaluation = None
     if data and Path(data).is_dir():
         scan = _scan(data, args.quiet)
-        bar = _Bar(args.quiet, "Evaluating")
-        try:
+        with _Bar(args.quiet, "Evaluating") as bar:
             evaluation = evaluate(bundle, scan, progress=bar)
-        finally:
-            bar.close()
     elif not args.quiet:
         print(f"The dataset folder {data} is not here; the report has no evaluation.", file=sys.stderr)
     out = build_report(bundle, evaluation, Path(args.out),

@@ -51,12 +51,9 @@ def cmd_compare(args) -> int:
 def cmd_rank(args) -> int:
     from core.ranking import explain, rank_models
     scan = _scan(args.data, args.quiet)
-    bar = _Bar(args.quiet, "Scoring")
-    try:
+    with _Bar(args.quiet, "Scoring") as bar:
         scores = rank_models(scan, args.models, max_images=args.max_images, image_size=args.image_size,
                              progress=bar, seed=args.seed, device=args.device)
-    finally:
-        bar.close()
     lines = [f"{'#':>2} {'model':26} {'LogME':>7} {'probe':>6} {'img/s':>6}"]
     rank = 0
     for s in scores:
@@ -74,12 +71,9 @@ def cmd_rank(args) -> int:
 def cmd_probe(args) -> int:
     from core.probe import probe_layers
     scan = _scan(args.data, args.quiet)
-    bar = _Bar(args.quiet, "Probing")
-    try:
+    with _Bar(args.quiet, "Probing") as bar:
         probe = probe_layers(scan, args.model_name, max_images=args.max_images, image_size=args.image_size,
                              progress=bar, seed=args.seed, device=args.device)
-    finally:
-        bar.close()
     lines = [f"{'level':>5} {'module':24} {'channels':>8} {'probe':>6} {'LogME':>7}"]
     for level in probe.levels:
         mark = "  <- best cut" if level["index"] == probe.best_index else ""
@@ -104,11 +98,8 @@ def cmd_lr_find(args) -> int:
     settings = with_strategy(settings, args.strategy, len(layer_groups(model)), default_cut_index(model))
     if args.freeze_depth is not None:
         settings = replace(settings, freeze_depth=args.freeze_depth)
-    bar = _Bar(args.quiet, "Sweeping")
-    try:
+    with _Bar(args.quiet, "Sweeping") as bar:
         result = find_learning_rate(scan, settings, progress=bar)
-    finally:
-        bar.close()
     _emit(args, result.to_dict(), f"Suggested learning rate: {result.suggestion:.1e} for the new classifier, "
                                   f"{result.backbone_suggestion:.1e} for pretrained layers. {result.reason}\n"
                                   f"Train with: --lr {result.suggestion:.1e} --backbone-lr "
