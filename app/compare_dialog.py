@@ -16,7 +16,7 @@ from app.widgets.busy import BusyRow
 from app.widgets.leaderboard import Leaderboard
 from app.widgets.overlay_curves import OverlayCurves
 from core.catalog import CATALOG
-from core.compare import SCRATCH
+from core.compare import SCRATCH, rank_key
 from core.settings import STRATEGIES, STRATEGY_TITLES
 from core.weights_status import offline_status
 
@@ -189,7 +189,7 @@ class CompareDialog(QDialog):
             self.status.setText(f"Training <b>{self.current}</b>: epoch {e.epoch} of {e.epochs}")
         elif kind == "row":
             rows = [*self.board.rows, event[1]]
-            rows.sort(key=lambda r: ("error" in r, -r.get("balanced_accuracy", 0), r.get("seconds_per_epoch", 0)))
+            rows.sort(key=rank_key)
             self._show_rows(rows)
 
     def _show_rows(self, rows: list[dict]) -> None:

@@ -101,7 +101,7 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
         except TransferLabError as exc:  # e.g. a model whose weights are not available offline
             row["error"] = str(exc)
         result["rows"].append(row)
-        result["rows"].sort(key=_rank_key)
+        result["rows"].sort(key=rank_key)
         atomic_write_json(out_dir / COMPARISON_FILE, result)
         cb.on_candidate_end(row)
     return result
@@ -142,7 +142,7 @@ def _measure(scan: DatasetScan, run_dir: Path, history: list[dict], cancel: Canc
             "curves": {k: [h[k] for h in history] for k in ("train_loss", "val_loss", "val_accuracy")}}
 
 
-def _rank_key(row: dict) -> tuple:
+def rank_key(row: dict) -> tuple:
     """Best balanced accuracy first; ties go to the faster candidate; failed ones last."""
     if "error" in row:
         return (1, 0.0, 0.0)
