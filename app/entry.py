@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.self_test import main as self_test_main
         return self_test_main(args[1:])
     if not args:
+        from app.display_check import exit_if_no_display
+        exit_if_no_display()  # a clear paragraph and exit code 2 where Qt would abort
         _load_torch_first()
         from app.gui import run_gui  # Qt is imported only for the GUI
         return run_gui()

@@ -1,5 +1,6 @@
 """Starting the Qt application: logging and crash reporting first, then the window."""
 
+import gc
 import logging
 import os
 import platform
@@ -25,10 +26,30 @@ def start_logging() -> None:
              sys.platform, " (packaged)" if getattr(sys, "frozen", False) else "", path)
 
 
+def collect_garbage_on_gui_thread(app: QApplication, interval_ms: int = 1000) -> QTimer:
+    """Python's cyclic garbage collector runs in whichever thread crosses its threshold; in a worker
+    thread it can destroy widgets there and deadlock with Qt (seen in a background weights import).
+    Automatic collection is turned off and done on a timer on the GUI thread instead, as pyqtgraph's
+    GarbageCollector does."""
+    gc.disable()
+    timer = QTimer(app)
+    timer.timeout.connect(_collect_due_generations)
+    timer.start(interval_ms)
+    return timer
+
+
+def _collect_due_generations() -> None:
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    due = [g for g in range(3) if counts[g] > thresholds[g]]
+    if due and due[0] == 0:
+        gc.collect(max(g for g in due if all(d in due for d in range(g + 1))))
+
+
 def run_gui(argv: list[str] | None = None) -> int:
     start_logging()
     app_settings.init_identity()
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    collect_garbage_on_gui_thread(app)
     crash.install()
     apply_theme(app)
     try:

@@ -5,7 +5,9 @@ position, saved as JPEG at their own resolution (128-400 px), like photos of dif
 crops come from the left 65% of each photo, validation crops from the right 35%, so validation
 images show regions the model never trained on.
 
-    python -m bench.photo_patches OUT [--per-class 50] [--val-per-class 15] [--classes 8]
+    python -m bench.photo_patches OUT [--per-class 50] [--val-per-class 15] [--classes 8] [--quick]
+
+``--quick`` writes 2 classes of 3 + 2 crops (a smoke test). The last line is ``images_written=N``.
 """
 
 from __future__ import annotations
@@ -60,5 +62,8 @@ if __name__ == "__main__":
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--val-per-class", type=int, default=15)
     parser.add_argument("--classes", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="2 classes of 3 + 2 crops: a smoke test")
     a = parser.parse_args()
-    print(write(Path(a.out), a.per_class, a.val_per_class, a.classes).resolve())
+    written = write(Path(a.out), *((3, 2, 2) if a.quick else (a.per_class, a.val_per_class, a.classes)))
+    print(written.resolve())
+    print(f"images_written={sum(1 for _ in written.rglob('*.jpg'))}")

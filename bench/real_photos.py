@@ -7,10 +7,12 @@ end-to-end checks and benchmarks with no network.
 * ``faces``: scikit-image's LFW subset, 100 face and 100 non-face crops (25x25).
   The last 20 of each are held out.
 
-    python -m bench.real_photos OUT_DIR      # writes OUT_DIR/{textures,faces}/{train,heldout}/CLASS/*.png
+    python -m bench.real_photos OUT_DIR [--quick]   # writes OUT_DIR/{textures,faces}/{train,heldout}/CLASS/*.png
+
+``--quick`` writes a few textures only (a smoke test). The last line is ``images_written=N``.
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +46,21 @@ def write_faces(out: Path, held_out: int = 20) -> None:
             Image.fromarray((array * 255).astype(np.uint8)).save(folder / f"{label}_{i:03d}.png")
 
 
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "real-photos")
-    write_textures(target)
-    write_faces(target)
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", nargs="?", default="real-photos")
+    parser.add_argument("--quick", action="store_true", help="a few textures only: a smoke test")
+    args = parser.parse_args()
+    target = Path(args.out)
+    if args.quick:
+        write_textures(target, per_class=3, held_out=2)
+    else:
+        write_textures(target)
+        write_faces(target)
     print(target.resolve())
+    print(f"images_written={sum(1 for _ in target.rglob('*.png'))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

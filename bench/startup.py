@@ -1,6 +1,6 @@
 """How long ``transferlab`` takes to show its window (process start to window shown), over a few runs.
 
-    .venv/bin/python -m bench.startup [--runs 5]
+    .venv/bin/python -m bench.startup [--runs 5] [--quick]     # --quick: one run, a smoke test
 
 Runs the real entry point offscreen with TRANSFERLAB_QUIT_AFTER_SHOW set: the app quits as soon
 as its window has been shown and the event loop has started. The first run also pays for cold
@@ -34,7 +34,9 @@ def once() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    runs = [once() for _ in range(parser.parse_args().runs)]
+    parser.add_argument("--quick", action="store_true", help="one run: a smoke test")
+    args = parser.parse_args()
+    runs = [once() for _ in range(1 if args.quick else args.runs)]
     print("runs: " + ", ".join(f"{r:.2f} s" for r in runs))
     print(f"startup_seconds={statistics.median(runs):.2f}")
     return 0

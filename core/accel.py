@@ -10,6 +10,12 @@ A :class:`ComputePlan` is chosen once per run from the device (and the user's pr
 * MPS: plain fp32 (autocast and channels-last are not reliably faster there).
 
 ``plain`` plans (fp32, NCHW) are the reference the optimised paths are tested against.
+
+The precision rule: mixed precision is used only for the training steps that update backbone
+layers (fine-tuning), where it buys throughput. Every number a user sees or the saved model is
+applied to is computed in full fp32 (:attr:`ComputePlan.evaluation`, TF32 off on CUDA): cached
+features, validation, calibration, prediction, Grad-CAM and the export check. So what the app
+shows equals what an exported fp32 file computes, on every CPU and GPU.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,15 +38,23 @@ class ComputePlan:
     autocast_dtype: torch.dtype | None = None  # None: fp32
     grad_scaler: bool = False  # fp16 on CUDA needs loss scaling
     pin_memory: bool = False
+    exact_fp32: bool = False  # fp32 without TF32 shortcuts on CUDA (see `evaluation`)
 
     @property
     def precision(self) -> str:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
 
+    @property
+    def evaluation(self) -> ComputePlan:
+        """This plan in full fp32: the same device and memory format, no autocast, no TF32."""
+        return replace(self, autocast_dtype=None, grad_scaler=False, exact_fp32=True)
+
     def autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        if self.autocast_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        if self.exact_fp32 and self.device.type == "cuda":
+            return _no_tf32()
+        return contextlib.nullcontext()
 
     def prepare_module(self, module: torch.nn.Module) -> torch.nn.Module:
         module.to(self.device)
@@ -65,6 +79,17 @@ class ComputePlan:
         if self.channels_last:
             parts.append("channels-last")
         return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def _no_tf32():
+    """cuDNN convolutions default to TF32 on Ampere and newer (10-bit mantissa): off while evaluating."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def plain_plan(device: torch.device) -> ComputePlan:

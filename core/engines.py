@@ -46,6 +46,8 @@ FEATURE_VIEWS = 4  # augmented views cached per image when augmentation is on
 
 @dataclass
 class Engine:
+    """Subclasses also set ``plan``: the precision and memory format of their training steps."""
+
     module: nn.Module  # what a batch goes through to give logits
     num_train: int
     num_val: int
@@ -226,7 +228,9 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
                   train_files: Files, val_files: Files, pp: Preprocessing, settings: TrainSettings,
                   plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None, progress: Progress) -> CachedEngine:
     views = cache_views(pp, settings)
-    common = dict(encoder=encoder, pp=pp, plan=plan, batch_size=max(settings.batch_size, 32),
+    # Cached outputs are computed in fp32 (core.accel's precision rule): they are what validation and
+    # the classifier see, and a prediction later runs the same frozen layers in fp32.
+    common = dict(encoder=encoder, pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
                   budget_bytes=budget_bytes // 2, cancel=cancel)
     what = "features" if kind == "features" else "activations at the freeze boundary"
     train = compute_or_load({**key, **_files_key(train_files), "split": "train", "views": len(views),
@@ -248,4 +252,5 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
                f"{'the classifier' if kind == 'features' else 'the layers above the boundary'}")
     details = {"summary": summary, "cache": kind, "views": len(views), "cache_mib": round(mib, 1),
                "reused": reused, "unreadable": (len(train_files) - len(train)) + (len(val_files) - len(val))}
-    return CachedEngine(module, train, val, settings, plan, details)
+    # Only the classifier trains on cached features: nothing for mixed precision to speed up.
+    return CachedEngine(module, train, val, settings, plan.evaluation if kind == "features" else plan, details)

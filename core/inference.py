@@ -32,9 +32,9 @@ class Outputs:
 
 
 def fast_copy(net: nn.Module, device: torch.device) -> tuple[nn.Module, ComputePlan]:
-    """An inference-only copy of ``net`` on ``device``: BatchNorm folded, channels-last, mixed
-    precision where native (the same outputs within 1e-5 in fp32; see core.fold, core.accel)."""
-    plan = plan_for(device)
+    """An inference-only copy of ``net`` on ``device``: BatchNorm folded, channels-last, in fp32 (the
+    same outputs within 1e-5 as the plain network and its exported files; see core.fold, core.accel)."""
+    plan = plan_for(device).evaluation
     where = next(net.parameters()).device
     probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(where)
     return plan.prepare_module(folded_copy(net, probe)), plan
@@ -46,7 +46,7 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
         temperature: float = 1.0) -> Outputs:
     """Probabilities (``softmax(logits / temperature)``) for every readable image of ``loader``
     (``plan``: memory format and precision)."""
-    plan = plan or plain_plan(device)
+    plan = (plan or plain_plan(device)).evaluation
     was_training = net.training
     net.eval()
     probs, labels, indices = [], [], []

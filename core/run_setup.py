@@ -186,7 +186,7 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     progress = lambda stage, done, total: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731
     import timm
     import torchvision
-    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": plan.precision, "fold": 1,
+    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": "fp32", "fold": 1,
            "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
     if not any(p.requires_grad for p in net.backbone.parameters()):
         key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))

@@ -162,12 +162,12 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
 
 def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch: int, cb: TrainCallback,
          cancel: CancelToken | None) -> TrainResult:
-    settings, plan = run.settings, run.plan  # run.engine may change between stages
+    settings = run.settings  # run.engine may change between stages
     hooks = cancel_hooks(run.net, cancel)
     batches = run.engine.batches_per_epoch
     cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
                              run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
-                             run.engine.description, plan.describe()))
+                             run.engine.description, _precision_words(run)))
     started, stopped_early = time.monotonic(), False
     if is_staged(settings):
         cb.on_status(_stage_message(run, start_epoch))
@@ -295,7 +295,7 @@ def _optimise(run: Run, module: nn.Module, x: torch.Tensor, y: torch.Tensor, mic
     run.optimizer.zero_grad(set_to_none=True)
     loss_total, correct = 0.0, 0
     for xs, ys in zip(x.split(micro), y.split(micro)):
-        with run.plan.autocast():
+        with run.engine.plan.autocast():
             logits = module(xs)
             loss = loss_of(logits.float(), ys)
         objective = loss if run.regularizer is None else loss + run.regularizer.penalty() * (len(ys) / len(y))
@@ -312,6 +312,13 @@ def _optimise(run: Run, module: nn.Module, x: torch.Tensor, y: torch.Tensor, mic
         run.optimizer.step()
     run.scheduler.step()
     return loss_total, correct
+
+
+def _precision_words(run: Run) -> str:
+    """What the user is told about precision: mixed precision only ever in fine-tuning steps."""
+    if run.plan.autocast_dtype is None:
+        return run.plan.describe()
+    return f"{run.plan.describe()} for fine-tuning steps; features, validation and predictions in fp32"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -335,7 +342,7 @@ def _validate(run: Run, cancel: CancelToken | None, micro: int | None) -> tuple[
     for xb, yb in run.engine.val_batches():
         for x, y in zip(xb.split(micro or len(yb)), yb.split(micro or len(yb))):
             check(cancel)
-            with run.plan.autocast():
+            with run.plan.evaluation.autocast():
                 logits = run.engine.module(x)
             logits = logits.float()
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
@@ -395,7 +402,7 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
     logits, labels = [], []
     for xb, yb in run.engine.val_batches():
         for x, y in zip(xb.split(micro or len(yb)), yb.split(micro or len(yb))):
-            with run.plan.autocast():
+            with run.plan.evaluation.autocast():
                 logits.append(run.engine.module(x).float().cpu())
             labels.append(y.cpu())
     parts = distributed.gather((torch.cat(logits), torch.cat(labels)) if logits else
@@ -430,7 +437,8 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
                     "val_loss": p.best["val_loss"]},
         "dataset": {**record["dataset"], "split": {"train": len(run.train_items), "val": len(run.val_items)}},
         "device": run.device_name,
-        "compute": {"precision": run.plan.precision, "channels_last": run.plan.channels_last, **run.engine.details},
+        "compute": {"precision": run.engine.plan.precision, "evaluation_precision": "fp32",
+                    "channels_last": run.plan.channels_last, **run.engine.details},
         "class_weights": run.class_weights,
         "calibration": calibration,
         "trainable_params": run.freeze.trainable_params,

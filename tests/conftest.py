@@ -1,3 +1,4 @@
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -24,4 +25,19 @@ def _private_qsettings(tmp_path, request):
     app_settings.init_identity()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    yield
+    # Garbage is collected on this (the GUI) thread only, as the app does (app.gui): a collection that
+    # a worker thread triggers can destroy a widget of an earlier test there and deadlock with Qt.
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
+
+
+@pytest.fixture(params=["fp32", "bf16"])
+def cpu_precision(request, monkeypatch):
+    """Run a precision-sensitive test under both CPU plans on every machine: bf16 is forced where
+    the CPU lacks it (emulated, slower: keep such tests small), fp32 where it has it."""
+    monkeypatch.setenv("TRANSFERLAB_CPU_BF16", "1" if request.param == "bf16" else "0")
+    return request.param

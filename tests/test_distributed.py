@@ -24,6 +24,7 @@ from core.predict import predict
 from core.settings import TrainSettings
 from core.trainer import resume_training, train
 from tests.datagen import make_class_folder
+from tests.precision import run_precision, tolerance
 from tests.test_resume import Boom, DieInEpoch, _strip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def _max_weight_diff(a: Path, b: Path) -> float:
     return max((p[k].float() - q[k].float()).abs().max().item() for k in p)
 
 
-def test_feature_extraction_two_processes_match_one(data, tmp_path):
+def test_feature_extraction_two_processes_match_one(data, tmp_path, cpu_precision):
     """Cached features (rank 0 computes, rank 1 reads the disk cache), class weights, batches of 7 split
     4 + 3 between the ranks, settings from --config with a flag overriding the file."""
     settings = TrainSettings(model_name="test_efficientnet", weights_file=str(_weights(tmp_path, "test_efficientnet")),
@@ -86,6 +87,7 @@ def test_feature_extraction_two_processes_match_one(data, tmp_path):
     out = _torchrun(["--config", str(config), "--out", str(tmp_path / "two"), "--epochs", "3"])
     one = train(scan_dataset(data), replace(settings, epochs=3), tmp_path / "one")
     assert out["history"][-1]["epoch"] == 3  # the flag overrode the file's 4 epochs
+    assert run_precision(tmp_path / "one") == "fp32"  # only the classifier trains: fp32 under either plan
     _close(one.history, out["history"], 1e-5)
     assert _max_weight_diff(tmp_path / "one", tmp_path / "two") < 1e-5
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
@@ -100,7 +102,7 @@ def test_feature_extraction_two_processes_match_one(data, tmp_path):
     assert len(predict(bundle, images, "cpu")) == 3
 
 
-def test_fine_tuning_resumed_on_two_processes_matches_one(data, tmp_path):
+def test_fine_tuning_resumed_on_two_processes_matches_one(data, tmp_path, cpu_precision):
     """A two-stage, gradually unfrozen, L2-SP fine-tuning run (decoded-image engine, the whole network
     in DDP, re-wrapped at each unfreezing) interrupted in epoch 2 and resumed by two processes ends as an
     uninterrupted single-process run."""
@@ -113,9 +115,10 @@ def test_fine_tuning_resumed_on_two_processes_matches_one(data, tmp_path):
     with pytest.raises(Boom):
         train(scan_dataset(data), settings, tmp_path / "split", callback=DieInEpoch(2))
     out = _torchrun(["--resume", str(tmp_path / "split")])
-    _close(whole.history, out["history"], 1e-4)
+    assert run_precision(tmp_path / "whole") == cpu_precision
+    _close(whole.history, out["history"], tolerance(cpu_precision, 1e-4))
     assert [e["trainable_groups"] for e in out["history"]] == [0, 1, 2]
-    assert _max_weight_diff(tmp_path / "whole", tmp_path / "split") < 1e-3
+    assert _max_weight_diff(tmp_path / "whole", tmp_path / "split") < tolerance(cpu_precision, 1e-3)
     # and the distributed checkpoint resumes in one process: nothing left to do but it is readable
     assert json.loads((tmp_path / "split" / "run.json").read_text())["status"] == "finished"
     with pytest.raises(Exception, match="already finished"):

@@ -26,6 +26,19 @@ def run(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def fine_tuned(tmp_path_factory):
+    """A run whose fine-tuning steps used bf16 where the plan has it (forced on CPUs without it)."""
+    root = tmp_path_factory.mktemp("export-ft")
+    data = make_class_folder(root / "data", ["circles", "squares"], per_class=6, size=48)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERLAB_CPU_BF16", "1")
+        train(scan_dataset(data), TrainSettings(image_size=48, epochs=1, batch_size=6, strategy="fine-tune-top",
+                                                freeze_depth=2, two_stage=False, augmentation="none"), root / "run")
+    make_image(1, size=60, seed=99).save(root / "new.png")
+    return root
+
+
 def _preprocessed(bundle, path):
     from core.images import load_rgb
     from core.preprocess import eval_transform
@@ -59,6 +72,27 @@ def test_torchscript_export_round_trip(run, tmp_path):
     with torch.inference_mode():
         exported = loaded(_preprocessed(bundle, run / "new.png"))[0].numpy()
     ours = predict(bundle, [run / "new.png"])[0]["probabilities"]
+    assert np.abs(exported - [ours[c] for c in bundle.classes]).max() < 1e-4
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_what_predict_shows_is_what_the_export_computes_under_either_cpu_plan(fine_tuned, tmp_path, fmt,
+                                                                            cpu_precision):
+    """The precision rule: predictions are fp32 whatever precision trained the model and whatever the
+    CPU, so an exported fp32 file reproduces them within the README's 1e-4."""
+    bundle = load_bundle(fine_tuned / "run")
+    assert bundle.meta["compute"]["precision"] == "bf16"
+    result = export_model(bundle, tmp_path / f"m.{fmt}", fmt)
+    assert result["max_abs_difference"] <= 1e-4
+    x = _preprocessed(bundle, fine_tuned / "new.png")
+    if fmt == "onnx":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        exported = session.run(["probabilities"], {"image": x.numpy()})[0][0]
+    else:
+        with torch.inference_mode():
+            exported = torch.jit.load(str(tmp_path / "m.torchscript"))(x)[0].numpy()
+    ours = predict(bundle, [fine_tuned / "new.png"])[0]["probabilities"]
     assert np.abs(exported - [ours[c] for c in bundle.classes]).max() < 1e-4
 
 

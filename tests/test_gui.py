@@ -133,3 +133,28 @@ def test_window_geometry_is_remembered(qtbot):
     second = MainWindow()
     qtbot.addWidget(second)
     assert (second.width(), second.height()) == (780, 640)
+
+
+def test_garbage_is_collected_on_the_gui_thread_only(qtbot, qapp):
+    import gc
+    import weakref
+
+    from app.gui import collect_garbage_on_gui_thread
+
+    class Node:
+        pass
+
+    timer = collect_garbage_on_gui_thread(qapp, interval_ms=20)
+    try:
+        assert not gc.isenabled()  # no collection can start in a worker thread
+        cycle = Node()
+        cycle.me = cycle
+        alive = weakref.ref(cycle)
+        del cycle
+        kept = [Node() for _ in range(gc.get_threshold()[0] + 1)]  # enough allocations to make one due
+        assert alive() is not None and timer.isActive() and timer.interval() == 20
+        timer.timeout.emit()  # what the timer does each interval, on the GUI thread
+        assert alive() is None and len(kept) > gc.get_threshold()[0]
+    finally:
+        timer.stop()
+        gc.enable()
