@@ -134,11 +134,12 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         f"The original ImageNet classifier is on average {pct(m.imagenet_confidence)} confident on your images.",
     ]
     advice = {
-        "feature-extraction": "Keep every pretrained layer frozen and train only a linear classifier on the final "
-                              "features: fast, and with few images it cannot overfit the backbone.",
+        "feature-extraction": "Keep every pretrained layer frozen and fit only a linear classifier on the final "
+                              "features, to convergence, with its regularisation chosen by cross-validation on "
+                              "your training images: fast, and with few images it cannot overfit the backbone.",
         "truncated": "Cut the network at an earlier layer, where features are still generic (edges, colours, "
-                     "textures), and train a linear classifier on them; the later, ImageNet-specific layers are "
-                     "dropped.",
+                     "textures), and fit a linear classifier on them to convergence; the later, ImageNet-specific "
+                     "layers are dropped.",
         "fine-tune-top": f"Fine-tune the top {values['freeze_depth']} of {num_groups} layer groups with a low "
                          f"learning rate ({values['backbone_lr']:g}, head {values['head_lr']:g}); with this many "
                          "images the top layers can adapt without destroying the pretrained features.",

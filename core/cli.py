@@ -249,6 +249,10 @@ def _train_settings(args, config, scan):
                      "class_weighting": args.class_weights, "backbone_lr": args.backbone_lr,
                      "allow_flips": False if args.no_flips else None,
                      "allow_rotation": False if args.no_rotation else None})
+    if args.classifier_fit:
+        s = override(s, {"classifier_fit": args.classifier_fit})
+    elif s.classifier_fit == "converged" and (args.epochs or args.lr or args.batch_size):
+        s = override(s, {"classifier_fit": "epochs"})  # epochs, a learning rate: training in epochs was asked for
     if not config or strategy is not None or args.epochs is not None or args.freeze_depth is not None:
         s = consistent(s)  # e.g. --epochs 1 leaves no room for the default two-stage start
     return override(s, {"two_stage": args.two_stage or None, "head_epochs": args.head_epochs,
@@ -414,7 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--strategy", choices=("auto", *STRATEGIES), default="auto")
             c.add_argument("--freeze-depth", type=int, help="layer groups trained, counted from the head")
             c.add_argument("--cut-index", type=int, help="level to cut at for the truncated strategy")
-            c.add_argument("--epochs", type=int)
+            c.add_argument("--epochs", type=int,
+                           help="passes over the images; with a frozen backbone, giving it trains the classifier "
+                                "in epochs instead of fitting it to convergence")
+            c.add_argument("--classifier-fit", choices=["converged", "epochs"],
+                           help="classifier on a frozen backbone: fitted to convergence with a cross-validated "
+                                "L2 strength (the default), or trained in epochs")
             c.add_argument("--batch-size", type=int)
             c.add_argument("--lr", type=float, help="learning rate of the new head")
             c.add_argument("--backbone-lr", type=float, help="learning rate of pretrained layers")

@@ -78,7 +78,10 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
         raise TransferLabError("Nothing to compare: add at least one candidate")
     out_dir = Path(out_dir)
     first = candidates[0].settings
-    result = {"dataset_root": str(scan.root), "classes": list(scan.classes), "epochs": first.epochs,
+    # One budget: the epochs of the first candidate that trains in epochs (a classifier fitted to
+    # convergence is one fit, whatever the budget).
+    budget = next((c.settings.epochs for c in candidates if c.settings.classifier_fit == "epochs"), first.epochs)
+    result = {"dataset_root": str(scan.root), "classes": list(scan.classes), "epochs": budget,
               "seed": first.seed, "val_fraction": first.val_fraction, "rows": []}
     folders = _folders(candidates)
     for folder in folders:  # before anything is trained: a comparison never stops halfway on this
@@ -87,7 +90,7 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
         check(cancel)
         # Fair: one split (seed and validation share) and one budget (epochs) for all.
         settings = consistent(replace(candidate.settings, seed=first.seed, val_fraction=first.val_fraction,
-                                      epochs=first.epochs))
+                                      epochs=budget))
         cb.on_candidate_start(index, len(candidates), candidate.label)
         run_dir = out_dir / folder
         row = {"label": candidate.label, "run_dir": str(run_dir), "model_name": settings.model_name,

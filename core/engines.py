@@ -217,6 +217,8 @@ def cache_views(pp: Preprocessing, settings: TrainSettings) -> list[Callable]:
     if settings.augmentation == "none":
         return [cached_eval_crop(pp)]
     crop = cached_train_crop(pp, settings.augmentation, settings.allow_flips, settings.allow_rotation)
+    if settings.classifier_fit == "converged":  # one fit sees every view at once
+        return [crop] * FEATURE_VIEWS
     return [crop] * min(FEATURE_VIEWS, settings.epochs)
 
 

@@ -11,6 +11,10 @@ PRECISIONS = ("auto", "fp32")
 CLASS_WEIGHTING = ("auto", "on", "off")
 STRATEGIES = ("feature-extraction", "truncated", "fine-tune-top", "fine-tune-all")
 FINE_TUNE_STRATEGIES = ("fine-tune-top", "fine-tune-all")
+HEAD_ONLY_STRATEGIES = ("feature-extraction", "truncated")
+# How a classifier on a frozen backbone is trained: "epochs" of AdamW on mini-batches, or "converged":
+# fitted to convergence on the cached features with a cross-validated L2 strength (core.linear_head).
+CLASSIFIER_FITS = ("epochs", "converged")
 WEIGHTS = ("pretrained", "none")
 
 STRATEGY_TITLES = {
@@ -58,6 +62,7 @@ class TrainSettings:
     # decay on them), beta/2 * ||w||^2 on the new head. 0 = off.
     l2sp_alpha: float = 0.0
     l2sp_beta: float = 0.0
+    classifier_fit: str = "epochs"  # see CLASSIFIER_FITS; the strategies' defaults choose "converged"
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -89,6 +94,23 @@ class TrainSettings:
         if self.weights_file and not Path(self.weights_file).is_file():
             raise TransferLabError(f"Weights file not found: {self.weights_file}")
         self._validate_variants()
+        self._validate_classifier_fit()
+
+    def _validate_classifier_fit(self) -> None:
+        if self.classifier_fit not in CLASSIFIER_FITS:
+            raise TransferLabError(f"Unknown classifier fit '{self.classifier_fit}'; choose one of "
+                                   f"{', '.join(CLASSIFIER_FITS)}")
+        if self.classifier_fit != "converged":
+            return
+        if self.strategy not in HEAD_ONLY_STRATEGIES:
+            raise TransferLabError("Fitting the classifier to convergence needs a frozen backbone: choose feature "
+                                   "extraction or earlier-layer features (fine-tuning trains in epochs).")
+        if not self.speedups:
+            raise TransferLabError("Fitting the classifier to convergence works on cached features: turn the "
+                                   "speed-ups on, or train the classifier in epochs.")
+        if self.epochs != 1:
+            raise TransferLabError("A classifier fitted to convergence is fitted once: set epochs to 1 (or train "
+                                   "the classifier in epochs).")
 
     @property
     def pretrained(self) -> bool:
@@ -126,14 +148,15 @@ class TrainSettings:
 
 
 DEFAULT_L2SP = 0.01  # L2-SP strength offered for small datasets that are fine-tuned
-METHOD_KEYS = ("two_stage", "head_epochs", "gradual_unfreeze", "l2sp_alpha")
+METHOD_KEYS = ("two_stage", "head_epochs", "gradual_unfreeze", "l2sp_alpha", "classifier_fit")
 
 
 def method_defaults(strategy: str, small: bool) -> dict:
     """Fine-tuning starts two-stage (fastai's fine_tune); with few images L2-SP is on too."""
     fine = strategy in FINE_TUNE_STRATEGIES
     return dict(two_stage=fine, head_epochs=2, gradual_unfreeze=False,
-                l2sp_alpha=DEFAULT_L2SP if fine and small else 0.0)
+                l2sp_alpha=DEFAULT_L2SP if fine and small else 0.0,
+                classifier_fit="converged" if strategy in HEAD_ONLY_STRATEGIES else "epochs")
 
 
 def consistent(s: TrainSettings) -> TrainSettings:
@@ -142,6 +165,9 @@ def consistent(s: TrainSettings) -> TrainSettings:
     validate() refuses. Explicit user requests are validated, not silently dropped: call this before them."""
     fine = s.strategy in FINE_TUNE_STRATEGIES and s.pretrained and s.freeze_depth > 0
     two = s.two_stage and fine and s.epochs >= 2
+    if s.classifier_fit == "converged":
+        converged = s.strategy in HEAD_ONLY_STRATEGIES and s.speedups
+        s = replace(s, epochs=1) if converged else replace(s, classifier_fit="epochs")
     return replace(s, two_stage=two, head_epochs=min(max(1, s.head_epochs), max(1, s.epochs - 1)),
                    gradual_unfreeze=s.gradual_unfreeze and two, l2sp_alpha=s.l2sp_alpha if fine else 0.0)
 
@@ -156,13 +182,14 @@ def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, s
 def _strategy_basics(strategy: str, num_groups: int, default_cut: int | None, small: bool) -> dict:
     aug = "light" if small else "standard"
     # A frozen backbone runs once per image and its features are cached (core.engines), so feature
-    # strategies start without augmentation: each augmented view would cost another pass.
+    # strategies start without augmentation: each augmented view would cost another pass. Their
+    # classifier is fitted to convergence once (method_defaults: classifier_fit), hence one epoch.
     if strategy == "feature-extraction":
         return dict(strategy=strategy, freeze_depth=0, cut_index=None, head_lr=3e-3, backbone_lr=1e-4,
-                    epochs=10, augmentation="none")
+                    epochs=1, augmentation="none")
     if strategy == "truncated":
         return dict(strategy=strategy, freeze_depth=0, cut_index=default_cut, head_lr=3e-3, backbone_lr=1e-4,
-                    epochs=10, augmentation="none")
+                    epochs=1, augmentation="none")
     if strategy == "fine-tune-top":
         depth = max(1, math.ceil(num_groups / 3))
         return dict(strategy=strategy, freeze_depth=depth, cut_index=None, head_lr=1e-3, backbone_lr=1e-4,

@@ -177,18 +177,10 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
             if enter_epoch(run, epoch, cb, cancel):
                 cb.on_status(_stage_message(run, epoch))
             set_train_mode(run.net)
-            seen = correct = 0
-            loss_sum = 0.0
-            t0 = time.monotonic()
-            batches = run.engine.batches_per_epoch
-            for b, (x, y) in enumerate(run.engine.train_batches(epoch), 1):
-                check(cancel)
-                batch_loss, batch_correct, n = _step(run, progress, x, y, cb)
-                seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
-                now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
-                cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n, n / max(1e-9, now - t0),
-                                         run.optimizer.param_groups[0]["lr"]))
-                t0 = now
+            if settings.classifier_fit == "converged":
+                seen, correct, loss_sum = _fit_converged(run, cb, cancel)
+            else:
+                seen, correct, loss_sum = _train_epoch(run, progress, epoch, cb, cancel)
             if seen == 0:
                 raise TransferLabError("No training image could be read; check the dataset report")
             distributed.sync_buffers(run.net)  # BatchNorm statistics averaged over the ranks
@@ -216,6 +208,41 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
         for hook in hooks:
             hook.remove()
     return _finish(run, run_dir, record, progress, stopped_early, cb)
+
+
+def _train_epoch(run: Run, progress: _Progress, epoch: int, cb: TrainCallback,
+                 cancel: CancelToken | None) -> tuple[int, int, float]:
+    """One pass over the training batches; returns (images seen, right, summed loss)."""
+    seen = correct = 0
+    loss_sum = 0.0
+    t0 = time.monotonic()
+    batches = run.engine.batches_per_epoch
+    for b, (x, y) in enumerate(run.engine.train_batches(epoch), 1):
+        check(cancel)
+        batch_loss, batch_correct, n = _step(run, progress, x, y, cb)
+        seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
+        now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them
+        cb.on_batch_end(BatchEnd(epoch, b, batches, batch_loss, batch_correct / n, n / max(1e-9, now - t0),
+                                 run.optimizer.param_groups[0]["lr"]))
+        t0 = now
+    return seen, correct, loss_sum
+
+
+def _fit_converged(run: Run, cb: TrainCallback, cancel: CancelToken | None) -> tuple[int, int, float]:
+    """The classifier fitted to convergence on the cached training features (core.linear_head)."""
+    from core.linear_head import fit_cached_head
+    train = getattr(run.engine, "train", None)
+    if run.engine.details.get("cache") != "features" or train is None:
+        raise TransferLabError("Fitting the classifier to convergence needs cached features of a frozen backbone")
+    cb.on_status("Fitting the classifier to convergence on the cached features, with its regularisation "
+                 "strength chosen by cross-validation on the training images…")
+    loss, right, rows, chosen = fit_cached_head(train, run.net.head, run.class_weights, run.settings.seed, cancel)
+    run.engine.details["classifier"] = chosen
+    run.net.head.to(run.device)
+    if chosen["cv_accuracy"] is not None:
+        cb.on_status(f"Classifier fitted (L2 strength {chosen['l2']:g}, cross-validated accuracy on the training "
+                     f"images {chosen['cv_accuracy']:.1%}, {chosen['seconds']:.1f} s)")
+    return rows, right, loss * rows
 
 
 def _stage_message(run: Run, epoch: int) -> str:

@@ -115,7 +115,7 @@ def _standardise(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tenso
 
 
 @contextlib.contextmanager
-def _one_thread():
+def one_thread():
     """The probe's matrices are small: one thread beats two, by far on a busy CPU (threads that
     wait for each other spin). Process-wide while it runs; restored afterwards."""
     before = torch.get_num_threads()
@@ -129,7 +129,7 @@ def _one_thread():
 def fit_predict(train_x, train_y, test_x, l2: float = PROBE_L2, max_iter: int = 100) -> np.ndarray:
     """Fit a multinomial logistic regression (L2 weight ``l2``, full-batch L-BFGS from zero, so
     deterministic) on standardised ``train_x``; return the predicted class index for ``test_x``."""
-    with _one_thread():
+    with one_thread():
         return _fit_predict(train_x, train_y, test_x, l2, max_iter)
 
 

@@ -42,7 +42,8 @@ class Recorder(CompareCallback):
 def test_candidates_share_the_budget_and_take_each_strategy_defaults():
     cands = make_candidates(BASE, ["tf_efficientnet_lite0"], ["feature-extraction", "fine-tune-top", "scratch"])
     assert [c.settings.strategy for c in cands] == ["feature-extraction", "fine-tune-top", "fine-tune-all"]
-    assert {c.settings.epochs for c in cands} == {2} and {c.settings.image_size for c in cands} == {48}
+    assert [c.settings.epochs for c in cands] == [1, 2, 2] and {c.settings.image_size for c in cands} == {48}
+    assert cands[0].settings.classifier_fit == "converged"  # a frozen backbone's classifier: one converged fit
     assert [c.settings.weights for c in cands] == ["pretrained", "pretrained", "none"]
     assert cands[1].settings.freeze_depth > 0 and "scratch" in cands[2].label
     with pytest.raises(TransferLabError, match="Unknown strategy"):
@@ -51,17 +52,19 @@ def test_candidates_share_the_budget_and_take_each_strategy_defaults():
 
 def test_a_leaderboard_on_one_split(scan, tmp_path):
     cands = make_candidates(BASE, ["tf_efficientnet_lite0"], ["feature-extraction", "scratch"])
-    cands[1] = Candidate(cands[1].label, replace(cands[1].settings, seed=99, epochs=5))
+    cands.append(Candidate("scratch again", replace(cands[1].settings, seed=99, epochs=5)))
     rec = Recorder()
     result = compare(scan, cands, tmp_path / "cmp", rec)
     rows = result["rows"]
-    assert [s[0] for s in rec.started] == [0, 1] and len(rec.ended) == 2
-    assert rec.epochs == 4  # the budget of the first candidate applies to all
+    assert [s[0] for s in rec.started] == [0, 1, 2] and len(rec.ended) == 3
+    # one fit for the converged classifier; the first epoch budget (2) for the others
+    assert rec.epochs == 1 + 2 + 2 and result["epochs"] == 2
     keys = [(r["balanced_accuracy"], -r["seconds_per_epoch"]) for r in rows]
     assert keys == sorted(keys, reverse=True)
     for row in rows:
         assert 0 <= row["accuracy"] <= 1 and row["val_images"] == 4 and row["size_mb"] > 0
-        assert len(row["curves"]["val_loss"]) == 2 and row["params_m"] > 1
+        assert len(row["curves"]["val_loss"]) == (1 if row["strategy"] == "feature-extraction" else 2)
+        assert row["params_m"] > 1
     splits = [runs.read_record(tmp_path / "cmp" / _folder(r))["split"] for r in rows]
     assert splits[0] == splits[1]  # same images held out for both, despite the candidate's own seed
     assert {r["weights"] for r in rows} == {"pretrained", "none"}

@@ -44,7 +44,8 @@ def test_compare_two_candidates_and_open_the_best_in_results(qtbot, window, tmp_
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.board.rowCount() == 2 and not dialog.banner.text()
     labels = [r["label"] for r in dialog.board.rows]
-    assert all(dialog.curves.epochs_drawn(label) == 2 for label in labels)
+    # the feature-extraction classifier is one converged fit; the rest train for the budget
+    assert sorted(dialog.curves.epochs_drawn(label) for label in labels) == [1, 2]
     assert "Best:" in dialog.status.text() and dialog.open_button.isEnabled()
     best = dialog.board.rows[0]
     with qtbot.waitSignal(dialog.runChosen, timeout=5000):

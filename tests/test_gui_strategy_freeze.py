@@ -184,6 +184,10 @@ def test_freeze_page_slider_table_settings_and_examples(qtbot, pages, tmp_path):
     page.slider.setValue(0)
     assert "Training <b>0</b> of" in page.summary_label.text() and not page.backbone_lr_spin.isEnabled()
 
+    if state.settings.strategy in ("feature-extraction", "truncated"):  # fitted to convergence by default
+        assert page.converged_check.isChecked() and not page.epochs_spin.isEnabled()
+        page.converged_check.setChecked(False)  # train the classifier in epochs instead
+        assert state.settings.classifier_fit == "epochs" and page.epochs_spin.isEnabled()
     page.head_lr_spin.setValue(0.005)
     page.backbone_lr_spin.setValue(0.0002)
     page.epochs_spin.setValue(3)

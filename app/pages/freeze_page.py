@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from app.pages.base import WizardPage
 from app.widgets.images import pixmap_from_array
 from core.augmentation import PRESETS
-from core.settings import STRATEGY_TITLES, consistent
+from core.settings import HEAD_ONLY_STRATEGIES, STRATEGY_TITLES, consistent
 
 PREVIEW_COUNT = 6
 PREVIEW_SIZE = 110
@@ -125,6 +125,11 @@ class FreezePage(WizardPage):
         self.flips_check.setToolTip(ORIENTATION_TIP)
         self.rotation_check = QCheckBox("Allow rotations")
         self.rotation_check.setToolTip(ORIENTATION_TIP)
+        self.converged_check = QCheckBox("Fit the classifier to convergence (recommended)")
+        self.converged_check.setToolTip("With the pretrained layers frozen, the classifier is fitted once, to the "
+                                        "best it can reach on your images, with its regularisation chosen by "
+                                        "cross-validation (no epochs to guess). Untick to train it in epochs.")
+        form.addRow(self.converged_check)
         form.addRow("Learning rate, new classifier:", self.head_lr_spin)
         form.addRow("Learning rate, pretrained layers:", self.backbone_lr_spin)
         form.addRow("Epochs:", self.epochs_spin)
@@ -201,6 +206,7 @@ class FreezePage(WizardPage):
         self.head_lr_spin.valueChanged.connect(lambda v: self._set(head_lr=float(v)))
         self.backbone_lr_spin.valueChanged.connect(lambda v: self._set(backbone_lr=float(v)))
         self.epochs_spin.valueChanged.connect(lambda v: self._set(epochs=int(v)))
+        self.converged_check.toggled.connect(self._classifier_fit_changed)
         self.batch_spin.valueChanged.connect(lambda v: self._set(batch_size=int(v)))
         self.aug_combo.currentIndexChanged.connect(self._augmentation_changed)
         self.flips_check.toggled.connect(lambda on: self._augmentation_changed(allow_flips=on))
@@ -239,6 +245,10 @@ class FreezePage(WizardPage):
 
     def _describe_methods(self) -> None:
         s, parts = self.state.settings, []
+        if s.classifier_fit == "converged":
+            parts.append("the classifier is fitted once, to convergence, on the features of your images, with its "
+                         "regularisation chosen by cross-validation on the training images: there are no epochs, "
+                         "learning rate or batch size to set")
         if s.two_stage:
             parts.append(f"two-stage: {s.head_epochs} epoch(s) classifier only, then fine-tuning" +
                          (", unfreezing gradually" if s.gradual_unfreeze else ""))
@@ -256,6 +266,15 @@ class FreezePage(WizardPage):
             return None
         return s
 
+    def _classifier_fit_changed(self, converged: bool) -> None:
+        if self._loading:
+            return
+        s = self.state.settings
+        # back to epochs: the strategy's usual number rather than the single fit's 1
+        self._set(classifier_fit="converged" if converged else "epochs",
+                  epochs=s.epochs if converged else max(s.epochs, 10))
+        self._load_settings()
+
     def _set(self, **changes) -> None:
         if not self._loading:
             self.state.settings = consistent(replace(self.state.settings, **changes))
@@ -269,6 +288,10 @@ class FreezePage(WizardPage):
             self.backbone_lr_spin.setValue(s.backbone_lr)
             self.epochs_spin.setValue(s.epochs)
             self.batch_spin.setValue(s.batch_size)
+            for spin in (self.epochs_spin, self.batch_spin, self.head_lr_spin):
+                spin.setEnabled(s.classifier_fit != "converged")  # a converged fit has none of these
+            self.converged_check.setVisible(s.strategy in HEAD_ONLY_STRATEGIES)
+            self.converged_check.setChecked(s.classifier_fit == "converged")
             self.aug_combo.setCurrentIndex(max(0, self.aug_combo.findData(s.augmentation)))
             self.flips_check.setChecked(s.allow_flips)
             self.rotation_check.setChecked(s.allow_rotation)
