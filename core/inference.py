@@ -31,6 +31,15 @@ class Outputs:
         return (self.predictions[known] == self.labels[known]).float().mean().item()
 
 
+def outputs_from_logits(logits: torch.Tensor, labels: list[int], indices: list[int],
+                        temperature: float = 1.0) -> Outputs:
+    """:class:`Outputs` of logits computed earlier (a bundle's stored held-out logits, core.refit)."""
+    y = torch.tensor(labels, dtype=torch.long)
+    scaled = logits.float() / temperature
+    loss = nn.functional.cross_entropy(scaled, y).item() if len(y) else float("nan")
+    return Outputs(scaled.softmax(1), y, torch.tensor(indices, dtype=torch.long), loss)
+
+
 def fast_copy(net: nn.Module, device: torch.device) -> tuple[nn.Module, ComputePlan]:
     """An inference-only copy of ``net`` on ``device``: BatchNorm folded, channels-last, in fp32 (the
     same outputs within 1e-5 as the plain network and its exported files; see core.fold, core.accel)."""

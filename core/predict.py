@@ -9,7 +9,7 @@ from core.dataset import DatasetScan, make_split
 from core.devices import resolve_device
 from core.errors import DatasetError, TransferLabError
 from core.images import IMAGE_EXTENSIONS
-from core import inference
+from core import inference, refit
 from core.loading import make_loader
 from core.metrics import classification_report, expected_calibration_error, roc_curve
 from core.preprocess import eval_transform
@@ -83,10 +83,16 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]
     files = [(i.path, remap[i.label]) for i in items]
-    dev = resolve_device(device)
-    loader = make_loader(files, eval_transform(bundle.preprocessing), batch_size)
-    net, plan = inference.fast_copy(bundle.net, dev)
-    out = inference.run(net, loader, dev, cancel, progress, plan, bundle.temperature)
+    stored = refit.stored_logits(bundle.meta, files, scan.root) if which.startswith("val") else None
+    if stored is not None:  # the saved classifier learnt from these images too: its measured fit's predictions
+        which = refit.SPLIT_NAME
+        logits, found = stored
+        out = inference.outputs_from_logits(logits, [files[i][1] for i in found], found, bundle.temperature)
+    else:
+        dev = resolve_device(device)
+        loader = make_loader(files, eval_transform(bundle.preprocessing), batch_size)
+        net, plan = inference.fast_copy(bundle.net, dev)
+        out = inference.run(net, loader, dev, cancel, progress, plan, bundle.temperature)
     report = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
     report["loss"] = out.loss
     report["unreadable"] = [str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))]

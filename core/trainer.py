@@ -437,6 +437,22 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # every rank's share of validation
 
 
+def _refit_on_all(run: Run, val_logits: torch.Tensor, root: Path, cb: TrainCallback) -> dict:
+    """A converged classifier, measured on the validation images, learns from them too (core.refit);
+    what goes into the bundle's description about it."""
+    chosen = run.engine.details.get("classifier")
+    if run.settings.classifier_fit != "converged" or not chosen or not len(run.engine.val) or \
+            distributed.current() is not None:
+        return {}
+    from core import refit
+    images = refit.refit_on_all(run.engine, run.net.head, chosen["l2"], run.class_weights)
+    run.net.head.to(run.device)
+    cb.on_status(f"Measured on the {len(run.engine.val)} validation images, the classifier was then fitted again on "
+                 f"all {images} labelled images, so none is wasted")
+    heldout = refit.heldout_record(run.val_items, run.engine.val.kept, val_logits, root)
+    return {"refit": {"images": images, "l2": chosen["l2"]}, refit.HELDOUT_KEY: heldout}
+
+
 def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
             cb: TrainCallback) -> TrainResult:
     settings = run.settings
@@ -446,6 +462,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
     if not distributed.is_main():
         return result  # rank 0 calibrates and saves the bundle
     calibration = calibration_report(*logits)
+    refit = _refit_on_all(run, logits[0], Path(record["dataset_root"]), cb)
     if calibration["fitted"]:
         cb.on_status(f"Calibrated the probabilities on the validation images: temperature "
                      f"{calibration['temperature']:.2f}, expected calibration error {calibration['ece_before']:.1%} "
@@ -468,6 +485,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
                     "channels_last": run.plan.channels_last, **run.engine.details},
         "class_weights": run.class_weights,
         "calibration": calibration,
+        **refit,
         "trainable_params": run.freeze.trainable_params,
         "created": _now(),
     }

@@ -80,3 +80,22 @@ def test_cancel_stops_the_fit(data, tmp_path):
     with pytest.raises(Cancelled):
         train(scan_dataset(data), _converged(), tmp_path / "run", CancelOnFit(), cancel=token)
     assert not (tmp_path / "run" / META_FILE).exists()
+
+
+def test_the_saved_classifier_learns_from_every_labelled_image_and_is_never_scored_on_them(data, tmp_path):
+    from core.refit import SPLIT_NAME
+    result = train(scan_dataset(data), _converged(), tmp_path / "run")
+    bundle = load_bundle(tmp_path / "run")
+    split = bundle.meta["dataset"]["split"]
+    assert bundle.meta["refit"]["images"] == split["train"] + split["val"]
+    assert bundle.meta["refit"]["l2"] == bundle.meta["compute"]["classifier"]["l2"]
+    # Evaluating the training folder shows the measured fit's held-out predictions, not the saved
+    # classifier's on images it learnt from; the numbers are the run's own.
+    report = evaluate(bundle, scan_dataset(data))
+    assert report["split"] == SPLIT_NAME and report["num_images"] == split["val"]
+    assert report["accuracy"] == pytest.approx(result.best_val_accuracy)
+    assert report["loss"] == pytest.approx(result.best_val_loss, abs=1e-4) or bundle.temperature != 1.0
+    # any other folder is scored by the saved model itself
+    other = make_class_folder(tmp_path / "other", CLASSES, per_class=3, size=64, seed=5)
+    fresh = evaluate(bundle, scan_dataset(other))
+    assert fresh["split"] == "all" and fresh["num_images"] == 9

@@ -153,6 +153,8 @@ def test_open_a_run_folder_even_when_its_images_moved(qtbot, window, tmp_path):
     assert asked and "not at" in asked[0]
     assert window.state.run_dir == tmp_path / "run" and window.state.scan.root == moved
     assert window.pages[4].curves.point_counts()["epochs"] == 2
+    # the Results page may still be filling its gallery: opening another run waits for that
+    qtbot.waitUntil(lambda: not any(p.is_busy() for p in window.pages), timeout=60000)
     window.choose_run_folder = lambda: str(tmp_path)  # not a run
     window.choose_and_open_run()
     assert "no trained model" in window.pages[0].banner.text()

@@ -13,6 +13,7 @@ from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
+from core.refit import SPLIT_NAME
 from core.metrics import at_threshold
 
 TOP_LOSSES = 30
@@ -230,7 +231,10 @@ class ResultsPage(WizardPage):
             return
         self.state.evaluation, self._bundle = report, bundle
         which, images = report["split"], report["num_images"]
-        scored = (f"{images} validation images held out during training" if which.startswith("val")
+        scored = (f"{images} validation images, held out from the classifier that was measured (the saved one "
+                  f"was then fitted on all your labelled images, these included, so none is wasted)"
+                  if which == SPLIT_NAME
+                  else f"{images} validation images held out during training" if which.startswith("val")
                   else f"{images} test images in {report['folder']}" if which == "test"
                   else f"{images} images in {report['folder']}")
         self.accuracy_label.setText(
