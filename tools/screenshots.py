@@ -82,7 +82,8 @@ def main() -> int:
     wait_until(lambda: window.state.suggestion is not None and not window.current_page.is_busy())
     shot("3-strategy")
     window.go_next()
-    window.state.settings = replace(window.state.settings, epochs=args.epochs)
+    if window.state.settings.classifier_fit == "epochs":  # a converged classifier is one fit
+        window.state.settings = replace(window.state.settings, epochs=args.epochs)
     freeze = window.pages[3]
     freeze.on_enter()
     wait_until(lambda: len(freeze.preview_pixmaps()) == len(freeze.preview_labels)

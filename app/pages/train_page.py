@@ -87,9 +87,10 @@ class TrainPage(WizardPage):
     def on_enter(self) -> None:
         self.list_devices()
         s = self.state.settings
+        length = ("classifier fitted to convergence" if s.classifier_fit == "converged" else
+                  f"{s.epochs} epoch{'s' if s.epochs != 1 else ''}")
         self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
-                          f"{s.freeze_depth} layer group(s) trained · {s.epochs} epochs · "
-                          f"augmentation: {s.augmentation}")
+                          f"{s.freeze_depth} layer group(s) trained · {length} · augmentation: {s.augmentation}")
         self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
 
     def is_complete(self) -> bool:
