@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.transferlab-installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-precision bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# The precision-sensitive subset alone, each test under the fp32 and the bf16 plan (bf16 forced where
+# the CPU lacks it; part of make test too)
+test-precision: $(STAMP)
+	QT_QPA_PLATFORM=offscreen TRANSFERLAB_CPU_BF16=1 $(PY) -m pytest -q -m precision
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

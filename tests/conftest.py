@@ -35,6 +35,13 @@ def _private_qsettings(tmp_path, request):
         gc.enable()
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that take ``cpu_precision`` form the precision-sensitive subset: ``pytest -m precision``."""
+    for item in items:
+        if "cpu_precision" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.precision)
+
+
 @pytest.fixture(params=["fp32", "bf16"])
 def cpu_precision(request, monkeypatch):
     """Run a precision-sensitive test under both CPU plans on every machine: bf16 is forced where
