@@ -1,8 +1,8 @@
 """A linear classifier on frozen features, fitted to convergence rather than for a number of epochs.
 
 Multinomial logistic regression with an L2 penalty (``0.5 * l2 * ||W||^2`` next to the mean
-cross-entropy), full-batch L-BFGS in float64 on centred features scaled to unit RMS spread. The penalty's strength is
-chosen by stratified cross-validation on the training images only: a path from strong to weak, each
+cross-entropy), full-batch L-BFGS in float64 on centred features scaled to unit RMS spread. The
+penalty's strength is chosen by stratified cross-validation on the training images only: a path from strong to weak, each
 fit warm-started from the one before. With fewer images than feature dimensions each fit runs in the
 span of its training features, an exact reparametrisation (the penalty is rotation-invariant, and at
 the optimum the weights have no component outside that span) that makes it several times cheaper.
@@ -17,12 +17,19 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from core.cancel import CancelToken, check
+from core.errors import TransferLabError
+from core.events import TrainCallback
 from core.feature_cache import TensorSet
 from core.transferability import one_thread, stratified_folds
+
+if TYPE_CHECKING:
+    from core.run_setup import Run
 
 L2_PATH = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4)  # strong to weak (half-decade steps chose no better on the bench)
 MAX_ITER = 200
@@ -82,7 +89,8 @@ class _Problem:
         weight.requires_grad_(True)
         bias.requires_grad_(True)
         optimiser = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=MAX_ITER, history_size=20,
-                                      tolerance_grad=GRAD_TOLERANCE, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+                                      tolerance_grad=GRAD_TOLERANCE, tolerance_change=1e-9,
+                                      line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
             optimiser.zero_grad()
@@ -173,19 +181,37 @@ def cross_validate(x: np.ndarray, y: np.ndarray, classes: int, groups, weights, 
     return [{"l2": s, "accuracy": right[i] / len(y), "loss": loss[i] / len(y)} for i, s in enumerate(path)]
 
 
-def fit_cached_head(train: TensorSet, head: torch.nn.Linear, class_weights: list[float] | None = None,
-                    seed: int = 0, cancel: CancelToken | None = None) -> tuple[float, int, int, dict]:
-    """Fit ``head`` to convergence on cached training features (every view of every image; views of
-    one image share a cross-validation fold). Returns (mean training cross-entropy, how many training
-    rows it gets right, how many rows, what was chosen) for the trainer's epoch record."""
+def cached_rows(tensors: TensorSet, views: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, image index) with one row per view of each image (the first ``views``)."""
+    views = tensors.views if views is None else views
+    x = np.asarray(tensors.data[:views], dtype=np.float32).reshape(views * len(tensors), -1)
+    return x, np.tile(tensors.labels.numpy(), views), np.tile(np.arange(len(tensors)), views)
+
+
+def row_weights(class_weights: list[float] | None, y: np.ndarray) -> np.ndarray | None:
+    return None if class_weights is None else np.asarray(class_weights, dtype=np.float64)[y]
+
+
+def fit_run_classifier(run: Run, cb: TrainCallback, cancel: CancelToken | None) -> tuple[int, int, float]:
+    """A run's epoch when its classifier is fitted to convergence: the head fitted on every cached view of
+    every training image (views of one image share a cross-validation fold). Returns (rows, rows right,
+    summed cross-entropy) for the trainer's epoch record; what was chosen goes into the engine's details."""
+    train = getattr(run.engine, "train", None)
+    if run.engine.details.get("cache") != "features" or train is None:
+        raise TransferLabError("Fitting the classifier to convergence needs cached features of a frozen backbone")
+    cb.on_status("Fitting the classifier to convergence on the cached features, with its regularisation "
+                 "strength chosen by cross-validation on the training images…")
     check(cancel)
-    x = np.asarray(train.data, dtype=np.float32).reshape(train.views * len(train), -1)
-    y = np.tile(train.labels.numpy(), train.views)
-    groups = np.tile(np.arange(len(train)), train.views)
-    weights = None if class_weights is None else np.asarray(class_weights, dtype=np.float64)[y]
-    fit = fit_linear(x, y, head.out_features, groups=groups, sample_weight=weights, seed=seed, cancel=cancel)
+    x, y, groups = cached_rows(train)
+    head = run.net.head
+    fit = fit_linear(x, y, head.out_features, groups=groups, sample_weight=row_weights(run.class_weights, y),
+                     seed=run.settings.seed, cancel=cancel)
     fit.to_linear(head)
+    head.to(run.device)
     right, loss = _scores(fit.logits(x), y)
-    chosen = {"solver": "L-BFGS to convergence", "l2": fit.l2, "cv_accuracy": fit.cv_accuracy,
-              "cv_loss": fit.cv_loss, "seconds": round(fit.seconds, 2), "path": fit.path}
-    return loss / len(y), right, len(y), chosen
+    run.engine.details["classifier"] = {"solver": "L-BFGS to convergence", "l2": fit.l2, "cv_accuracy": fit.cv_accuracy,
+                                        "cv_loss": fit.cv_loss, "seconds": round(fit.seconds, 2), "path": fit.path}
+    if fit.cv_accuracy is not None:
+        cb.on_status(f"Classifier fitted (L2 strength {fit.l2:g}, cross-validated accuracy on the training images "
+                     f"{fit.cv_accuracy:.1%}, {fit.seconds:.1f} s)")
+    return len(y), right, loss

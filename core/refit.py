@@ -14,21 +14,38 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the app reads SPLIT_NAME before torch has loaded
     import torch
 
+    from core.events import TrainCallback
+    from core.run_setup import Run
+
 HELDOUT_KEY = "heldout"  # bundle meta: the measured fit's validation logits, by image path
 SPLIT_NAME = "val (held out from the measured fit; the saved classifier then also learnt from them)"
+
+
+def refit_run_classifier(run: Run, val_logits: torch.Tensor, root: Path, cb: TrainCallback) -> dict:
+    """A run's converged classifier, measured on the validation images, learns from them too; returns
+    what goes into the bundle's description about it (nothing for other runs)."""
+    from core import distributed
+    chosen = run.engine.details.get("classifier")
+    if run.settings.classifier_fit != "converged" or not chosen or not len(run.engine.val) or \
+            distributed.current() is not None:
+        return {}
+    images = refit_on_all(run.engine, run.net.head, chosen["l2"], run.class_weights)
+    run.net.head.to(run.device)
+    cb.on_status(f"Measured on the {len(run.engine.val)} validation images, the classifier was then fitted again on "
+                 f"all {images} labelled images, so none is wasted")
+    heldout = heldout_record(run.val_items, run.engine.val.kept, val_logits, root)
+    return {"refit": {"images": images, "l2": chosen["l2"]}, HELDOUT_KEY: heldout}
 
 
 def refit_on_all(engine, head: torch.nn.Linear, l2: float, class_weights: list[float] | None) -> int:
     """Refit ``head`` on every cached training view and every validation image; returns the images used."""
     import numpy as np
 
-    from core.linear_head import fit_linear
+    from core.linear_head import cached_rows, fit_linear, row_weights
     train, val = engine.train, engine.val
-    x = np.concatenate([np.asarray(train.data, dtype=np.float32).reshape(train.views * len(train), -1),
-                        np.asarray(val.data[0], dtype=np.float32).reshape(len(val), -1)])
-    y = np.concatenate([np.tile(train.labels.numpy(), train.views), val.labels.numpy()])
-    weights = None if class_weights is None else np.asarray(class_weights, dtype=np.float64)[y]
-    fit = fit_linear(x, y, head.out_features, l2=l2, sample_weight=weights)
+    (xt, yt, _), (xv, yv, _) = cached_rows(train), cached_rows(val, views=1)
+    x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
+    fit = fit_linear(x, y, head.out_features, l2=l2, sample_weight=row_weights(class_weights, y))
     fit.to_linear(head)
     return len(train) + len(val)
 
@@ -47,6 +64,7 @@ def stored_logits(meta: dict, files: list[tuple[Path, int]], root: Path) -> tupl
         return None
     import torch
     row_of = {p: i for i, p in enumerate(record["paths"])}
-    found = [i for i, (path, _) in enumerate(files) if os.path.relpath(path, root) in row_of]
-    rows = [record["logits"][row_of[os.path.relpath(files[i][0], root)]] for i in found]
+    relative = [os.path.relpath(path, root) for path, _ in files]
+    found = [i for i, rel in enumerate(relative) if rel in row_of]
+    rows = [record["logits"][row_of[relative[i]]] for i in found]
     return torch.tensor(rows, dtype=torch.float32).reshape(len(found), -1), found

@@ -29,8 +29,10 @@ from core.cancel import CancelToken, cancel_hooks, check
 from core.dataset import DatasetScan, ImageItem, make_split
 from core.errors import Cancelled, TransferLabError
 from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
+from core.linear_head import fit_run_classifier
 from core.network import depth_state, set_train_mode
 from core.preprocess import PRESETS
+from core.refit import refit_run_classifier
 from core.run_setup import Run, build_run, enter_epoch, loss_weights, make_engine, seed_everything  # noqa: F401
 from core.schedule import HEAD, is_staged
 from core.settings import TrainSettings
@@ -178,7 +180,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
                 cb.on_status(_stage_message(run, epoch))
             set_train_mode(run.net)
             if settings.classifier_fit == "converged":
-                seen, correct, loss_sum = _fit_converged(run, cb, cancel)
+                seen, correct, loss_sum = fit_run_classifier(run, cb, cancel)
             else:
                 seen, correct, loss_sum = _train_epoch(run, progress, epoch, cb, cancel)
             if seen == 0:
@@ -226,23 +228,6 @@ def _train_epoch(run: Run, progress: _Progress, epoch: int, cb: TrainCallback,
                                  run.optimizer.param_groups[0]["lr"]))
         t0 = now
     return seen, correct, loss_sum
-
-
-def _fit_converged(run: Run, cb: TrainCallback, cancel: CancelToken | None) -> tuple[int, int, float]:
-    """The classifier fitted to convergence on the cached training features (core.linear_head)."""
-    from core.linear_head import fit_cached_head
-    train = getattr(run.engine, "train", None)
-    if run.engine.details.get("cache") != "features" or train is None:
-        raise TransferLabError("Fitting the classifier to convergence needs cached features of a frozen backbone")
-    cb.on_status("Fitting the classifier to convergence on the cached features, with its regularisation "
-                 "strength chosen by cross-validation on the training images…")
-    loss, right, rows, chosen = fit_cached_head(train, run.net.head, run.class_weights, run.settings.seed, cancel)
-    run.engine.details["classifier"] = chosen
-    run.net.head.to(run.device)
-    if chosen["cv_accuracy"] is not None:
-        cb.on_status(f"Classifier fitted (L2 strength {chosen['l2']:g}, cross-validated accuracy on the training "
-                     f"images {chosen['cv_accuracy']:.1%}, {chosen['seconds']:.1f} s)")
-    return rows, right, loss * rows
 
 
 def _stage_message(run: Run, epoch: int) -> str:
@@ -437,22 +422,6 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # every rank's share of validation
 
 
-def _refit_on_all(run: Run, val_logits: torch.Tensor, root: Path, cb: TrainCallback) -> dict:
-    """A converged classifier, measured on the validation images, learns from them too (core.refit);
-    what goes into the bundle's description about it."""
-    chosen = run.engine.details.get("classifier")
-    if run.settings.classifier_fit != "converged" or not chosen or not len(run.engine.val) or \
-            distributed.current() is not None:
-        return {}
-    from core import refit
-    images = refit.refit_on_all(run.engine, run.net.head, chosen["l2"], run.class_weights)
-    run.net.head.to(run.device)
-    cb.on_status(f"Measured on the {len(run.engine.val)} validation images, the classifier was then fitted again on "
-                 f"all {images} labelled images, so none is wasted")
-    heldout = refit.heldout_record(run.val_items, run.engine.val.kept, val_logits, root)
-    return {"refit": {"images": images, "l2": chosen["l2"]}, refit.HELDOUT_KEY: heldout}
-
-
 def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
             cb: TrainCallback) -> TrainResult:
     settings = run.settings
@@ -462,7 +431,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
     if not distributed.is_main():
         return result  # rank 0 calibrates and saves the bundle
     calibration = calibration_report(*logits)
-    refit = _refit_on_all(run, logits[0], Path(record["dataset_root"]), cb)
+    refit = refit_run_classifier(run, logits[0], Path(record["dataset_root"]), cb)
     if calibration["fitted"]:
         cb.on_status(f"Calibrated the probabilities on the validation images: temperature "
                      f"{calibration['temperature']:.2f}, expected calibration error {calibration['ece_before']:.1%} "
