@@ -1,14 +1,12 @@
 """The four-quadrant strategy advisor: dataset size x measured similarity to ImageNet.
 
 Size: *small* when the median number of training images per class is below
-``SMALL_MAX_PER_CLASS``. Similarity is measured, not asked: on a sample of the
-training images we compare how well the pretrained network's *final* pooled
-features separate the classes with how well features from an *earlier* level
-do (leave-one-out nearest-class-mean accuracy). If the final, most ImageNet-
-specific features separate the classes at least as well (within
-``SIMILARITY_TOLERANCE``), the data is *similar*; if earlier, more generic
-features do better, it is *different*. The pretrained ImageNet head's mean
-confidence is reported as a second, informative number.
+``SMALL_MAX_PER_CLASS``. Similarity is measured, not asked, on a sample of the training
+images (core.quadrants has the rule and how its thresholds were calibrated): how far the
+images' activation statistics lie from the ImageNet averages the BatchNorm layers store, and
+how confident the original ImageNet classifier is on them. How well the *final* and an
+*earlier* level's features separate the classes (leave-one-out nearest-class-mean accuracy)
+is measured too and reported: it says whether the earlier layer is worth a try.
 """
 
 import random
@@ -24,7 +22,7 @@ from core.devices import resolve_device
 from core.loading import make_loader
 from core.network import LayerGroup, cut_levels, default_cut_index, layer_groups
 from core.preprocess import eval_transform, preprocessing_for
-from core.quadrants import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
+from core.quadrants import MAX_IMAGENET_SHIFT, MIN_IMAGENET_CONFIDENCE, SMALL_MAX_PER_CLASS, similarity_margin
 from core.settings import METHOD_KEYS, STRATEGY_TITLES, TrainSettings, consistent, strategy_settings
 from core.weights import create_backbone
 
@@ -46,14 +44,20 @@ class Measurements:
     early_level_name: str
     imagenet_confidence: float  # mean top-1 softmax of the original ImageNet head
     chance: float
+    imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
 
     @property
     def small(self) -> bool:
         return self.median_per_class < SMALL_MAX_PER_CLASS
 
     @property
+    def similarity(self) -> float:
+        """>= 0 similar to ImageNet, < 0 different (core.quadrants.similarity_margin)."""
+        return similarity_margin(self.imagenet_confidence, self.imagenet_shift)
+
+    @property
     def similar(self) -> bool:
-        return self.final_separability >= self.early_separability - SIMILARITY_TOLERANCE
+        return self.similarity >= 0
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Suggestion:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["title"] = STRATEGY_TITLES[self.strategy]
+        d["measurements"]["similarity_margin"] = self.measurements.similarity
         return d
 
     def apply(self, settings: TrainSettings) -> TrainSettings:
@@ -127,11 +132,10 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
     why = [
         f"Your training set has a median of {m.median_per_class:.0f} images per class over {m.num_classes} classes: "
         f"{'small' if small else 'large'} (the threshold is {SMALL_MAX_PER_CLASS} per class).",
-        f"On a sample of {m.sample_size} of your images, the model's final ImageNet features separate your classes "
-        f"with {pct(m.final_separability)} leave-one-out accuracy, versus {pct(m.early_separability)} for the earlier "
-        f"layer {m.early_level_name} (chance is {pct(m.chance)}): your images are "
-        f"{'similar to' if similar else 'different from'} the photos the model was trained on.",
-        f"The original ImageNet classifier is on average {pct(m.imagenet_confidence)} confident on your images.",
+        similarity_sentence(m),
+        f"How well the features separate your classes (leave-one-out accuracy on the sample): "
+        f"{pct(m.final_separability)} at the model's last layer, {pct(m.early_separability)} at the earlier layer "
+        f"{m.early_level_name} (chance is {pct(m.chance)}).",
     ]
     advice = {
         "feature-extraction": "Keep every pretrained layer frozen and fit only a linear classifier on the final "
@@ -159,6 +163,19 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
                       values["freeze_depth"], num_groups, values["cut_index"], values["head_lr"],
                       values["backbone_lr"], values["epochs"], values["augmentation"], why, m,
                       extra={"methods": {k: values[k] for k in METHOD_KEYS}})
+
+
+def similarity_sentence(m: Measurements) -> str:
+    """The similarity verdict with the two numbers it rests on, in plain words."""
+    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
+    verdict = "similar to" if m.similar else "different from"
+    confidence = (f"the original ImageNet classifier is on average {pct(m.imagenet_confidence)} sure of what it "
+                  f"sees (photos: {pct(MIN_IMAGENET_CONFIDENCE)} or more)")
+    if m.imagenet_shift is None:
+        return f"Your images look {verdict} the photos the model learnt from: {confidence}."
+    return (f"Your images look {verdict} the photos the model learnt from: inside the network their statistics "
+            f"lie {m.imagenet_shift:.2f} from ImageNet's (photos: {MAX_IMAGENET_SHIFT:.2f} or less), and "
+            f"{confidence}.")
 
 
 def _sample(items, seed: int):
@@ -195,6 +212,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
     loader = make_loader([(i.path, i.label) for i in sample], eval_transform(pp), batch_size=16)
     finals, earlies, labels, confidences = [], [], [], []
     done = 0
+    shift = _StatisticsShift(model)
     for batch in loader:
         check(cancel)
         if batch is None:
@@ -214,14 +232,45 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
         done += len(y)
         if progress:
             progress(done, len(sample), "Measuring how your images look to the pretrained model…")
+    shift.close()
     y = torch.cat(labels)
     final_sep = loo_nearest_mean_accuracy(torch.cat(finals), y)
     early_sep = loo_nearest_mean_accuracy(torch.cat(earlies), y) if earlies else 0.0
     level_name = levels[cut]["module"] if cut is not None else "(none)"
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
                      final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
-                     1.0 / len(scan.classes))
+                     1.0 / len(scan.classes), shift.value() if settings.pretrained else None)
     return m, groups, cut
+
+
+class _StatisticsShift:
+    """Mean |mu - running_mean| / running_std of every BatchNorm layer's input over the images seen,
+    averaged over channels and layers: how far they lie from the ImageNet statistics the layers store."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                       and m.running_mean is not None]
+        self.sums: dict[int, torch.Tensor] = {}
+        self.counts: dict[int, int] = {}
+        self.hooks = [layer.register_forward_hook(self._hook) for layer in self.layers]
+
+    def _hook(self, module, inputs, output) -> None:
+        x = inputs[0].float()
+        dims = [d for d in range(x.dim()) if d != 1]
+        total = x.sum(dims).cpu()
+        key = id(module)
+        self.sums[key] = self.sums.get(key, 0) + total
+        self.counts[key] = self.counts.get(key, 0) + x.numel() // x.shape[1]
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+    def value(self) -> float | None:
+        shifts = [((self.sums[id(m)] / self.counts[id(m)] - m.running_mean.float().cpu()).abs()
+                   / (m.running_var.float().cpu() + m.eps).sqrt()).mean().item()
+                  for m in self.layers if id(m) in self.sums]
+        return float(statistics.fmean(shifts)) if shifts else None
 
 
 def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,

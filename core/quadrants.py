@@ -1,9 +1,30 @@
 """The four-quadrant thresholds (no torch here: the GUI draws them before torch has loaded).
 
 Size: *small* when the median number of training images per class is below ``SMALL_MAX_PER_CLASS``.
-Similarity: *similar* when the final features separate the classes at least as well as the earlier
-ones, within ``SIMILARITY_TOLERANCE`` (see core.advisor).
+
+Similarity to ImageNet is measured on a sample of the user's images with two signals (core.advisor):
+
+* **statistics shift** — inside the pretrained network, how far the images' mean activations lie from
+  the ImageNet averages every BatchNorm layer stores (mean |mu - running_mean| / running_std over
+  channels and layers); photos of everyday things lie close, glyphs, digits, microscopy, grayscale
+  close-ups lie far;
+* **ImageNet confidence** — the original ImageNet classifier's mean top-1 probability: it recognises
+  something in photos, little in scans and drawings.
+
+The images are *similar* when the shift is at most ``MAX_IMAGENET_SHIFT`` and the confidence at least
+``MIN_IMAGENET_CONFIDENCE``. Both thresholds were calibrated with tf_efficientnet_lite0 on sets whose
+answer is not in doubt (bench/quality.py prints every set's numbers and placement): colour photo crops
+had shifts 0.17-0.19 and confidences 0.24-0.40; grayscale texture close-ups 0.26, colour microscopy
+0.25, tiny grayscale face crops 0.31, printed glyphs 0.32, handwritten digits 0.42 (confidences
+0.04-0.47). A model without BatchNorm layers is judged by the confidence alone.
 """
 
 SMALL_MAX_PER_CLASS = 200
-SIMILARITY_TOLERANCE = 0.02
+MAX_IMAGENET_SHIFT = 0.22
+MIN_IMAGENET_CONFIDENCE = 0.2
+
+
+def similarity_margin(confidence: float, shift: float | None) -> float:
+    """How far inside the "similar" region the two signals lie: >= 0 similar, < 0 different."""
+    margin = confidence - MIN_IMAGENET_CONFIDENCE
+    return margin if shift is None else min(margin, MAX_IMAGENET_SHIFT - shift)

@@ -78,7 +78,7 @@ def test_strategy_page_measures_explains_and_lets_the_user_override(qtbot, pages
     assert "<b>" in page.suggested_label.text()
     assert page.quadrant.has_point() and page.quadrant.strategy == s.strategy
     m = s.measurements
-    assert page.quadrant.point == pytest.approx((m.median_per_class, m.final_separability - m.early_separability))
+    assert page.quadrant.point == pytest.approx((m.median_per_class, m.similarity))
     assert page.selected_strategy() == s.strategy
     assert "(suggested)" in page.radios[s.strategy].text()
     assert sum("(suggested)" in r.text() for r in page.radios.values()) == 1

@@ -246,7 +246,7 @@ class StrategyPage(WizardPage):
     def _show_suggestion(self, s) -> None:
         m = s.measurements
         self.status_label.hide()
-        self.quadrant.set_point(m.median_per_class, m.final_separability - m.early_separability, s.strategy)
+        self.quadrant.set_point(m.median_per_class, m.similarity, s.strategy)
         self.suggested_label.setText(f"Suggested strategy:<br><b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")
         items = "".join(f"<li style='margin-bottom:4px'>{html.escape(sentence)}</li>" for sentence in s.rationale)
         self.rationale_label.setText(f"<ul style='margin-left:0px; -qt-list-indent:1'>{items}</ul>")

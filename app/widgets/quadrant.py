@@ -6,10 +6,10 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.quadrants import SIMILARITY_TOLERANCE, SMALL_MAX_PER_CLASS
+from core.quadrants import SMALL_MAX_PER_CLASS
 
 X_MIN, X_MAX = 5.0, 5000.0  # images per class, log scale
-Y_MIN, Y_MAX = -0.5, 0.5  # final minus early separability
+Y_MIN, Y_MAX = -0.25, 0.25  # similarity margin (core.quadrants.similarity_margin); 0 splits
 X_TICKS = (5, 50, 500, 5000)
 
 # (small?, similar?) -> strategy, and the plain-words names drawn in each quadrant
@@ -62,9 +62,9 @@ class QuadrantWidget(QWidget):
         self.point = (float(median_per_class), float(similarity_value))
         self.strategy = strategy
         size = "small" if self.point[0] < SMALL_MAX_PER_CLASS else "large"
-        similar = "similar" if self.point[1] >= -SIMILARITY_TOLERANCE else "different"
+        similar = "similar to" if self.point[1] >= 0 else "different from"
         self.setToolTip(f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
-                        f"final minus early-layer separability {self.point[1]:+.2f} ({similar}).")
+                        f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")
         self.update()
 
     def clear_point(self) -> None:
@@ -103,7 +103,7 @@ class QuadrantWidget(QWidget):
 
     def _split(self, plot: QRectF) -> QPointF:
         x = plot.left() + _x_fraction(SMALL_MAX_PER_CLASS) * plot.width()
-        y = plot.bottom() - _y_fraction(-SIMILARITY_TOLERANCE) * plot.height()
+        y = plot.bottom() - _y_fraction(0.0) * plot.height()
         return QPointF(x, y)
 
     def point_position(self) -> QPointF | None:
