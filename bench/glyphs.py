@@ -49,14 +49,15 @@ def draw(char: str, font_path: Path | None, rng: np.random.Generator) -> Image.I
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def write(out: Path, per_class: int = 30, held_out: int = 20, seed: int = 0) -> Path:
+def write(out: Path, per_class: int = 30, held_out: int = 20, seed: int = 0,
+          classes: tuple[str, ...] = CLASSES) -> Path:
     """Write ``out/train/<digit>/*.png`` and ``out/heldout/<digit>/*.png``; returns ``out``."""
     rng = np.random.default_rng(seed)
     available = fonts() or [None]
     cut = max(1, len(available) * 2 // 3) if len(available) > 1 else 1
     train_fonts, test_fonts = available[:cut], available[cut:] or available
     for part, count, pool in (("train", per_class, train_fonts), ("heldout", held_out, test_fonts)):
-        for char in CLASSES:
+        for char in classes:
             folder = out / part / char
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):

@@ -1,24 +1,30 @@
-"""How accurate is the model "auto" hands a user, next to a ten-line scikit-learn probe?
+"""How accurate is the model "auto" hands a user, and how long does it take, next to the references?
 
-    .venv/bin/python -m bench.quality            # four real image sets at each model's own size
+    .venv/bin/python -m bench.quality            # six real image sets, all four quadrants (about an hour)
     .venv/bin/python -m bench.quality --quick    # seconds: one tiny set, a smoke test (numbers mean nothing)
 
-Every set is a training folder and a separate held-out folder of real images that ship inside PyPI
-packages (no network): scikit-image's brick/grass/gravel texture photos and its LFW faces vs.
-non-faces, scikit-learn's handwritten digits (8x8, upscaled), and crops of scikit-image's photos.
-For each set, on the same held-out images:
+Every set is a training folder and a separate held-out folder of real images that need no network:
+crops of scikit-image's photos (few and many per class), scikit-learn's handwritten digits (8x8,
+upscaled), printed digits rendered from the system's DejaVu fonts (bench.glyphs, held-out glyphs in
+typefaces never trained on; few and many per class), scikit-image's texture close-ups and LFW faces.
+Each set names the quadrant its kind of images implies (photos of things: similar; glyphs, digits,
+grayscale close-ups, tiny grayscale faces: different; 200 training images per class or more: large).
+For each set, on the same held-out images, at one image size (``--image-size``, 128 px by default, so
+the fine-tuning references fit in the hour):
 
-* **auto** — ``transferlab train --strategy auto`` as a user runs it: the advisor measures the data,
-  picks a quadrant and its settings, TransferLab trains; then ``evaluate`` on the held-out folder;
-* **epochs head** — feature extraction with the classifier trained for 10 AdamW epochs (the default
-  before the classifier was fitted to convergence), for comparison;
+* **auto (fast / balanced / best)** — what ``transferlab train --strategy auto --budget B`` does:
+  the advisor measures the data, the budget is planned from timed speeds, candidates are trained and
+  the best on the validation images kept; then ``evaluate`` on the held-out folder. The predicted
+  time is printed next to the actual one;
 * **sklearn probe** — scikit-learn's ``LogisticRegression(max_iter=1000)`` on the frozen
-  tf_efficientnet_lite0 features (pooled, evaluation crop), the reference a user could write.
+  tf_efficientnet_lite0 features (pooled, evaluation crop), the reference a user could write;
+* **fastai** — ``fine_tune(5, freeze_epochs=1)`` with ``aug_transforms`` (bench.fastai_reference;
+  skipped when fastai is not installed: ``pip install -e ".[bench]"``).
 
-Times are wall clock including feature extraction. fastai's ``fine_tune``, the other reference the
-project's issue names, is not run here yet. The last line is
-``auto_vs_probe=±X.X auto_time_ratio=Y.YY``: auto's accuracy minus the probe's in points on the set
-where auto compares worst, and auto's time over the probe's on the set where that ratio is largest.
+Times are wall clock, feature extraction included. The last line is
+``auto_vs_best_reference=±X.X points auto_time_ratio=Y.YY``: balanced auto's accuracy minus the
+better reference's in points on the set where it compares worst, and balanced auto's time over
+fastai's on the set where that ratio is largest (over the probe's when fastai is not installed).
 """
 
 from __future__ import annotations
@@ -27,12 +33,10 @@ import argparse
 import os
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 
 def write_digits(out: Path, held_out: int = 300, size: int = 64, limit: int | None = None) -> None:
     """scikit-learn's 1,797 handwritten digits (8x8, 16 grey levels), upscaled; the last ``held_out`` kept apart."""
@@ -50,8 +54,19 @@ def write_digits(out: Path, held_out: int = 300, size: int = 64, limit: int | No
         Image.fromarray(pixels).resize((size, size), Image.BICUBIC).save(folder / f"d{i:04d}.png")
 
 
+SETS = {  # name: (expected quadrant, what kind of images)
+    "photo crops": ("small + similar", "colour photos of things"),
+    "digits": ("small + different", "handwriting"),
+    "glyphs": ("small + different", "printed glyphs"),
+    "textures": ("small + different", "grayscale texture close-ups"),
+    "faces": ("small + different", "25 px grayscale faces"),
+    "photo crops, many": ("large + similar", "colour photos of things"),
+    "glyphs, many": ("large + different", "printed glyphs"),
+}
+
+
 def datasets(root: Path, quick: bool) -> dict[str, tuple[Path, Path]]:
-    from bench import photo_patches, real_photos
+    from bench import glyphs, photo_patches, real_photos
     if quick:
         write_digits(root, limit=60, size=32)
         return {"digits": (root / "digits" / "train", root / "digits" / "heldout")}
@@ -59,41 +74,34 @@ def datasets(root: Path, quick: bool) -> dict[str, tuple[Path, Path]]:
     real_photos.write_faces(root)
     write_digits(root)
     photo_patches.write(root / "photos", per_class=15, val_per_class=10, classes=len(photo_patches.PHOTOS))
-    return {"textures": (root / "textures" / "train", root / "textures" / "heldout"),
-            "faces": (root / "faces" / "train", root / "faces" / "heldout"),
+    photo_patches.write(root / "photos-many", per_class=260, val_per_class=30, classes=3, seed=1)
+    glyphs.write(root / "glyphs", per_class=20, held_out=20)
+    glyphs.write(root / "glyphs-many", per_class=260, held_out=20, seed=1, classes=glyphs.CLASSES[:3])
+    return {"photo crops": (root / "photos" / "train", root / "photos" / "val"),
             "digits": (root / "digits" / "train", root / "digits" / "heldout"),
-            "photo crops": (root / "photos" / "train", root / "photos" / "val")}
+            "glyphs": (root / "glyphs" / "train", root / "glyphs" / "heldout"),
+            "textures": (root / "textures" / "train", root / "textures" / "heldout"),
+            "faces": (root / "faces" / "train", root / "faces" / "heldout"),
+            "photo crops, many": (root / "photos-many" / "train", root / "photos-many" / "val"),
+            "glyphs, many": (root / "glyphs-many" / "train", root / "glyphs-many" / "heldout")}
 
 
-def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None) -> dict:
-    from core.advisor import advise
+def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None, budget: str) -> dict:
+    from core.auto_search import auto_train
     from core.bundle import load_bundle
     from core.dataset import scan_dataset
     from core.predict import evaluate
     from core.settings import TrainSettings
-    from core.trainer import train
     start = time.perf_counter()
-    scan = scan_dataset(train_dir)
-    suggestion = advise(scan, TrainSettings(image_size=image_size))
-    settings = suggestion.apply(TrainSettings(image_size=image_size))
-    train(scan, settings, out, overwrite=True)
+    suggestion, plan, result = auto_train(scan_dataset(train_dir), TrainSettings(image_size=image_size), out,
+                                          budget, overwrite=True)
     seconds = time.perf_counter() - start
     accuracy = evaluate(load_bundle(out), scan_dataset(test_dir))["accuracy"]
+    m = suggestion.measurements
     return {"accuracy": accuracy, "seconds": seconds, "quadrant": f"{suggestion.size} + {suggestion.similarity}",
-            "strategy": suggestion.strategy}
-
-
-def run_epochs_head(train_dir: Path, test_dir: Path, out: Path, image_size: int | None) -> dict:
-    from core.bundle import load_bundle
-    from core.dataset import scan_dataset
-    from core.predict import evaluate
-    from core.settings import TrainSettings, with_strategy
-    from core.trainer import train
-    start = time.perf_counter()
-    settings = with_strategy(TrainSettings(image_size=image_size), "feature-extraction", 8, None)
-    train(scan_dataset(train_dir), replace(settings, classifier_fit="epochs", epochs=10), out, overwrite=True)
-    seconds = time.perf_counter() - start
-    return {"accuracy": evaluate(load_bundle(out), scan_dataset(test_dir))["accuracy"], "seconds": seconds}
+            "signals": f"shift {m.imagenet_shift:.2f}, conf {m.imagenet_confidence:.0%}",
+            "predicted": plan.predicted_s, "search": sum(r.get("seconds", 0.0) for r in result.rows),
+            "winner": result.winner}
 
 
 def run_probe(train_dir: Path, test_dir: Path, image_size: int | None) -> dict:
@@ -115,31 +123,50 @@ def run_probe(train_dir: Path, test_dir: Path, image_size: int | None) -> dict:
 
 
 def main() -> int:
+    from bench import fastai_reference
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
+    parser.add_argument("--image-size", type=int, default=128, help="pixels, for every arm (default 128)")
+    parser.add_argument("--sets", help="comma-separated names of the sets to run (default: all)")
+    parser.add_argument("--budgets", default="fast,balanced,best", help="auto's budgets to run")
     args = parser.parse_args()
-    image_size = 32 if args.quick else None
+    image_size = 32 if args.quick else args.image_size
+    budgets = ["fast", "balanced"] if args.quick else args.budgets.split(",")
+    use_fastai = fastai_reference.available() and not args.quick
     work = Path(tempfile.mkdtemp(prefix="transferlab-quality-"))
     from core.accel import configure_threads
     configure_threads()
     rows = []
-    print("| set | train / held-out | auto's quadrant → strategy | auto | epochs head | sklearn probe |")
-    print("|---|---|---|---|---|---|")
+    print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "
+          f"sklearn probe | fastai fine_tune |")
+    print("|---|---|---|" + "---|" * (len(budgets) + 2))
+    chosen = args.sets.split(",") if args.sets else None
     for name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
-        os.environ["TRANSFERLAB_CACHE_DIR"] = str(work / "cache" / name / "auto")  # every arm starts cold
-        auto = run_auto(train_dir, test_dir, work / "auto", image_size)
-        os.environ["TRANSFERLAB_CACHE_DIR"] = str(work / "cache" / name / "epochs")
-        epochs = run_epochs_head(train_dir, test_dir, work / "epochs", image_size)
+        if chosen and name not in chosen:
+            continue
+        autos = {}
+        for budget in budgets:
+            os.environ["TRANSFERLAB_CACHE_DIR"] = str(work / "cache" / name / budget)  # every arm starts cold
+            autos[budget] = run_auto(train_dir, test_dir, work / "auto", image_size, budget)
         probe = run_probe(train_dir, test_dir, image_size)
+        fastai = fastai_reference.run(train_dir, test_dir, image_size) if use_fastai else None
         counts = f"{sum(1 for _ in train_dir.rglob('*.*'))} / {sum(1 for _ in test_dir.rglob('*.*'))}"
         cell = lambda r: f"{100 * r['accuracy']:.1f}% ({r['seconds']:.0f} s)"  # noqa: E731
-        print(f"| {name} | {counts} | {auto['quadrant']} → {auto['strategy']} | {cell(auto)} | {cell(epochs)} | "
-              f"{cell(probe)} |", flush=True)
-        rows.append((auto, probe))
-    worst_auto, worst_probe = min(rows, key=lambda r: r[0]["accuracy"] - r[1]["accuracy"])
-    slowest = max(a["seconds"] / p["seconds"] for a, p in rows)
-    print(f"auto_vs_probe={100 * (worst_auto['accuracy'] - worst_probe['accuracy']):+.1f} "
-          f"auto_time_ratio={slowest:.2f}")
+        auto_cell = lambda r: (f"{100 * r['accuracy']:.1f}% ({r['seconds']:.0f} s; search {r['search']:.0f} s, "  # noqa: E731
+                               f"predicted {r['predicted']:.0f} s; {r['winner']})")
+        first = next(iter(autos.values()))
+        expected = SETS.get(name, ("?", ""))[0]
+        mark = "" if first["quadrant"] == expected or args.quick else " ✗"
+        print(f"| {name} | {counts} | {expected} → {first['quadrant']}{mark} ({first['signals']}) | "
+              f"{' | '.join(auto_cell(autos[b]) for b in budgets)} | {cell(probe)} | "
+              f"{cell(fastai) if fastai else 'not installed' if not args.quick else '-'} |", flush=True)
+        rows.append((autos.get("balanced", first), probe, fastai))
+    def reference(probe, fastai):  # noqa: E306
+        return max((r for r in (probe, fastai) if r), key=lambda r: r["accuracy"])
+    worst = min(rows, key=lambda r: r[0]["accuracy"] - reference(r[1], r[2])["accuracy"])
+    ratio = max(a["seconds"] / (f or p)["seconds"] for a, p, f in rows)
+    print(f"auto_vs_best_reference={100 * (worst[0]['accuracy'] - reference(worst[1], worst[2])['accuracy']):+.1f} "
+          f"points auto_time_ratio={ratio:.2f}")
     return 0
 
 

@@ -11,6 +11,7 @@ is measured too and reported: it says whether the earlier layer is worth a try.
 
 import random
 import statistics
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -45,6 +46,7 @@ class Measurements:
     imagenet_confidence: float  # mean top-1 softmax of the original ImageNet head
     chance: float
     imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
+    seconds_per_image: float = 0.0  # the measurement pass (decoding + frozen forward), for time budgets
 
     @property
     def small(self) -> bool:
@@ -213,6 +215,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
     finals, earlies, labels, confidences = [], [], [], []
     done = 0
     shift = _StatisticsShift(model)
+    started = time.perf_counter()
     for batch in loader:
         check(cancel)
         if batch is None:
@@ -233,13 +236,14 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
         if progress:
             progress(done, len(sample), "Measuring how your images look to the pretrained model…")
     shift.close()
+    seconds = time.perf_counter() - started
     y = torch.cat(labels)
     final_sep = loo_nearest_mean_accuracy(torch.cat(finals), y)
     early_sep = loo_nearest_mean_accuracy(torch.cat(earlies), y) if earlies else 0.0
     level_name = levels[cut]["module"] if cut is not None else "(none)"
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
                      final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
-                     1.0 / len(scan.classes), shift.value() if settings.pretrained else None)
+                     1.0 / len(scan.classes), shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
     return m, groups, cut
 
 

@@ -78,8 +78,10 @@ def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
 
 
 def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: TrainCallback | None = None,
-          cancel: CancelToken | None = None, overwrite: bool = False) -> TrainResult:
-    """Train a classifier on ``scan`` and save a model bundle in ``run_dir``."""
+          cancel: CancelToken | None = None, overwrite: bool = False, deadline: float | None = None) -> TrainResult:
+    """Train a classifier on ``scan`` and save a model bundle in ``run_dir``. With a ``deadline``
+    (``time.monotonic()`` value) training stops early, keeping the best epoch, when the next epoch
+    would not end before it, and mid-epoch once it has passed (core.auto_search's time budget)."""
     cb = callback or TrainCallback()
     settings.validate()
     scan.require_trainable()
@@ -98,7 +100,8 @@ def train(scan: DatasetScan, settings: TrainSettings, run_dir: Path, callback: T
             runs.write_record(run_dir, record)
         distributed.main_first(claim, others=False)
         return _guarded(run_dir, record, cb, cancel, lambda epoch: build_run(settings, scan.classes, split.train,
-                                                                               split.val, cb, cancel, epoch), None)
+                                                                               split.val, cb, cancel, epoch), None,
+                        deadline)
 
 
 def resume_training(run_dir: Path, callback: TrainCallback | None = None,
@@ -136,7 +139,7 @@ def resume_training(run_dir: Path, callback: TrainCallback | None = None,
 
 
 def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken | None, build,
-             checkpoint: Path | None) -> TrainResult:
+             checkpoint: Path | None, deadline: float | None = None) -> TrainResult:
     """Build (as the run is in the checkpoint's epoch, when resuming) and fit, keeping run.json's status
     true whatever happens."""
     try:
@@ -148,7 +151,7 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
             run = build(int(state["epoch"]))
             progress, start = _restore(run, state)
             cb.on_status(f"Resuming after epoch {start - 1} of {run.settings.epochs}")
-        result = _fit(run, run_dir, record, progress, start, cb, cancel)
+        result = _fit(run, run_dir, record, progress, start, cb, cancel, deadline)
     except Cancelled:
         if distributed.is_main():
             runs.set_status(run_dir, runs.CANCELLED)
@@ -162,8 +165,12 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
     return result
 
 
+class _OutOfTime(Exception):
+    """The deadline passed during an epoch."""
+
+
 def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch: int, cb: TrainCallback,
-         cancel: CancelToken | None) -> TrainResult:
+         cancel: CancelToken | None, deadline: float | None = None) -> TrainResult:
     settings = run.settings  # run.engine may change between stages
     hooks = cancel_hooks(run.net, cancel)
     batches = run.engine.batches_per_epoch
@@ -176,13 +183,24 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
     try:
         for epoch in range(start_epoch, settings.epochs + 1):
             epoch_start = time.monotonic()
+            if _no_time_for_epoch(deadline, progress.history, epoch_start):
+                stopped_early = True
+                cb.on_status(f"Stopping after epoch {epoch - 1}: the next epoch would not end within the time budget")
+                break
             if enter_epoch(run, epoch, cb, cancel):
                 cb.on_status(_stage_message(run, epoch))
             set_train_mode(run.net)
             if settings.classifier_fit == "converged":
                 seen, correct, loss_sum = fit_run_classifier(run, cb, cancel)
             else:
-                seen, correct, loss_sum = _train_epoch(run, progress, epoch, cb, cancel)
+                try:
+                    seen, correct, loss_sum = _train_epoch(run, progress, epoch, cb, cancel, deadline)
+                except _OutOfTime:
+                    if progress.best_state is None:
+                        raise TransferLabError("The time budget ran out before the first epoch ended") from None
+                    stopped_early = True
+                    cb.on_status(f"Stopped during epoch {epoch}: the time budget ran out; the best epoch is kept")
+                    break
             if seen == 0:
                 raise TransferLabError("No training image could be read; check the dataset report")
             distributed.sync_buffers(run.net)  # BatchNorm statistics averaged over the ranks
@@ -212,8 +230,13 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
     return _finish(run, run_dir, record, progress, stopped_early, cb)
 
 
+def _no_time_for_epoch(deadline: float | None, history: list[dict], now: float) -> bool:
+    """True when the last epoch's length from now would pass the deadline (never before the first epoch)."""
+    return deadline is not None and bool(history) and now + history[-1]["seconds"] > deadline
+
+
 def _train_epoch(run: Run, progress: _Progress, epoch: int, cb: TrainCallback,
-                 cancel: CancelToken | None) -> tuple[int, int, float]:
+                 cancel: CancelToken | None, deadline: float | None = None) -> tuple[int, int, float]:
     """One pass over the training batches; returns (images seen, right, summed loss)."""
     seen = correct = 0
     loss_sum = 0.0
@@ -221,6 +244,8 @@ def _train_epoch(run: Run, progress: _Progress, epoch: int, cb: TrainCallback,
     batches = run.engine.batches_per_epoch
     for b, (x, y) in enumerate(run.engine.train_batches(epoch), 1):
         check(cancel)
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OutOfTime
         batch_loss, batch_correct, n = _step(run, progress, x, y, cb)
         seen, correct, loss_sum = seen + n, correct + batch_correct, loss_sum + batch_loss * n
         now = time.monotonic()  # images/s includes decoding and augmentation, as the user waits for them

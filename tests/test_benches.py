@@ -19,7 +19,7 @@ BENCHES = {
     "bench.dann": ([], "dann_target_gain"),
     "bench.rank": (["--out", "rank.json"], "kendall_tau_heldout_textures"),
     "bench.model_speed": ([], "fastest_images_per_second"),
-    "bench.quality": ([], "auto_vs_probe"),
+    "bench.quality": ([], "auto_vs_best_reference"),
     "bench.startup": ([], "startup_seconds"),
     "bench.photo_patches": (["patches"], "images_written"),
     "bench.real_photos": (["photos"], "images_written"),
