@@ -46,6 +46,7 @@ class WizardState:
     evaluation: dict | None = None
     adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
+    auto_budget: str | None = "balanced"  # Auto's time budget (core.auto_search); None: the strategy chosen by hand
 
     @property
     def run_dir(self) -> Path | None:

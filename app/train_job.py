@@ -80,3 +80,11 @@ def comparison_job(scan, candidates, out_dir):
         from core.compare import compare
         return compare(scan, candidates, out_dir, _CompareForwarder(ctx), ctx.cancel)
     return run
+
+
+def auto_job(scan, auto_plan, run_dir):
+    """A task function running Auto's plan (core.auto_search): candidates in order, the best kept."""
+    def run(ctx: TaskContext):
+        from core.auto_search import run_auto
+        return run_auto(scan, auto_plan, run_dir, _CompareForwarder(ctx), ctx.cancel)
+    return run

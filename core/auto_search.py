@@ -299,12 +299,49 @@ def read_auto(run_dir: Path) -> dict | None:
     return read_meta(Path(run_dir)).get("auto")
 
 
-def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BUDGET) -> Plan:
-    """Time this computer on the user's images and plan the budget (a few seconds)."""
+def time_for_plans(scan, base: TrainSettings, suggestion) -> None:
+    """Time this computer on the user's images (a few seconds) and keep the speeds and split sizes in
+    ``suggestion.extra``, so :func:`plan_for` can plan any budget without torch."""
     from core.dataset import make_split
     split = make_split(scan, base.val_fraction, base.seed)
     speeds = measure_speeds(base, [i.path for i in split.train[:8]])
-    return plan(suggestion, base, speeds, len(split.train), len(split.val), budget)
+    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step}
+    suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
+
+
+def plan_for(suggestion, base: TrainSettings, budget: str = DEFAULT_BUDGET) -> Plan:
+    """The plan of ``budget`` for a suggestion timed by :func:`time_for_plans`."""
+    if "speeds" not in suggestion.extra:
+        raise TransferLabError("Auto needs the speed of this computer: measure the images again")
+    train_images, val_images = suggestion.extra["split_sizes"]
+    return plan(suggestion, base, Speeds(**suggestion.extra["speeds"]), train_images, val_images, budget)
+
+
+def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BUDGET) -> Plan:
+    """Time this computer on the user's images and plan the budget."""
+    time_for_plans(scan, base, suggestion)
+    return plan_for(suggestion, base, budget)
+
+
+def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
+    """The plan in plain words, with the predicted finish time of day."""
+    now = time.time() if now is None else now
+    finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
+    latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
+    tries = "; ".join(f"{c.title} (about {duration(c.predicted_s)})" for c in auto_plan.candidates)
+    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept. "
+            f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
+            f"{latest} at the latest.")
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def auto_train(scan, base: TrainSettings, run_dir: Path, budget: str = DEFAULT_BUDGET,

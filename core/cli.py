@@ -162,6 +162,15 @@ class _CliCallback(TrainCallback):
         if self.bar is not None:
             self.bar.close()
 
+    def on_candidate_start(self, index: int, total: int, label: str) -> None:  # Auto's search (core.auto_search)
+        self.close()
+        self.bar, self.prepare = None, _Bar(self.quiet, "Preparing")
+        self.on_status(f"Candidate {index + 1} of {total}: {label}")
+
+    def on_candidate_end(self, row: dict) -> None:
+        if "val_accuracy" in row:
+            self.on_status(f"  {row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s")
+
 
 def cmd_train(args) -> int:
     if not args.distributed:
@@ -197,6 +206,8 @@ def _train_one(args) -> int:
     from core.trainer import train
     scan = _scan(data, args.quiet)
     scan.require_trainable()
+    if _auto_search(args, config):
+        return _train_auto(args, scan)
     # In a distributed run rank 0 decides the settings (the advisor measures) and every rank uses them.
     settings = TrainSettings.from_dict(from_main(lambda: _train_settings(args, config, scan).to_dict()))
     target_images = args.target_images or (config.target_images if config else None)
@@ -219,6 +230,54 @@ def _train_one(args) -> int:
     finally:
         callback.close()
     return _report_training(args, result, settings)
+
+
+MANUAL_FLAGS = ("freeze_depth", "cut_index", "epochs", "classifier_fit", "batch_size", "lr", "backbone_lr",
+                "augmentation", "label_smoothing", "class_weights", "patience", "head_epochs", "l2sp", "target_images")
+
+
+def _auto_search(args, config) -> bool:
+    """Auto searches candidates within --budget unless a strategy, a config or a training detail was given."""
+    manual = [f for f in MANUAL_FLAGS if getattr(args, f, None) is not None] + \
+        [f for f in ("two_stage", "gradual_unfreeze", "no_flips", "no_rotation", "distributed") if getattr(args, f)]
+    searches = (args.strategy or "auto") == "auto" and not config and not manual
+    if args.budget and not searches:
+        raise TransferLabError("--budget plans Auto's search; it cannot be combined with --strategy, --config or "
+                               f"--{(manual or ['strategy'])[0].replace('_', '-')} (leave those out, or --budget)")
+    return searches
+
+
+def _train_auto(args, scan) -> int:
+    from core.auto_search import parse_budget
+    from core.distributed import override
+    from core.settings import TrainSettings
+    s = override(TrainSettings(), {name: getattr(args, name) for name in ("model_name", "weights_file", "seed",
+                                                                          "device", "image_size", "val_fraction")})
+    if args.no_pretrained:
+        s = override(s, {"weights": "none"})
+    budget = parse_budget(args.budget)
+    callback = _CliCallback(args.quiet)
+    try:
+        with _Bar(args.quiet, "Measuring") as bar:
+            from core.advisor import advise
+            suggestion = advise(scan, s, progress=bar)
+        from core.auto_search import prepare_plan, run_auto
+        auto_plan = prepare_plan(scan, s, suggestion, budget)
+        callback.on_status("Strategy: " + "\n  ".join(suggestion.rationale))
+        callback.on_status(f"Budget {budget}: {len(auto_plan.candidates)} candidates, about "
+                           f"{auto_plan.predicted_s / 60:.1f} minutes (stops by {auto_plan.limit_s / 60:.1f})")
+        result = run_auto(scan, auto_plan, Path(args.out), callback, overwrite=args.overwrite)
+    finally:
+        callback.close()
+    data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
+            "val_loss": result.best_val_loss, "winner": result.winner, "candidates": result.rows,
+            "plan": auto_plan.to_dict(), "quadrant": f"{suggestion.size} + {suggestion.similarity}"}
+    lines = [f"  {'*' if r.get('winner') else ' '} {r['title']}: " + (
+        f"{r['val_accuracy']:.1%} validation accuracy, {r['seconds']:.0f} s" if "val_accuracy" in r
+        else r.get("reason", r["status"])) for r in result.rows]
+    _emit(args, data, "\n".join([f"Saved model to {result.run_dir} (kept the best of {len(result.rows)} candidates, "
+                                  f"validation accuracy {result.best_val_accuracy:.1%})", *lines]))
+    return 0
 
 
 def _train_settings(args, config, scan):
@@ -416,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--out", help="run folder to create (never inside the dataset)")
             c.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
             c.add_argument("--strategy", choices=("auto", *STRATEGIES), default="auto")
+            c.add_argument("--budget", help="Auto's time budget: fast, balanced (default), best or a number of "
+                                            "minutes; candidates are tried in order of cost and the best kept")
             c.add_argument("--freeze-depth", type=int, help="layer groups trained, counted from the head")
             c.add_argument("--cut-index", type=int, help="level to cut at for the truncated strategy")
             c.add_argument("--epochs", type=int,

@@ -124,3 +124,13 @@ def test_scan_of_the_torture_set_reports_skipped_files_duplicates_and_balance(ca
     assert main(["scan", str(root), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "Same picture in different classes" in text and "cats/empty.jpg: empty file (0 bytes)" in text
+
+
+def test_train_auto_with_a_budget_tries_candidates_and_keeps_the_best(capsys, data, tmp_path):
+    code, result, err = run_json(capsys, "train", str(data), "--out", str(tmp_path / "run"), "--budget", "fast",
+                                 "--image-size", "48")
+    assert code == 0 and result["plan"]["budget"] == "fast"
+    assert [r["name"] for r in result["candidates"]][0] == "final" and result["winner"] in ("final", "earlier")
+    assert sum(r["winner"] for r in result["candidates"]) == 1 and "Candidate 1 of" in err
+    code = main(["train", str(data), "--out", str(tmp_path / "o"), "--budget", "fast", "--epochs", "2", "--quiet"])
+    assert code == 2 and "--budget" in capsys.readouterr().err

@@ -41,22 +41,30 @@ def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
     assert window.state.settings.model_name == "tf_efficientnet_lite0"
     next_page(window, qtbot, 2)
     qtbot.waitUntil(lambda: window.state.suggestion is not None, timeout=60000)  # accept the suggestion
+    strategy = window.pages[2]  # Auto (on by default) with the Fast budget
+    strategy.auto_box.budget_combo.setCurrentIndex(strategy.auto_box.budget_combo.findData("fast"))
+    assert window.state.auto_budget == "fast" and "Predicted time" in strategy.auto_box.plan_label.text()
     next_page(window, qtbot, 3)
-    window.state.settings = replace(window.state.settings, epochs=1)
+    assert window.pages[3].banner.isVisible() and "Auto is on" in window.pages[3].banner.text()
     next_page(window, qtbot, 4)
     train = window.pages[4]
+    assert "Auto, fast budget" in train.plan.text()
     with qtbot.waitSignal(train.task.stopped, timeout=120000):
         qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
-    assert window.state.result is not None
-    assert train.curves.point_counts()["epochs"] == 1
-    if window.state.settings.classifier_fit == "epochs":  # a converged classifier is one fit, with no batches
-        assert train.curves.point_counts()["batch_loss"] >= 1
+    result = window.state.result
+    assert result is not None and sum(r["winner"] for r in result.rows) == 1
+    assert train.curves.point_counts()["epochs"] == 1  # the last candidate's single fit
+    log = train.log.toPlainText()
+    assert "Candidate 1 of" in log and "Auto kept:" in log
+    window.show_page(2)  # back on the Strategy page: the candidates tried, with the winner
+    assert "Last Auto run" in strategy.auto_box.plan_label.text() and "kept" in strategy.auto_box.plan_label.text()
+    window.show_page(4)
     next_page(window, qtbot, 5)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60000)
     evaluation = window.state.evaluation
     assert len(evaluation["confusion_matrix"]) == 2 and 0 <= evaluation["accuracy"] <= 1
     results = window.pages[5]
-    assert "%" in results.accuracy_label.text()
+    assert "%" in results.accuracy_label.text() and "Auto kept" in results.accuracy_label.text()
     assert results.confusion.rowCount() == 2 and results.confusion.columnCount() == 2
     # Save a copy where the user chooses; a place that cannot hold a folder is a clear message.
     blocker = tmp_path / "a-file"

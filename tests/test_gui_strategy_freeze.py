@@ -82,8 +82,19 @@ def test_strategy_page_measures_explains_and_lets_the_user_override(qtbot, pages
     assert page.selected_strategy() == s.strategy
     assert "(suggested)" in page.radios[s.strategy].text()
     assert sum("(suggested)" in r.text() for r in page.radios.values()) == 1
+    # Auto is on by default: its plan and predicted finish are shown, and the strategy radios wait
+    assert page.auto_box.isChecked() and state.auto_budget == "balanced" and not page.override_box.isEnabled()
+    assert "Predicted time" in page.auto_box.plan_label.text() and "at the latest" in page.auto_box.plan_label.text()
+    balanced = page.auto_box.plan_label.text()
+    page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("fast"))
+    assert state.auto_budget == "fast" and page.auto_box.plan_label.text() != balanced
+    page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("minutes"))
+    assert page.auto_box.minutes_spin.isVisibleTo(page) and state.auto_budget == "10"
+    page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("balanced"))
     save_shot(page, tmp_path, "strategy.png")
 
+    page.auto_box.setChecked(False)  # by hand
+    assert state.auto_budget is None and page.override_box.isEnabled()
     page.radios["fine-tune-all"].click()
     assert state.settings.strategy == "fine-tune-all" and state.settings.freeze_depth == s.num_groups
     page.radios["fine-tune-top"].click()
@@ -153,6 +164,7 @@ def test_quadrant_texts_stay_inside_and_clear_of_the_dot(qtbot, size, point):
 
 def test_freeze_page_slider_table_settings_and_examples(qtbot, pages, tmp_path):
     state = make_state(tmp_path)
+    state.auto_budget = None  # the settings by hand (with Auto on they are disabled, tested elsewhere)
     measured_strategy_page(qtbot, pages, state)
     s = state.suggestion
     groups = s.extra["layer_groups"]

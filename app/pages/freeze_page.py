@@ -221,6 +221,15 @@ class FreezePage(WizardPage):
     # hooks ------------------------------------------------------------------------------------
     def on_enter(self) -> None:
         self._load_settings()
+        auto = self.state.auto_budget is not None and self.state.adaptation is None
+        self.freeze_box.setEnabled(not auto)
+        self.settings_box.setEnabled(not auto)
+        if auto:
+            self.banner.show_message("Auto is on (Strategy step): each candidate it tries brings its own layers, "
+                                     "epochs and augmentation. These settings are used only if you untick Auto.",
+                                     "info")
+        else:
+            self.banner.hide()
         if self._current_preview_key() != self._preview_key:
             self.request_preview(immediately=True)
 

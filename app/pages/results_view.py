@@ -237,6 +237,13 @@ class ResultsPage(WizardPage):
                   else f"{images} validation images held out during training" if which.startswith("val")
                   else f"{images} test images in {report['folder']}" if which == "test"
                   else f"{images} images in {report['folder']}")
+        auto = bundle.meta.get("auto") if bundle is not None else None
+        if auto and (which == SPLIT_NAME or which.startswith("val")):
+            kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
+            tried = sum(1 for r in auto["rows"] if "val_accuracy" in r)
+            scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this number "
+                       "may be a little optimistic; a test/ folder in your dataset (or “Test on another folder…”) "
+                       "gives one that is not")
         self.accuracy_label.setText(
             f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy · "
             f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {scored}.")

@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
+from app.widgets.auto_box import AutoBox
+
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.probe_chart import ProbeChart
@@ -85,6 +87,8 @@ class StrategyPage(WizardPage):
         self.probe_chart.hide()
         res.addWidget(self.probe_chart)
 
+        self.auto_box = AutoBox(state)
+        res.addWidget(self.auto_box)
         self.override_box = QGroupBox("Use a different strategy")
         radios = QVBoxLayout(self.override_box)
         radios.setSpacing(4)
@@ -134,6 +138,8 @@ class StrategyPage(WizardPage):
         self.task.cancelled.connect(lambda: self._show_status("Measuring was cancelled. Press “Measure again” "
                                                               "to measure your images."))
         self.task.stopped.connect(self._on_stopped)
+        self.auto_box.changed.connect(self._update_controls)
+        self.auto_box.changed.connect(self.completeChanged)
         self.probe_task.progress.connect(lambda done, total, _m: (self.probe_progress.setRange(0, total),
                                                                   self.probe_progress.setValue(done)))
         self.probe_task.finished.connect(self._on_probed)
@@ -176,7 +182,11 @@ class StrategyPage(WizardPage):
         self.measuring.show()
         def work(ctx):
             from core.advisor import advise
-            return advise(scan, settings, ctx.progress, ctx.cancel)
+            from core.auto_search import time_for_plans
+            suggestion = advise(scan, settings, ctx.progress, ctx.cancel)
+            ctx.progress(0, 1, "Timing this computer for Auto's plan…")
+            time_for_plans(scan, settings, suggestion)
+            return suggestion
 
         self.task.start(work)
         self._update_controls()
@@ -261,6 +271,7 @@ class StrategyPage(WizardPage):
             cut = self.state.settings.cut_index if self.state.settings.strategy == "truncated" else None
             self.probe_chart.set_probe(probe, cut if cut is not None else probe["best_index"])
         self.probe_chart.setVisible(bool(probe))
+        self.auto_box.show_suggestion(s)
         self.scroll.show()
         self._update_controls()
         self.completeChanged.emit()
@@ -296,4 +307,7 @@ class StrategyPage(WizardPage):
         probing = self.probe_task.is_running()
         self.probe_progress.setVisible(probing)
         self.probe_button.setEnabled(not running and not probing and self.state.suggestion is not None)
-        self.override_box.setEnabled(not running and self.state.suggestion is not None)
+        self.override_box.setEnabled(not running and self.state.suggestion is not None and
+                                     self.state.auto_budget is None)
+        self.override_box.setTitle("Use a different strategy" if self.state.auto_budget is None else
+                                   "Use a different strategy (untick Auto first)")

@@ -1,6 +1,7 @@
 """Step 5: train in the background with live curves, a progress bar with ETA, and a log."""
 
 import gc
+import html
 import time
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.train_job import adaptation_job, resume_job, training_job
+from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.paths import new_run_dir
 from core.settings import STRATEGY_TITLES
@@ -87,6 +88,15 @@ class TrainPage(WizardPage):
     def on_enter(self) -> None:
         self.list_devices()
         s = self.state.settings
+        if self.state.auto_budget is not None and self.state.suggestion is not None and self.state.adaptation is None:
+            from core.auto_search import describe_plan, plan_for
+            try:
+                words = describe_plan(plan_for(self.state.suggestion, s, self.state.auto_budget))
+            except Exception as exc:  # noqa: BLE001 - e.g. a budget too small: said here, and again on Start
+                words = str(exc)
+            self.plan.setText(f"<b>{s.model_name}</b> · Auto, {self.state.auto_budget} budget. {html.escape(words)}")
+            self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
+            return
         length = ("classifier fitted to convergence" if s.classifier_fit == "converged" else
                   f"{s.epochs} epoch{'s' if s.epochs != 1 else ''}")
         self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
@@ -110,8 +120,16 @@ class TrainPage(WizardPage):
         app_settings.set_value("train/device", device)
         settings = replace(self.state.settings, device=device)
         run_dir = new_run_dir(settings.model_name)
-        self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
         adaptation = self.state.adaptation
+        if self.state.auto_budget is not None and adaptation is None and self.state.suggestion is not None:
+            from core.auto_search import describe_plan, plan_for
+            auto_plan = plan_for(self.state.suggestion, settings, self.state.auto_budget)
+            self._begin(f"Starting Auto ({self.state.auto_budget} budget) with {settings.model_name} → {run_dir}")
+            self._log(describe_plan(auto_plan))
+            self.task.start(auto_job(self.state.scan, auto_plan, run_dir))
+            self.completeChanged.emit()
+            return
+        self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
         if adaptation is not None:
             self._log(f"Domain adaptation: {adaptation.describe()}")
             self.task.start(adaptation_job(self.state.scan, settings, run_dir, adaptation))
@@ -172,6 +190,15 @@ class TrainPage(WizardPage):
         kind = item[0]
         if kind == "status":
             self._log(item[1])
+        elif kind == "candidate":  # Auto starts its next candidate: fresh curves
+            _, index, total, label = item
+            self.curves.reset()
+            self.epoch_eta = None
+            self._log(f"Candidate {index + 1} of {total}: {label}")
+        elif kind == "row":
+            row = item[1]
+            if "val_accuracy" in row:
+                self._log(f"{row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s")
         elif kind == "prepare":
             e = item[1]
             if e.stage != self._prepare_stage:
@@ -224,6 +251,12 @@ class TrainPage(WizardPage):
         target = getattr(result, "target_test_accuracy", None)
         if target is not None:
             self._log(f"Accuracy on the labelled images of the new setting: {target:.1%}.")
+        rows = getattr(result, "rows", None)
+        if rows:  # Auto: which candidate it kept
+            kept = next(r for r in rows if r.get("winner"))
+            self._log(f"Auto kept: {kept['title']} (validation accuracy {kept['val_accuracy']:.1%})"
+                      + (" — stopped by Cancel; the best candidate finished so far is kept." if result.cancelled
+                         else ""))
         self.banner.show_message("Training finished. Press Next to see the results.", "ok")
 
     def _on_cancelled(self) -> None:

@@ -1,0 +1,91 @@
+"""The Strategy page's "Auto" box: on/off, the time budget, the plan with its predicted finish time,
+and, after a run, every candidate tried with its score, time and the winner (core.auto_search)."""
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
+
+from core.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, describe_plan, duration, plan_for
+from core.errors import TransferLabError
+
+MINUTES = "minutes"
+
+
+class AutoBox(QGroupBox):
+    changed = Signal()
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__("Auto: try several candidates and keep the most accurate (recommended)", parent)
+        self.state = state
+        self.suggestion = None
+        self.setCheckable(True)
+        self.setChecked(state.auto_budget is not None)
+        col = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Time budget:"))
+        self.budget_combo = QComboBox()
+        for name in BUDGETS:
+            self.budget_combo.addItem(f"{name.capitalize()} — {BUDGET_WORDS[name]}", name)
+        self.budget_combo.addItem("A number of minutes", MINUTES)
+        self.budget_combo.setCurrentIndex(BUDGETS.index(DEFAULT_BUDGET))
+        self.budget_combo.setAccessibleName("Time budget")
+        self.minutes_spin = QSpinBox()
+        self.minutes_spin.setRange(1, 24 * 60)
+        self.minutes_spin.setValue(10)
+        self.minutes_spin.setSuffix(" min")
+        self.minutes_spin.setAccessibleName("Minutes")
+        self.minutes_spin.hide()
+        row.addWidget(self.budget_combo, 1)
+        row.addWidget(self.minutes_spin)
+        col.addLayout(row)
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextFormat(Qt.TextFormat.RichText)
+        self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        col.addWidget(self.plan_label)
+        self.toggled.connect(self._changed)
+        self.budget_combo.currentIndexChanged.connect(self._changed)
+        self.minutes_spin.valueChanged.connect(self._changed)
+
+    def budget(self) -> str:
+        data = self.budget_combo.currentData()
+        return f"{self.minutes_spin.value()}" if data == MINUTES else data
+
+    def show_suggestion(self, suggestion) -> None:
+        self.suggestion = suggestion
+        self._changed()
+
+    def _changed(self, *_) -> None:
+        self.minutes_spin.setVisible(self.budget_combo.currentData() == MINUTES)
+        self.state.auto_budget = self.budget() if self.isChecked() else None
+        self._show_plan()
+        self.changed.emit()
+
+    def _show_plan(self) -> None:
+        if self.suggestion is None:
+            self.plan_label.setText("")
+            return
+        if not self.isChecked():
+            self.plan_label.setText("Off: the strategy chosen below is trained as it is.")
+            return
+        try:
+            text = html.escape(describe_plan(plan_for(self.suggestion, self.state.settings, self.budget())))
+        except TransferLabError as exc:
+            text = f"<b>{html.escape(str(exc))}</b>"
+        self.plan_label.setText(text + self._last_run())
+
+    def _last_run(self) -> str:
+        """The candidates of the last Auto run of this wizard: score, time, winner."""
+        rows = getattr(self.state.result, "rows", None)
+        if not rows:
+            return ""
+        items = []
+        for r in rows:
+            if "val_accuracy" in r:
+                what = f"{r['val_accuracy']:.1%} on the validation images, {duration(r['seconds'])}"
+            else:
+                what = html.escape(r.get("reason", r["status"]))
+            title = html.escape(r["title"])
+            items.append(f"<li>{'<b>' + title + ' — kept</b>' if r.get('winner') else title}: {what}</li>")
+        return "<br><br>Last Auto run:<ul style='margin-left:0px; -qt-list-indent:1'>" + "".join(items) + "</ul>"

@@ -1,0 +1,160 @@
+""""Auto" within a time budget: the plan, the deadline, the winner, Cancel (core.auto_search)."""
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.advisor import Measurements, decide
+from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, Speeds, auto_train, parse_budget, plan,
+                              run_auto)
+from core.bundle import META_FILE, WEIGHTS_FILE, load_bundle
+from core.cancel import CancelToken
+from core.compare import CompareCallback
+from core.dataset import scan_dataset
+from core.errors import TransferLabError
+from core.predict import evaluate, predict
+from core.runs import RUN_FILE
+from core.settings import TrainSettings
+from core.trainer import TrainResult, train
+from tests.datagen import make_class_folder
+
+CLASSES = ["circles", "squares", "stripes"]
+SPEEDS = Speeds(forward=0.02, train_step=0.12)
+
+
+def _suggestion(per_class: float = 20, similar: bool = True):
+    m = Measurements(3, int(per_class * 3), per_class, 60, 0.9, 0.8, 3, "blocks.4", 0.35 if similar else 0.1, 1 / 3,
+                     0.17 if similar else 0.4)
+    return decide(m, num_groups=8, default_cut=3)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_class_folder(tmp_path_factory.mktemp("d") / "shapes", CLASSES, per_class=12, size=48)
+
+
+def test_budget_words_and_minutes_are_parsed_with_clear_errors():
+    assert parse_budget("Balanced") == "balanced" and parse_budget(None) == "balanced"
+    assert parse_budget("2.5") == "2.5"
+    for bad in ("soon", "0", "-3", "5000"):
+        with pytest.raises(TransferLabError, match="budget|minutes"):
+            parse_budget(bad)
+
+
+@pytest.mark.parametrize("similar", [True, False])
+def test_fast_tries_only_classifiers_on_frozen_features(similar):
+    p = plan(_suggestion(similar=similar), TrainSettings(), SPEEDS, 200, 50, "fast")
+    assert [c.name for c in p.candidates] == (["final"] if similar else ["final", "earlier"])
+    assert all(c.settings.strategy in ("feature-extraction", "truncated") for c in p.candidates)
+    assert p.limit_s == pytest.approx(OVERRUN * p.predicted_s)
+
+
+def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_longer():
+    balanced = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "balanced")
+    best = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "best")
+    assert [c.name for c in balanced.candidates] == ["final", "earlier", "views", "fine-tune"]
+    fine, longer = balanced.candidates[-1].settings, best.candidates[-1].settings
+    assert fine.two_stage and fine.augmentation == "standard" and fine.strategy == "fine-tune-top"
+    assert longer.epochs > fine.epochs and best.predicted_s > balanced.predicted_s
+    different = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
+    assert different.candidates[-1].settings.strategy == "fine-tune-all"
+
+
+@pytest.mark.parametrize("minutes", ["0.25", "1", "3", "20"])
+def test_a_budget_in_minutes_is_planned_inside_it(minutes):
+    p = plan(_suggestion(), TrainSettings(), SPEEDS, 400, 100, minutes)
+    assert p.limit_s == float(minutes) * 60 and p.predicted_s <= p.limit_s
+    fine = [c for c in p.candidates if c.name == "fine-tune"]
+    if fine:  # as many epochs as fit, never more than the cap
+        assert 2 <= fine[0].settings.epochs <= 10
+    if minutes == "20":
+        assert fine and fine[0].settings.epochs == 10
+
+
+def test_too_small_a_budget_says_how_long_the_quickest_candidate_takes():
+    with pytest.raises(TransferLabError, match="too little.*minutes on this computer"):
+        plan(_suggestion(), TrainSettings(), Speeds(forward=1.0, train_step=3.0), 400, 100, "0.5")
+
+
+class _SimulatedTrainer:
+    """Trains nothing: advances a simulated clock by what each candidate would cost (fine-tuning stops
+    at the deadline it is given, like core.trainer) and writes a bundle-shaped folder."""
+
+    def __init__(self, costs: dict[str, float], accuracies: dict[str, float]) -> None:
+        self.now, self.costs, self.accuracies, self.calls = 0.0, costs, accuracies, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def __call__(self, scan, settings, run_dir, cb, cancel, overwrite, deadline):
+        name = Path(run_dir).name
+        self.calls.append(name)
+        budget_left = deadline - time.monotonic()
+        self.now += min(self.costs[name], budget_left) if name == "fine-tune" else self.costs[name]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / META_FILE).write_text(json.dumps({"name": name}))
+        (run_dir / WEIGHTS_FILE).write_text(name)
+        (run_dir / RUN_FILE).write_text("{}")
+        return TrainResult(run_dir, 1, self.accuracies[name], 0.5, [{"epoch": 1}])
+
+
+def test_with_a_simulated_clock_the_run_stays_inside_its_budget_and_keeps_the_best(data, tmp_path):
+    p = plan(_suggestion(), TrainSettings(), SPEEDS, 400, 100, "3")
+    names = [c.name for c in p.candidates]
+    assert names[-1] == "fine-tune"
+    # the first candidate takes ten times its prediction, the fine-tuning twice the time that is left
+    costs = {c.name: c.predicted_s for c in p.candidates}
+    costs[names[0]] *= 10
+    costs["fine-tune"] = 10 * p.limit_s
+    accuracies = {name: 0.5 + 0.1 * i for i, name in enumerate(names)}
+    sim = _SimulatedTrainer(costs, accuracies)
+    result = run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim)
+    assert sim.now <= p.limit_s * OVERRUN
+    statuses = {r["name"]: r["status"] for r in result.rows}
+    assert "skipped" in statuses.values()  # what no longer fits is not started
+    assert statuses["fine-tune"] == "done"  # fine-tuning runs to the deadline
+    assert result.winner == "fine-tune" and (tmp_path / "run" / WEIGHTS_FILE).read_text() == "fine-tune"
+    summary = json.loads((tmp_path / "run" / AUTO_FILE).read_text())
+    assert summary["winner"] == "fine-tune" and json.loads((tmp_path / "run" / META_FILE).read_text())["auto"]
+    assert not (tmp_path / "run" / CANDIDATES_DIR).exists()
+
+
+def test_the_trainer_stops_at_its_deadline_and_keeps_the_best_epoch(data, tmp_path):
+    s = replace(TrainSettings(image_size=48, strategy="fine-tune-all", freeze_depth=8, epochs=30, batch_size=8),
+                speedups=False)
+    started = time.monotonic()
+    first = train(scan_dataset(data), replace(s, epochs=1), tmp_path / "one")  # one epoch's length here
+    epoch_s = time.monotonic() - started
+    started = time.monotonic()
+    result = train(scan_dataset(data), s, tmp_path / "run", deadline=started + 2.5 * epoch_s)
+    assert result.stopped_early and 1 <= len(result.history) < 30
+    assert time.monotonic() - started < 2.5 * epoch_s + 2 * epoch_s  # the finish (saving) is outside the loop
+    assert load_bundle(tmp_path / "run").meta["metrics"]["best_epoch"] == result.best_epoch
+    assert first.best_epoch == 1
+
+
+def test_auto_hands_back_a_working_model_and_says_what_it_tried(data, tmp_path):
+    suggestion, p, result = auto_train(scan_dataset(data), TrainSettings(image_size=48), tmp_path / "run", "fast")
+    assert [r["name"] for r in result.rows] == [c.name for c in p.candidates]
+    assert sum(r["winner"] for r in result.rows) == 1 and all(r["status"] == "done" for r in result.rows)
+    bundle = load_bundle(tmp_path / "run")
+    assert bundle.meta["auto"]["winner"] == result.winner
+    assert evaluate(bundle, scan_dataset(data))["accuracy"] > 0.5
+    assert not (tmp_path / "run" / CANDIDATES_DIR).exists()
+
+
+def test_cancel_keeps_the_best_candidate_finished_so_far(data, tmp_path):
+    cancel = CancelToken()
+
+    class CancelAfterFirst(CompareCallback):
+        def on_candidate_end(self, row: dict) -> None:
+            cancel.cancel()
+
+    p = plan(_suggestion(), TrainSettings(image_size=48), SPEEDS, 28, 8, "balanced")
+    result = run_auto(scan_dataset(data), p, tmp_path / "run", CancelAfterFirst(), cancel)
+    assert result.cancelled and result.winner == "final"
+    assert [r["status"] for r in result.rows] == ["done", "cancelled"]
+    assert predict(load_bundle(tmp_path / "run"), [next(data.rglob("*.png"))])[0]["label"] in CLASSES
