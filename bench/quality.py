@@ -101,7 +101,7 @@ def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None,
     return {"accuracy": accuracy, "seconds": seconds, "quadrant": f"{suggestion.size} + {suggestion.similarity}",
             "signals": f"shift {m.imagenet_shift:.2f}, conf {m.imagenet_confidence:.0%}",
             "predicted": plan.predicted_s, "search": sum(r.get("seconds", 0.0) for r in result.rows),
-            "winner": result.winner}
+            "winner": result.winner, "rows": result.rows}
 
 
 def run_probe(train_dir: Path, test_dir: Path, image_size: int | None) -> dict:
@@ -160,6 +160,10 @@ def main() -> int:
         print(f"| {name} | {counts} | {expected} → {first['quadrant']}{mark} ({first['signals']}) | "
               f"{' | '.join(auto_cell(autos[b]) for b in budgets)} | {cell(probe)} | "
               f"{cell(fastai) if fastai else 'not installed' if not args.quick else '-'} |", flush=True)
+        for budget, r in autos.items():
+            print(f"|  ↳ {budget} | " + "; ".join(
+                f"{c['name']} {100 * c['val_accuracy']:.1f}% val, {c['seconds']:.0f} s (predicted {c['predicted_s']:.0f})"
+                if "val_accuracy" in c else f"{c['name']} {c['status']}" for c in r["rows"]) + " |", flush=True)
         rows.append((autos.get("balanced", first), probe, fastai))
     def reference(probe, fastai):  # noqa: E306
         return max((r for r in (probe, fastai) if r), key=lambda r: r["accuracy"])

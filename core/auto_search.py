@@ -148,8 +148,10 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
                budget: str, before: list[Planned]) -> Planned | None:
-    """Two-stage fine-tuning with augmentation (linear probe, then fine-tuning: LP-FT) of the quadrant's
-    depth, with as many epochs as the budget allows (None when not even two fit)."""
+    """LP-FT: the classifier fitted to convergence first, then fine-tuning with augmentation of the
+    quadrant's depth, with as many epochs as the budget allows (None when not even two fit). Measured
+    on 13 classes of photo crops at 128 px: held-out accuracy 65% for the plain two-stage start (one
+    AdamW epoch of the head), 72% with the converged head (bench.quality)."""
     if budget == "fast" or not base.pretrained:
         return None
     groups = suggestion.num_groups
@@ -166,7 +168,7 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
         if epochs < 2:
             return None
     settings = consistent(replace(base, **{**values, "epochs": epochs, "head_epochs": 1, "two_stage": True,
-                                           "augmentation": "standard"}))
+                                           "lp_ft": True, "augmentation": "standard"}))
     words = "the top layers" if strategy == "fine-tune-top" else "all layers"
     return Planned("fine-tune", f"Fine-tuning {words} ({epochs - 1} epochs after one for the classifier)",
                    settings, head_epoch + (epochs - 1) * epoch)

@@ -214,7 +214,7 @@ class FeatureEncoder(nn.Module):
 
 def cache_views(pp: Preprocessing, settings: TrainSettings) -> list[Callable]:
     """The views cached per training image: the evaluation crop, or a few augmented crops."""
-    if settings.augmentation == "none":
+    if settings.augmentation == "none" or settings.lp_ft:  # LP-FT's classifier: fitted on the evaluation crop
         return [cached_eval_crop(pp)]
     crop = cached_train_crop(pp, settings.augmentation, settings.allow_flips, settings.allow_rotation)
     if settings.classifier_fit == "converged":  # one fit sees every view at once
@@ -230,6 +230,7 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
                   train_files: Files, val_files: Files, pp: Preprocessing, settings: TrainSettings,
                   plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None, progress: Progress) -> CachedEngine:
     views = cache_views(pp, settings)
+    augmentation = "none" if settings.lp_ft else settings.augmentation  # as cache_views
     # Cached outputs are computed in fp32 (core.accel's precision rule): they are what validation and
     # the classifier see, and a prediction later runs the same frozen layers in fp32.
     common = dict(encoder=encoder, pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
@@ -237,8 +238,8 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     what = "features" if kind == "features" else "activations at the freeze boundary"
     train = compute_or_load({**key, **_files_key(train_files), "split": "train", "views": len(views),
                              "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation,
-                                              settings.seed] if settings.augmentation != "none" else "none"},
-                            train_files, views=views, decode_size=train_cache_size(pp, settings.augmentation),
+                                              settings.seed] if augmentation != "none" else "none"},
+                            train_files, views=views, decode_size=train_cache_size(pp, augmentation),
                             progress=lambda d, t: progress(f"Computing the {what} of the training images "
                                                            f"({len(views)} view{'s' if len(views) > 1 else ''})", d, t),
                             **common)

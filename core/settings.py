@@ -63,6 +63,9 @@ class TrainSettings:
     l2sp_alpha: float = 0.0
     l2sp_beta: float = 0.0
     classifier_fit: str = "epochs"  # see CLASSIFIER_FITS; the strategies' defaults choose "converged"
+    # LP-FT (Kumar et al. 2022): two-stage fine-tuning whose head-only stage fits the classifier to
+    # convergence on the evaluation crop's features (one fit), so fine-tuning starts from a good head.
+    lp_ft: bool = False
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -138,6 +141,9 @@ class TrainSettings:
             if not 1 <= self.head_epochs < self.epochs:
                 raise TransferLabError(f"Two-stage fine-tuning splits the {self.epochs} epochs into head-only epochs "
                                        f"and fine-tuning epochs: head epochs must be between 1 and {self.epochs - 1}")
+        if self.lp_ft and not (self.two_stage and self.speedups):
+            raise TransferLabError("LP-FT fits the classifier first, then fine-tunes: it needs two-stage fine-tuning "
+                                   "with the speed-ups on (the classifier is fitted on cached features)")
         if self.gradual_unfreeze and not self.two_stage:
             raise TransferLabError("Gradual unfreezing is part of two-stage fine-tuning: turn two-stage on")
         if self.l2sp_alpha < 0 or self.l2sp_beta < 0:
@@ -169,7 +175,8 @@ def consistent(s: TrainSettings) -> TrainSettings:
         converged = s.strategy in HEAD_ONLY_STRATEGIES and s.speedups
         s = replace(s, epochs=1) if converged else replace(s, classifier_fit="epochs")
     return replace(s, two_stage=two, head_epochs=min(max(1, s.head_epochs), max(1, s.epochs - 1)),
-                   gradual_unfreeze=s.gradual_unfreeze and two, l2sp_alpha=s.l2sp_alpha if fine else 0.0)
+                   gradual_unfreeze=s.gradual_unfreeze and two, l2sp_alpha=s.l2sp_alpha if fine else 0.0,
+                   lp_ft=s.lp_ft and two and s.speedups)
 
 
 def strategy_settings(strategy: str, num_groups: int, default_cut: int | None, small: bool = True) -> dict:

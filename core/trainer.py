@@ -190,7 +190,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
             if enter_epoch(run, epoch, cb, cancel):
                 cb.on_status(_stage_message(run, epoch))
             set_train_mode(run.net)
-            if settings.classifier_fit == "converged":
+            if settings.classifier_fit == "converged" or (settings.lp_ft and run.stage.name == HEAD):
                 seen, correct, loss_sum = fit_run_classifier(run, cb, cancel)
             else:
                 try:

@@ -57,7 +57,7 @@ def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_lon
     best = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "best")
     assert [c.name for c in balanced.candidates] == ["final", "earlier", "views", "fine-tune"]
     fine, longer = balanced.candidates[-1].settings, best.candidates[-1].settings
-    assert fine.two_stage and fine.augmentation == "standard" and fine.strategy == "fine-tune-top"
+    assert fine.two_stage and fine.lp_ft and fine.augmentation == "standard" and fine.strategy == "fine-tune-top"
     assert longer.epochs > fine.epochs and best.predicted_s > balanced.predicted_s
     different = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
     assert different.candidates[-1].settings.strategy == "fine-tune-all"

@@ -124,6 +124,34 @@ def test_a_two_stage_run_resumed_between_and_within_stages_ends_like_an_uninterr
                        load_file(str(tmp_path / "whole" / WEIGHTS_FILE))["backbone.conv_head.weight"])
 
 
+def test_lp_ft_starts_fine_tuning_from_a_classifier_fitted_to_convergence(data, base, pretrained, tmp_path):
+    from core.linear_head import fit_linear
+    from core.pooled_features import extract
+    from core.preprocess import preprocessing_for
+    from core.weights import create_backbone
+    settings = replace(base, strategy="fine-tune-top", freeze_depth=2, epochs=3, two_stage=True, head_epochs=1,
+                       lp_ft=True, augmentation="light")
+    snaps = Snapshots(tmp_path / "run")
+    result = train(scan_dataset(data), settings, tmp_path / "run", snaps)
+    assert [e["stage"] for e in result.history] == ["head", "fine-tune", "fine-tune"]
+    _, start = pretrained
+    top = layer_groups(timm.create_model("test_efficientnet"))[-1].param_names
+    assert all(torch.equal(snaps.states[1][f"backbone.{n}"], start[n]) for n in top)
+    # Stage 1 is one converged fit of the head on the frozen backbone's evaluation-crop features: it
+    # scores the training images as core.linear_head's fit on those features does.
+    model = create_backbone("test_efficientnet", weights_file=str(pretrained[0])).model
+    split = make_split(scan_dataset(data), settings.val_fraction, settings.seed)
+    features = extract(model, split.train, preprocessing_for(model, 48))
+    x, y = torch.as_tensor(features.final), torch.as_tensor(features.labels)
+    fit = fit_linear(x, y, len(CLASSES), seed=0)
+    head = snaps.states[1]
+    stage_one = x.double() @ head["head.weight"].T.double() + head["head.bias"].double()
+    reference = torch.as_tensor(fit.logits(x))
+    assert torch.allclose(stage_one.softmax(1), reference.softmax(1), atol=0.02)
+    assert result.history[0]["train_accuracy"] == float((reference.argmax(1) == y).float().mean())
+    assert any(not torch.equal(snaps.states[3][f"backbone.{n}"], start[n]) for n in top)  # then fine-tuned
+
+
 def test_settings_that_make_no_sense_are_refused_with_a_reason(base):
     cases = [
         (dict(strategy="feature-extraction", freeze_depth=0, two_stage=True), "fine-tune-top or fine-tune-all"),
@@ -135,6 +163,8 @@ def test_settings_that_make_no_sense_are_refused_with_a_reason(base):
         (dict(weights="none", weights_file=None, strategy="feature-extraction", freeze_depth=0), "from scratch"),
         (dict(weights="none", weights_file=None, strategy="truncated", freeze_depth=0), "from scratch"),
         (dict(l2sp_beta=-1.0), "0 or more"),
+        (dict(lp_ft=True), "LP-FT .* two-stage"),
+        (dict(lp_ft=True, two_stage=True, head_epochs=1, speedups=False), "speed-ups"),
     ]
     for changes, message in cases:
         with pytest.raises(TransferLabError, match=message):
