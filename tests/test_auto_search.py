@@ -158,3 +158,10 @@ def test_cancel_keeps_the_best_candidate_finished_so_far(data, tmp_path):
     assert result.cancelled and result.winner == "final"
     assert [r["status"] for r in result.rows] == ["done", "cancelled"]
     assert predict(load_bundle(tmp_path / "run"), [next(data.rglob("*.png"))])[0]["label"] in CLASSES
+
+
+def test_on_a_tie_the_cheaper_candidate_is_kept(data, tmp_path):
+    p = plan(_suggestion(), TrainSettings(), SPEEDS, 40, 10, "balanced")
+    costs = {c.name: 1.0 for c in p.candidates}
+    sim = _SimulatedTrainer(costs, {c.name: 0.9 for c in p.candidates})
+    assert run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim).winner == "final"
