@@ -1,6 +1,6 @@
 """How accurate is the model "auto" hands a user, and how long does it take, next to the references?
 
-    .venv/bin/python -m bench.quality            # six real image sets, all four quadrants (about an hour)
+    .venv/bin/python -m bench.quality            # seven real image sets, all four quadrants (about 80 minutes)
     .venv/bin/python -m bench.quality --quick    # seconds: one tiny set, a smoke test (numbers mean nothing)
 
 Every set is a training folder and a separate held-out folder of real images that need no network:
@@ -74,9 +74,10 @@ def datasets(root: Path, quick: bool) -> dict[str, tuple[Path, Path]]:
     real_photos.write_faces(root)
     write_digits(root)
     photo_patches.write(root / "photos", per_class=15, val_per_class=10, classes=len(photo_patches.PHOTOS))
-    photo_patches.write(root / "photos-many", per_class=260, val_per_class=30, classes=3, seed=1)
+    photo_patches.write(root / "photos-many", per_class=255, val_per_class=10, classes=len(photo_patches.PHOTOS),
+                        seed=1)
     glyphs.write(root / "glyphs", per_class=20, held_out=20)
-    glyphs.write(root / "glyphs-many", per_class=260, held_out=20, seed=1, classes=glyphs.CLASSES[:3])
+    glyphs.write(root / "glyphs-many", per_class=255, held_out=10, seed=1)
     return {"photo crops": (root / "photos" / "train", root / "photos" / "val"),
             "digits": (root / "digits" / "train", root / "digits" / "heldout"),
             "glyphs": (root / "glyphs" / "train", root / "glyphs" / "heldout"),

@@ -278,16 +278,17 @@ class _StatisticsShift:
 
 
 def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,
-           cancel: CancelToken | None = None) -> Suggestion:
+           cancel: CancelToken | None = None, probe: bool = True) -> Suggestion:
     """Measure, apply the four-quadrant rule; for the small + different quadrant, probe every layer and
-    cut where a linear classifier does best (unless the user fixed the cut)."""
+    cut where a linear classifier does best (unless the user fixed the cut, or ``probe`` is False: Auto
+    measures the earlier layer as a candidate of its own instead)."""
     settings = settings or TrainSettings()
     m, groups, cut = measure(scan, settings, progress, cancel)
     suggestion = decide(m, len(groups), cut)
     if not settings.pretrained:
         suggestion = from_scratch(suggestion, len(groups), m)
     suggestion.extra["layer_groups"] = [{"name": g.name, "params": g.num_params} for g in groups]
-    if suggestion.strategy == "truncated" and settings.cut_index is None and not settings.weights_file:
+    if probe and suggestion.strategy == "truncated" and settings.cut_index is None and not settings.weights_file:
         use_probe(suggestion, probe_for(scan, settings, progress, cancel))
     return suggestion
 

@@ -260,7 +260,7 @@ def _train_auto(args, scan) -> int:
     try:
         with _Bar(args.quiet, "Measuring") as bar:
             from core.advisor import advise
-            suggestion = advise(scan, s, progress=bar)
+            suggestion = advise(scan, s, progress=bar, probe=False)
         from core.auto_search import prepare_plan, run_auto
         auto_plan = prepare_plan(scan, s, suggestion, budget)
         callback.on_status("Strategy: " + "\n  ".join(suggestion.rationale))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.advisor import Measurements, decide
-from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, Speeds, auto_train, parse_budget, plan,
+from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, Speeds, auto_train, parse_budget, plan,
                               run_auto)
 from core.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.cancel import CancelToken
@@ -49,13 +49,14 @@ def test_fast_tries_only_classifiers_on_frozen_features(similar):
     p = plan(_suggestion(similar=similar), TrainSettings(), SPEEDS, 200, 50, "fast")
     assert [c.name for c in p.candidates] == (["final"] if similar else ["final", "earlier"])
     assert all(c.settings.strategy in ("feature-extraction", "truncated") for c in p.candidates)
-    assert p.limit_s == pytest.approx(OVERRUN * p.predicted_s)
+    assert p.limit_s == pytest.approx(SLACK * p.predicted_s)
 
 
 def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_longer():
     balanced = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "balanced")
     best = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "best")
-    assert [c.name for c in balanced.candidates] == ["final", "earlier", "views", "fine-tune"]
+    assert [c.name for c in balanced.candidates] == ["final", "earlier", "fine-tune"]
+    assert [c.name for c in best.candidates] == ["final", "earlier", "views", "fine-tune"]
     fine, longer = balanced.candidates[-1].settings, best.candidates[-1].settings
     assert fine.two_stage and fine.lp_ft and fine.augmentation == "standard" and fine.strategy == "fine-tune-top"
     assert longer.epochs > fine.epochs and best.predicted_s > balanced.predicted_s

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"^(\w+=\S+)( \w+=\S+)*$")  # the last line: key=value pairs
+# the last line: key=value pairs, a unit word may follow a value ("auto_vs_best_reference=-0.4 points ...")
+SUMMARY = re.compile(r"^\w+=\S+( [a-z]+)?( \w+=\S+( [a-z]+)?)*$")
 
 # module -> (extra arguments, a key its summary line must have). Every bench/ script with a
 # ``__main__`` block must be listed (test_every_bench_script_has_a_smoke_test).
@@ -23,6 +24,7 @@ BENCHES = {
     "bench.startup": ([], "startup_seconds"),
     "bench.photo_patches": (["patches"], "images_written"),
     "bench.real_photos": (["photos"], "images_written"),
+    "bench.glyphs": (["glyphs"], "images_written"),
 }
 
 
