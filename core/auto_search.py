@@ -341,15 +341,20 @@ def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BU
     return plan_for(suggestion, base, budget)
 
 
-def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
-    """The plan in plain words, with the predicted finish time of day."""
+def finish_words(auto_plan: Plan, now: float | None = None) -> str:
+    """The predicted time and finish time of day, in plain words."""
     now = time.time() if now is None else now
     finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
     latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
+    return (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
+            f"{latest} at the latest.")
+
+
+def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
+    """The plan in plain words, with the predicted finish time of day."""
     tries = "; ".join(f"{c.title} (about {duration(c.predicted_s)})" for c in auto_plan.candidates)
     return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept. "
-            f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
-            f"{latest} at the latest.")
+            + finish_words(auto_plan, now))
 
 
 def duration(seconds: float) -> str:

@@ -16,7 +16,8 @@ from app.widgets.quadrant import QuadrantWidget
 from core.settings import STRATEGIES, STRATEGY_TITLES, with_strategy
 
 MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
-                  "images and compares how well its final and earlier layers tell your classes apart.")
+                  "images, compares what it sees inside with the ImageNet photos it learnt from, and times this "
+                  "computer for Auto's plan.")
 
 
 def _probe(scan, settings, ctx):
@@ -64,6 +65,8 @@ class StrategyPage(WizardPage):
         res = QVBoxLayout(self.results)
         res.setContentsMargins(0, 0, 0, 0)
         res.setSpacing(10)
+        self.auto_box = AutoBox(state)  # first: what will happen on Train
+        res.addWidget(self.auto_box)
         top = QHBoxLayout()
         top.setSpacing(16)
         self.quadrant = QuadrantWidget()
@@ -87,8 +90,6 @@ class StrategyPage(WizardPage):
         self.probe_chart.hide()
         res.addWidget(self.probe_chart)
 
-        self.auto_box = AutoBox(state)
-        res.addWidget(self.auto_box)
         self.override_box = QGroupBox("Use a different strategy")
         radios = QVBoxLayout(self.override_box)
         radios.setSpacing(4)

@@ -4,9 +4,9 @@ and, after a run, every candidate tried with its score, time and the winner (cor
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout
 
-from core.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, describe_plan, duration, plan_for
+from core.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, duration, finish_words, plan_for
 from core.errors import TransferLabError
 
 MINUTES = "minutes"
@@ -43,10 +43,20 @@ class AutoBox(QGroupBox):
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextFormat(Qt.TextFormat.RichText)
         self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plan_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
         col.addWidget(self.plan_label)
         self.toggled.connect(self._changed)
         self.budget_combo.currentIndexChanged.connect(self._changed)
         self.minutes_spin.valueChanged.connect(self._changed)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """The scroll area around the page does not pass word-wrapped heights on: ask for the full one."""
+        width = max(200, self.plan_label.width())
+        self.plan_label.setMinimumHeight(self.plan_label.heightForWidth(width))
 
     def budget(self) -> str:
         data = self.budget_combo.currentData()
@@ -63,6 +73,10 @@ class AutoBox(QGroupBox):
         self.changed.emit()
 
     def _show_plan(self) -> None:
+        self._show_plan_text()
+        self._fit_height()
+
+    def _show_plan_text(self) -> None:
         if self.suggestion is None:
             self.plan_label.setText("")
             return
@@ -70,10 +84,14 @@ class AutoBox(QGroupBox):
             self.plan_label.setText("Off: the strategy chosen below is trained as it is.")
             return
         try:
-            text = html.escape(describe_plan(plan_for(self.suggestion, self.state.settings, self.budget())))
+            auto_plan = plan_for(self.suggestion, self.state.settings, self.budget())
         except TransferLabError as exc:
-            text = f"<b>{html.escape(str(exc))}</b>"
-        self.plan_label.setText(text + self._last_run())
+            self.plan_label.setText(f"<b>{html.escape(str(exc))}</b>")
+            return
+        items = "".join(f"<br>&nbsp;&nbsp;{i}. {html.escape(c.title)} (about {duration(c.predicted_s)})"
+                        for i, c in enumerate(auto_plan.candidates, 1))
+        self.plan_label.setText(f"<b>{html.escape(finish_words(auto_plan))}</b><br>Tries, in this order, and keeps the "
+                                f"one most accurate on the validation images:{items}" + self._last_run())
 
     def _last_run(self) -> str:
         """The candidates of the last Auto run of this wizard: score, time, winner."""
@@ -87,5 +105,5 @@ class AutoBox(QGroupBox):
             else:
                 what = html.escape(r.get("reason", r["status"]))
             title = html.escape(r["title"])
-            items.append(f"<li>{'<b>' + title + ' — kept</b>' if r.get('winner') else title}: {what}</li>")
-        return "<br><br>Last Auto run:<ul style='margin-left:0px; -qt-list-indent:1'>" + "".join(items) + "</ul>"
+            items.append(f"<br>&nbsp;&nbsp;• {'<b>' + title + ' — kept</b>' if r.get('winner') else title}: {what}")
+        return "<br><br>Last Auto run:" + "".join(items)
