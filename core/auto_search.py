@@ -156,12 +156,10 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     AdamW epoch of the head), 72% with the converged head (bench.quality)."""
     if budget == "fast" or not base.pretrained:
         return None
-    groups = suggestion.num_groups
-    strategy = "fine-tune-top" if suggestion.similarity == "similar" else "fine-tune-all"
-    values = strategy_settings(strategy, groups, None, suggestion.size == "small")
-    depth_share = 1 / 3 + 2 / 3 * values["freeze_depth"] / max(1, groups)  # forward always, backward partly
+    values = _fine_tune_settings(suggestion)
+    strategy = values["strategy"]
     head_epoch = (train_images + val_images) * speeds.forward  # features computed once, head epochs cheap
-    epoch = train_images * speeds.train_step * depth_share + val_images * speeds.forward
+    epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     if budget in FINE_TUNE_EPOCHS:
         epochs = FINE_TUNE_EPOCHS[budget]
     else:
@@ -174,6 +172,12 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     words = "the top layers" if strategy == "fine-tune-top" else "all layers"
     return Planned("fine-tune", f"Fine-tuning {words} ({epochs - 1} epochs after one for the classifier)",
                    settings, head_epoch + (epochs - 1) * epoch)
+
+
+def _fine_tune_settings(suggestion) -> dict:
+    """The fine-tuning candidate's strategy defaults: the top layers for similar data, all for different."""
+    strategy = "fine-tune-top" if suggestion.similarity == "similar" else "fine-tune-all"
+    return strategy_settings(strategy, suggestion.num_groups, None, suggestion.size == "small")
 
 
 def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | None = None, cancel=None,
@@ -266,10 +270,12 @@ def _install(run_dir: Path, winner_dir: Path, summary: dict) -> None:
     shutil.rmtree(run_dir / CANDIDATES_DIR, ignore_errors=True)
 
 
-def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, cut: int | None = None) -> Speeds:
+def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, cut: int | None = None,
+                   depth: int | None = None) -> Speeds:
     """Seconds per image on this computer, timed: decoding and resizing a few of the user's images,
-    and the whole network's forward pass and training step on a batch of random images (four times
-    each; the first warms up, the fastest of the other three counts)."""
+    and the network's forward pass and a training step of its top ``depth`` layer groups (all when None)
+    on a batch of random images (four times each; the first warms up, the fastest of the other three
+    counts): the backward pass through a few top groups costs far less than their share of the groups."""
     import torch
 
     from core.images import load_rgb
@@ -286,6 +292,9 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, c
             transform(load_rgb(path))
         decode = (time.perf_counter() - t0) / len(paths[:batch])
     net = TransferNet(model, 2)
+    if depth is not None:
+        from core.network import apply_freeze_depth, set_train_mode
+        apply_freeze_depth(net, depth)
     x, y = torch.randn(batch, 3, pp.input_size, pp.input_size), torch.zeros(batch, dtype=torch.long)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-6)
     forward = step = early = float("inf")
@@ -301,6 +310,8 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, c
                 model.forward_intermediates(x, indices=[cut], stop_early=True, intermediates_only=True)
             early = min(early, time.perf_counter() - t0) if attempt else early
         net.train()
+        if depth is not None:
+            set_train_mode(net)  # frozen groups' BatchNorm stays in eval mode, as in training
         t0 = time.perf_counter()
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(net(x), y).backward()
@@ -322,7 +333,8 @@ def time_for_plans(scan, base: TrainSettings, suggestion) -> None:
     from core.dataset import make_split
     split = make_split(scan, base.val_fraction, base.seed)
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
-    speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut)
+    speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
+                            depth=_fine_tune_settings(suggestion)["freeze_depth"])
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step, "earlier": speeds.earlier}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 
