@@ -252,8 +252,12 @@ class TrainPage(WizardPage):
         if target is not None:
             self._log(f"Accuracy on the labelled images of the new setting: {target:.1%}.")
         rows = getattr(result, "rows", None)
-        if rows:  # Auto: which candidate it kept
+        if rows:  # Auto: which candidate it kept, and its curves (not the last candidate's)
             kept = next(r for r in rows if r.get("winner"))
+            self.curves.reset()
+            for e in result.history:
+                self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"],
+                                      e["val_accuracy"])
             self._log(f"Auto kept: {kept['title']} (validation accuracy {kept['val_accuracy']:.1%})"
                       + (" — stopped by Cancel; the best candidate finished so far is kept." if result.cancelled
                          else ""))
