@@ -249,12 +249,8 @@ def _auto_search(args, config) -> bool:
 
 def _train_auto(args, scan) -> int:
     from core.auto_search import parse_budget
-    from core.distributed import override
     from core.settings import TrainSettings
-    s = override(TrainSettings(), {name: getattr(args, name) for name in ("model_name", "weights_file", "seed",
-                                                                          "device", "image_size", "val_fraction")})
-    if args.no_pretrained:
-        s = override(s, {"weights": "none"})
+    s = _model_and_split(args, TrainSettings())
     budget = parse_budget(args.budget)
     callback = _CliCallback(args.quiet)
     try:
@@ -280,17 +276,21 @@ def _train_auto(args, scan) -> int:
     return 0
 
 
+def _model_and_split(args, s):
+    """``s`` with the model, weights, seed, device, image size and validation share the flags give."""
+    from core.distributed import override
+    s = override(s, {name: getattr(args, name) for name in ("model_name", "weights_file", "seed", "device",
+                                                          "image_size", "val_fraction")})
+    return override(s, {"weights": "none"}) if args.no_pretrained else s
+
+
 def _train_settings(args, config, scan):
     """The run's settings: the config file's (else the defaults and the strategy advice), then the flags given."""
     from core.distributed import override
     from core.network import default_cut_index, layer_groups
     from core.settings import TrainSettings, consistent, with_strategy
     from core.weights import create_backbone
-    s = TrainSettings.from_dict(config.settings) if config else TrainSettings()
-    s = override(s, {name: getattr(args, name) for name in ("model_name", "weights_file", "seed", "device",
-                                                          "image_size", "val_fraction")})
-    if args.no_pretrained:
-        s = override(s, {"weights": "none"})
+    s = _model_and_split(args, TrainSettings.from_dict(config.settings) if config else TrainSettings())
     strategy = args.strategy or (None if config else "auto")
     if strategy == "auto":
         from core.advisor import advise
