@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +124,17 @@ def run_probe(train_dir: Path, test_dir: Path, image_size: int | None) -> dict:
     return {"accuracy": float(np.mean(probe.predict(test.final) == test.labels)), "seconds": seconds}
 
 
+def _fastai_cells(log: Path) -> dict[str, dict]:
+    """fastai's cells of an earlier run's table, by set name: {"accuracy", "seconds", "mark": "*"}."""
+    found = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        match = re.fullmatch(r"([\d.]+)% \((\d+) s\)\*?", cells[-1]) if len(cells) > 4 else None
+        if match and not cells[0].startswith("↳"):
+            found[cells[0]] = {"accuracy": float(match[1]) / 100, "seconds": float(match[2]), "mark": "*"}
+    return found
+
+
 def main() -> int:
     from bench import fastai_reference
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -130,10 +142,14 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=128, help="pixels, for every arm (default 128)")
     parser.add_argument("--sets", help="comma-separated names of the sets to run (default: all)")
     parser.add_argument("--budgets", default="fast,balanced,best", help="auto's budgets to run")
+    parser.add_argument("--fastai-from", type=Path, metavar="LOG",
+                        help="take fastai's cells from an earlier run's output on this computer instead of "
+                             "running it again (it is most of the hour); they are marked with *")
     args = parser.parse_args()
     image_size = 32 if args.quick else args.image_size
     budgets = ["fast", "balanced"] if args.quick else args.budgets.split(",")
-    use_fastai = fastai_reference.available() and not args.quick
+    earlier = _fastai_cells(args.fastai_from) if args.fastai_from else {}
+    use_fastai = fastai_reference.available() and not args.quick and not earlier
     work = Path(tempfile.mkdtemp(prefix="transferlab-quality-"))
     from core.accel import configure_threads
     configure_threads()
@@ -150,9 +166,9 @@ def main() -> int:
             os.environ["TRANSFERLAB_CACHE_DIR"] = str(work / "cache" / name / budget)  # every arm starts cold
             autos[budget] = run_auto(train_dir, test_dir, work / "auto", image_size, budget)
         probe = run_probe(train_dir, test_dir, image_size)
-        fastai = fastai_reference.run(train_dir, test_dir, image_size) if use_fastai else None
+        fastai = fastai_reference.run(train_dir, test_dir, image_size) if use_fastai else earlier.get(name)
         counts = f"{sum(1 for _ in train_dir.rglob('*.*'))} / {sum(1 for _ in test_dir.rglob('*.*'))}"
-        cell = lambda r: f"{100 * r['accuracy']:.1f}% ({r['seconds']:.0f} s)"  # noqa: E731
+        cell = lambda r: f"{100 * r['accuracy']:.1f}% ({r['seconds']:.0f} s){r.get('mark', '')}"  # noqa: E731
         auto_cell = lambda r: (f"{100 * r['accuracy']:.1f}% ({r['seconds']:.0f} s; search {r['search']:.0f} s, "  # noqa: E731
                                f"predicted {r['predicted']:.0f} s; {r['winner']})")
         first = next(iter(autos.values()))
@@ -170,6 +186,8 @@ def main() -> int:
         return max((r for r in (probe, fastai) if r), key=lambda r: r["accuracy"])
     worst = min(rows, key=lambda r: r[0]["accuracy"] - reference(r[1], r[2])["accuracy"])
     ratio = max(a["seconds"] / (f or p)["seconds"] for a, p, f in rows)
+    if earlier:
+        print(f"* fastai's cell from {args.fastai_from} (not run again)")
     print(f"auto_vs_best_reference={100 * (worst[0]['accuracy'] - reference(worst[1], worst[2])['accuracy']):+.1f} "
           f"points auto_time_ratio={ratio:.2f}")
     return 0

@@ -271,11 +271,12 @@ def _install(run_dir: Path, winner_dir: Path, summary: dict) -> None:
 
 
 def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, cut: int | None = None,
-                   depth: int | None = None) -> Speeds:
+                   depth: int | None = None, train_step: bool = True) -> Speeds:
     """Seconds per image on this computer, timed: decoding and resizing a few of the user's images,
     and the network's forward pass and a training step of its top ``depth`` layer groups (all when None)
     on a batch of random images (four times each; the first warms up, the fastest of the other three
-    counts): the backward pass through a few top groups costs far less than their share of the groups."""
+    counts): the backward pass through a few top groups costs far less than their share of the groups.
+    ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0."""
     import torch
 
     from core.images import load_rgb
@@ -309,6 +310,8 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, c
             with torch.inference_mode():
                 model.forward_intermediates(x, indices=[cut], stop_early=True, intermediates_only=True)
             early = min(early, time.perf_counter() - t0) if attempt else early
+        if not train_step:
+            continue
         net.train()
         if depth is not None:
             set_train_mode(net)  # frozen groups' BatchNorm stays in eval mode, as in training
@@ -317,7 +320,7 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, c
         torch.nn.functional.cross_entropy(net(x), y).backward()
         optimizer.step()
         step = min(step, time.perf_counter() - t0) if attempt else step
-    return Speeds(decode + forward / batch, 1.5 * decode + step / batch,  # augmentation ~ half a decode
+    return Speeds(decode + forward / batch, 1.5 * decode + step / batch if train_step else 0.0,  # augmentation ~ half a decode
                   decode + early / batch if cut is not None else None)
 
 
@@ -327,29 +330,33 @@ def read_auto(run_dir: Path) -> dict | None:
     return read_meta(Path(run_dir)).get("auto")
 
 
-def time_for_plans(scan, base: TrainSettings, suggestion) -> None:
+def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True) -> None:
     """Time this computer on the user's images (a few seconds) and keep the speeds and split sizes in
-    ``suggestion.extra``, so :func:`plan_for` can plan any budget without torch."""
+    ``suggestion.extra``, so :func:`plan_for` can plan any budget without torch (only Fast when
+    ``fine_tune`` is False: the training step is then not timed, a second saved)."""
     from core.dataset import make_split
     split = make_split(scan, base.val_fraction, base.seed)
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
-                            depth=_fine_tune_settings(suggestion)["freeze_depth"])
-    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step, "earlier": speeds.earlier}
+                            depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune)
+    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
+                                  "earlier": speeds.earlier}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 
 
 def plan_for(suggestion, base: TrainSettings, budget: str = DEFAULT_BUDGET) -> Plan:
     """The plan of ``budget`` for a suggestion timed by :func:`time_for_plans`."""
-    if "speeds" not in suggestion.extra:
+    speeds = suggestion.extra.get("speeds")
+    if speeds is None or (speeds["train_step"] is None and parse_budget(budget) != "fast"):
         raise TransferLabError("Auto needs the speed of this computer: measure the images again")
     train_images, val_images = suggestion.extra["split_sizes"]
-    return plan(suggestion, base, Speeds(**suggestion.extra["speeds"]), train_images, val_images, budget)
+    return plan(suggestion, base, Speeds(**{**speeds, "train_step": speeds["train_step"] or 0.0}), train_images,
+                val_images, budget)
 
 
 def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BUDGET) -> Plan:
     """Time this computer on the user's images and plan the budget."""
-    time_for_plans(scan, base, suggestion)
+    time_for_plans(scan, base, suggestion, fine_tune=parse_budget(budget) != "fast")
     return plan_for(suggestion, base, budget)
 
 

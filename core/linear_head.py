@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 L2_PATH = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4)  # strong to weak (half-decade steps chose no better on the bench)
 MAX_ITER = 200
-GRAD_TOLERANCE = 1e-5  # on the largest gradient entry of the mean loss
+GRAD_TOLERANCE = 1e-5  # on the largest gradient entry of the mean loss, for the fit that is kept
+CV_TOLERANCE = 1e-4  # for cross-validation's fits, which only rank strengths: 35% faster, the same ranking
 FOLDS = 5  # 3 from LARGE_ROWS rows on: enough images per fold, and 40% less time
 LARGE_ROWS = 600
 SMALL_PROBLEM = 200_000  # rows x dimensions below which one thread is faster than two
@@ -82,14 +83,15 @@ class _Problem:
             torch.as_tensor(sample_weight, dtype=torch.float64)
         self.w = w / w.sum()
 
-    def fit(self, l2: float, start: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def fit(self, l2: float, start: tuple[torch.Tensor, torch.Tensor] | None,
+            tolerance: float = GRAD_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
         dims = self.z.shape[1]
         weight = (start[0].clone() if start else torch.zeros(dims, self.classes, dtype=torch.float64))
         bias = (start[1].clone() if start else torch.zeros(self.classes, dtype=torch.float64))
         weight.requires_grad_(True)
         bias.requires_grad_(True)
         optimiser = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=MAX_ITER, history_size=20,
-                                      tolerance_grad=GRAD_TOLERANCE, tolerance_change=1e-9,
+                                      tolerance_grad=tolerance, tolerance_change=1e-9,
                                       line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
@@ -102,6 +104,14 @@ class _Problem:
         with torch.enable_grad():
             optimiser.step(closure)
         return weight.detach(), bias.detach()
+
+    def coordinates(self, weight: np.ndarray, bias: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inverse of :meth:`raw`: (K, D) raw weights and (K,) bias as this problem's start (the part
+        outside the span of its features, which no training image sees, is dropped)."""
+        w = torch.as_tensor(weight, dtype=torch.float64).T  # (D, K)
+        b = torch.as_tensor(bias, dtype=torch.float64) + self.mean @ w
+        w = w * self.std[:, None]
+        return (w if self.basis is None else self.basis.T @ w).contiguous(), b
 
     def raw(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(K, D) weights and (K,) bias acting on raw features."""
@@ -119,11 +129,16 @@ def _scores(logits: np.ndarray, y: np.ndarray) -> tuple[int, float]:
 
 def fit_linear(features, labels, classes: int | None = None, l2: float | None = None,
                groups=None, sample_weight=None, folds: int = FOLDS, seed: int = 0,
-               path: tuple[float, ...] = L2_PATH, cancel: CancelToken | None = None) -> LinearFit:
+               path: tuple[float, ...] = L2_PATH, cancel: CancelToken | None = None,
+               start: tuple[np.ndarray, np.ndarray] | None = None) -> LinearFit:
     """Fit the classifier on (``features``, ``labels``); ``l2=None`` chooses it by cross-validation.
 
     ``groups``: rows that are views of one image share a group and a fold (default: one row each).
-    ``sample_weight``: per-row weights of the cross-entropy (class weights), normalised to sum 1."""
+    ``sample_weight``: per-row weights of the cross-entropy (class weights), normalised to sum 1.
+    ``start``: raw (weight, bias) near the answer, e.g. a fit on most of these rows at this ``l2``: the
+    fit starts there at ``l2`` instead of walking the path from strong to weak (the same optimum, in
+    a fraction of the time). Without it, cross-validation's fold solutions at the chosen strength,
+    averaged, are the start."""
     started = time.perf_counter()
     x, y = np.asarray(features, dtype=np.float64), np.asarray(labels, dtype=np.int64)
     classes = int(classes if classes is not None else y.max() + 1)
@@ -134,14 +149,20 @@ def fit_linear(features, labels, classes: int | None = None, l2: float | None = 
     with threads:
         tried: list[dict] = []
         if l2 is None:
-            tried = cross_validate(x, y, classes, groups, weights, folds, seed, path, cancel)
+            solutions: dict[float, list] = {}
+            tried = cross_validate(x, y, classes, groups, weights, folds, seed, path, cancel, solutions)
             best = choose(tried)
             l2 = best["l2"] if best else path[len(path) // 2]
+            if solutions.get(l2):
+                start = tuple(np.mean([s[i] for s in solutions[l2]], axis=0) for i in (0, 1))
         problem = _Problem(x, y, classes, weights)
-        start = None
-        for strength in [s for s in path if s > l2] + [l2]:  # the same warm-started path as in the folds
-            start = problem.fit(strength, start)
-        weight, bias = problem.raw(*start)
+        if start is not None:
+            solution = problem.fit(l2, problem.coordinates(*start))
+        else:
+            solution = None
+            for strength in [s for s in path if s > l2] + [l2]:  # the same warm-started path as in the folds
+                solution = problem.fit(strength, solution)
+        weight, bias = problem.raw(*solution)
     chosen = next((t for t in tried if t["l2"] == l2), None)
     return LinearFit(weight, bias, float(l2), chosen and chosen["accuracy"], chosen and chosen["loss"], tried,
                      time.perf_counter() - started)
@@ -153,8 +174,10 @@ def choose(tried: list[dict]) -> dict | None:
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, classes: int, groups, weights, folds: int, seed: int,
-                   path: tuple[float, ...], cancel: CancelToken | None = None) -> list[dict]:
-    """Accuracy and mean cross-entropy of each strength of ``path`` over stratified folds of images."""
+                   path: tuple[float, ...], cancel: CancelToken | None = None,
+                   solutions: dict | None = None) -> list[dict]:
+    """Accuracy and mean cross-entropy of each strength of ``path`` over stratified folds of images;
+    ``solutions``, when given, collects each fold's raw (weight, bias) per strength."""
     group_of = np.arange(len(y)) if groups is None else np.asarray(groups)
     first = {g: i for i, g in reversed(list(enumerate(group_of)))}  # each group's first row gives its label
     unique = np.array(sorted(first))
@@ -173,8 +196,10 @@ def cross_validate(x: np.ndarray, y: np.ndarray, classes: int, groups, weights, 
         start = None
         for i, strength in enumerate(path):
             check(cancel)
-            start = problem.fit(strength, start)
+            start = problem.fit(strength, start, CV_TOLERANCE)
             weight, bias = problem.raw(*start)
+            if solutions is not None:
+                solutions.setdefault(strength, []).append((weight, bias))
             r, l_sum = _scores(x[test] @ weight.T + bias, y[test])
             right[i] += r
             loss[i] += l_sum

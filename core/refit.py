@@ -45,7 +45,9 @@ def refit_on_all(engine, head: torch.nn.Linear, l2: float, class_weights: list[f
     train, val = engine.train, engine.val
     (xt, yt, _), (xv, yv, _) = cached_rows(train), cached_rows(val, views=1)
     x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
-    fit = fit_linear(x, y, head.out_features, l2=l2, sample_weight=row_weights(class_weights, y))
+    start = (head.weight.detach().double().cpu().numpy(), head.bias.detach().double().cpu().numpy())
+    fit = fit_linear(x, y, head.out_features, l2=l2, sample_weight=row_weights(class_weights, y),
+                     start=start)  # from the measured fit: the answer moves little with a fifth more images
     fit.to_linear(head)
     return len(train) + len(val)
 

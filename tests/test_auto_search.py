@@ -166,3 +166,17 @@ def test_on_a_tie_the_cheaper_candidate_is_kept(data, tmp_path):
     costs = {c.name: 1.0 for c in p.candidates}
     sim = _SimulatedTrainer(costs, {c.name: 0.9 for c in p.candidates})
     assert run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim).winner == "final"
+
+
+def test_fast_does_not_time_a_training_step_and_other_budgets_then_ask_to_measure_again(data):
+    from core.advisor import advise
+    from core.auto_search import plan_for, prepare_plan
+    scan, base = scan_dataset(data), TrainSettings(image_size=48)
+    suggestion = advise(scan, base, probe=False)
+    fast = prepare_plan(scan, base, suggestion, "fast")
+    assert suggestion.extra["speeds"]["train_step"] is None and suggestion.extra["speeds"]["forward"] > 0
+    assert fast.predicted_s > 0 and all(c.name != "fine-tune" for c in fast.candidates)
+    with pytest.raises(TransferLabError, match="measure the images again"):
+        plan_for(suggestion, base, "balanced")
+    balanced = prepare_plan(scan, base, suggestion, "balanced")
+    assert suggestion.extra["speeds"]["train_step"] > 0 and balanced.candidates[-1].name == "fine-tune"

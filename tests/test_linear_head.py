@@ -73,3 +73,18 @@ def test_cancel_stops_the_search():
     token.cancel()
     with pytest.raises(Cancelled):
         fit_linear(x, y, 2, cancel=token)
+
+
+@pytest.mark.parametrize("n,d", [(60, 200), (300, 40)], ids=["fewer images than dimensions", "more images"])
+def test_a_warm_start_reaches_the_same_optimum_as_the_path(n, d):
+    """The refit on all labelled images starts from the fit on most of them (core.refit): it must land
+    on the optimum scikit-learn finds, as walking the strength path from zero does."""
+    from sklearn.linear_model import LogisticRegression
+    x, y = _blobs(n, d, 3, spread=3.0)
+    near = fit_linear(x[: n * 4 // 5], y[: n * 4 // 5], 3, l2=0.05)
+    warm = fit_linear(x, y, 3, l2=0.05, start=(near.weight, near.bias))
+    scaled = (x - x.mean(0)) / np.sqrt(x.var(0).mean())
+    expected = LogisticRegression(C=1 / (0.05 * n), tol=1e-10, max_iter=10_000).fit(scaled, y).predict_proba(scaled)
+    start = torch.softmax(torch.as_tensor(near.logits(x)), 1).numpy()
+    assert np.abs(start - expected).max() > 1e-3  # the start is not already the answer
+    assert np.abs(torch.softmax(torch.as_tensor(warm.logits(x)), 1).numpy() - expected).max() < 1e-4
