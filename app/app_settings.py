@@ -22,6 +22,12 @@ def get_str(key: str, default: str = "") -> str:
     return str(value) if value is not None else default
 
 
+def get_bool(key: str, default: bool = False) -> bool:
+    """A remembered tick (QSettings keeps booleans as "true"/"false" in its ini files)."""
+    value = store().value(key, default)
+    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
+
 def set_value(key: str, value) -> None:
     s = store()
     s.setValue(key, value)

@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
 
     def show_page(self, index: int) -> None:
         index = max(0, min(index, len(self.pages) - 1))
+        if self.state.result_is_stale() and not self.pages[TRAIN].is_busy():
+            self._set_aside_stale_result()
+            index = min(index, TRAIN)  # Results and Try would show the earlier run
         self.reached = max(self.reached, index)
         self.stack.setCurrentIndex(index)
         self.steps.blockSignals(True)
@@ -117,6 +120,14 @@ class MainWindow(QMainWindow):
         self.steps.blockSignals(False)
         self.pages[index].on_enter()
         self._update_buttons()
+
+    def _set_aside_stale_result(self) -> None:
+        """The data or settings changed after a run: its curves and results no longer describe what the
+        pages show, so they are cleared; the run stays on disk and can be opened again."""
+        run_dir = self.state.result.run_dir
+        self.state.result, self.state.result_key, self.state.evaluation = None, None, None
+        self.reached = min(self.reached, TRAIN)
+        self.pages[TRAIN].set_aside(run_dir)
 
     def go_next(self) -> None:
         if self.next_button.isEnabled():
@@ -168,12 +179,15 @@ class MainWindow(QMainWindow):
         return dialog
 
     def choose_run_folder(self) -> str | None:
-        start = app_settings.get_str("window/last_run_folder", str(Path.home()))
+        from core.paths import data_dir
+        runs = data_dir() / "runs"  # where the app saves every run
+        start = app_settings.get_str("window/last_run_folder", str(runs if runs.is_dir() else Path.home()))
         return QFileDialog.getExistingDirectory(self, "Open a run folder", start) or None
 
     def choose_dataset_folder(self, message: str) -> str | None:
         QMessageBox.information(self, "Where are the images?", message)
-        return QFileDialog.getExistingDirectory(self, "The folder of images the run was trained on") or None
+        return QFileDialog.getExistingDirectory(self, "The folder of images the run was trained on",
+                                                app_settings.get_str("data/last_folder", str(Path.home()))) or None
 
     def choose_and_open_run(self) -> None:
         run_dir = self.choose_run_folder()
@@ -195,8 +209,10 @@ class MainWindow(QMainWindow):
         metrics = meta["metrics"]
         self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
         self.state.result = TrainResult(Path(run_dir), metrics["best_epoch"], metrics["val_accuracy"],
-                                        metrics["val_loss"], metrics["history"])
+                                        metrics["val_loss"], metrics["history"], bool(meta.get("stopped")),
+                                        bool(meta.get("stopped")))
         self.state.evaluation = None
+        self.state.result_key = self.state.training_key()
         self.pages[TRAIN].show_run(self.state.result)
         self.reached = max(self.reached, RESULTS)
         self.show_page(RESULTS)
@@ -213,8 +229,12 @@ class MainWindow(QMainWindow):
 
     # closing ----------------------------------------------------------------------------------
     def confirm_quit_while_busy(self) -> bool:
-        answer = QMessageBox.question(self, "Quit TransferLab?",
-                                      "Work is still running (training or scanning). Stop it and quit?",
+        training = self.pages[TRAIN].is_busy()
+        text = ("Training is still running. If you quit now, the best epoch so far is saved as a model, and the "
+                "next time TransferLab starts it offers to continue the run from its last finished epoch. Quit?"
+                if training else "Work is still running (scanning or measuring); it stops, and nothing is saved "
+                "from it. Quit?")
+        answer = QMessageBox.question(self, "Quit TransferLab?", text,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes

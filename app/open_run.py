@@ -20,9 +20,16 @@ class RunOpener(QObject):
         folder the run was trained on (e.g. when it was trained on another computer)."""
         from core.bundle import read_meta
         from core.errors import TransferLabError
+        from core import runs
+        from core.bundle import META_FILE
         data_page = self.window.pages[DATA]
         if data_page.task.is_running() or any(p.is_busy() for p in self.window.pages):
             return "Wait for the running work to finish (or cancel it) first."
+        unfinished = runs.resumable(Path(run_dir))
+        if unfinished is not None:  # stopped before its planned end: offer to continue it
+            self.window.resumer.bar.offer(unfinished)
+            if not (Path(run_dir) / META_FILE).is_file():
+                return None  # no model yet: the offer above is all there is to do
         try:
             meta = read_meta(Path(run_dir))
         except TransferLabError as exc:

@@ -47,10 +47,21 @@ class WizardState:
     adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
     auto_budget: str | None = "balanced"  # Auto's time budget (core.auto_search); None: the strategy chosen by hand
+    result_key: tuple | None = None  # training_key() when ``result`` was trained or opened
 
     @property
     def run_dir(self) -> Path | None:
         return self.result.run_dir if self.result else None
+
+    def training_key(self) -> tuple:
+        """What a run depends on: the data, the settings (not the device), Auto's budget, the adaptation."""
+        scan = (str(self.scan.root), tuple(self.scan.classes), len(self.scan.all_items())) if self.scan else None
+        settings = {k: v for k, v in self.settings.to_dict().items() if k != "device"}
+        return (scan, repr(sorted(settings.items())), self.auto_budget, repr(self.adaptation))
+
+    def result_is_stale(self) -> bool:
+        """True when the data or settings changed since ``result`` was trained (or opened)."""
+        return self.result is not None and self.result_key is not None and self.result_key != self.training_key()
 
     def advice_key(self) -> tuple:
         root = str(self.scan.root) if self.scan else None

@@ -44,7 +44,7 @@ class Measurements:
     early_level: int | None
     early_level_name: str
     imagenet_confidence: float  # mean top-1 softmax of the original ImageNet head
-    chance: float
+    chance: float  # always answering the sample's most common class
     imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
     seconds_per_image: float = 0.0  # the measurement pass (decoding + frozen forward), for time budgets
 
@@ -135,9 +135,10 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         f"Your training set has a median of {m.median_per_class:.0f} images per class over {m.num_classes} classes: "
         f"{'small' if small else 'large'} (the threshold is {SMALL_MAX_PER_CLASS} per class).",
         similarity_sentence(m),
-        f"How well the features separate your classes (leave-one-out accuracy on the sample): "
-        f"{pct(m.final_separability)} at the model's last layer, {pct(m.early_separability)} at the earlier layer "
-        f"{m.early_level_name} (chance is {pct(m.chance)}).",
+        f"How well a simple classifier tells your classes apart from the model's features (each sample image "
+        f"scored by a classifier that did not see it): {pct(m.final_separability)} at the model's last layer, "
+        f"{pct(m.early_separability)} at an earlier layer (mid-level features); always answering the most common "
+        f"class would score {pct(m.chance)}.",
     ]
     advice = {
         "feature-extraction": "Keep every pretrained layer frozen and fit only a linear classifier on the final "
@@ -243,7 +244,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
     level_name = levels[cut]["module"] if cut is not None else "(none)"
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
                      final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
-                     1.0 / len(scan.classes), shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
+                     float(torch.bincount(y).max()) / max(1, len(y)), shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
     return m, groups, cut
 
 

@@ -7,7 +7,7 @@ the run's model. A classifier on a frozen backbone is then refitted on all label
 trainer itself (core.refit); its reported accuracy stays the held-out one.
 
 The budget (``BUDGETS`` or a number of minutes) is planned before anything runs, from speeds
-measured on this computer (:func:`measure_speeds`), and kept while running: a candidate that no
+measured on this computer (core.speeds), and kept while running: a candidate that no
 longer fits what is left is skipped, and fine-tuning stops at the deadline keeping its best epoch
 (core.trainer). A named budget's deadline is its predicted time plus 25%, shown as "at the latest".
 Cancel keeps the best candidate finished so far as the run's model.
@@ -25,6 +25,7 @@ from core.atomic import atomic_write_json
 from core.compare import CompareCallback
 from core.errors import Cancelled, TransferLabError
 from core.settings import TrainSettings, consistent, strategy_settings
+from core.speeds import Speeds, measure_speeds
 
 BUDGETS = ("fast", "balanced", "best")
 DEFAULT_BUDGET = "balanced"
@@ -37,21 +38,11 @@ FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-
 MAX_FINE_TUNE_EPOCHS = 10
 SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
-FIT_SECONDS = 2.0  # cross-validated classifier fit and refit on cached features: a constant...
-FIT_SECONDS_PER_IMAGE = 0.004  # ...plus this per image (measured on 2 CPU cores)
+FIT_SECONDS = 1.0  # cross-validated classifier fit and refit on cached features: a constant...
+FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
 VIEWS = 4  # augmented views per training image of the "views" candidate (core.engines.FEATURE_VIEWS)
-
-
-@dataclass(frozen=True)
-class Speeds:
-    """Seconds per image on this computer: a frozen forward pass (decoding included) and a
-    fine-tuning step of all layers (forward and backward)."""
-
-    forward: float
-    train_step: float
-    earlier: float | None = None  # a forward pass up to the earlier layer only (None: as ``forward``)
 
 
 @dataclass
@@ -158,7 +149,10 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
         return None
     values = _fine_tune_settings(suggestion)
     strategy = values["strategy"]
-    head_epoch = (train_images + val_images) * speeds.forward  # features computed once, head epochs cheap
+    # LP-FT's head-only stage fits on the evaluation crop's features: the "final" candidate has cached
+    # them (same key) when it ran first, so only the fit is left to pay
+    fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * (train_images + val_images)
+    head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     if budget in FINE_TUNE_EPOCHS:
         epochs = FINE_TUNE_EPOCHS[budget]
@@ -215,9 +209,14 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
             cb.on_candidate_end(row)
             continue
         results[candidate.name] = result
-        row.update(status="done", seconds=clock() - t0, val_accuracy=result.best_val_accuracy,
-                   val_loss=result.best_val_loss, epochs=len(result.history), stopped_early=result.stopped_early)
+        stopped = getattr(result, "cancelled", False)  # Cancel during fine-tuning: its best epoch still counts
+        row.update(status="cancelled" if stopped else "done", seconds=clock() - t0,
+                   val_accuracy=result.best_val_accuracy, val_loss=result.best_val_loss, epochs=len(result.history),
+                   stopped_early=result.stopped_early)
         cb.on_candidate_end(row)
+        if stopped:
+            cancelled = True
+            break
     if not results:
         if cancelled:
             raise Cancelled()
@@ -268,60 +267,6 @@ def _install(run_dir: Path, winner_dir: Path, summary: dict) -> None:
     atomic_write_json(run_dir / AUTO_FILE, summary)
     atomic_write_json(run_dir / META_FILE, meta)
     shutil.rmtree(run_dir / CANDIDATES_DIR, ignore_errors=True)
-
-
-def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 8, cut: int | None = None,
-                   depth: int | None = None, train_step: bool = True) -> Speeds:
-    """Seconds per image on this computer, timed: decoding and resizing a few of the user's images,
-    and the network's forward pass and a training step of its top ``depth`` layer groups (all when None)
-    on a batch of random images (four times each; the first warms up, the fastest of the other three
-    counts): the backward pass through a few top groups costs far less than their share of the groups.
-    ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0."""
-    import torch
-
-    from core.images import load_rgb
-    from core.network import TransferNet
-    from core.preprocess import eval_transform, preprocessing_for
-    from core.weights import create_backbone
-    model = create_backbone(settings.model_name, "none").model
-    pp = preprocessing_for(model, settings.image_size)
-    transform = eval_transform(pp)
-    decode = 0.0
-    if paths:
-        t0 = time.perf_counter()
-        for path in paths[:batch]:
-            transform(load_rgb(path))
-        decode = (time.perf_counter() - t0) / len(paths[:batch])
-    net = TransferNet(model, 2)
-    if depth is not None:
-        from core.network import apply_freeze_depth, set_train_mode
-        apply_freeze_depth(net, depth)
-    x, y = torch.randn(batch, 3, pp.input_size, pp.input_size), torch.zeros(batch, dtype=torch.long)
-    optimizer = torch.optim.SGD(net.parameters(), lr=1e-6)
-    forward = step = early = float("inf")
-    for attempt in range(4):  # the first pays for warming up; the fastest of the others is kept
-        net.eval()
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            net(x)
-        forward = min(forward, time.perf_counter() - t0) if attempt else forward
-        if cut is not None:
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                model.forward_intermediates(x, indices=[cut], stop_early=True, intermediates_only=True)
-            early = min(early, time.perf_counter() - t0) if attempt else early
-        if not train_step:
-            continue
-        net.train()
-        if depth is not None:
-            set_train_mode(net)  # frozen groups' BatchNorm stays in eval mode, as in training
-        t0 = time.perf_counter()
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-        step = min(step, time.perf_counter() - t0) if attempt else step
-    return Speeds(decode + forward / batch, 1.5 * decode + step / batch if train_step else 0.0,  # augmentation ~ half a decode
-                  decode + early / batch if cut is not None else None)
 
 
 def read_auto(run_dir: Path) -> dict | None:

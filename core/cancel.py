@@ -1,5 +1,7 @@
 """A thread-safe cancel flag checked by long operations (scan, advise, train)."""
 
+import contextlib
+import signal
 import threading
 
 from core.errors import Cancelled
@@ -36,3 +38,25 @@ def cancel_hooks(module, token: "CancelToken | None") -> list:
         return []
     coarse = [m for name, m in module.named_modules() if name.count(".") <= 2]
     return [m.register_forward_pre_hook(lambda *_: check(token)) for m in coarse]
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(say=print):
+    """Within it, the first Ctrl-C sets the yielded token (training then saves its best epoch, like Cancel
+    in the window) and the second stops at once. Outside the main thread: a plain token, Ctrl-C as usual."""
+    token = CancelToken()
+    if threading.current_thread() is not threading.main_thread():
+        yield token
+        return
+
+    def handler(signum, frame) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        say("Stopping: the best epoch so far will be saved (press Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from core.cancel import ctrl_c_cancels
 from core.errors import Cancelled, TransferLabError
 from core.events import TrainCallback
 
@@ -91,8 +92,9 @@ def _scan_text(scan) -> str:
     if scan.skipped:
         lines.append(f"Skipped {len(scan.skipped)} files:")
         lines += [f"  {f.path}: {f.reason}" for f in scan.skipped]
-    from core.health import health_lines
-    lines += health_lines(scan.health())
+    from core.health import conflict_lines, health_lines
+    health = scan.health()
+    lines += health_lines(health, s["skipped"]) + conflict_lines(health)
     lines += [f"Problem: {p}" for p in scan.problems()]
     return "\n".join(lines)
 
@@ -226,7 +228,8 @@ def _train_one(args) -> int:
             result = train_adapted(scan, Path(target_images), settings, Path(args.out), callback,
                                    target_test_scan=test, overwrite=args.overwrite, domain_weight=domain_weight)
         else:
-            result = train(scan, settings, Path(args.out), callback, overwrite=args.overwrite)
+            with ctrl_c_cancels(callback.on_status) as cancel:
+                result = train(scan, settings, Path(args.out), callback, cancel, overwrite=args.overwrite)
     finally:
         callback.close()
     return _report_training(args, result, settings)
@@ -262,7 +265,8 @@ def _train_auto(args, scan) -> int:
         callback.on_status("Strategy: " + "\n  ".join(suggestion.rationale))
         callback.on_status(f"Budget {budget}: {len(auto_plan.candidates)} candidates, about "
                            f"{auto_plan.predicted_s / 60:.1f} minutes (stops by {auto_plan.limit_s / 60:.1f})")
-        result = run_auto(scan, auto_plan, Path(args.out), callback, overwrite=args.overwrite)
+        with ctrl_c_cancels(callback.on_status) as cancel:
+            result = run_auto(scan, auto_plan, Path(args.out), callback, cancel, overwrite=args.overwrite)
     finally:
         callback.close()
     data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
@@ -271,9 +275,12 @@ def _train_auto(args, scan) -> int:
     lines = [f"  {'*' if r.get('winner') else ' '} {r['title']}: " + (
         f"{r['val_accuracy']:.1%} validation accuracy, {r['seconds']:.0f} s" if "val_accuracy" in r
         else r.get("reason", r["status"])) for r in result.rows]
+    if result.cancelled:
+        data["cancelled"] = True
+        lines.append("Cancelled: the best candidate finished so far is the saved model.")
     _emit(args, data, "\n".join([f"Saved model to {result.run_dir} (kept the best of {len(result.rows)} candidates, "
                                   f"validation accuracy {result.best_val_accuracy:.1%})", *lines]))
-    return 0
+    return EXIT_CANCELLED if result.cancelled else 0
 
 
 def _model_and_split(args, s):
@@ -330,8 +337,13 @@ def _report_training(args, result, settings) -> int:
                  f"{result.domain_accuracy[-1]:.0%} (last; 50% = the settings look alike)")
         if result.target_test_accuracy is not None:
             text += f"; accuracy on the new setting's labelled images {result.target_test_accuracy:.1%}"
+    cancelled = getattr(result, "cancelled", False)  # a domain-adapted run stops without a model
+    if cancelled:
+        data["cancelled"] = True
+        text += (f"\nCancelled after epoch {len(result.history)} of {settings.epochs}: the best epoch so far is the "
+                 f"saved model. Continue to epoch {settings.epochs} with: transferlab train --resume {result.run_dir}")
     _emit(args, data, text)
-    return 0
+    return EXIT_CANCELLED if cancelled else 0
 
 
 def _resume(args) -> int:
@@ -340,7 +352,8 @@ def _resume(args) -> int:
     from core.trainer import resume_training
     callback = _CliCallback(args.quiet)
     try:
-        result = resume_training(Path(args.resume), callback)
+        with ctrl_c_cancels(callback.on_status) as cancel:
+            result = resume_training(Path(args.resume), callback, cancel)
     finally:
         callback.close()
     return _report_training(args, result, TrainSettings.from_dict(read_record(Path(args.resume))["settings"]))
@@ -367,8 +380,9 @@ def cmd_evaluate(args) -> int:
     scan = _scan(args.data, args.quiet)
     with _Bar(args.quiet, "Evaluating") as bar:
         report = evaluate(bundle, scan, args.device, progress=bar)
-    lines = [f"accuracy {report['accuracy']:.1%}, balanced accuracy {report['balanced_accuracy']:.1%} "
-             f"on {report['num_images']} images ({report['split']})",
+    from core.metrics import accuracy_words, baseline_words
+    lines = [f"accuracy {accuracy_words(report)}, balanced accuracy {report['balanced_accuracy']:.1%} "
+             f"on {report['num_images']} images ({report['split']}); {baseline_words(report)}",
              f"{'class':24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
     for name, m in report["per_class"].items():
         lines.append(f"{name:24} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:7d}")
@@ -377,10 +391,10 @@ def cmd_evaluate(args) -> int:
     if "roc" in report:
         lines.append(f"ROC AUC {report['roc']['auc']:.3f} ('{report['roc']['positive']}' is positive)")
     calibration = report.get("calibration", {})
-    if calibration.get("fitted"):
-        lines.append(f"calibrated probabilities: temperature {calibration['temperature']:.2f}; expected calibration "
-                     f"error here {calibration['ece']:.1%} (validation: {calibration['ece_before']:.1%} before, "
-                     f"{calibration['ece_after']:.1%} after calibration)")
+    if calibration:
+        from core.calibration import calibration_sentence
+        lines.append(calibration_sentence(calibration) + (f" Expected calibration error on these images: "
+                                                          f"{calibration['ece']:.1%}." if "ece" in calibration else ""))
     _emit(args, report, "\n".join(lines))
     return 0
 
@@ -400,7 +414,7 @@ def cmd_explain(args) -> int:
     out = Path(args.out)
     from core.atomic import atomic_write
     try:
-        atomic_write(out, lambda tmp: Image.fromarray(e.overlay()).save(tmp, format="PNG"))
+        atomic_write(out, lambda tmp: Image.fromarray(e.overlay_in_context()).save(tmp, format="PNG"))
     except OSError as exc:
         raise TransferLabError(f"Cannot write {out}: {exc.strerror or exc}") from exc
     probs = dict(zip(bundle.classes, e.probabilities))
@@ -452,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help)
         c.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         c.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        c.add_argument("--allow-large-images", action="store_true",
+                       help="read images over Pillow's 89-megapixel safety limit (trusted files only)")
         return c
 
     command("models", "list the curated pretrained models").set_defaults(func=cmd_models)
@@ -554,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "allow_large_images", False):
+        from core.images import allow_large_images
+        allow_large_images(True)
     try:
         return args.func(args)
     except TransferLabError as exc:

@@ -31,9 +31,29 @@ class Explanation:
     class_index: int
     probabilities: list[float]
     method: str  # "Grad-CAM" or "Grad-CAM on patch tokens (ViT)"
+    context: np.ndarray | None = None  # the whole picture at the model's scale; the crop sits in its centre
 
     def overlay(self) -> np.ndarray:
         return overlay(self.image, self.heatmap)
+
+    def overlay_in_context(self) -> np.ndarray:
+        """The whole picture, the heatmap on the part the model saw and the rest dimmed: a centre crop
+        that cut off a bird's head shows that it did, instead of hiding it."""
+        if self.context is None:
+            return self.overlay()
+        picture = (self.context.astype(np.float32) * DIMMED).astype(np.uint8)
+        top, left = _centre_offset(self.context.shape[:2], self.image.shape[:2])
+        h, w = self.image.shape[:2]
+        picture[top:top + h, left:left + w] = self.overlay()
+        return picture
+
+
+DIMMED = 0.35  # brightness of what lies outside the model's crop
+
+
+def _centre_offset(outer: tuple[int, int], inner: tuple[int, int]) -> tuple[int, int]:
+    """Where torchvision's CenterCrop takes ``inner`` from ``outer`` (top, left)."""
+    return int(round((outer[0] - inner[0]) / 2.0)), int(round((outer[1] - inner[1]) / 2.0))
 
 
 def _feature_map_and_head(net: TransferNet, x: torch.Tensor):
@@ -96,7 +116,8 @@ def explain(net: TransferNet, pp: Preprocessing, path: Path, target: int | None 
     if temperature != 1.0:
         with torch.no_grad():
             probs = (torch.tensor(probs).log() / temperature).softmax(0).tolist()
-    return Explanation(heatmap, np.asarray(model_crop(image, pp)), index, probs, method)
+    resized = v2.Resize(resize_size(pp), interpolation=interpolation_mode(pp.interpolation), antialias=True)(image)
+    return Explanation(heatmap, np.asarray(model_crop(image, pp)), index, probs, method, np.asarray(resized))
 
 
 def colormap(values: np.ndarray) -> np.ndarray:

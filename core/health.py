@@ -29,6 +29,13 @@ CANDIDATE_BITS = 6  # difference hashes at most this many bits apart (of 64) are
 NEAR_DUPLICATE_MAD = 4.0  # mean absolute difference of the 16x16 grey thumbnails, 0-255
 IMBALANCE_RATIO = 3.0
 
+MODE_WORDS = {  # Pillow's colour modes, in plain words (the code in brackets)
+    "RGB": "colour (RGB)", "RGBA": "colour with transparency (RGBA)", "L": "greyscale (L)",
+    "LA": "greyscale with transparency (LA)", "P": "colour from a palette (P)", "PA": "palette with transparency (PA)",
+    "CMYK": "printing colours (CMYK)", "1": "black and white (1-bit)", "I;16": "16-bit greyscale (I;16)",
+    "I": "32-bit greyscale (I)", "F": "floating-point greyscale (F)", "YCbCr": "colour (YCbCr)", "LAB": "colour (Lab)",
+    "HSV": "colour (HSV)"}
+
 
 @dataclass(frozen=True)
 class DuplicateGroup:
@@ -192,22 +199,43 @@ def health_report(scan: DatasetScan) -> dict:
     }
 
 
-def health_lines(report: dict) -> list[str]:
-    """The report in plain sentences (CLI and GUI)."""
+def skipped_by_reason(skipped: list[dict]) -> dict[str, int]:
+    """How many files were skipped for each kind of reason (the reason up to its details), most first."""
+    kinds = Counter(str(s["reason"]).split(":")[0].split(" (")[0].strip() for s in skipped)
+    return dict(kinds.most_common())
+
+
+def finding_counts(report: dict, skipped: list[dict] | None = None) -> dict:
+    """The counts a user acts on first: conflicting labels, duplicates within a class, skipped files."""
+    dups = report["duplicates"]
+    return {"cross_class_groups": sum(d["cross_class"] for d in dups),
+            "within_class_groups": sum(not d["cross_class"] for d in dups),
+            "skipped": skipped_by_reason(skipped or [])}
+
+
+def conflict_lines(report: dict) -> list[str]:
+    """Each group of the same picture under different classes, one sentence each (CLI)."""
+    return [f"Same picture in different classes: {', '.join(f'{p} ({c})' for p, c in zip(d['paths'], d['classes']))}."
+            for d in report["duplicates"] if d["cross_class"]]
+
+
+def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
+    """The report in plain sentences (CLI and GUI), counts first; the groups themselves are listed by
+    :func:`conflict_lines` (CLI) or shown as pictures (the Data page's duplicates window)."""
     lines = []
+    counts = finding_counts(report, skipped)
     dups = report["duplicates"]
     if dups:
-        exact, near = report["exact_duplicate_groups"], report["near_duplicate_groups"]
-        n = sum(len(d["paths"]) for d in dups)
-        lines.append(f"{len(dups)} group{'s' if len(dups) != 1 else ''} of duplicate images ({n} images: {exact} "
-                     f"exact, {near} near-duplicate group{'s' if near != 1 else ''}).")
+        conflicts, within = counts["cross_class_groups"], counts["within_class_groups"]
+        lines.append(f"{conflicts} group{'s' if conflicts != 1 else ''} of the same picture under different classes "
+                     f"(a label is wrong in each: check which), {within} group{'s' if within != 1 else ''} of "
+                     f"duplicates within a class; of these {len(dups)} groups, {report['exact_duplicate_groups']} "
+                     f"are exact copies and {report['near_duplicate_groups']} near-identical.")
         if report["kept_together_in_split"]:
             lines.append("Each group is kept on one side of the train/validation split, so validation never "
                          "scores a picture the model trained on.")
-        for d in dups:
-            if d["cross_class"]:
-                pairs = ", ".join(f"{p} ({c})" for p, c in zip(d["paths"], d["classes"]))
-                lines.append(f"Same picture in different classes: {pairs}. Check which label is right.")
+    if counts["skipped"]:
+        lines.append("Skipped files: " + ", ".join(f"{n} {kind}" for kind, n in counts["skipped"].items()) + ".")
     if report["left_out_of_validation"]:
         lines.append(f"{len(report['left_out_of_validation'])} validation/test image(s) duplicate training images "
                      "and are left out of validation: " + ", ".join(report["left_out_of_validation"][:5]) +
@@ -223,10 +251,10 @@ def health_lines(report: dict) -> list[str]:
     if s:
         size = (f"{s['width']['min']}x{s['height']['min']} to {s['width']['max']}x{s['height']['max']} pixels"
                 if s["distinct_sizes"] > 1 else f"all {s['width']['min']}x{s['height']['min']} pixels")
-        modes = ", ".join(f"{m} {n}" for m, n in s["modes"].items())
+        modes = ", ".join(f"{MODE_WORDS.get(m, m)} {n}" for m, n in s["modes"].items())
         depths = ", ".join(f"{d}-bit {n}" for d, n in s["bit_depths"].items())
         formats = ", ".join(f"{f} {n}" for f, n in s["formats"].items())
-        lines.append(f"Images: {size}; colour modes: {modes}; bit depth: {depths}; formats: {formats}.")
+        lines.append(f"Images: {size}; colours: {modes}; bit depth: {depths}; formats: {formats}.")
     return lines
 
 

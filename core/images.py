@@ -206,7 +206,7 @@ def _with_image(path: str | os.PathLike, work: Callable[..., T], read_bytes: boo
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as e:
-        raise ImageLoadError(f"image too large (possible decompression bomb): {e}") from e
+        raise ImageLoadError(_too_large(_size_in(e))) from e
     except MemoryError as e:
         raise ImageLoadError("not enough memory to decode this image") from e
     except OSError as e:
@@ -217,11 +217,34 @@ def _with_image(path: str | os.PathLike, work: Callable[..., T], read_bytes: boo
         raise ImageLoadError(f"truncated or corrupt image: {_detail(e)}") from e
 
 
+DEFAULT_PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS  # Pillow's guard against "decompression bombs" (about 89 MP)
+LARGE_IMAGES_HINT = "allow very large images on the Data page (or --allow-large-images)"
+
+
+def allow_large_images(allow: bool) -> None:
+    """Lift the pixel limit (for real scans and aerial photos of hundreds of megapixels), or restore it."""
+    Image.MAX_IMAGE_PIXELS = None if allow else DEFAULT_PIXEL_LIMIT
+
+
+def _too_large(pixels: int | None) -> str:
+    limit = Image.MAX_IMAGE_PIXELS or DEFAULT_PIXEL_LIMIT
+    size = f"{pixels / 1e6:.0f} megapixels, " if pixels else ""
+    return (f"very large image ({size}over the {limit / 1e6:.0f} MP safety limit): resize it, or "
+            f"{LARGE_IMAGES_HINT}")
+
+
+def _size_in(error: Exception) -> int | None:
+    """The pixel count Pillow names in its decompression-bomb message ("Image size (N pixels) exceeds…")."""
+    import re
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    return int(found[1]) if found else None
+
+
 def _check_pixel_limit(size: tuple[int, int]) -> None:
     """Treat Pillow's decompression-bomb *warning* threshold as an error."""
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and size[0] * size[1] > limit:
-        raise ImageLoadError(f"image too large ({size[0]}x{size[1]} pixels; the limit is {limit} pixels)")
+        raise ImageLoadError(_too_large(size[0] * size[1]))
 
 
 def _unidentified_reason(head: bytes) -> str:

@@ -1,5 +1,9 @@
 """Classification metrics from true and predicted labels (plain Python lists)."""
 
+import math
+
+INTERVAL_BELOW = 200  # images: below this, an accuracy is shown with its 95% interval
+
 
 def confusion_matrix(y_true: list[int], y_pred: list[int], num_classes: int) -> list[list[int]]:
     """Rows: true class; columns: predicted class."""
@@ -25,14 +29,48 @@ def classification_report(y_true: list[int], y_pred: list[int], classes: list[st
         if support:
             recalls.append(recall)
     total = len(y_true)
+    right = sum(cm[c][c] for c in range(k))
+    biggest = max(range(k), key=lambda c: sum(cm[c])) if k else 0
     return {
-        "accuracy": sum(cm[c][c] for c in range(k)) / total if total else 0.0,
+        "accuracy": right / total if total else 0.0,
+        "accuracy_interval": wilson_interval(right, total),
+        "majority_baseline": {"class": classes[biggest] if k else "", "accuracy": sum(cm[biggest]) / total
+                              if total else 0.0},
         "balanced_accuracy": sum(recalls) / len(recalls) if recalls else 0.0,
         "num_images": total,
         "classes": list(classes),
         "per_class": per_class,
         "confusion_matrix": cm,
     }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default): honest near 0% and 100% and on
+    few images, where the plain p +- z*se interval leaves [0, 1] or shrinks to nothing."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_words(report: dict) -> str:
+    """"82.4% (95% interval 67–91% on 34 images)" below INTERVAL_BELOW images, else "82.4%"."""
+    text = f"{report['accuracy']:.1%}"
+    n = report.get("num_images", 0)
+    if 0 < n < INTERVAL_BELOW and "accuracy_interval" in report:
+        lo, hi = report["accuracy_interval"]
+        text += f" (95% interval {100 * lo:.0f}–{hi:.0%} on {n} images)"
+    return text
+
+
+def baseline_words(report: dict) -> str:
+    """What always answering the most common class would score, named as such."""
+    base = report.get("majority_baseline")
+    if not base:
+        return ""
+    return f"always answering the most common class (“{base['class']}”) would score {base['accuracy']:.0%}"
 
 
 def roc_curve(y_true: list[int], scores: list[float]) -> dict:

@@ -116,7 +116,8 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
     body.append("<table><tr><th>class</th><th>images</th></tr>" +
                 "".join(f"<tr><td>{esc(c)}</td><td>{n}</td></tr>" for c, n in counts.items()) + "</table>")
     if dataset.get("health"):
-        body.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in health_lines(dataset["health"])) + "</ul>")
+        lines = health_lines(dataset["health"], dataset.get("skipped"))
+        body.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>")
 
     body.append("<h2>Strategy</h2>")
     body.append(f"<p><b>{esc(str(meta.get('strategy', '')))}</b>, {meta.get('freeze_depth', 0)} pretrained layer "
@@ -141,9 +142,11 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
 
     if evaluation:
         body.append("<h2>Results</h2>")
-        body.append(f"<p><b>{evaluation['accuracy']:.1%}</b> accuracy, balanced accuracy "
+        from core.metrics import accuracy_words, baseline_words
+        body.append(f"<p><b>{esc(accuracy_words(evaluation))}</b> accuracy, balanced accuracy "
                     f"{evaluation['balanced_accuracy']:.1%}, on {evaluation['num_images']} images "
-                    f"({esc(evaluation['split'])}) the model did not train on.</p>")
+                    f"({esc(evaluation['split'])}) the model did not train on. For comparison, "
+                    f"{esc(baseline_words(evaluation))}.</p>")
         body.append("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>" +
                     "".join(f"<tr><td>{esc(c)}</td><td>{m['precision']:.2f}</td><td>{m['recall']:.2f}</td>"
                             f"<td>{m['f1']:.2f}</td><td>{m['support']}</td></tr>"
@@ -155,12 +158,11 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
                                    f"ROC ({roc['positive']} is positive)", ymax=1, xlabel="false positive rate",
                                    ylabel="true positive rate"))
     calibration = meta.get("calibration") or {}
-    if calibration.get("fitted"):
+    if calibration:
+        from core.calibration import calibration_sentence
         body.append("<h2>Calibration</h2>")
-        body.append(f"<p>Probabilities are calibrated by temperature scaling on the validation images (T = "
-                    f"{calibration['temperature']:.2f}): expected calibration error {calibration['ece_before']:.1%} "
-                    f"before, {calibration['ece_after']:.1%} after. A model that says 80% should be right about "
-                    "80% of the time.</p>")
+        body.append(f"<p>{html.escape(calibration_sentence(calibration))} A model that says 80% should be right "
+                    "about 80% of the time.</p>")
 
     picked = _examples(bundle, evaluation, examples) if evaluation else []
     if picked:
@@ -173,7 +175,7 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
             except (ImageLoadError, OSError):
                 continue
             verdict = "right" if item["predicted"] == item["true"] else "wrong"
-            body.append(f"<figure><img src='{_png(e.overlay())}' alt=''><figcaption>{esc(Path(item['path']).name)}"
+            body.append(f"<figure><img src='{_png(e.overlay_in_context())}' alt=''><figcaption>{esc(Path(item['path']).name)}"
                         f": true <b>{esc(classes[item['true']])}</b>, predicted <b>{esc(classes[item['predicted']])}"
                         f"</b> ({item['confidence']:.0%}, {verdict})</figcaption></figure>")
         body.append("</div><p class='muted'>Warm colours: the regions that raised the score of the predicted "

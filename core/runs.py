@@ -22,6 +22,7 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".training.lock"
 CHECKPOINT_FILE = "checkpoint.pt"
 RUNNING, FINISHED, CANCELLED, FAILED, DISCARDED = "running", "finished", "cancelled", "failed", "discarded"
+PAUSED = "paused"  # the app quit during training: offered for resuming at the next start, like a crash
 
 
 def _now() -> str:
@@ -140,9 +141,32 @@ def interrupted_runs(runs_dir: Path | None = None) -> list[dict]:
             record = read_record(run_dir)
         except TransferLabError:
             continue
-        if record.get("status") == RUNNING and checkpoint_epoch(run_dir) and not is_training_elsewhere(run_dir):
+        if record.get("status") in (RUNNING, PAUSED) and resumable(run_dir):
             found.append({**record, "run_dir": str(run_dir)})
     return sorted(found, key=lambda r: r.get("updated", ""), reverse=True)
+
+
+def resumable(run_dir: Path) -> dict | None:
+    """The run record (with ``run_dir``) when the run stopped before its planned last epoch and can
+    continue from its checkpoint: interrupted, paused by Quit, cancelled or failed. None otherwise."""
+    try:
+        record = read_record(Path(run_dir))
+    except TransferLabError:
+        return None
+    epoch, status = checkpoint_epoch(run_dir), record.get("status")
+    if status in (FINISHED, DISCARDED) or not epoch or is_training_elsewhere(run_dir):
+        return None
+    if epoch >= int(record.get("settings", {}).get("epochs") or 0) and status not in (RUNNING, PAUSED):
+        return None  # every epoch done (a run that died while saving still gets its model written)
+    return {**record, "run_dir": str(run_dir)}
+
+
+def pause(run_dir: Path) -> bool:
+    """Mark a run stopped by Quit as one to offer at the next start (True when it can be resumed)."""
+    if resumable(run_dir) is None:
+        return False
+    set_status(run_dir, PAUSED, "stopped when TransferLab was closed")
+    return True
 
 
 def rng_state() -> dict:

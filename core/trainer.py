@@ -24,7 +24,7 @@ from torch import nn
 from core import distributed, runs
 from core.atomic import atomic_write
 from core.bundle import META_FILE, save_bundle
-from core.calibration import calibration_report
+from core.calibration import calibration_report, calibration_sentence
 from core.cancel import CancelToken, cancel_hooks, check
 from core.dataset import DatasetScan, ImageItem, make_split
 from core.errors import Cancelled, TransferLabError
@@ -50,6 +50,7 @@ class TrainResult:
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
+    cancelled: bool = False  # Cancel (or Quit, or Ctrl-C) stopped it: the best epoch so far is the model
 
 
 @dataclass
@@ -160,7 +161,10 @@ def _guarded(run_dir: Path, record: dict, cb: TrainCallback, cancel: CancelToken
         if distributed.is_main():
             runs.set_status(run_dir, runs.FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
-    if distributed.is_main():
+    if distributed.is_main() and result.cancelled:  # with a model, and resumable to the planned end
+        runs.set_status(run_dir, runs.CANCELLED, f"cancelled after epoch {len(result.history)}; the best epoch "
+                                                 f"({result.best_epoch}) is saved")
+    elif distributed.is_main():
         runs.set_status(run_dir, runs.FINISHED)
     return result
 
@@ -177,7 +181,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
     cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
                              run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
                              run.engine.description, _precision_words(run)))
-    started, stopped_early = time.monotonic(), False
+    started, stopped_early, cancelled = time.monotonic(), False, False
     if is_staged(settings):
         cb.on_status(_stage_message(run, start_epoch))
     try:
@@ -224,10 +228,16 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: _Progress, start_epoch
                 stopped_early = epoch < settings.epochs
                 cb.on_status(f"Stopping early: no improvement for {progress.stale} epochs")
                 break
+    except Cancelled:
+        if progress.best_state is None or distributed.current() is not None:
+            raise  # nothing finished yet (or several processes): nothing to keep
+        cancelled = stopped_early = True
+        cb.on_status(f"Cancelled after epoch {len(progress.history)} of {settings.epochs}: saving the best epoch "
+                     f"({progress.best['epoch']}) as the model; the run can be resumed to epoch {settings.epochs}")
     finally:
         for hook in hooks:
             hook.remove()
-    return _finish(run, run_dir, record, progress, stopped_early, cb)
+    return _finish(run, run_dir, record, progress, stopped_early, cb, cancelled)
 
 
 def _no_time_for_epoch(deadline: float | None, history: list[dict], now: float) -> bool:
@@ -448,19 +458,17 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
 
 
 def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: bool,
-            cb: TrainCallback) -> TrainResult:
+            cb: TrainCallback, cancelled: bool = False) -> TrainResult:
     settings = run.settings
     run.net.load_state_dict(p.best_state, strict=False)
     logits = _val_logits(run, p.micro_batch)
-    result = TrainResult(run_dir, p.best["epoch"], p.best["val_accuracy"], p.best["val_loss"], p.history, stopped_early)
+    result = TrainResult(run_dir, p.best["epoch"], p.best["val_accuracy"], p.best["val_loss"], p.history, stopped_early,
+                         cancelled)
     if not distributed.is_main():
         return result  # rank 0 calibrates and saves the bundle
     calibration = calibration_report(*logits)
     refit = refit_run_classifier(run, logits[0], Path(record["dataset_root"]), cb)
-    if calibration["fitted"]:
-        cb.on_status(f"Calibrated the probabilities on the validation images: temperature "
-                     f"{calibration['temperature']:.2f}, expected calibration error {calibration['ece_before']:.1%} "
-                     f"→ {calibration['ece_after']:.1%}")
+    cb.on_status(calibration_sentence(calibration))
     meta = {
         "classes": list(run.classes),
         "model_name": settings.model_name,
@@ -483,6 +491,8 @@ def _finish(run: Run, run_dir: Path, record: dict, p: _Progress, stopped_early: 
         "trainable_params": run.freeze.trainable_params,
         "created": _now(),
     }
+    if cancelled:  # Results and the report say so; resume_training continues from the checkpoint
+        meta["stopped"] = {"reason": "cancelled", "after_epoch": len(p.history), "of": settings.epochs}
     save_bundle(run_dir, run.net.cpu(), meta)
     cb.on_status(f"Saved the model to {run_dir}")
     return result

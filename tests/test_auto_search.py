@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.advisor import Measurements, decide
-from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, Speeds, auto_train, parse_budget, plan,
+from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, auto_train, parse_budget, plan,
                               run_auto)
 from core.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.cancel import CancelToken
@@ -18,6 +18,7 @@ from core.errors import TransferLabError
 from core.predict import evaluate, predict
 from core.runs import RUN_FILE
 from core.settings import TrainSettings
+from core.speeds import Speeds
 from core.trainer import TrainResult, train
 from tests.datagen import make_class_folder
 

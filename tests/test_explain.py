@@ -64,6 +64,12 @@ def test_heatmap_and_overlay_shapes(corner_model):
     assert e.image.shape == (128, 128, 3) and e.overlay().shape == (128, 128, 3) and e.overlay().dtype == np.uint8
     assert sum(e.probabilities) == pytest.approx(1.0, abs=1e-5)
     assert overlay(np.zeros((40, 60, 3), np.uint8), np.ones((4, 6), np.float32)).shape == (40, 60, 3)
+    # the whole wide picture, the model's centre crop with its heatmap, the sides it never saw dimmed
+    whole = e.overlay_in_context()
+    assert whole.shape[0] == e.context.shape[0] and whole.shape[1] > whole.shape[0] == 146
+    left = (whole.shape[1] - 128) // 2 + 1
+    assert np.array_equal(whole[9:9 + 128, left:left + 128], e.overlay())
+    assert whole[:, :left].mean() < e.context[:, :left].mean() * 0.5 + 1
 
 
 def test_gradcam_for_a_cut_network_and_for_a_vision_transformer():

@@ -66,6 +66,9 @@ def test_rank_models_for_my_data_fills_the_fit_column(qtbot, window):
     assert ranks == [1, 2, 3]  # the three models whose weights ship with TransferLab
     assert fit["resnet50"].startswith("not scored")
     assert "Best fit for your images" in page.rank_label.text() and "LogME" in page.rank_label.text()
+    winner = next(name for name, text in fit.items() if text.startswith("#1 "))
+    assert window.state.settings.model_name == winner and "(selected)" in page.rank_label.text()
+    assert "lead over" in page.rank_label.text()
     lite0 = next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == "tf_efficientnet_lite0")
     assert "ranked" in page.table.item(lite0, 6).toolTip()
 

@@ -151,8 +151,12 @@ def test_cancel_stops_training_within_two_seconds(qtbot, tmp_path):
     with qtbot.waitSignal(page.task.stopped, timeout=5000):
         page.cancel_button.click()
     assert time.monotonic() - start < 2.0
-    assert page.start_button.isEnabled() and not page.task.is_running() and page.state.result is None
-    assert "cancelled" in page.log.toPlainText()
+    assert page.start_button.isEnabled() and not page.task.is_running()
+    log = page.log.toPlainText()
+    if page.state.result is None:  # Cancel came before the first epoch ended: nothing to keep
+        assert "no model to keep yet" in log
+    else:  # after it: the best epoch so far is the model (tests/test_gui_trust.py covers the rest)
+        assert page.state.result.cancelled and "Cancelled after epoch" in log
 
 
 def test_a_core_error_appears_in_the_window(qtbot, tmp_path):

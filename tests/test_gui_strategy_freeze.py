@@ -179,7 +179,9 @@ def test_freeze_page_slider_table_settings_and_examples(qtbot, pages, tmp_path):
     assert page.freeze_content.isVisible() and not page.missing_label.isVisible()
     assert page.slider.maximum() == s.num_groups and page.slider.value() == state.settings.freeze_depth
     assert page.table.rowCount() == len(groups) == s.num_groups
-    assert page.table.item(0, 0).text() == groups[0]["name"]
+    assert page.table.item(0, 0).text() == f"Layer group 1 of {len(groups)} (early features: edges, colours)"
+    assert groups[0]["name"] in page.table.item(0, 0).toolTip()  # the module names, for who wants them
+    assert "% of the pretrained parameters" in page.depth_label.text()
 
     page.slider.setValue(page.slider.maximum())
     assert state.settings.freeze_depth == s.num_groups
@@ -204,10 +206,18 @@ def test_freeze_page_slider_table_settings_and_examples(qtbot, pages, tmp_path):
     page.backbone_lr_spin.setValue(0.0002)
     page.epochs_spin.setValue(3)
     page.batch_spin.setValue(8)
+    # flips and rotations agree with the preset: greyed out and unticked where it makes none
+    expected = {"none": (False, False), "light": (True, False), "standard": (True, True)}
+    for preset, (flips, rotations) in expected.items():
+        page.aug_combo.setCurrentIndex(page.aug_combo.findData(preset))
+        assert (page.flips_check.isEnabled(), page.flips_check.isChecked()) == (flips, flips)
+        assert (page.rotation_check.isEnabled(), page.rotation_check.isChecked()) == (rotations, rotations)
     page.flips_check.setChecked(False)
     assert state.settings.head_lr == pytest.approx(0.005) and state.settings.backbone_lr == pytest.approx(0.0002)
     assert (state.settings.epochs, state.settings.batch_size, state.settings.allow_flips) == (3, 8, False)
     assert "Switch off where orientation" in page.rotation_check.toolTip()
+    page.aug_combo.setCurrentIndex(page.aug_combo.findData("none"))
+    assert "makes no rotations" in page.rotation_check.toolTip() and state.settings.allow_rotation
 
     # Changing the preset re-runs the examples (debounced); a burst of changes gives one fresh result.
     with qtbot.waitSignal(page.previewUpdated, timeout=20000):
@@ -236,7 +246,7 @@ def test_freeze_page_for_a_cut_network_marks_the_groups_above_the_cut_unused(qtb
     page.on_enter()
     kept = page.kept_groups()
     assert kept is not None and 0 < kept < s.num_groups  # tf_efficientnet_lite0 cut at blocks.4
-    assert s.measurements.early_level_name in page.table.item(kept - 1, 0).text()
+    assert s.measurements.early_level_name in page.table.item(kept - 1, 0).toolTip()
     assert page.slider.maximum() == kept
     page.slider.setValue(kept)
     assert state.settings.freeze_depth == kept

@@ -10,7 +10,7 @@ import pytest
 
 from core.bundle import META_FILE, load_bundle
 from core.dataset import ImageItem, make_split, scan_dataset
-from core.health import IMBALANCE_RATIO, class_weights, duplicate_groups, health_lines
+from core.health import IMBALANCE_RATIO, class_weights, conflict_lines, duplicate_groups, health_lines
 from core.images import ImageInfo
 from core.predict import evaluate, predict
 from core.settings import TrainSettings
@@ -52,8 +52,11 @@ def test_duplicates_imbalance_and_image_kinds_are_reported(torture):
     images = report["images"]
     assert images["modes"] == {"RGB": 16, "P": 2, "L": 1, "RGBA": 1, "CMYK": 1, "I;16": 1}
     assert images["bit_depths"] == {"8": 21, "16": 1} and images["formats"]["JPEG"] == 10
-    text = "\n".join(health_lines(report))
-    assert "Same picture in different classes: cats/cat_02.png (cats), coffee/mislabelled.png (coffee)" in text
+    text = "\n".join(health_lines(report, scan.summary()["skipped"]))
+    assert text.startswith("1 group of the same picture under different classes") and "2 groups of duplicates" in text
+    assert "Skipped files: " in text and "1 very large image" in text  # counted by reason
+    assert conflict_lines(report) == ["Same picture in different classes: cats/cat_02.png (cats), "
+                                      "coffee/mislabelled.png (coffee)."]
     assert "kept on one side of the train/validation split" in text and "3x the images" in text
 
 

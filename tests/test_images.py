@@ -247,6 +247,17 @@ def test_decompression_bomb_limits_are_errors(tmp_path, monkeypatch):
     path = save(Image.new("RGB", (12, 12)), tmp_path / "bomb.png")  # 144 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 144 > limit: Pillow only warns
     with pytest.warns(Image.DecompressionBombWarning):
-        assert reason(path).startswith("image too large")
+        assert reason(path).startswith("very large image") and "allow very large images" in reason(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 144 > 2 * limit: Pillow raises
-    assert reason(path).startswith("image too large")
+    assert reason(path).startswith("very large image") and "resize it" in reason(path)
+
+
+def test_very_large_images_can_be_allowed_and_the_limit_comes_back(tmp_path):
+    from core.images import DEFAULT_PIXEL_LIMIT, allow_large_images
+    path = save(Image.new("RGB", (12, 12)), tmp_path / "big.png")
+    try:
+        allow_large_images(True)
+        assert Image.MAX_IMAGE_PIXELS is None and load_rgb(path).size == (12, 12)
+    finally:
+        allow_large_images(False)
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_PIXEL_LIMIT

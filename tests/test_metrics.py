@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from core.calibration import calibration_report, fit_temperature
-from core.metrics import at_threshold, auc, classification_report, expected_calibration_error, roc_curve
+from core.calibration import calibration_report, calibration_sentence, fit_temperature
+from core.metrics import (accuracy_words, at_threshold, auc, baseline_words, classification_report,
+                          expected_calibration_error, roc_curve, wilson_interval)
 
 
 def test_per_class_metrics_accuracy_and_balanced_accuracy():
@@ -60,3 +61,33 @@ def test_a_small_perfectly_classified_validation_set_does_not_make_the_model_cla
     labels = torch.zeros(15, dtype=torch.long)
     t = fit_temperature(logits, labels)
     assert 0.3 < t < 1.0  # sharpened a little, not driven to the bound (0.05 would mean ~100% everywhere)
+
+
+def test_calibration_is_applied_only_when_it_helps_on_images_it_was_not_fitted_on():
+    """Logits that are already honest (labels drawn from their own softmax): fitting T on 40 images
+    often "improves" those same images; measured on held-out folds it mostly does not, and then T stays 1."""
+    applied = 0
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(40, 3, generator=g) * 2
+        labels = torch.multinomial(logits.softmax(1), 1, generator=g).squeeze(1)
+        report = calibration_report(logits, labels)
+        assert "cross-validated" in report["measured"]
+        if report["applied"]:
+            applied += 1
+            assert report["nll_after"] < report["nll_before"] and report["ece_after"] <= report["ece_before"]
+        else:
+            assert report["temperature"] == 1.0 and "did not make" in report["reason"]
+            assert "left as the model gives them" in calibration_sentence(report)
+    assert applied < 10  # the held-out check refuses most fits that only look good in-sample
+
+
+def test_a_small_accuracy_carries_its_wilson_interval_and_the_majority_baseline():
+    report = classification_report([0] * 24 + [1] * 10, [0] * 24 + [1] * 4 + [0] * 6, ["functional", "defect"])
+    lo, hi = report["accuracy_interval"]
+    assert report["accuracy"] == pytest.approx(28 / 34)
+    assert (lo, hi) == (pytest.approx(0.6649, abs=1e-4), pytest.approx(0.9165, abs=1e-4))  # by hand
+    assert report["majority_baseline"] == {"class": "functional", "accuracy": pytest.approx(24 / 34)}
+    assert accuracy_words(report) == "82.4% (95% interval 66–92% on 34 images)"
+    assert "most common class (“functional”) would score 71%" in baseline_words(report)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0

@@ -141,3 +141,74 @@ def test_a_new_run_never_overwrites_an_unfinished_one_by_accident(data, tmp_path
         train(scan_dataset(data), settings, tmp_path / "run")
     assert runs.checkpoint_epoch(tmp_path / "run") == 1
     train(scan_dataset(data), replace(settings, epochs=1), tmp_path / "run", overwrite=True)
+
+
+class CancelInEpoch(TrainCallback):
+    """Presses Cancel in the middle of ``epoch`` (as the window's button does: the token only)."""
+
+    def __init__(self, token, epoch: int):
+        self.token, self.epoch = token, epoch
+
+    def on_batch_end(self, event):
+        if event.epoch == self.epoch and event.batch == 2:
+            self.token.cancel()
+
+
+def test_cancel_keeps_the_best_epoch_as_a_model_that_resumes_to_the_planned_end(data, tmp_path):
+    from core.bundle import load_bundle
+    from core.cancel import CancelToken
+    from core.predict import predict
+    settings = ENGINES["freeze-boundary cache"]
+    token = CancelToken()
+    result = train(scan_dataset(data), settings, tmp_path / "run", CancelInEpoch(token, 3), token)
+    assert result.cancelled and result.stopped_early and len(result.history) == 2 and result.best_epoch in (1, 2)
+    bundle = load_bundle(tmp_path / "run")
+    assert bundle.meta["stopped"] == {"reason": "cancelled", "after_epoch": 2, "of": 4}
+    assert predict(bundle, [next(data.rglob("*.png"))])[0]["label"] in ("a", "b", "c")
+    record = runs.read_record(tmp_path / "run")
+    assert record["status"] == runs.CANCELLED and "best epoch" in record["message"]
+    assert runs.resumable(tmp_path / "run")["checkpoint_epoch"] == 2
+    assert runs.interrupted_runs(tmp_path) == []  # Cancel is not a crash: offered on Open, not at startup
+    resumed = resume_training(tmp_path / "run")
+    assert [e["epoch"] for e in resumed.history] == [1, 2, 3, 4] and not resumed.cancelled
+    assert "stopped" not in load_bundle(tmp_path / "run").meta and runs.resumable(tmp_path / "run") is None
+
+
+def test_cancel_before_the_first_epoch_ends_keeps_nothing_to_resume(data, tmp_path):
+    from core.cancel import CancelToken
+    from core.errors import Cancelled
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        train(scan_dataset(data), ENGINES["freeze-boundary cache"], tmp_path / "run", CancelInEpoch(token, 1), token)
+    assert runs.resumable(tmp_path / "run") is None
+
+
+def test_a_run_paused_by_quit_is_offered_at_the_next_start_like_a_crash(data, tmp_path):
+    from core.cancel import CancelToken
+    token = CancelToken()
+    train(scan_dataset(data), ENGINES["freeze-boundary cache"], tmp_path / "runs" / "r", CancelInEpoch(token, 2), token)
+    assert runs.pause(tmp_path / "runs" / "r")
+    found = runs.interrupted_runs(tmp_path / "runs")
+    assert [(r["run_dir"], r["status"], r["checkpoint_epoch"]) for r in found] == \
+        [(str(tmp_path / "runs" / "r"), runs.PAUSED, 1)]
+    assert not runs.pause(tmp_path / "nothing")
+
+
+def test_ctrl_c_in_the_command_line_keeps_a_model_and_says_how_to_continue(data, tmp_path):
+    run_dir = tmp_path / "run"
+    code = "import sys\nfrom app.entry import main\nsys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "TRANSFERLAB_DATA_DIR": str(tmp_path / "appdata")}
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", str(data), "--out", str(run_dir), "--strategy",
+                             "fine-tune-all", "--model", "test_efficientnet", "--no-pretrained", "--image-size", "48",
+                             "--batch-size", "4", "--epochs", "30", "--json", "--quiet"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not runs.checkpoint_epoch(run_dir):
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before Ctrl-C"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    import json
+    report = json.loads(out)
+    assert proc.returncode == 130 and report["cancelled"] and len(report["history"]) < 30, err
+    assert (run_dir / "transferlab.json").is_file() and runs.resumable(run_dir)

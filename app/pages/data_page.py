@@ -57,6 +57,7 @@ class DataPage(WizardPage):
         self.summary.setWordWrap(True)
         self.body.addWidget(self.summary)
         self.table = QTableWidget(0, 3)
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.table.setHorizontalHeaderLabels(["Class", "Images", "Examples"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -84,6 +85,10 @@ class DataPage(WizardPage):
         health_scroll.setFrameShape(QFrame.Shape.NoFrame)
         health_scroll.setWidget(self.health_label)
         health_layout.addWidget(health_scroll)
+        self.duplicates_button = QPushButton("Show the duplicate pictures…")
+        self.duplicates_button.setToolTip("Each group side by side, with its paths and Open folder")
+        self.duplicates_button.clicked.connect(self.show_duplicates)
+        health_layout.addWidget(self.duplicates_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.health_box.hide()
         lower.addWidget(self.health_box, 2)
         split_box = QGroupBox("Validation split")
@@ -107,6 +112,14 @@ class DataPage(WizardPage):
         self.balance_check.toggled.connect(self._balance_changed)
         self.balance_check.setEnabled(False)  # until a scan says whether the classes are balanced
         form.addRow(self.balance_check)
+        self.large_check = QCheckBox("Allow very large images")
+        self.large_check.setToolTip("Read images over 89 megapixels (big scans, aerial photos). Pillow refuses them "
+                                    "by default because a crafted file could fill the memory; allow it for files "
+                                    "you trust. The folder is scanned again.")
+        self.large_check.setChecked(app_settings.get_bool("data/allow_large_images", False))
+        self._apply_large_images(self.large_check.isChecked())
+        self.large_check.toggled.connect(self._large_images_changed)
+        form.addRow(self.large_check)
         self.val_spin.valueChanged.connect(self._split_changed)
         self.seed_spin.valueChanged.connect(self._split_changed)
         lower.addWidget(split_box, 1, Qt.AlignmentFlag.AlignTop)
@@ -117,6 +130,7 @@ class DataPage(WizardPage):
         self.task.cancelled.connect(lambda: self.banner.show_message("Scan cancelled.", "info"))
         self.task.stopped.connect(self._on_stopped)
         self.skipped_box.hide()
+        self._health: dict = {}
 
     # public -----------------------------------------------------------------------------------
     def scan_folder(self, folder: str) -> None:
@@ -209,8 +223,20 @@ class DataPage(WizardPage):
             self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems), "error")
         self.completeChanged.emit()
 
+    def show_duplicates(self):
+        from app.duplicates_dialog import DuplicatesDialog
+        if self.state.scan is None or not self._health.get("duplicates"):
+            return None
+        dialog = DuplicatesDialog(self.state.scan.root, self._health["duplicates"], self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def _show_health(self, health: dict) -> None:
-        lines = health_lines(health)
+        self._health = health
+        self.duplicates_button.setVisible(bool(health.get("duplicates")))
+        skipped = [{"reason": f.reason} for f in self.state.scan.skipped] if self.state.scan else None
+        lines = health_lines(health, skipped)
         self.health_label.setText("".join(f"<p style='margin:0 0 4px 0'>{html.escape(line)}</p>" for line in lines))
         self.health_box.setVisible(bool(lines))
         recommended = health["imbalance"]["weighted_loss_by_default"]
@@ -222,6 +248,17 @@ class DataPage(WizardPage):
         self.balance_check.setToolTip("Recommended for this dataset: the largest class has "
                                       f"{health['imbalance']['ratio']:g}x the images of the smallest."
                                       if recommended else "Each image counts the same (classes are balanced enough).")
+
+    @staticmethod
+    def _apply_large_images(on: bool) -> None:
+        from core.images import allow_large_images  # Pillow only: no torch at startup
+        allow_large_images(on)
+
+    def _large_images_changed(self, on: bool) -> None:
+        app_settings.set_value("data/allow_large_images", on)
+        self._apply_large_images(on)
+        if self.state.scan is not None and not self.task.is_running():
+            self.scan_folder(str(self.state.scan.root))
 
     def _balance_changed(self, on: bool) -> None:
         self.state.settings = replace(self.state.settings, class_weighting="on" if on else "off")

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from app.pages.base import WizardPage
 from app.widgets.images import pixmap_from_array
 from core.augmentation import PRESETS
+from core.layer_words import group_title
 from core.settings import HEAD_ONLY_STRATEGIES, STRATEGY_TITLES, consistent
 
 PREVIEW_COUNT = 6
@@ -77,6 +78,7 @@ class FreezePage(WizardPage):
         ends.addWidget(QLabel("All layers"))
         inner.addLayout(ends)
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -327,8 +329,8 @@ class FreezePage(WizardPage):
     def _fill_table(self, groups: list[dict]) -> None:
         self.table.setRowCount(len(groups))
         for row, g in enumerate(groups):
-            name = QTableWidgetItem(str(g["name"]))
-            name.setToolTip(f"Layer group {row + 1} of {len(groups)} (1 = nearest the input)")
+            name = QTableWidgetItem(group_title(row, len(groups)))
+            name.setToolTip(f"Modules in the network: {g['name']} (group 1 is nearest the input image)")
             params = QTableWidgetItem(f"{int(g['params']):,}")
             params.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, 0, name)
@@ -386,7 +388,8 @@ class FreezePage(WizardPage):
         trainable = sum(int(g["params"]) for g in groups[first_trained:n])
         pct = 100.0 * trainable / total if total else 0.0
         below = " below the cut" if kept is not None else ""
-        self.depth_label.setText(f"{depth} of {n} group{'s' if n != 1 else ''}{below} trained")
+        self.depth_label.setText(f"{depth} of {n} group{'s' if n != 1 else ''}{below} trained · {pct:.1f}% of the "
+                                 "pretrained parameters")
         self.summary_label.setText(f"Training <b>{trainable:,}</b> of {total:,} pretrained parameters{below} "
                                    f"({pct:.1f}%) <b>+&nbsp;new&nbsp;classifier</b>")
         self.backbone_lr_spin.setEnabled(depth > 0)
@@ -397,10 +400,7 @@ class FreezePage(WizardPage):
         s = self.state.settings
         notes = []
         if s.strategy == "truncated":
-            where = f"level {s.cut_index}"
-            suggestion = self._suggestion()
-            if suggestion is not None and s.cut_index == suggestion.measurements.early_level:
-                where += f" ({html.escape(suggestion.measurements.early_level_name)})"
+            where = f"an earlier layer (level {s.cut_index} of the network, where features are still generic)"
             notes.append(f"Strategy “{html.escape(STRATEGY_TITLES['truncated'])}”: the network is cut at "
                          f"{where}; the layer groups above the cut are not used at all, so only the groups "
                          "below it can be trained.")
@@ -425,6 +425,21 @@ class FreezePage(WizardPage):
         elif s.augmentation == "none":
             text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
         self.aug_description.setText(text)
+        self._agree_orientation(PRESETS.get(s.augmentation))
+
+    def _agree_orientation(self, preset) -> None:
+        """Flips and rotations are permissions for the presets that use them: shown unticked and greyed
+        out where the preset has none (the choice comes back with a preset that has them)."""
+        s = self.state.settings
+        for check, used, allowed, what in ((self.flips_check, preset is not None and preset.crop_scale is not None,
+                                            s.allow_flips, "flips"),
+                                           (self.rotation_check, preset is not None and preset.rotation > 0,
+                                            s.allow_rotation, "rotations")):
+            check.blockSignals(True)
+            check.setEnabled(used)
+            check.setChecked(allowed and used)
+            check.setToolTip(ORIENTATION_TIP if used else f"The “{s.augmentation}” augmentation makes no {what}.")
+            check.blockSignals(False)
 
     # augmentation examples ------------------------------------------------------------------------
     def _augmentation_changed(self, *_args, **changes) -> None:

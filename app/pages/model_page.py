@@ -32,6 +32,9 @@ def _rank(scan, ctx):
     return [s.to_dict() for s in scores], explain(scores)
 
 
+CLEAR_LEAD = 0.05  # of the fit score (LogME, per image): a rule of thumb, not yet measured on bench.rank's sets
+
+
 class ModelPage(WizardPage):
     title = "Model"
     subtitle = ("Pick the pretrained network to start from. Smaller models train faster on a laptop; larger "
@@ -42,12 +45,14 @@ class ModelPage(WizardPage):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self.table = QTableWidget(len(CATALOG), len(COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)  # one line per model; the long notes show whole as tooltips
+        self.table.setWordWrap(True)  # the About notes wrap instead of ending in "…" (whole as tooltips too)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -192,8 +197,8 @@ class ModelPage(WizardPage):
         if score["skipped_reason"]:
             return "not scored (weights not here)" if "not on this computer" in score["skipped_reason"] else \
                 "not scored"
-        probe = f" · probe {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
-        return f"#{rank} · LogME {score['logme']:.2f}{probe}"
+        probe = f" · quick check {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
+        return f"#{rank} · fit {score['logme']:.2f}{probe}"
 
     def _rank_progress(self, done: int, total: int, message: str) -> None:
         self.rank_busy.progress.setRange(0, total)
@@ -212,12 +217,22 @@ class ModelPage(WizardPage):
             self.fit[score["model_name"]] = (rank, score, sentence)
         scored = [s for s in scores if s["skipped_reason"] is None]
         best = scored[0] if scored else None
+        lead = ""
+        if len(scored) > 1:
+            gap = best["logme"] - scored[1]["logme"]
+            lead = (f" Its lead over {scored[1]['model_name']} ({gap:.2f}) is {'clear' if gap >= CLEAR_LEAD else 'small'}"
+                    f"{'' if gap >= CLEAR_LEAD else ': either should do about as well'}.")
         self.rank_label.setText(
-            (f"Best fit for your images: <b>{best['model_name']}</b>, scored on {best['images']} of your images "
-             "without training. " if best else "No model could be scored. ") + sentences[0] +
-            " Hover over a score for details; models whose weights are not on this computer were not scored.")
+            (f"Best fit for your images: <b>{best['model_name']}</b> (selected), scored on {best['images']} of your "
+             f"images without training.{lead} " if best else "No model could be scored. ") + sentences[0] +
+            " The fit score (LogME) says how well a simple classifier on the model's features can explain your "
+            "labels; the quick check is such a classifier's accuracy on a small sample, so it can differ from the "
+            "Strategy page's measurement on another sample. Models whose weights are not on this computer were not "
+            "scored.")
         self.rank_label.show()
         self._fill(self.statuses)
+        if best is not None:
+            self.select_model(best["model_name"])
 
     def _selection_changed(self) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -1,5 +1,6 @@
 """Step 6: how good is the model, on images it never trained on; why it errs; save, export, report."""
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -14,7 +15,7 @@ from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
 from core.refit import SPLIT_NAME
-from core.metrics import at_threshold
+from core.metrics import INTERVAL_BELOW, at_threshold, baseline_words
 
 TOP_LOSSES = 30
 
@@ -51,6 +52,7 @@ class ResultsPage(WizardPage):
         self.body.addWidget(self.calibration_label)
 
         self.per_class = QTableWidget(0, 5)
+        self.per_class.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
         self.per_class.verticalHeader().hide()
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -244,16 +246,21 @@ class ResultsPage(WizardPage):
             scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this number "
                        "may be a little optimistic; a test/ folder in your dataset (or “Test on another folder…”) "
                        "gives one that is not")
+        interval = ""
+        if report["num_images"] < INTERVAL_BELOW:
+            lo, hi = report["accuracy_interval"]
+            interval = (f" <span title='Wilson 95% interval: with this few images, the accuracy on new images is "
+                        f"likely anywhere in this range'>(95% interval {100 * lo:.0f}–{hi:.0%})</span>")
+        baseline = baseline_words(report)
         self.accuracy_label.setText(
-            f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy · "
-            f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {scored}.")
+            f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy{interval} · "
+            f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {html.escape(scored)}."
+            + (f" For comparison, {html.escape(baseline)}." if baseline else ""))
         calibration = report.get("calibration", {})
-        self.calibration_label.setText(
-            f"Probabilities are calibrated (temperature {calibration['temperature']:.2f}, fitted on the validation "
-            f"images): expected calibration error {calibration['ece_before']:.1%} before, "
-            f"{calibration['ece_after']:.1%} after." if calibration.get("fitted") else
-            "Probabilities are not calibrated (fewer than 10 validation images)." if "fitted" in calibration else
-            "This model was saved by an earlier TransferLab, without calibrated probabilities.")
+        from core.calibration import calibration_sentence  # torch is loaded by now (not at startup)
+        self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
+                                       "This model was saved by an earlier TransferLab, without calibrated "
+                                       "probabilities.")
         self._predicted = [i["predicted"] for i in report["images"]]
         self._fill_metrics(report)
         self.gallery.set_classes(report["classes"])
@@ -298,7 +305,7 @@ class ResultsPage(WizardPage):
         def work(ctx):
             from core.explain import explain
             e = explain(bundle.net, bundle.preprocessing, Path(path), temperature=bundle.temperature)
-            return path, e.image, e.overlay(), e.method
+            return path, e.context if e.context is not None else e.image, e.overlay_in_context(), e.method
 
         self.explain_task.start(work)
 

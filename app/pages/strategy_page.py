@@ -257,7 +257,8 @@ class StrategyPage(WizardPage):
     def _show_suggestion(self, s) -> None:
         m = s.measurements
         self.status_label.hide()
-        self.quadrant.set_point(m.median_per_class, m.similarity, s.strategy)
+        chosen = self.state.settings.strategy if self.state.settings.strategy in STRATEGY_TITLES else s.strategy
+        self.quadrant.set_point(m.median_per_class, m.similarity, chosen)
         self.suggested_label.setText(f"Suggested strategy:<br><b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")
         items = "".join(f"<li style='margin-bottom:4px'>{html.escape(sentence)}</li>" for sentence in s.rationale)
         self.rationale_label.setText(f"<ul style='margin-left:0px; -qt-list-indent:1'>{items}</ul>")
@@ -291,6 +292,7 @@ class StrategyPage(WizardPage):
                 cut = s.measurements.early_level
             self.state.settings = with_strategy(self.state.settings, strategy, s.num_groups, cut,
                                                 small=s.size == "small")
+        self.quadrant.set_chosen(strategy)
         probe = s.extra.get("probe")
         if probe:
             self.probe_chart.set_probe(probe, self.state.settings.cut_index if strategy == "truncated" else

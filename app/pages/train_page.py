@@ -12,6 +12,7 @@ from app import app_settings
 from app.pages.base import WizardPage
 from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
+from core.eta import RunEta
 from core.paths import new_run_dir
 from core.settings import STRATEGY_TITLES
 
@@ -48,7 +49,11 @@ class TrainPage(WizardPage):
                                        "server or cluster")
         self.cluster_button.clicked.connect(self.open_cluster)
         row.addWidget(self.cluster_button)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the cancelled run from its last finished epoch to its planned end")
+        self.resume_button.hide()
         row.addWidget(self.start_button)
+        row.addWidget(self.resume_button)
         row.addWidget(self.cancel_button)
         self.body.addLayout(row)
         self.progress = QProgressBar()
@@ -64,6 +69,7 @@ class TrainPage(WizardPage):
         self.body.addWidget(self.log, 1)
 
         self.start_button.clicked.connect(self.start_training)
+        self.resume_button.clicked.connect(self.resume_cancelled)
         self.cancel_button.clicked.connect(self.cancel_training)
         self.task.event.connect(self._on_event)
         self.task.finished.connect(self._on_finished)
@@ -71,8 +77,11 @@ class TrainPage(WizardPage):
         self.task.cancelled.connect(self._on_cancelled)
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
+        self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
         self._prepare_stage: str | None = None
-        self.total_batches = 0
+        self.eta: RunEta | None = None  # the running fit's progress and time left (core.eta)
+        self.clock = time.monotonic  # a seam for tests (a simulated clock)
+        self._resumed_after = 0  # the epoch a resumed run continues after
 
     def list_devices(self) -> None:
         """Offer the devices this computer has (imports torch, if nothing has yet)."""
@@ -130,6 +139,7 @@ class TrainPage(WizardPage):
             self.completeChanged.emit()
             return
         self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
+        self.run_dir = run_dir if adaptation is None else None  # a domain-adapted run keeps no checkpoint
         if adaptation is not None:
             self._log(f"Domain adaptation: {adaptation.describe()}")
             self.task.start(adaptation_job(self.state.scan, settings, run_dir, adaptation))
@@ -141,7 +151,8 @@ class TrainPage(WizardPage):
         """Continue an interrupted run; the epochs it already finished are drawn first."""
         if self.task.is_running():
             return
-        self._begin(f"Resuming the interrupted run in {run_dir} after epoch {len(history)}")
+        self._begin(f"Resuming the run in {run_dir} after epoch {len(history)}")
+        self.run_dir, self._resumed_after = run_dir, len(history)
         for e in history:
             self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
         self.task.start(resume_job(run_dir))
@@ -159,10 +170,42 @@ class TrainPage(WizardPage):
         self.progress.setFormat(f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
                                 f"(epoch {result.best_epoch})")
         self._log(f"Opened the run in {result.run_dir}.")
+        self.resume_button.setVisible(bool(getattr(result, "cancelled", False)))
+
+    def set_aside(self, run_dir) -> None:
+        """The settings changed after ``run_dir`` was trained: clear its curves and say where it is."""
+        self.curves.reset()
+        self.resume_button.hide()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        self.banner.show_message(f"The data or settings changed since the last run, so its results are put aside "
+                                 f"(it is kept in {run_dir}; open it again with Open a run…). Press Start training "
+                                 f"to train with the current settings.", "info")
+        self._log(f"Settings changed: the run in {run_dir} is put aside.")
+        self.completeChanged.emit()
+
+    def resume_cancelled(self) -> None:
+        """Continue the run Cancel stopped, from its last finished epoch."""
+        result = self.state.result
+        if result is not None and getattr(result, "cancelled", False):
+            self.resume_training(result.run_dir, result.history)
+
+    def shutdown(self) -> None:
+        """Window closing: Cancel (the best epoch so far is saved), then mark a plain run as paused, so
+        the next start offers to continue it as after a crash."""
+        running = self.task.is_running()
+        super().shutdown()
+        if running and self.run_dir is not None:
+            from core import runs
+            runs.pause(self.run_dir)
 
     def _begin(self, message: str) -> None:
+        self.run_dir, self.eta, self._resumed_after = None, None, 0
+        self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
+        self.state.result_key = self.state.training_key()  # what this run is trained for (stale check)
         self.curves.reset()
         self.banner.hide()
         self.progress.setRange(0, 0)
@@ -193,7 +236,7 @@ class TrainPage(WizardPage):
         elif kind == "candidate":  # Auto starts its next candidate: fresh curves
             _, index, total, label = item
             self.curves.reset()
-            self.epoch_eta = None
+            self.eta = None
             self._log(f"Candidate {index + 1} of {total}: {label}")
         elif kind == "row":
             row = item[1]
@@ -209,38 +252,40 @@ class TrainPage(WizardPage):
             self.progress.setFormat(f"{e.stage}: %v / %m")
         elif kind == "start":
             e = item[1]
-            self.total_batches = e.epochs * e.batches_per_epoch
-            self.progress.setRange(0, self.total_batches)
-            self.progress.setValue(0)
+            self.eta = RunEta(e.epochs, self.clock)
+            self.eta.epoch = self._resumed_after + 1
+            self.progress.setRange(0, self.eta.maximum())
+            self.progress.setValue(self.eta.value())
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
                       f"{e.weights_source}.")
             self._log(f"Speed: {e.engine}; {e.precision}.")
-        elif kind == "batch":
+        elif kind == "batch" and self.eta is not None:
             e, smoothed = item[1], item[2]
-            done = (e.epoch - 1) * e.batches + e.batch
-            self.progress.setValue(done)
-            self.progress.setFormat(f"Epoch {e.epoch} · batch {e.batch}/{e.batches} · {e.images_per_s:.0f} images/s"
-                                    f"{self._eta_text(done)}")
+            self.eta.batch(e.epoch, e.batch, e.batches)
+            self.progress.setValue(self.eta.value())
+            self.progress.setFormat(f"Epoch {e.epoch} of {self.eta.epochs} · batch {e.batch}/{e.batches} · "
+                                    f"{e.images_per_s:.0f} images/s{self._eta_text()}")
             self.curves.add_batch(e.epoch - 1 + e.batch / e.batches, smoothed)
         elif kind == "epoch":
             e = item[1]
-            self.epoch_eta = (time.monotonic(), e.eta_s)
+            if self.eta is not None:
+                self.eta.epoch_end(e.epoch, e.seconds)
+                self.progress.setValue(self.eta.value())
+                self.progress.setFormat(f"Epoch {e.epoch} of {self.eta.epochs} done{self._eta_text()}")
             self.curves.add_epoch(e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy)
             self._log(f"Epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f}, accuracy "
                       f"{e.train_accuracy:.1%}; validation loss {e.val_loss:.3f}, accuracy {e.val_accuracy:.1%}"
                       f"{'  ← best so far' if e.is_best else ''}")
 
-    def _eta_text(self, done: int) -> str:
-        eta = getattr(self, "epoch_eta", None)
-        if not eta:
-            return ""
-        remaining = max(0.0, eta[1] - (time.monotonic() - eta[0]))
-        return f" · about {_duration(remaining)} left"
+    def _eta_text(self) -> str:
+        left = self.eta.seconds_left() if self.eta is not None else None
+        return "" if left is None else f" · about {_duration(left)} left"
 
     def _on_finished(self, result) -> None:
         self.state.result = result
-        self.progress.setValue(self.progress.maximum())
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
         self.progress.setFormat(f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
                                 f"(epoch {result.best_epoch})")
         self._log(f"Finished. Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
@@ -261,11 +306,22 @@ class TrainPage(WizardPage):
             self._log(f"Auto kept: {kept['title']} (validation accuracy {kept['val_accuracy']:.1%})"
                       + (" — stopped by Cancel; the best candidate finished so far is kept." if result.cancelled
                          else ""))
+        if getattr(result, "cancelled", False) and not rows:
+            done, planned = len(result.history), self.state.settings.epochs
+            self.progress.setFormat(f"Cancelled after epoch {done} of {planned} · best epoch {result.best_epoch} "
+                                    f"kept ({result.best_val_accuracy:.1%})")
+            self._log(f"Cancelled after epoch {done}: the best epoch so far ({result.best_epoch}) is saved as the model.")
+            self.banner.show_message(f"Training was cancelled after epoch {done} of {planned}. The best epoch so far "
+                                     f"is saved as the model: press Next to see its results, or Resume to continue "
+                                     f"to epoch {planned}.", "info")
+            self.resume_button.show()
+            return
         self.banner.show_message("Training finished. Press Next to see the results.", "ok")
 
     def _on_cancelled(self) -> None:
         took = time.monotonic() - self.cancel_requested_at if self.cancel_requested_at else 0.0
-        self._log(f"Training cancelled (stopped {took:.1f} s after Cancel).")
+        self._log(f"Training cancelled (stopped {took:.1f} s after Cancel) before its first epoch ended: there is "
+                  "no model to keep yet.")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Cancelled")

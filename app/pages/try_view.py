@@ -28,7 +28,7 @@ def _picture(bundle, result: dict, heatmap: bool):
         except ImageLoadError:
             return None
         from PIL import Image
-        picture = Image.fromarray(e.overlay())
+        picture = Image.fromarray(e.overlay_in_context())
         picture.thumbnail((THUMB, THUMB))
         import numpy as np
         return np.asarray(picture)

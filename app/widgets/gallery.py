@@ -25,6 +25,9 @@ def _thumbnails(paths: list[str], ctx) -> list:
     return out
 
 
+EMPTY_TITLE = "Click a cell of the confusion matrix, or <b>Top losses</b>, to see the images here."
+
+
 class Gallery(QWidget):
     """``show_items(title, items)``: items are evaluation rows (path, true, predicted, confidence, loss)."""
 
@@ -32,7 +35,7 @@ class Gallery(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.title = QLabel("Click a cell of the confusion matrix, or <b>Top losses</b>, to see the images here.")
+        self.title = QLabel(EMPTY_TITLE)
         self.title.setWordWrap(True)
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
@@ -75,9 +78,13 @@ class Gallery(QWidget):
         self.thumb_task.stopped.connect(self._start_pending)
 
     def set_classes(self, classes: list[str]) -> None:
+        """A new evaluation: nothing of the previous one stays (pictures, caption, title)."""
         self.classes = list(classes)
         self._explained.clear()
+        self.thumb_task.cancel()
+        self._pending = []
         self.clear()
+        self.title.setText(EMPTY_TITLE)
 
     def clear(self) -> None:
         self.list.clear()
@@ -150,4 +157,4 @@ class Gallery(QWidget):
         self.preview_caption.setText(f"<b>{Path(path).name}</b><br>true: {self.classes[item['true']]}, predicted: "
                                      f"{self.classes[item['predicted']]} ({item['confidence']:.1%})<br>"
                                      f"<span style='font-size:9pt'>{method}: warm colours raised the score of the "
-                                     "predicted class.</span>")
+                                     "predicted class; dimmed parts lie outside the square the model sees.</span>")

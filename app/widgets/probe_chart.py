@@ -35,9 +35,12 @@ class ProbeChart(QWidget):
                                           brushes=brushes))
         self.plot.addItem(pg.InfiniteLine(pos=100 * probe["chance"], angle=0,
                                           pen=pg.mkPen("#5f6368", style=pg.QtCore.Qt.PenStyle.DashLine)))
-        ticks = [(i, f"{level['index']}: {level['module']}") for i, level in enumerate(levels)]
+        ticks = [(i, f"level {level['index']}") for i, level in enumerate(levels)]
+        self.plot.setToolTip("Levels of the network, from the input (left) to the output: " + ", ".join(
+            f"level {level['index']} = {level['module']}" for level in levels))
         self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), "final")]])
         self.caption.setText(f"Each bar: a linear classifier on one layer's pooled features, cross-validated on "
                              f"{probe['images']} of your images (blue: where the network is cut; orange: the "
-                             f"final features; dashed: chance). Early layers hold generic features such as edges, "
-                             f"colours and textures; later ones are more specific to ImageNet.")
+                             f"final features; dashed: always answering the most common class). Early layers hold "
+                             f"generic features such as edges, colours and textures; later ones are more specific to "
+                             f"ImageNet.")

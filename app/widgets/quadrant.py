@@ -48,7 +48,7 @@ def _blend(a: QColor, b: QColor, t: float) -> QColor:
 
 
 class QuadrantWidget(QWidget):
-    """Paints the four strategies as quadrants, highlights the suggested one and marks "your data"."""
+    """Paints the four strategies as quadrants, highlights the chosen one and marks "your data"."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +65,11 @@ class QuadrantWidget(QWidget):
         similar = "similar to" if self.point[1] >= 0 else "different from"
         self.setToolTip(f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
                         f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")
+        self.update()
+
+    def set_chosen(self, strategy: str | None) -> None:
+        """Highlight the strategy the user picked (the suggestion until they pick another)."""
+        self.strategy = strategy
         self.update()
 
     def clear_point(self) -> None:

@@ -7,12 +7,17 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
 
+HOW_IT_STOPPED = {"paused": "stopped when TransferLab was closed", "cancelled": "cancelled",
+                  "failed": "stopped by an error"}  # anything else: the process died (a crash, a power cut)
+
+
 def describe_run(record: dict) -> str:
     settings = record.get("settings", {})
     epochs = settings.get("epochs", "?")
     when = str(record.get("updated", "")).replace("T", " ")[:16]
+    how = HOW_IT_STOPPED.get(record.get("status", ""), "interrupted")
     return (f"Training <b>{html.escape(str(settings.get('model_name', 'a model')))}</b> on "
-            f"<b>{html.escape(Path(record.get('dataset_root', '?')).name)}</b> was interrupted after epoch "
+            f"<b>{html.escape(Path(record.get('dataset_root', '?')).name)}</b> was {how} after epoch "
             f"{record.get('checkpoint_epoch', '?')} of {epochs} ({html.escape(when)} UTC). Resume it where it left off?")
 
 
@@ -45,6 +50,7 @@ class ResumeBar(QFrame):
             self.hide()
             return
         self.record = record
+        self.resume_button.setEnabled(True)
         extra = f" ({more} more interrupted run{'s' if more > 1 else ''} after this one.)" if more else ""
         self.label.setText(describe_run(record) + extra)
         self.show()

@@ -1,0 +1,62 @@
+"""The progress bar and time left cover the whole run (core.eta), with a simulated clock: a 40-epoch
+two-stage run whose head-only epochs are one quick batch and whose fine-tuning epochs are slow."""
+
+import pytest
+
+from core.eta import RunEta
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _simulate(eta: RunEta, clock: Clock, first: int, last: int, seen: list) -> None:
+    for epoch in range(first, last + 1):
+        head = epoch <= 2
+        batches, seconds = (1, 0.5) if head else (8, 2.0)
+        start = clock.now
+        for b in range(1, batches + 1):
+            clock.now += seconds
+            eta.batch(epoch, b, batches)
+            seen.append((epoch, b, eta.value(), eta.seconds_left(), clock.now))
+        eta.epoch_end(epoch, clock.now - start)
+
+
+def test_a_two_stage_run_fills_the_bar_only_at_its_end_and_the_time_left_is_true():
+    clock = Clock()
+    eta = RunEta(40, clock)
+    seen: list = []
+    _simulate(eta, clock, 1, 40, seen)
+    values = [v for _, _, v, _, _ in seen]
+    assert values == sorted(values) and values[-1] < eta.maximum()  # never full before the run ends
+    eta.finish()
+    assert eta.value() == eta.maximum() and eta.seconds_left() == 0.0
+    end = clock.now
+    for epoch, batch, _, left, now in seen:
+        if epoch >= 4 and batch >= 2:  # once the fine-tuning pace is known: within 15% of the truth
+            assert left == pytest.approx(end - now, rel=0.15, abs=1.0)
+    at = {e: left for e, b, _, left, _ in seen if b == 4}
+    assert at[8] > at[11] > at[20]  # it counts down from epoch to epoch
+
+
+def test_a_resumed_run_starts_where_its_checkpoint_left_off():
+    clock = Clock()
+    eta = RunEta(40, clock)
+    eta.epoch = 11  # resumed after epoch 10
+    assert eta.value() == 10 * 1000 and eta.seconds_left() is None  # no pace yet: no guess
+    seen: list = []
+    _simulate(eta, clock, 11, 12, seen)
+    assert seen[0][2] > 10 * 1000 and seen[-1][3] == pytest.approx(28 * 16.0, rel=0.05)
+
+
+def test_early_stopping_fills_the_bar():
+    clock = Clock()
+    eta = RunEta(40, clock)
+    _simulate(eta, clock, 1, 6, [])
+    assert eta.value() < eta.maximum() / 4
+    eta.finish()
+    assert eta.value() == eta.maximum()

@@ -1,0 +1,172 @@
+"""A window the user can trust: Cancel and Quit keep the work, an unfinished run offers to resume,
+nothing stale is shown after a change, and the progress bar covers the whole run."""
+
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from core import runs
+from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
+from core.paths import data_dir
+from tests.datagen import make_class_folder
+
+TRAIN, RESULTS = 4, 5
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from core.dataset import scan_dataset
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.confirm_quit_while_busy = lambda: True  # closing at teardown may meet work still running
+    root = make_class_folder(tmp_path / "shapes", ["a", "b", "c"], per_class=8, size=48)
+    w.state.scan = scan_dataset(root)
+    w.state.auto_budget = None  # one plain run, by hand
+    w.state.settings = replace(w.state.settings, image_size=48, batch_size=4, epochs=400, augmentation="none",
+                               classifier_fit="epochs")
+    yield w
+    w.close()
+
+
+def _train_until_an_epoch_ends(qtbot, page):
+    with qtbot.waitSignal(page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
+        page.start_training()
+
+
+def test_cancel_keeps_the_best_epoch_as_a_model_and_resume_continues(qtbot, window):
+    page = window.pages[TRAIN]
+    window.show_page(TRAIN)
+    _train_until_an_epoch_ends(qtbot, page)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.cancel_button.click()
+    result = window.state.result
+    assert result is not None and result.cancelled and 1 <= len(result.history) < 400
+    assert "cancelled after epoch" in page.banner.text() and not page.resume_button.isHidden()
+    assert page.is_complete() and (result.run_dir / "transferlab.json").is_file()
+    assert f"Cancelled after epoch {len(result.history)} of 400" in page.progress.format()
+    done = len(result.history)
+    with qtbot.waitSignal(page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
+        page.resume_button.click()
+    assert window.pages[TRAIN].task.is_running() and "Resuming the run" in page.log.toPlainText()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.cancel_button.click()
+    assert len(window.state.result.history) > done  # continued where it stopped
+
+
+def test_quit_during_training_keeps_the_model_and_the_next_start_offers_to_resume(qtbot, window):
+    page = window.pages[TRAIN]
+    window.show_page(TRAIN)
+    _train_until_an_epoch_ends(qtbot, page)
+    run_dir = page.run_dir
+    window.confirm_quit_while_busy = lambda: True
+    assert window.close()
+    assert runs.read_record(run_dir)["status"] == runs.PAUSED and (run_dir / "transferlab.json").is_file()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.resume_bar.isVisibleTo(again) and "stopped when TransferLab was closed" in again.resume_bar.label.text()
+    assert again.resume_bar.record["run_dir"] == str(run_dir)
+    again.close()
+
+
+def test_open_a_run_on_an_unfinished_run_offers_to_resume_it(qtbot, window, tmp_path):
+    from core.trainer import train
+    run_dir = data_dir() / "runs" / "stopped"
+
+    class DieInEpoch2(TrainCallback):
+        def on_epoch_end(self, e):
+            if e.epoch == 2:
+                raise KeyboardInterrupt  # the process dies: no model, a checkpoint after epoch 2
+
+    with pytest.raises(KeyboardInterrupt):
+        train(window.state.scan, replace(window.state.settings, epochs=6), run_dir, DieInEpoch2())
+    assert window.opener.open(str(run_dir)) is None  # no "holds no trained model" error
+    assert window.resume_bar.isVisibleTo(window) and "after epoch 2 of 6" in window.resume_bar.label.text()
+
+
+def test_a_change_after_a_run_puts_its_results_aside(qtbot, window):
+    page = window.pages[TRAIN]
+    window.state.settings = replace(window.state.settings, epochs=2)
+    window.show_page(TRAIN)
+    with qtbot.waitSignal(page.task.stopped, timeout=120000):
+        page.start_training()
+    run_dir = window.state.result.run_dir
+    window.show_page(RESULTS)
+    assert window.current_index == RESULTS
+    window.state.settings = replace(window.state.settings, epochs=40)  # e.g. Back to the Freeze page, 40 epochs
+    window.show_page(RESULTS)  # a click on "Results" in the step list
+    assert window.current_index == TRAIN and window.state.result is None and not window.next_button.isEnabled()
+    assert "put aside" in page.banner.text() and str(run_dir) in page.banner.text()
+    assert page.progress.format() == "Not started" and not any(page.curves.point_counts().values())
+
+
+def test_the_progress_bar_covers_a_40_epoch_two_stage_run(qtbot, window):
+    page = window.pages[TRAIN]
+    now = [0.0]
+    page.clock = lambda: now[0]
+    page._on_event(("start", FitStart(40, 1, 24, 6, "CPU", 10, 100, "test")))  # stage 1: one batch of features
+    bar = page.progress
+    for epoch in range(1, 41):
+        batches = 1 if epoch <= 2 else 8
+        for b in range(1, batches + 1):
+            now[0] += 0.5 if epoch <= 2 else 2.0
+            page._on_event(("batch", BatchEnd(epoch, b, batches, 1.0, 0.5, 10.0, 1e-3), 1.0))
+            assert bar.value() < bar.maximum()
+        if epoch in (8, 11):
+            assert f"Epoch {epoch} of 40" in bar.format()
+            left = bar.format().split("about ")[1]
+            page.__dict__.setdefault("lefts", []).append(left)
+        page._on_event(("epoch", EpochEnd(epoch, 40, 1.0, 0.5, 1.0, 0.5, 1.0, 0.0, False)))
+    assert page.lefts[0] != page.lefts[1]  # the time left counts down
+    assert bar.value() < bar.maximum()  # full only when the run has finished
+
+
+def test_tab_leaves_the_class_table(qtbot, window):
+    window.show()
+    data = window.pages[0]
+    data.scan_folder(str(window.state.scan.root))
+    qtbot.waitUntil(data.is_complete, timeout=30000)
+    data.table.setFocus()
+    qtbot.keyClick(data.table, Qt.Key.Key_Tab)
+    assert window.focusWidget() is not data.table
+
+
+def test_the_data_check_counts_first_and_shows_each_duplicate_group_as_pictures(qtbot, window, tmp_path):
+    import shutil
+
+    from tests.datagen import tree_fingerprint
+    root = window.state.scan.root
+    shutil.copy(next((root / "a").iterdir()), root / "b" / "copied from a.png")  # one wrong label
+    before = tree_fingerprint(root)
+    window.show()
+    data = window.pages[0]
+    data.scan_folder(str(root))
+    qtbot.waitUntil(data.is_complete, timeout=30000)
+    assert data.health_label.text().startswith("<p style='margin:0 0 4px 0'>1 group of the same picture under "
+                                               "different classes")
+    assert data.duplicates_button.isVisible()
+    dialog = data.show_duplicates()
+    qtbot.addWidget(dialog)
+    groups = data.state.scan.health()["duplicates"]
+    conflict = next(g for g in groups if g["cross_class"])
+    assert dialog.list.count() == len(groups)  # every group listed, the conflicting labels first
+    assert "different classes: a, b" in dialog.list.item(0).text()
+    assert sorted(dialog.shown_paths()) == sorted(conflict["paths"]) and "b/copied from a.png" in conflict["paths"]
+    dialog.close()
+    assert tree_fingerprint(root) == before  # looking never writes to the dataset
+
+
+def test_enter_means_next_from_the_class_table_too(qtbot, window):
+    window.show()
+    data = window.pages[0]
+    data.scan_folder(str(window.state.scan.root))
+    qtbot.waitUntil(lambda: data.is_complete() and window.next_button.isEnabled(), timeout=30000)
+    data.table.setFocus()
+    qtbot.keyClick(data.table, Qt.Key.Key_Return)
+    assert window.current_index == 1
