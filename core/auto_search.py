@@ -154,6 +154,7 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * (train_images + val_images)
     head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
+    head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
     if budget in FINE_TUNE_EPOCHS:
         epochs = FINE_TUNE_EPOCHS[budget]
     else:
@@ -285,7 +286,7 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
                             depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
-                                  "earlier": speeds.earlier}
+                                  "earlier": speeds.earlier, "decode": speeds.decode}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 
 

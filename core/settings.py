@@ -18,8 +18,8 @@ CLASSIFIER_FITS = ("epochs", "converged")
 WEIGHTS = ("pretrained", "none")
 
 STRATEGY_TITLES = {
-    "feature-extraction": "Feature extraction (frozen backbone + linear classifier)",
-    "truncated": "Earlier-layer features (cut the network early + linear classifier)",
+    "feature-extraction": "Feature extraction (pretrained layers kept as they are + a new classifier)",
+    "truncated": "Earlier-layer features (the network cut early + a new classifier)",
     "fine-tune-top": "Fine-tune the top layers with a low learning rate",
     "fine-tune-all": "Fine-tune all layers from the pretrained weights",
 }

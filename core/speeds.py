@@ -13,11 +13,12 @@ from core.settings import TrainSettings
 @dataclass(frozen=True)
 class Speeds:
     """Seconds per image on this computer: a frozen forward pass (decoding included) and a
-    fine-tuning step of all layers (forward and backward)."""
+    fine-tuning step (forward and backward at the candidate's depth)."""
 
     forward: float
-    train_step: float
+    train_step: float  # an augmented image from memory through a training step
     earlier: float | None = None  # a forward pass up to the earlier layer only (None: as ``forward``)
+    decode: float = 0.0  # reading and resizing one image (fine-tuning pays it once per image)
 
 
 def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, cut: int | None = None,
@@ -25,7 +26,7 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
     """Seconds per image on this computer, timed: decoding and resizing a few of the user's images,
     and the network's forward pass as the feature cache runs it (BatchNorm folded into the convolutions)
     and a training step of its top ``depth`` layer groups (all when None) on a batch of random images
-    (four times each; the first warms up, the fastest of the other three counts): the backward pass
+    (three times each; the first warms up, the faster of the other two counts): the backward pass
     through a few top groups costs far less than their share of the groups.
     ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0."""
     import torch
@@ -43,26 +44,32 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
         for path in paths[:batch]:
             transform(load_rgb(path))
         decode = (time.perf_counter() - t0) / len(paths[:batch])
-    net = TransferNet(model, 2)
+    import copy
+
     from core.engines import FeatureEncoder
     from core.fold import folded_copy
-    encoder = folded_copy(FeatureEncoder(net), torch.randn(2, 3, 64, 64)).eval()  # as core.feature_cache runs it
+    probe = torch.randn(2, 3, 64, 64)
+    early_encoder = None
+    if cut is not None:  # the cut network as its candidate caches it (pruned above the cut, folded)
+        early_encoder = folded_copy(FeatureEncoder(TransferNet(copy.deepcopy(model), 2, cut_index=cut)), probe).eval()
+    net = TransferNet(model, 2)
+    encoder = folded_copy(FeatureEncoder(net), probe).eval()  # as core.feature_cache runs it
     if depth is not None:
         from core.network import apply_freeze_depth, set_train_mode
         apply_freeze_depth(net, depth)
     x, y = torch.randn(batch, 3, pp.input_size, pp.input_size), torch.zeros(batch, dtype=torch.long)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-6)
     forward = step = early = float("inf")
-    for attempt in range(4):  # the first pays for warming up; the fastest of the others is kept
+    for attempt in range(3):  # the first pays for warming up; the faster of the other two is kept
         net.eval()
         t0 = time.perf_counter()
         with torch.inference_mode():
             encoder(x)
         forward = min(forward, time.perf_counter() - t0) if attempt else forward
-        if cut is not None:
+        if early_encoder is not None:
             t0 = time.perf_counter()
             with torch.inference_mode():
-                model.forward_intermediates(x, indices=[cut], stop_early=True, intermediates_only=True)
+                early_encoder(x)
             early = min(early, time.perf_counter() - t0) if attempt else early
         if not train_step:
             continue
@@ -74,5 +81,7 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
         torch.nn.functional.cross_entropy(net(x), y).backward()
         optimizer.step()
         step = min(step, time.perf_counter() - t0) if attempt else step
-    return Speeds(decode + forward / batch, 1.5 * decode + step / batch if train_step else 0.0,  # augmentation ~ half a decode
-                  decode + early / batch if cut is not None else None)
+    # fine-tuning decodes each image once and keeps it in memory; an epoch then augments (about half a
+    # decode) and steps
+    return Speeds(decode + forward / batch, 0.5 * decode + step / batch if train_step else 0.0,
+                  decode + early / batch if cut is not None else None, decode)
