@@ -137,7 +137,7 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         similarity_sentence(m),
         f"How well a simple classifier tells your classes apart from the model's features (each sample image "
         f"scored by a classifier that did not see it): {pct(m.final_separability)} at the model's last layer, "
-        f"{pct(m.early_separability)} at an earlier layer (mid-level features); always answering the most common "
+        f"{pct(m.early_separability)} at an earlier layer; always answering the most common "
         f"class would score {pct(m.chance)}.",
     ]
     advice = {

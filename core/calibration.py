@@ -56,6 +56,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, iterations: int 
 
 
 FOLDS = 5  # calibration's effect is measured on validation images its temperature was not fitted on
+MIN_LOG_CHANGE = 0.02  # |log T| below this (T within 2% of 1) changes nothing worth applying
 
 
 def _ece(logits: torch.Tensor, labels: torch.Tensor, temperatures: torch.Tensor | float) -> float:
@@ -89,13 +90,16 @@ def calibration_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     if n < MIN_IMAGES:
         return {**base, "temperature": 1.0, "ece_after": base["ece_before"], "nll_after": base["nll_before"],
                 "fitted": False, "applied": False, "reason": f"fewer than {MIN_IMAGES} validation images"}
+    temperature = fit_temperature(logits, labels)
     held_out_t = out_of_fold_temperatures(logits, labels)
     ece_after = _ece(logits, labels, held_out_t)
     nll_after = torch.nn.functional.cross_entropy(logits.double() / held_out_t, labels).item()
     helps = nll_after < base["nll_before"] and ece_after <= base["ece_before"]
-    return {**base, "temperature": fit_temperature(logits, labels) if helps else 1.0, "ece_after": ece_after,
-            "nll_after": nll_after, "fitted": helps, "applied": helps,
-            "reason": "" if helps else "it did not make the probabilities more honest on held-out validation images"}
+    needed = abs(math.log(temperature)) >= MIN_LOG_CHANGE
+    reason = ("" if helps and needed else "it did not make the probabilities more honest on held-out validation "
+              "images" if not helps else f"they are already about right, temperature {temperature:.2f}")
+    return {**base, "temperature": temperature if helps and needed else 1.0, "ece_after": ece_after,
+            "nll_after": nll_after, "fitted": helps and needed, "applied": helps and needed, "reason": reason}
 
 
 def calibration_sentence(calibration: dict) -> str:

@@ -52,7 +52,9 @@ class LayerProbe:
         if self.best is None:
             return f"This model cannot be cut early; its final features reach {final} linear-probe accuracy."
         b = self.best
-        return (f"Cut at level {b['index']} of the network (mid-level features), a linear classifier reaches "
+        from core.layer_words import feature_level
+        where = feature_level(self.best_index, len(self.levels) + 1)  # the final features count as the last level
+        return (f"Cut at level {b['index']} of the network ({where} features), a linear classifier reaches "
                 f"{100 * b['accuracy']:.0f}% accuracy on images it did not see (cross-validated), versus {final} on "
                 f"the final features; always answering the most common class would score {100 * self.chance:.0f}%.")
 

@@ -77,7 +77,8 @@ def test_calibration_is_applied_only_when_it_helps_on_images_it_was_not_fitted_o
             applied += 1
             assert report["nll_after"] < report["nll_before"] and report["ece_after"] <= report["ece_before"]
         else:
-            assert report["temperature"] == 1.0 and "did not make" in report["reason"]
+            assert report["temperature"] == 1.0
+            assert "did not make" in report["reason"] or "already about right" in report["reason"]
             assert "left as the model gives them" in calibration_sentence(report)
     assert applied < 10  # the held-out check refuses most fits that only look good in-sample
 

@@ -79,6 +79,7 @@ class DataPage(WizardPage):
         health_layout = QVBoxLayout(self.health_box)
         self.health_label = QLabel()
         self.health_label.setWordWrap(True)
+        self.health_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.health_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         health_scroll = QScrollArea()
         health_scroll.setWidgetResizable(True)

@@ -137,6 +137,7 @@ class ModelPage(WizardPage):
                 self.table.setItem(row, col, item)
             if m.name == self.state.settings.model_name:
                 self.table.selectRow(row)
+        self.table.setColumnHidden(FIT, not self.fit)  # empty until "Rank models": room for About
         self.table.resizeRowsToContents()
 
     def on_enter(self) -> None:

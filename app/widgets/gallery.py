@@ -13,6 +13,7 @@ from app.widgets.images import pixmap_from_array
 
 THUMB = 96
 PREVIEW = 200
+CAPTION_WIDTH = 220
 
 
 def _thumbnails(paths: list[str], ctx) -> list:
@@ -52,15 +53,17 @@ class Gallery(QWidget):
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_caption = QLabel()
         self.preview_caption.setWordWrap(True)
-        self.preview_caption.setFixedWidth(PREVIEW)
+        self.preview_caption.setFixedWidth(CAPTION_WIDTH)
         self.heat_check = QCheckBox("Show what the model looks at")
         self.heat_check.setChecked(True)
         self.heat_check.toggled.connect(self._show_preview)
-        side = QVBoxLayout()
-        side.addWidget(self.preview)
-        side.addWidget(self.heat_check)
-        side.addWidget(self.preview_caption)
-        side.addStretch(1)
+        words = QVBoxLayout()  # beside the picture, not below it: a squeezed page cannot draw them over it
+        words.addWidget(self.heat_check)
+        words.addWidget(self.preview_caption)
+        words.addStretch(1)
+        side = QHBoxLayout()
+        side.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
+        side.addLayout(words)
         left = QVBoxLayout()
         left.addWidget(self.title)
         left.addWidget(self.list)
@@ -69,6 +72,7 @@ class Gallery(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addLayout(left, 1)
         row.addLayout(side)
+        self.setMinimumHeight(PREVIEW + 4)
         self.classes: list[str] = []
         self.items: list[dict] = []
         self._explained: dict[str, tuple] = {}
