@@ -18,6 +18,7 @@ from core.atomic import atomic_write
 from core.bundle import Bundle
 from core.errors import ImageLoadError, TransferLabError
 from core.health import health_lines
+from core.runs import stopped_words
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:980px;margin:24px auto;padding:0 16px;
@@ -138,7 +139,8 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
                                 ("validation", VAL, epochs, [100 * e["val_accuracy"] for e in history])],
                                "Accuracy", ymax=100, ylabel="%"))
         body.append(f"<p>Best epoch {meta['metrics'].get('best_epoch')}: validation accuracy "
-                    f"{meta['metrics'].get('val_accuracy', 0):.1%}. The model kept is the one from that epoch.</p>")
+                    f"{meta['metrics'].get('val_accuracy', 0):.1%}. The model kept is the one from that epoch."
+                    f"{stopped_words(meta)}</p>")
 
     if evaluation:
         body.append("<h2>Results</h2>")

@@ -52,6 +52,11 @@ def test_cancel_keeps_the_best_epoch_as_a_model_and_resume_continues(qtbot, wind
     assert page.is_complete() and (result.run_dir / "transferlab.json").is_file()
     assert f"Cancelled after epoch {len(result.history)} of 400" in page.progress.format()
     done = len(result.history)
+    window.show_page(RESULTS)  # Results work on it, and say how it was saved
+    results = window.pages[RESULTS]
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    assert f"cancelled after epoch {done} of 400" in results.accuracy_label.text()
+    window.show_page(TRAIN)
     with qtbot.waitSignal(page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
         page.resume_button.click()
     assert window.pages[TRAIN].task.is_running() and "Resuming the run" in page.log.toPlainText()

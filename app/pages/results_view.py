@@ -15,6 +15,7 @@ from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
 from core.refit import SPLIT_NAME
+from core.runs import stopped_words
 from core.metrics import INTERVAL_BELOW, at_threshold, baseline_words
 
 TOP_LOSSES = 30
@@ -255,7 +256,8 @@ class ResultsPage(WizardPage):
         self.accuracy_label.setText(
             f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy{interval} · "
             f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {html.escape(scored)}."
-            + (f" For comparison, {html.escape(baseline)}." if baseline else ""))
+            + (f" For comparison, {html.escape(baseline)}." if baseline else "")
+            + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
         calibration = report.get("calibration", {})
         from core.calibration import calibration_sentence  # torch is loaded by now (not at startup)
         self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
