@@ -3,10 +3,10 @@
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-                               QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow,
+                               QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.compare_dialog import CompareDialog
@@ -29,6 +29,20 @@ from core.settings import TrainSettings
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 MODEL, TRAIN, RESULTS = 1, 4, 5
 
+
+class _EnterMeansNext(QObject):
+    """Enter in a table or list of a page means Next, as it does in every other field."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                watched.state() != QAbstractItemView.State.EditingState:
+            self.window._enter_pressed()
+            return True
+        return False
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
@@ -81,6 +95,9 @@ class MainWindow(QMainWindow):
 
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
+        self._enter_filter = _EnterMeansNext(self)
+        for view in central.findChildren(QAbstractItemView):  # tables and lists take Enter for themselves
+            view.installEventFilter(self._enter_filter)
         self.resize(1100, 760)
         geometry = app_settings.store().value("window/geometry")
         if isinstance(geometry, QByteArray):

@@ -244,7 +244,8 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
     level_name = levels[cut]["module"] if cut is not None else "(none)"
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
                      final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
-                     float(torch.bincount(y).max()) / max(1, len(y)), shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
+                     float(torch.bincount(y).max()) / max(1, len(y)),  # always the most common class
+                     shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
     return m, groups, cut
 
 

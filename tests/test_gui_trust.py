@@ -175,3 +175,13 @@ def test_enter_means_next_from_the_class_table_too(qtbot, window):
     data.table.setFocus()
     qtbot.keyClick(data.table, Qt.Key.Key_Return)
     assert window.current_index == 1
+
+
+def test_enter_means_next_from_the_model_table(qtbot, window):
+    window.show()
+    window.show_page(1)
+    model = window.pages[1]
+    qtbot.waitUntil(window.next_button.isEnabled, timeout=30000)
+    model.table.setFocus()
+    qtbot.keyClick(model.table, Qt.Key.Key_Return)
+    assert window.current_index == 2

@@ -221,8 +221,9 @@ class ModelPage(WizardPage):
         lead = ""
         if len(scored) > 1:
             gap = best["logme"] - scored[1]["logme"]
-            lead = (f" Its lead over {scored[1]['model_name']} ({gap:.2f}) is {'clear' if gap >= CLEAR_LEAD else 'small'}"
-                    f"{'' if gap >= CLEAR_LEAD else ': either should do about as well'}.")
+            clear = gap >= CLEAR_LEAD
+            lead = (f" Its lead over {scored[1]['model_name']} ({gap:.2f}) is {'clear' if clear else 'small'}"
+                    f"{'' if clear else ': either should do about as well'}.")
         self.rank_label.setText(
             (f"Best fit for your images: <b>{best['model_name']}</b> (selected), scored on {best['images']} of your "
              f"images without training.{lead} " if best else "No model could be scored. ") + sentences[0] +

@@ -35,6 +35,14 @@ def _evaluate(run_dir: Path, scan, ctx, folder: str | None = None):
     return "evaluation", run_dir, report, bundle
 
 
+COLUMN_TIPS = ("The class the images really belong to",
+               "Precision: of the images the model called this class, the share that really are",
+               "Recall: of the images that really are this class, the share the model found",
+               "F1: one number for both (their harmonic mean); 1.00 is perfect",
+               "How many held-out images of this class were scored")
+BALANCED_TIP = ("The average of every class's recall: each class counts the same, however many images it has, "
+                "so a model that ignores a rare class cannot hide behind the common one")
+
 class ResultsPage(WizardPage):
     title = "Results"
     subtitle = "Measured on images held out from training, so these numbers are honest."
@@ -55,6 +63,8 @@ class ResultsPage(WizardPage):
         self.per_class = QTableWidget(0, 5)
         self.per_class.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.per_class.horizontalHeaderItem(column).setToolTip(tip)
         self.per_class.verticalHeader().hide()
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -255,7 +265,9 @@ class ResultsPage(WizardPage):
         baseline = baseline_words(report)
         self.accuracy_label.setText(
             f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy{interval} · "
-            f"balanced accuracy {report['balanced_accuracy']:.1%} · measured on {html.escape(scored)}."
+            f"<span title='{html.escape(BALANCED_TIP)}'>balanced accuracy</span> {report['balanced_accuracy']:.1%} · "
+            f"measured on "
+            f"{html.escape(scored)}."
             + (f" For comparison, {html.escape(baseline)}." if baseline else "")
             + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
         calibration = report.get("calibration", {})

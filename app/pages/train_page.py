@@ -310,7 +310,8 @@ class TrainPage(WizardPage):
             done, planned = len(result.history), self.state.settings.epochs
             self.progress.setFormat(f"Cancelled after epoch {done} of {planned} · best epoch {result.best_epoch} "
                                     f"kept ({result.best_val_accuracy:.1%})")
-            self._log(f"Cancelled after epoch {done}: the best epoch so far ({result.best_epoch}) is saved as the model.")
+            self._log(f"Cancelled after epoch {done}: the best epoch so far ({result.best_epoch}) is saved as the "
+                      "model.")
             self.banner.show_message(f"Training was cancelled after epoch {done} of {planned}. The best epoch so far "
                                      f"is saved as the model: press Next to see its results, or Resume to continue "
                                      f"to epoch {planned}.", "info")

@@ -18,7 +18,8 @@ def describe_run(record: dict) -> str:
     how = HOW_IT_STOPPED.get(record.get("status", ""), "interrupted")
     return (f"Training <b>{html.escape(str(settings.get('model_name', 'a model')))}</b> on "
             f"<b>{html.escape(Path(record.get('dataset_root', '?')).name)}</b> was {how} after epoch "
-            f"{record.get('checkpoint_epoch', '?')} of {epochs} ({html.escape(when)} UTC). Resume it where it left off?")
+            f"{record.get('checkpoint_epoch', '?')} of {epochs} ({html.escape(when)} UTC). Resume it where it left "
+            "off?")
 
 
 class ResumeBar(QFrame):
