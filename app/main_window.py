@@ -246,11 +246,19 @@ class MainWindow(QMainWindow):
 
     # closing ----------------------------------------------------------------------------------
     def confirm_quit_while_busy(self) -> bool:
-        training = self.pages[TRAIN].is_busy()
-        text = ("Training is still running. If you quit now, the best epoch so far is saved as a model, and the "
-                "next time TransferLab starts it offers to continue the run from its last finished epoch. Quit?"
-                if training else "Work is still running (scanning or measuring); it stops, and nothing is saved "
-                "from it. Quit?")
+        train = self.pages[TRAIN]
+        if not train.is_busy():
+            text = "Work is still running (scanning or measuring); it stops, and nothing is saved from it. Quit?"
+        elif train.run_dir is not None:  # a plain run: checkpointed, resumable
+            text = ("Training is still running. If you quit now, the best epoch so far is saved as a model (once "
+                    "an epoch has finished), and the next time TransferLab starts it offers to continue the run "
+                    "from its last finished epoch. Quit?")
+        elif self.state.adaptation is not None:  # DANN keeps no checkpoint (its own loop: issue 15)
+            text = ("Training with domain adaptation is still running; it keeps no checkpoint, so quitting now "
+                    "loses it. Quit?")
+        else:  # Auto: the best finished candidate is kept, nothing to resume
+            text = ("Training is still running. If you quit now, the best model finished so far is kept (if one "
+                    "has finished); the rest of the run is not resumed. Quit?")
         answer = QMessageBox.question(self, "Quit TransferLab?", text,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from core import runs
@@ -65,13 +66,21 @@ def test_cancel_keeps_the_best_epoch_as_a_model_and_resume_continues(qtbot, wind
     assert len(window.state.result.history) > done  # continued where it stopped
 
 
-def test_quit_during_training_keeps_the_model_and_the_next_start_offers_to_resume(qtbot, window):
+def test_quit_during_training_keeps_the_model_and_the_next_start_offers_to_resume(qtbot, window, monkeypatch):
     page = window.pages[TRAIN]
     window.show_page(TRAIN)
     _train_until_an_epoch_ends(qtbot, page)
     run_dir = page.run_dir
-    window.confirm_quit_while_busy = lambda: True
+    asked = []
+
+    def answer(parent, title, text, *rest):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    del window.confirm_quit_while_busy  # the real question, answered Yes
+    monkeypatch.setattr(QMessageBox, "question", answer)
     assert window.close()
+    assert "the best epoch so far is saved" in asked[0] and "offers to continue" in asked[0]
     assert runs.read_record(run_dir)["status"] == runs.PAUSED and (run_dir / "transferlab.json").is_file()
     again = MainWindow()
     qtbot.addWidget(again)
