@@ -125,7 +125,7 @@ class _CliCallback(TrainCallback):
         self.quiet = quiet
         self.bar = None
         self.prepare = _Bar(quiet, "Preparing")
-        self.total = 0
+        self.eta = None  # core.eta.RunEta of the running fit
 
     def on_status(self, message: str) -> None:
         if not self.quiet:
@@ -141,22 +141,28 @@ class _CliCallback(TrainCallback):
                   f"{e.trainable_params:,} of {e.total_params:,} parameters trainable; weights: {e.weights_source}",
                   file=sys.stderr)
             print(f"Speed: {e.engine}; {e.precision}", file=sys.stderr)
-        self.total = e.epochs * e.batches_per_epoch
+        from core.eta import RunEta
+        self.eta = RunEta(e.epochs)  # the window's rule: epochs of every stage, not the first stage's batches
 
     def on_batch_end(self, e) -> None:
         if self.quiet:
             return
         from tqdm import tqdm
+        self.eta.batch(e.epoch, e.batch, e.batches)
         if self.bar is None:
-            self.bar = tqdm(total=self.total, file=sys.stderr, leave=False, unit="batch")
-        self.bar.update(1)
+            self.bar = tqdm(total=self.eta.maximum(), file=sys.stderr, leave=False,
+                            bar_format="{l_bar}{bar}|{postfix}")
+        self.bar.n = self.eta.value()
         self.bar.set_postfix(epoch=e.epoch, loss=f"{e.loss:.3f}", img_s=f"{e.images_per_s:.0f}")
 
     def on_epoch_end(self, e) -> None:
+        if self.eta is not None:
+            self.eta.epoch_end(e.epoch, e.seconds)
         if not self.quiet:
+            left = self.eta.seconds_left() if self.eta is not None else None
             msg = (f"epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f} acc {e.train_accuracy:.1%}, "
-                   f"val loss {e.val_loss:.3f} acc {e.val_accuracy:.1%}{'  (best)' if e.is_best else ''}, "
-                   f"ETA {e.eta_s:.0f}s")
+                   f"val loss {e.val_loss:.3f} acc {e.val_accuracy:.1%}{'  (best)' if e.is_best else ''}"
+                   + (f", ETA {left:.0f}s" if left is not None else ""))
             (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
 
     def close(self) -> None:

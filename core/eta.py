@@ -54,7 +54,7 @@ class RunEta:
 
     def seconds_left(self) -> float | None:
         """None until there is a pace to go by (the first fifth of the first epoch)."""
-        if self.finished:
+        if self.finished or self.epoch > self.epochs:  # the last epoch has ended
             return 0.0
         elapsed = self.clock() - self.epoch_started
         if self.fraction_of_epoch >= MIN_FRACTION_FOR_PACE:

@@ -33,6 +33,7 @@ def test_a_two_stage_run_fills_the_bar_only_at_its_end_and_the_time_left_is_true
     _simulate(eta, clock, 1, 40, seen)
     values = [v for _, _, v, _, _ in seen]
     assert values == sorted(values) and values[-1] < eta.maximum()  # never full before the run ends
+    assert eta.seconds_left() == 0.0  # the last epoch has ended: nothing is left
     eta.finish()
     assert eta.value() == eta.maximum() and eta.seconds_left() == 0.0
     end = clock.now
