@@ -73,6 +73,10 @@ class MethodsDialog(QDialog):
         alpha = s.l2sp_alpha or DEFAULT_L2SP
         self.l2sp_slider.setValue(min(range(len(L2SP_STEPS)), key=lambda i: abs(L2SP_STEPS[i] - alpha)))
         self.l2sp_value = QLabel()
+        strength_tip = ("Strength (α, alpha): how hard the trained layers are pulled back towards their pretrained "
+                        "values. Weak lets them adapt more to your images; strong keeps them close to ImageNet.")
+        self.l2sp_slider.setToolTip(strength_tip)
+        self.l2sp_value.setToolTip(strength_tip)
         self.l2sp_slider.valueChanged.connect(self._show_alpha)
         row = QHBoxLayout()
         row.addWidget(QLabel("weak"))

@@ -54,7 +54,8 @@ class LayerProbe:
         b = self.best
         from core.layer_words import feature_level
         where = feature_level(self.best_index, len(self.levels) + 1)  # the final features count as the last level
-        return (f"Cut at level {b['index']} of the network ({where} features), a linear classifier reaches "
+        return (f"Cut early, at feature level {self.best_index + 1} of {len(self.levels) + 1} ({where} features), "
+                "a linear classifier reaches "
                 f"{100 * b['accuracy']:.0f}% accuracy on images it did not see (cross-validated), versus {final} on "
                 f"the final features; always answering the most common class would score {100 * self.chance:.0f}%.")
 

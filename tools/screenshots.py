@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "tools" / "screenshots"))
+    parser.add_argument("--size", default="1100x780", help="window size, WIDTHxHEIGHT (try a short one: 1000x640)")
     parser.add_argument("--experiments", action="store_true", help="also the Compare window (trains 3 candidates)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -60,9 +61,10 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    suffix = ("-dark" if args.dark else "") + (f"-{args.scale:g}x" if args.scale != 1 else "")
+    suffix = ("-dark" if args.dark else "") + (f"-{args.scale:g}x" if args.scale != 1 else "") + \
+        ("" if args.size == "1100x780" else f"-{args.size}")
     window = MainWindow()
-    window.resize(1100, 780)
+    window.resize(*(int(v) for v in args.size.lower().split("x")))
     window.show()
 
     def shot(name, widget=None):

@@ -1,7 +1,7 @@
 """Base class of the wizard's pages."""
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from app.state import WizardState
 from app.tasks import Task
@@ -39,6 +39,37 @@ class MessageBanner(QWidget):
         return self.label.text() if not self.isHidden() else ""
 
 
+class VerticalScroll(QScrollArea):
+    """Scrolls its page up and down when the window is too short, never sideways: the page's minimum
+    width still holds the window open, so no text is clipped on the right."""
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.viewport().setAutoFillBackground(False)
+        content.setAutoFillBackground(False)
+        content.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the page's minimum width changed: pass it on to the window
+        return super().eventFilter(watched, event)
+
+    def _bar(self) -> int:
+        bar = self.verticalScrollBar()
+        return bar.sizeHint().width() if bar.isVisible() else 0
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.widget().minimumSizeHint().width() + self._bar(), 80)
+
+    def sizeHint(self) -> QSize:
+        hint = self.widget().sizeHint()
+        return QSize(hint.width() + self._bar(), hint.height())
+
+
 class WizardPage(QWidget):
     """A step of the wizard. Subclasses fill ``self.body`` and override the hooks."""
 
@@ -62,9 +93,11 @@ class WizardPage(QWidget):
             outer.addWidget(sub)
         self.banner = MessageBanner(self)
         outer.addWidget(self.banner)
-        self.body = QVBoxLayout()
+        content = QWidget()
+        self.body = QVBoxLayout(content)
+        self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(10)
-        outer.addLayout(self.body, 1)
+        outer.addWidget(VerticalScroll(content), 1)  # a short window scrolls the page instead of squeezing it
         self.task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
 
     def on_enter(self) -> None:

@@ -32,9 +32,10 @@ def _lr_spin() -> QDoubleSpinBox:
 
 
 class FreezePage(WizardPage):
-    title = "Freeze depth"
+    title = "How much to retrain"
     subtitle = ("Choose how many of the pretrained layer groups are trained, counted from the output; the rest "
-                "stay frozen. A new classifier for your classes is always trained. Below: learning rates, "
+                "stay as they are (frozen; the count is called the freeze depth). A new classifier for your classes "
+                "is always trained. Below: learning rates, "
                 "length of training and how the training images are varied (augmentation).")
 
     previewUpdated = Signal()
@@ -107,16 +108,22 @@ class FreezePage(WizardPage):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.head_lr_spin = _lr_spin()
-        self.head_lr_spin.setToolTip("Learning rate of the new classifier for your classes")
+        self.head_lr_spin.setToolTip("Learning rate: how large a step each training batch takes. Too high and the "
+                                     "loss jumps about; too low and it learns slowly. This one is for the new "
+                                     "classifier for your classes; the suggested value suits most images.")
         self.backbone_lr_spin = _lr_spin()
-        self.backbone_lr_spin.setToolTip("Learning rate of the pretrained layers that are trained; usually "
-                                         "much lower than the classifier's, so they are only gently adjusted")
+        self.backbone_lr_spin.setToolTip("Learning rate (step size) of the pretrained layers that are trained; "
+                                         "usually much lower than the classifier's, so what they learned from "
+                                         "ImageNet is only gently adjusted")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 500)
-        self.epochs_spin.setToolTip("How many times training goes over all training images")
+        self.epochs_spin.setToolTip("Epochs: how many times training goes over all training images. More can fit "
+                                    "better but takes longer; the best epoch is kept, so too many rarely hurts.")
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 512)
-        self.batch_spin.setToolTip("Images per training step; lower it if you run out of memory")
+        self.batch_spin.setToolTip("Batch size: how many images training looks at before each step. Lower it if "
+                                   "the computer runs out of memory (on a graphics card the app splits batches by "
+                                   "itself when that happens).")
         self.aug_combo = QComboBox()
         for name, preset in PRESETS.items():
             self.aug_combo.addItem(name, name)
@@ -400,7 +407,9 @@ class FreezePage(WizardPage):
         s = self.state.settings
         notes = []
         if s.strategy == "truncated":
-            where = f"an earlier layer (level {s.cut_index} of the network, where features are still generic)"
+            kept = self.kept_groups()
+            where = (f"an earlier layer (after layer group {kept} of {self.table.rowCount()}, where features are "
+                     "still generic)" if kept is not None else "an earlier layer, where features are still generic")
             notes.append(f"Strategy “{html.escape(STRATEGY_TITLES['truncated'])}”: the network is cut at "
                          f"{where}; the layer groups above the cut are not used at all, so only the groups "
                          "below it can be trained.")
