@@ -147,3 +147,15 @@ def configure_threads() -> int:
     if torch.get_num_threads() > allowed:
         torch.set_num_threads(allowed)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """The probe's matrices are small: one thread beats two, by far on a busy CPU (threads that
+    wait for each other spin). Process-wide while it runs; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

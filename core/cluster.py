@@ -13,7 +13,7 @@ CONFIG_FORMAT = "transferlab-run-config"
 
 
 def write_config(path: Path, data: str | Path | None, settings_dict: dict, **extra) -> dict:
-    """Write what ``transferlab train --config FILE`` reads (core.distributed.read_config); ``extra``:
+    """Write what ``transferlab train --config FILE`` reads (core.distributed.load_config); ``extra``:
     target_images, target_test, domain_weight (None values are left out)."""
     config = {"format": CONFIG_FORMAT, "version": 1, "data": None if data is None else str(data),
               "settings": settings_dict, **{k: v for k, v in extra.items() if v is not None}}

@@ -53,7 +53,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from core.cluster import CONFIG_FORMAT, write_config  # noqa: F401 (the file the app exports)
+from core.cluster import CONFIG_FORMAT
 from core.errors import TransferLabError
 
 T = TypeVar("T")

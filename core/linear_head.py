@@ -26,7 +26,8 @@ from core.cancel import CancelToken, check
 from core.errors import TransferLabError
 from core.events import TrainCallback
 from core.feature_cache import TensorSet
-from core.transferability import one_thread, stratified_folds
+from core.accel import one_thread
+from core.split import stratified_folds
 
 if TYPE_CHECKING:
     from core.run_setup import Run

@@ -9,7 +9,8 @@ from core.dataset import DatasetScan, make_split
 from core.devices import resolve_device
 from core.errors import DatasetError, TransferLabError
 from core.images import IMAGE_EXTENSIONS
-from core import inference, refit
+from core import inference
+from core.heldout import SPLIT_NAME, stored_logits
 from core.loading import make_loader
 from core.metrics import classification_report, expected_calibration_error, roc_curve
 from core.preprocess import eval_transform
@@ -83,9 +84,9 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]
     files = [(i.path, remap[i.label]) for i in items]
-    stored = refit.stored_logits(bundle.meta, files, scan.root) if which.startswith("val") else None
+    stored = stored_logits(bundle.meta, files, scan.root) if which.startswith("val") else None
     if stored is not None:  # the saved classifier learnt from these images too: its measured fit's predictions
-        which = refit.SPLIT_NAME
+        which = SPLIT_NAME
         logits, found = stored
         out = inference.outputs_from_logits(logits, [files[i][1] for i in found], found, bundle.temperature)
     else:

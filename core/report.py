@@ -18,7 +18,7 @@ from core.atomic import atomic_write
 from core.bundle import Bundle
 from core.errors import ImageLoadError, TransferLabError
 from core.health import health_lines
-from core.runs import stopped_words
+from core.result_words import stopped_words
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:980px;margin:24px auto;padding:0 16px;

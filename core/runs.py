@@ -161,15 +161,6 @@ def resumable(run_dir: Path) -> dict | None:
     return {**record, "run_dir": str(run_dir)}
 
 
-def stopped_words(meta: dict) -> str:
-    """" Training was cancelled after epoch 5 of 40; …" for a model saved by Cancel, else ""."""
-    stopped = meta.get("stopped")
-    if not stopped:
-        return ""
-    return (f" Training was cancelled after epoch {stopped['after_epoch']} of {stopped['of']}; this is the best "
-            "epoch until then, and the run can be resumed to its planned end.")
-
-
 def pause(run_dir: Path) -> bool:
     """Mark a run stopped by Quit as one to offer at the next start (True when it can be resumed)."""
     if resumable(run_dir) is None:

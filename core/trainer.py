@@ -33,7 +33,7 @@ from core.linear_head import fit_run_classifier
 from core.network import depth_state, set_train_mode
 from core.preprocess import PRESETS
 from core.refit import refit_run_classifier
-from core.run_setup import Run, build_run, enter_epoch, loss_weights, make_engine, seed_everything  # noqa: F401
+from core.run_setup import Run, build_run, enter_epoch
 from core.schedule import HEAD, is_staged
 from core.settings import TrainSettings
 

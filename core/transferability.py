@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
+
+from core.accel import one_thread
+from core.split import stratified_folds
 
 PROBE_L2 = 1e-2  # weight of 0.5 * ||W||^2 next to the mean cross-entropy (standardised features)
 _FLOOR = 1e-5  # keeps alpha and beta finite when the fit or the weights are exactly zero
@@ -114,18 +116,6 @@ def _standardise(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tenso
     return [(t - mean) / std for t in (train, *others)]
 
 
-@contextlib.contextmanager
-def one_thread():
-    """The probe's matrices are small: one thread beats two, by far on a busy CPU (threads that
-    wait for each other spin). Process-wide while it runs; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit_predict(train_x, train_y, test_x, l2: float = PROBE_L2, max_iter: int = 100) -> np.ndarray:
     """Fit a multinomial logistic regression (L2 weight ``l2``, full-batch L-BFGS from zero, so
     deterministic) on standardised ``train_x``; return the predicted class index for ``test_x``."""
@@ -159,18 +149,6 @@ def holdout_accuracy(train_x, train_y, test_x, test_y, l2: float = PROBE_L2) -> 
     """Accuracy on (``test_x``, ``test_y``) of the linear probe fitted on the training pair."""
     predicted = fit_predict(train_x, train_y, test_x, l2)
     return float(np.mean(predicted == np.asarray(test_y)))
-
-
-def stratified_folds(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """Fold number per sample: each class shuffled (seeded) and dealt round the folds."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), dtype=np.int64)
-    start = 0
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        fold_of[members] = (start + np.arange(len(members))) % folds
-        start += len(members)  # the next class starts where this one stopped: folds stay even
-    return fold_of
 
 
 def linear_probe_accuracy(features, labels, folds: int = 5, seed: int = 0, l2: float = PROBE_L2) -> float:

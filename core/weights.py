@@ -20,7 +20,7 @@ from torch import nn
 
 from core import lite_weights
 from core.errors import WeightsError
-from core.weights_status import converted_weights_file, hub_cached_file, offline_status  # noqa: F401
+from core.weights_status import converted_weights_file, hub_cached_file
 
 Progress = Callable[[str], None]
 

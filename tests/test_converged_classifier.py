@@ -83,7 +83,7 @@ def test_cancel_stops_the_fit(data, tmp_path):
 
 
 def test_the_saved_classifier_learns_from_every_labelled_image_and_is_never_scored_on_them(data, tmp_path):
-    from core.refit import SPLIT_NAME
+    from core.heldout import SPLIT_NAME
     result = train(scan_dataset(data), _converged(), tmp_path / "run")
     bundle = load_bundle(tmp_path / "run")
     split = bundle.meta["dataset"]["split"]

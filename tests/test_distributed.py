@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from core.bundle import WEIGHTS_FILE, load_bundle
 from core.cli import main
 from core.dataset import scan_dataset
-from core.distributed import write_config
+from core.cluster import write_config
 from core.predict import predict
 from core.settings import TrainSettings
 from core.trainer import resume_training, train

@@ -15,7 +15,8 @@ from core.network import cut_levels
 from core.pooled_features import stratified_sample
 from core.probe import best_intermediate, probe_layers
 from core.ranking import MEANING, explain, rank_models
-from core.transferability import kendall_tau, linear_probe_accuracy, logme, stratified_folds
+from core.split import stratified_folds
+from core.transferability import kendall_tau, linear_probe_accuracy, logme
 from core.weights import create_backbone
 from core.weights_status import DOWNLOAD, offline_status
 from tests.datagen import make_class_folder, make_image

@@ -14,8 +14,8 @@ from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
-from core.refit import SPLIT_NAME
-from core.runs import stopped_words
+from core.heldout import SPLIT_NAME
+from core.result_words import stopped_words
 from core.metrics import INTERVAL_BELOW, at_threshold, baseline_words
 
 TOP_LOSSES = 30
