@@ -1,11 +1,11 @@
 """Run this training on a GPU server or cluster: save the run's config and show the exact command
-(core.cluster); the finished run folder can then be opened here (Your images → Open a run…)."""
+(core.training.cluster); the finished run folder can then be opened here (Your images → Open a run…)."""
 
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QSpinBox, QVBoxLayout)
 
 from app import app_settings
 
@@ -62,7 +62,7 @@ class ClusterDialog(QDialog):
         return path or None
 
     def save(self) -> None:
-        from core.cluster import write_run_config
+        from core.training.cluster import write_run_config
         path = self.choose_config_file()
         if not path or self.state.scan is None:
             return
@@ -75,7 +75,7 @@ class ClusterDialog(QDialog):
         self._show_command()
 
     def _show_command(self) -> None:
-        from core.cluster import cluster_commands
+        from core.training.cluster import cluster_commands
         app_settings.set_value("cluster/gpus", self.gpus.value())
         if self.config_path is None:
             return

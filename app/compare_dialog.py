@@ -1,4 +1,4 @@
-"""Compare models or strategies side by side on the user's images (core.compare): pick candidates, train
+"""Compare models or strategies side by side on the user's images (core.methods.compare): pick candidates, train
 them in the background with the same split and budget, watch the curves, read the leaderboard, and
 open the winner in the Results page."""
 
@@ -15,14 +15,13 @@ from app.train_job import comparison_job
 from app.widgets.busy import BusyRow
 from app.widgets.leaderboard import Leaderboard
 from app.widgets.overlay_curves import OverlayCurves
-from core.catalog import CATALOG
-from core.compare import SCRATCH, rank_key
-from core.settings import STRATEGIES, STRATEGY_TITLES
-from core.weights_status import offline_status
+from core.methods.compare import SCRATCH, rank_key
+from core.models.catalog import CATALOG
+from core.models.weights_status import offline_status
+from core.training.settings import STRATEGIES, STRATEGY_TITLES
 
 SCRATCH_TITLE = "From scratch (random weights, all layers trained)"
 DEFAULT_STRATEGIES = ("feature-extraction", "fine-tune-top")
-SMALL_DATASET = 1000  # images; as the advisor's rule of thumb for augmentation defaults
 
 
 def _checklist(entries: list[tuple[str, str, bool, str]]) -> QListWidget:
@@ -127,7 +126,6 @@ class CompareDialog(QDialog):
             return
         scan = self.state.scan
         base = replace(self.state.settings, epochs=self.epochs.value(), weights_file=None)
-        small = scan.summary()["num_images"] < SMALL_DATASET
         self.out_dir = Path(self.out_dir_factory())
         self.banner.hide()
         self.curves.clear()
@@ -137,8 +135,8 @@ class CompareDialog(QDialog):
         self.status.setText("Preparing…")
 
         def job(ctx):
-            from core.compare import make_candidates
-            candidates = make_candidates(base, models, strategies, small)
+            from core.methods.compare import make_candidates, small_dataset
+            candidates = make_candidates(base, models, strategies, small_dataset(scan, base))
             return comparison_job(scan, candidates, self.out_dir)(ctx)
 
         self.task.start(job)

@@ -5,7 +5,7 @@ Nothing here writes to the dataset (relabelling and excluding come with the labe
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
@@ -57,7 +57,7 @@ class DuplicatesDialog(QDialog):
             self.list.setCurrentRow(0)
 
     def show_group(self, index: int) -> None:
-        from core.thumbnails import thumbnail
+        from core.data.thumbnails import thumbnail
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget():

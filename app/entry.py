@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         _load_torch_first()
         from app.gui import run_gui  # Qt is imported only for the GUI
         return run_gui()
-    from core.cli import main as cli_main
+    from core.cli.main import main as cli_main
     return cli_main(args)
 
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLis
 
 from app import app_settings
 from app.compare_dialog import CompareDialog
+from app.open_run import RunOpener
 from app.pages.base import WizardPage
 from app.pages.data_page import DataPage
 from app.pages.freeze_page import FreezePage
@@ -18,13 +19,12 @@ from app.pages.results_view import ResultsPage
 from app.pages.strategy_page import StrategyPage
 from app.pages.train_page import TrainPage
 from app.pages.try_view import TryPage
-from app.open_run import RunOpener
 from app.resume import ResumeController
 from app.state import WizardState
 from app.tasks import Task
 from app.warmup import import_heavy_modules
 from app.widgets.resume_bar import ResumeBar
-from core.settings import TrainSettings
+from core.training.settings import TrainSettings
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 MODEL, TRAIN, RESULTS = 1, 4, 5
@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
     def open_comparison(self) -> CompareDialog | None:
         if self.state.scan is None or self.current_page.is_busy():
             return None
-        from core.paths import new_run_dir
+        from core.base.paths import new_run_dir
         dialog = CompareDialog(self.state, lambda: new_run_dir("comparison", kind="comparisons"), self)
         dialog.runChosen.connect(self.open_run)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def choose_run_folder(self) -> str | None:
-        from core.paths import data_dir
+        from core.base.paths import data_dir
         runs = data_dir() / "runs"  # where the app saves every run
         start = app_settings.get_str("window/last_run_folder", str(runs if runs.is_dir() else Path.home()))
         return QFileDialog.getExistingDirectory(self, "Open a run folder", start) or None
@@ -220,14 +220,11 @@ class MainWindow(QMainWindow):
 
     def open_run(self, run_dir: str) -> None:
         """Show a finished run of the current dataset on the Results page (and so the Try page)."""
-        from core.bundle import read_meta
-        from core.trainer import TrainResult
+        from core.models.bundle import read_meta
+        from core.training.trainer import TrainResult
         meta = read_meta(Path(run_dir))
-        metrics = meta["metrics"]
         self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
-        self.state.result = TrainResult(Path(run_dir), metrics["best_epoch"], metrics["val_accuracy"],
-                                        metrics["val_loss"], metrics["history"], bool(meta.get("stopped")),
-                                        bool(meta.get("stopped")))
+        self.state.result = TrainResult.of_saved_run(Path(run_dir))
         self.state.evaluation = None
         self.state.result_key = self.state.training_key()
         self.pages[TRAIN].show_run(self.state.result)
@@ -249,13 +246,10 @@ class MainWindow(QMainWindow):
         train = self.pages[TRAIN]
         if not train.is_busy():
             text = "Work is still running (scanning or measuring); it stops, and nothing is saved from it. Quit?"
-        elif train.run_dir is not None:  # a plain run: checkpointed, resumable
+        elif train.run_dir is not None:  # a single run (domain-adapted too): checkpointed, resumable
             text = ("Training is still running. If you quit now, the best epoch so far is saved as a model (once "
                     "an epoch has finished), and the next time TransferLab starts it offers to continue the run "
                     "from its last finished epoch. Quit?")
-        elif self.state.adaptation is not None:  # DANN keeps no checkpoint (its own loop: issue 15)
-            text = ("Training with domain adaptation is still running; it keeps no checkpoint, so quitting now "
-                    "loses it. Quit?")
         else:  # Auto: the best finished candidate is kept, nothing to resume
             text = ("Training is still running. If you quit now, the best model finished so far is kept (if one "
                     "has finished); the rest of the run is not resumed. Quit?")

@@ -12,13 +12,12 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpin
 
 from app import app_settings
 from app.pages.base import MessageBanner
-from app.state import Adaptation
 from app.tasks import Task
 from app.widgets.busy import BusyRow
-from core.settings import FINE_TUNE_STRATEGIES
+from core.methods.adaptation import Adaptation
+from core.training.settings import DEFAULT_L2SP, fine_tunes, two_stage_possible
 
 L2SP_STEPS = (0.001, 0.003, 0.01, 0.03, 0.1)  # alpha: weak … strong
-DEFAULT_L2SP = 0.01
 
 
 def _explain(text: str) -> QLabel:
@@ -29,8 +28,8 @@ def _explain(text: str) -> QLabel:
 
 
 def _find_lr(scan, settings, ctx):
-    from core.lr_finder import find_learning_rate
-    return find_learning_rate(scan, settings, progress=ctx.progress, cancel=ctx.cancel).to_dict()
+    from core.methods.lr_finder import find_learning_rate
+    return find_learning_rate(scan, settings, progress=ctx.progress, cancel=ctx.cancel)  # floats and lists only
 
 
 class MethodsDialog(QDialog):
@@ -43,13 +42,12 @@ class MethodsDialog(QDialog):
         self.settings = replace(state.settings)
         self.adaptation: Adaptation | None = state.adaptation
         s = self.settings
-        fine_tuning = s.strategy in FINE_TUNE_STRATEGIES and s.freeze_depth > 0 and s.pretrained
-        two_stage_possible = fine_tuning and s.epochs >= 2
+        fine_tuning, two_stage_ok = fine_tunes(s), two_stage_possible(s)
 
         self.two_stage = QGroupBox("Two-stage fine-tuning: train the new classifier first, then unfreeze")
         self.two_stage.setCheckable(True)
-        self.two_stage.setChecked(s.two_stage and two_stage_possible)
-        self.two_stage.setEnabled(two_stage_possible)
+        self.two_stage.setChecked(s.two_stage and two_stage_ok)
+        self.two_stage.setEnabled(two_stage_ok)
         self.head_epochs = QSpinBox()
         self.head_epochs.setRange(1, max(1, s.epochs - 1))
         self.head_epochs.setValue(min(s.head_epochs, max(1, s.epochs - 1)))
@@ -58,7 +56,7 @@ class MethodsDialog(QDialog):
         form = QFormLayout(self.two_stage)
         form.addRow(_explain("The new classifier starts from random numbers; its first large errors would push the "
                              "pretrained layers around. Training it alone first protects them (fastai's "
-                             "fine_tune)." + ("" if two_stage_possible else " <b>Needs pretrained weights, a fine-tune "
+                             "fine_tune)." + ("" if two_stage_ok else " <b>Needs pretrained weights, a fine-tune "
                                                      "strategy with at least one layer group trained and 2 or more "
                                                      "epochs</b> (Strategy and Freeze-depth steps).")))
         form.addRow(f"Epochs for the classifier alone (of {s.epochs}):", self.head_epochs)
@@ -119,7 +117,7 @@ class MethodsDialog(QDialog):
         col.addWidget(self.lr_text)
         self.lr_task.finished.connect(self._on_lr)
         self.lr_task.stopped.connect(lambda: self.lr_button.setEnabled(True))
-        self.lr_result: dict | None = None
+        self.lr_result = None  # core.methods.lr_finder.LRFinderResult
 
         self.adapt = QGroupBox("Adapt to a new setting with unlabeled images (domain adaptation, DANN)")
         self.adapt.setCheckable(True)
@@ -220,24 +218,23 @@ class MethodsDialog(QDialog):
     def _show_alpha(self) -> None:
         self.l2sp_value.setText(f"α = {L2SP_STEPS[self.l2sp_slider.value()]:g}")
 
-    def _on_lr(self, result: dict) -> None:
+    def _on_lr(self, result) -> None:
         self.lr_busy.hide()
         self.lr_result = result
         self.lr_plot.clear()
-        self.lr_plot.plot(result["lrs"], result["losses"], pen=pg.mkPen("#1a73e8", width=2))
-        suggestion = result["suggestion"]
+        self.lr_plot.plot(result.lrs, result.losses, pen=pg.mkPen("#1a73e8", width=2))
+        suggestion = result.suggestion
         self.lr_plot.addItem(pg.InfiniteLine(pos=math.log10(suggestion), angle=90,
                                              pen=pg.mkPen("#e8710a", width=2, style=Qt.PenStyle.DashLine)))
         self.lr_plot.show()
         self.lr_text.setText(f"Suggested: <b>{suggestion:.1e}</b> for the new classifier and "
-                             f"{result['backbone_suggestion']:.1e} for the pretrained layers. {result['reason']} "
-                             f"({result['seconds']:.0f} s)")
+                             f"{result.backbone_suggestion:.1e} for the pretrained layers. {result.reason} "
+                             f"({result.seconds:.0f} s)")
         self.lr_use.setText(f"Use {suggestion:.1e}")
         self.lr_use.show()
 
     def _use_lr(self) -> None:
         if self.lr_result:
-            self.settings = replace(self.settings, head_lr=self.lr_result["suggestion"],
-                                    backbone_lr=self.lr_result["backbone_suggestion"])
+            self.settings = self.lr_result.apply(self.settings)
             self.lr_use.setText("Used ✓")
             self.lr_use.setEnabled(False)

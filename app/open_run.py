@@ -18,10 +18,9 @@ class RunOpener(QObject):
     def open(self, run_dir: str, dataset: str | None = None) -> str | None:
         """Start opening ``run_dir``; returns a message when it cannot be opened. ``dataset`` overrides the
         folder the run was trained on (e.g. when it was trained on another computer)."""
-        from core.bundle import read_meta
-        from core.errors import TransferLabError
-        from core import runs
-        from core.bundle import META_FILE
+        from core.base.errors import TransferLabError
+        from core.models.bundle import META_FILE, read_meta
+        from core.training import runs
         data_page = self.window.pages[DATA]
         if data_page.task.is_running() or any(p.is_busy() for p in self.window.pages):
             return "Wait for the running work to finish (or cancel it) first."

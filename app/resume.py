@@ -1,13 +1,13 @@
 """Resuming an interrupted training run from the window: offer it, rescan its dataset, continue on
-the Train page where its last checkpoint left off (core.trainer.resume_training)."""
+the Train page where its last checkpoint left off (core.methods.resume.resume_run)."""
 
 from dataclasses import replace
 
 from PySide6.QtCore import QObject
 
 from app.widgets.resume_bar import ResumeBar
-from core import runs
-from core.settings import TrainSettings
+from core.training import runs
+from core.training.settings import TrainSettings
 
 DATA, TRAIN = 0, 4
 

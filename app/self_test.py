@@ -39,7 +39,7 @@ def _private_dirs(root: Path) -> dict[str, str | None]:
     """Runs, caches and remembered settings in ``root``, never the user's own; returns the old variables."""
     from PySide6.QtCore import QSettings
 
-    from core.paths import CACHE_ENV, DATA_ENV
+    from core.base.paths import CACHE_ENV, DATA_ENV
     old = {name: os.environ.get(name) for name in (DATA_ENV, CACHE_ENV)}
     os.environ[DATA_ENV] = str(root / "data")
     os.environ[CACHE_ENV] = str(root / "cache")

@@ -6,34 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.settings import TrainSettings
+from core.methods.adaptation import Adaptation
+from core.training.settings import TrainSettings
 
 if TYPE_CHECKING:  # torch-heavy modules; the window must appear before torch is imported
-    from core.advisor import Suggestion
-    from core.dataset import DatasetScan
-    from core.trainer import TrainResult
-
-
-@dataclass(frozen=True)
-class Adaptation:
-    """Domain adaptation chosen in the Fine-tuning methods window (core.domain_adaptation)."""
-
-    target: str  # folder of unlabeled images from the new setting
-    test: str | None = None  # optional labelled folder of the new setting, to report accuracy there
-    weight: float = 1.0  # strength of the domain-adversarial signal
-
-    def problem(self) -> str | None:
-        """Why this cannot be used, in words for the user; None when fine."""
-        if not self.target:
-            return "Choose the folder of unlabeled images from the new setting (or untick domain adaptation)."
-        for folder, what in ((self.target, "unlabeled images"), (self.test, "labelled test images")):
-            if folder and not Path(folder).is_dir():
-                return f"The folder of {what} does not exist: {folder}"
-        return None
-
-    def describe(self) -> str:
-        test = f", tested on {Path(self.test).name}" if self.test else ""
-        return f"adapting to the unlabeled images in {Path(self.target).name}{test} (DANN, strength {self.weight:g})"
+    from core.data.dataset import DatasetScan
+    from core.methods.advisor import Suggestion
+    from core.training.trainer import TrainResult
 
 
 @dataclass
@@ -46,7 +25,7 @@ class WizardState:
     evaluation: dict | None = None
     adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
-    auto_budget: str | None = "balanced"  # Auto's time budget (core.auto_search); None: the strategy chosen by hand
+    auto_budget: str | None = "balanced"  # Auto's time budget (core.methods.auto_search); None: the strategy chosen by hand
     result_key: tuple | None = None  # training_key() when ``result`` was trained or opened
 
     @property

@@ -5,14 +5,14 @@ The function gets a :class:`TaskContext` with plain callbacks: ``progress(done, 
 Signals are delivered on the GUI thread; progress is throttled so the UI stays smooth.
 """
 
-import time
 import logging
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.cancel import CancelToken
-from core.errors import Cancelled, TransferLabError
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, TransferLabError
 
 PROGRESS_INTERVAL_S = 0.05
 

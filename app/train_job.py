@@ -3,7 +3,7 @@
 import time
 
 from app.tasks import TaskContext
-from core.events import TrainCallback
+from core.training.events import TrainCallback
 
 BATCH_EVENT_INTERVAL_S = 0.1
 SMOOTHING = 0.9
@@ -41,16 +41,16 @@ class _Forwarder(TrainCallback):
 def training_job(scan, settings, run_dir):
     """A task function training ``settings`` on ``scan`` into ``run_dir`` (torch loads in the worker)."""
     def run(ctx: TaskContext):
-        from core.trainer import train
+        from core.training.trainer import train
         return train(scan, settings, run_dir, _Forwarder(ctx), ctx.cancel)
     return run
 
 
 def adaptation_job(scan, settings, run_dir, adaptation):
-    """Training that also adapts to unlabeled images of a new setting (core.domain_adaptation, DANN)."""
+    """Training that also adapts to unlabeled images of a new setting (core.methods.domain_adaptation, DANN)."""
     def run(ctx: TaskContext):
-        from core.dataset import scan_dataset
-        from core.domain_adaptation import train_adapted
+        from core.data.dataset import scan_dataset
+        from core.methods.domain_adaptation import train_adapted
         test = scan_dataset(adaptation.test, cancel=ctx.cancel) if adaptation.test else None
         return train_adapted(scan, adaptation.target, settings, run_dir, _Forwarder(ctx), ctx.cancel,
                              target_test_scan=test, domain_weight=adaptation.weight)
@@ -60,8 +60,8 @@ def adaptation_job(scan, settings, run_dir, adaptation):
 def resume_job(run_dir):
     """A task function continuing the interrupted run in ``run_dir`` from its last checkpoint."""
     def run(ctx: TaskContext):
-        from core.trainer import resume_training
-        return resume_training(run_dir, _Forwarder(ctx), ctx.cancel)
+        from core.methods.resume import resume_run
+        return resume_run(run_dir, _Forwarder(ctx), ctx.cancel)
     return run
 
 
@@ -75,16 +75,16 @@ class _CompareForwarder(_Forwarder):
 
 
 def comparison_job(scan, candidates, out_dir):
-    """A task function training each candidate of a comparison on the same split (core.compare)."""
+    """A task function training each candidate of a comparison on the same split (core.methods.compare)."""
     def run(ctx: TaskContext):
-        from core.compare import compare
+        from core.methods.compare import compare
         return compare(scan, candidates, out_dir, _CompareForwarder(ctx), ctx.cancel)
     return run
 
 
 def auto_job(scan, auto_plan, run_dir):
-    """A task function running Auto's plan (core.auto_search): candidates in order, the best kept."""
+    """A task function running Auto's plan (core.methods.auto_search): candidates in order, the best kept."""
     def run(ctx: TaskContext):
-        from core.auto_search import run_auto
+        from core.methods.auto_search import run_auto
         return run_auto(scan, auto_plan, run_dir, _CompareForwarder(ctx), ctx.cancel)
     return run

@@ -12,4 +12,4 @@ def import_heavy_modules(ctx) -> None:
     import torch  # noqa: F401
     import torchvision  # noqa: F401
 
-    import core.trainer  # noqa: F401  (and with it everything training needs)
+    import core.training.trainer  # noqa: F401  (and with it everything training needs)

@@ -19,11 +19,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from core.network import TransferNet, apply_freeze_depth, optimizer_param_groups, set_train_mode
-from core.preprocess import preprocessing_for
-from core.schedule import warmup_cosine
-from core.settings import TrainSettings
-from core.weights import create_backbone
+from core.models.network import TransferNet, apply_freeze_depth, optimizer_param_groups, set_train_mode
+from core.models.preprocess import preprocessing_for
+from core.models.weights import create_backbone
+from core.training.schedule import warmup_cosine
+from core.training.settings import TrainSettings
 
 
 class Files(Dataset):

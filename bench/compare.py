@@ -57,8 +57,8 @@ class Arm:
 
 
 def _ours(name: str, scan, settings, out: Path) -> Arm:
-    from core.events import TrainCallback
-    from core.trainer import train
+    from core.training.events import TrainCallback
+    from core.training.trainer import train
     arm = Arm(name)
     start = time.perf_counter()
 
@@ -78,7 +78,7 @@ def _ours(name: str, scan, settings, out: Path) -> Arm:
 
 def _baseline(name: str, scan, settings) -> Arm:
     from bench import baseline
-    from core.dataset import make_split
+    from core.data.dataset import make_split
     split = make_split(scan, settings.val_fraction, settings.seed)
     files = lambda items: [(i.path, i.label) for i in items]  # noqa: E731
     arm = Arm(name, train_images=len(split.train))
@@ -113,9 +113,9 @@ def main() -> int:
     import torch
 
     from bench.photo_patches import write
-    from core.accel import configure_threads, cpu_has_native_bf16
-    from core.dataset import scan_dataset
-    from core.settings import TrainSettings, with_strategy
+    from core.data.dataset import scan_dataset
+    from core.models.accel import configure_threads, cpu_has_native_bf16
+    from core.training.settings import TrainSettings, with_strategy
 
     if args.data:
         data = Path(args.data)

@@ -10,8 +10,8 @@ plus 25 held-out source images per class. Model: tf_efficientnet_lite0 (offline 
 at 64 px, top 3 of 8 layer groups fine-tuned, head and backbone learning rate 1e-3, batch 16,
 no augmentation. Arms, all with the same settings and seed:
 
-* plain: core.trainer.train on the source images;
-* DANN: core.domain_adaptation.train_adapted, domain weight 1;
+* plain: core.training.trainer.train on the source images;
+* DANN: core.methods.domain_adaptation.train_adapted, domain weight 1;
 * no reversal: the same with domain weight 0: target images still pass through the network (so
   BatchNorm layers that train see them, and their running statistics average both domains), but
   no reversed gradient reaches the backbone. Shows what the adversarial part itself adds.
@@ -34,17 +34,13 @@ ARMS = ("plain", "DANN", "no reversal")
 
 
 def _one_seed(seed: int, epochs: int, work: Path, quick: bool = False) -> dict[str, dict]:
-    from core.bundle import load_bundle
-    from core.dataset import scan_dataset
-    from core.domain_adaptation import train_adapted
-    from core.predict import evaluate
-    from core.settings import TrainSettings
-    from core.trainer import train
-    from tests.shifted_data import (
-        bundle_features,
-        centroid_domain_accuracy,
-        make_shifted_domains,
-    )
+    from core.data.dataset import scan_dataset
+    from core.evaluation.predict import evaluate
+    from core.methods.domain_adaptation import train_adapted
+    from core.models.bundle import load_bundle
+    from core.training.settings import TrainSettings
+    from core.training.trainer import train
+    from tests.shifted_data import bundle_features, centroid_domain_accuracy, make_shifted_domains
 
     sizes = dict(per_class=4, unlabeled=12, test_per_class=3, size=48) if quick else {}
     d = make_shifted_domains(work / f"data{seed}", seed=seed, **sizes)

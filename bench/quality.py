@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+
 def write_digits(out: Path, held_out: int = 300, size: int = 64, limit: int | None = None) -> None:
     """scikit-learn's 1,797 handwritten digits (8x8, 16 grey levels), upscaled; the last ``held_out`` kept apart."""
     from sklearn.datasets import load_digits
@@ -89,11 +90,11 @@ def datasets(root: Path, quick: bool) -> dict[str, tuple[Path, Path]]:
 
 
 def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None, budget: str) -> dict:
-    from core.auto_search import auto_train
-    from core.bundle import load_bundle
-    from core.dataset import scan_dataset
-    from core.predict import evaluate
-    from core.settings import TrainSettings
+    from core.data.dataset import scan_dataset
+    from core.evaluation.predict import evaluate
+    from core.methods.auto_search import auto_train
+    from core.models.bundle import load_bundle
+    from core.training.settings import TrainSettings
     start = time.perf_counter()
     suggestion, plan, result = auto_train(scan_dataset(train_dir), TrainSettings(image_size=image_size), out,
                                           budget, overwrite=True)
@@ -109,10 +110,10 @@ def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None,
 def run_probe(train_dir: Path, test_dir: Path, image_size: int | None) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    from core.dataset import scan_dataset
-    from core.pooled_features import extract, labelled_items
-    from core.preprocess import preprocessing_for
-    from core.weights import create_backbone
+    from core.data.dataset import scan_dataset
+    from core.methods.pooled_features import extract, labelled_items
+    from core.models.preprocess import preprocessing_for
+    from core.models.weights import create_backbone
     start = time.perf_counter()
     model = create_backbone("tf_efficientnet_lite0").model
     pp = preprocessing_for(model, image_size)
@@ -151,7 +152,7 @@ def main() -> int:
     earlier = _fastai_cells(args.fastai_from) if args.fastai_from else {}
     use_fastai = fastai_reference.available() and not args.quick and not earlier
     work = Path(tempfile.mkdtemp(prefix="transferlab-quality-"))
-    from core.accel import configure_threads
+    from core.models.accel import configure_threads
     configure_threads()
     rows = []
     print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "

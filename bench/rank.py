@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from core.dataset import scan_dataset
-from core.pooled_features import extract, labelled_items, stratified_sample
-from core.preprocess import preprocessing_for
-from core.transferability import holdout_accuracy, kendall_tau, linear_probe_accuracy, logme
-from core.weights import create_backbone
+from core.data.dataset import scan_dataset
+from core.methods.pooled_features import extract, labelled_items, stratified_sample
+from core.methods.transferability import holdout_accuracy, kendall_tau, linear_probe_accuracy, logme
+from core.models.preprocess import preprocessing_for
+from core.models.weights import create_backbone
 
-# (name, weights, levels): levels index core.network.cut_levels; "final" is the pooled pre-logits features.
+# (name, weights, levels): levels index core.models.network.cut_levels; "final" is the pooled pre-logits features.
 BACKBONES = [("tf_efficientnet_lite0", "pretrained"), ("tf_efficientnet_lite1", "pretrained"),
              ("tf_efficientnet_lite2", "pretrained"), ("tf_efficientnet_lite0", "none")]
 LEVELS = (1, 2, 3)

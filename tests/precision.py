@@ -1,4 +1,4 @@
-"""Tolerances derived from the precision a run's training steps computed in (core.accel's rule:
+"""Tolerances derived from the precision a run's training steps computed in (core.models.accel's rule:
 mixed precision only in fine-tuning steps; features, validation and predictions always in fp32)."""
 
 import json

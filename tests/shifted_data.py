@@ -92,9 +92,9 @@ def make_shifted_domains(root: Path, per_class: int = 30, unlabeled: int = 120, 
 
 def bundle_features(run_dir: Path, folder: Path) -> torch.Tensor:
     """Pooled backbone features of every image under ``folder`` through a saved model (evaluation transform)."""
-    from core.bundle import load_bundle
-    from core.images import load_rgb
-    from core.preprocess import eval_transform
+    from core.data.images import load_rgb
+    from core.models.bundle import load_bundle
+    from core.models.preprocess import eval_transform
     bundle = load_bundle(run_dir)
     transform = eval_transform(bundle.preprocessing)
     with torch.inference_mode():

@@ -3,13 +3,12 @@
 import pytest
 import torch
 
-from core.advisor import (SMALL_MAX_PER_CLASS, Measurements, advise, decide, loo_nearest_mean_accuracy)
-from core.dataset import make_split, scan_dataset
-from core.settings import TrainSettings
+from core.data.dataset import make_split, scan_dataset
+from core.methods.advisor import SMALL_MAX_PER_CLASS, Measurements, advise, decide, loo_nearest_mean_accuracy
+from core.training.settings import TrainSettings
 from tests.datagen import make_class_folder
 
-
-SIMILAR = dict(confidence=0.35, shift=0.17)  # colour photo crops, as measured (core.quadrants)
+SIMILAR = dict(confidence=0.35, shift=0.17)  # colour photo crops, as measured (core.methods.quadrants)
 DIFFERENT = dict(confidence=0.20, shift=0.32)  # printed glyphs
 
 
@@ -85,7 +84,7 @@ def test_advise_measures_real_images_with_offline_pretrained_weights(tmp_path):
 
 
 def test_small_and_different_data_cuts_where_the_layer_probe_is_best(tmp_path):
-    from core.advisor import probe_for, use_probe
+    from core.methods.advisor import probe_for, use_probe
     root = make_class_folder(tmp_path / "data", ["circles", "squares"], per_class=8, size=48)
     settings = TrainSettings(image_size=64)
     suggestion = decide(measurements(20, **DIFFERENT), num_groups=8, default_cut=3)
@@ -105,7 +104,7 @@ def test_small_and_different_data_cuts_where_the_layer_probe_is_best(tmp_path):
 def test_fine_tuning_starts_two_stage_and_small_data_gets_l2sp():
     from dataclasses import replace
 
-    from core.settings import DEFAULT_L2SP, consistent, with_strategy
+    from core.training.settings import DEFAULT_L2SP, consistent, with_strategy
     small = with_strategy(TrainSettings(), "fine-tune-top", 8, 3, small=True)
     large = with_strategy(TrainSettings(), "fine-tune-all", 8, 3, small=False)
     assert (small.two_stage, small.l2sp_alpha) == (True, DEFAULT_L2SP) and (large.two_stage, large.l2sp_alpha) == (
@@ -129,3 +128,52 @@ def test_random_weights_are_advised_to_train_every_layer(tmp_path):
     assert settings.backbone_lr == settings.head_lr and not settings.two_stage and settings.l2sp_alpha == 0
     settings.validate()
     assert "random weights" in suggestion.rationale[-1]
+
+
+def test_a_strategy_chosen_over_the_suggestion_cuts_where_the_earlier_layer_was_measured():
+    """The rule the Strategy page used to hold: the suggested strategy keeps the suggestion's own settings;
+    another gets its defaults, and the earlier-layer strategy cuts where the earlier layer was measured."""
+    s = decide(measurements(20, **SIMILAR), num_groups=8, default_cut=3)  # feature extraction, no cut
+    base = TrainSettings()
+    assert s.settings_for("feature-extraction", base) == s.apply(base)
+    cut = s.settings_for("truncated", base)
+    assert cut.strategy == "truncated" and cut.cut_index == 3 and cut.freeze_depth == 0
+    s.extra["probe"] = {"best_index": 2}
+    assert s.settings_for("truncated", base).cut_index == 2  # the probe's best level wins over the measurement
+    top = s.settings_for("fine-tune-top", base)
+    assert top.cut_index is None and 0 < top.freeze_depth < 8
+
+
+def test_the_groups_below_a_cut_are_found_from_the_modules_they_hold():
+    from core.models.network import groups_up_to, layer_groups
+    from core.models.weights import create_backbone
+    groups = layer_groups(create_backbone("tf_efficientnet_lite0", weights="none").model)
+    assert groups_up_to(groups, "conv_stem") == 1 and groups_up_to(groups, "no.such.module") is None
+    k = groups_up_to(groups, "blocks.2")
+    assert 1 < k < len(groups) and any(n.startswith("blocks.2.") for n in groups[k - 1].param_names)
+    s = decide(measurements(20, **DIFFERENT), num_groups=len(groups), default_cut=3)
+    s.extra["groups_below_cut"] = k
+    assert s.groups_below_cut(s.apply(TrainSettings())) == k  # cut where it was measured: known
+    assert s.groups_below_cut(s.settings_for("feature-extraction", TrainSettings())) is None
+
+
+def test_one_size_rule_for_the_advisor_and_comparisons(tmp_path):
+    from core.methods.compare import small_dataset
+    from core.methods.quadrants import is_small
+    assert is_small([SMALL_MAX_PER_CLASS - 1, 10, 5000]) and not is_small([SMALL_MAX_PER_CLASS] * 3)
+    assert decide(measurements(SMALL_MAX_PER_CLASS - 1), 8, 3).size == "small"
+    assert decide(measurements(SMALL_MAX_PER_CLASS), 8, 3).size == "large"
+    scan = scan_dataset(make_class_folder(tmp_path / "d", ["a", "b"], per_class=10, size=32))
+    assert small_dataset(scan, TrainSettings())  # 8 training images per class: small, as the advisor says
+
+
+def test_the_methods_window_offers_what_the_settings_allow():
+    """core.training.settings says when two-stage fine-tuning and L2-SP apply (the dialog only asks)."""
+    from dataclasses import replace
+
+    from core.training.settings import fine_tunes, two_stage_possible
+    top = TrainSettings(strategy="fine-tune-top", freeze_depth=2, epochs=5)
+    assert fine_tunes(top) and two_stage_possible(top)
+    assert fine_tunes(replace(top, epochs=1)) and not two_stage_possible(replace(top, epochs=1))
+    assert not fine_tunes(replace(top, strategy="feature-extraction", freeze_depth=0))
+    assert not fine_tunes(replace(top, weights="none"))

@@ -1,4 +1,4 @@
-""""Auto" within a time budget: the plan, the deadline, the winner, Cancel (core.auto_search)."""
+""""Auto" within a time budget: the plan, the deadline, the winner, Cancel (core.methods.auto_search)."""
 
 import json
 import time
@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from core.advisor import Measurements, decide
-from core.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, auto_train, parse_budget, plan,
-                              run_auto)
-from core.bundle import META_FILE, WEIGHTS_FILE, load_bundle
-from core.cancel import CancelToken
-from core.compare import CompareCallback
-from core.dataset import scan_dataset
-from core.errors import TransferLabError
-from core.predict import evaluate, predict
-from core.runs import RUN_FILE
-from core.settings import TrainSettings
-from core.speeds import Speeds
-from core.trainer import TrainResult, train
+from core.base.cancel import CancelToken
+from core.base.errors import TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import evaluate, predict
+from core.methods.advisor import Measurements, decide
+from core.methods.auto_search import AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, auto_train, parse_budget, plan, run_auto
+from core.methods.compare import CompareCallback
+from core.methods.speeds import Speeds
+from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
+from core.training.runs import RUN_FILE
+from core.training.settings import TrainSettings
+from core.training.trainer import TrainResult, train
 from tests.datagen import make_class_folder
 
 CLASSES = ["circles", "squares", "stripes"]
@@ -83,7 +82,7 @@ def test_too_small_a_budget_says_how_long_the_quickest_candidate_takes():
 
 class _SimulatedTrainer:
     """Trains nothing: advances a simulated clock by what each candidate would cost (fine-tuning stops
-    at the deadline it is given, like core.trainer) and writes a bundle-shaped folder."""
+    at the deadline it is given, like core.training.trainer) and writes a bundle-shaped folder."""
 
     def __init__(self, costs: dict[str, float], accuracies: dict[str, float]) -> None:
         self.now, self.costs, self.accuracies, self.calls = 0.0, costs, accuracies, []
@@ -170,8 +169,8 @@ def test_on_a_tie_the_cheaper_candidate_is_kept(data, tmp_path):
 
 
 def test_fast_does_not_time_a_training_step_and_other_budgets_then_ask_to_measure_again(data):
-    from core.advisor import advise
-    from core.auto_search import plan_for, prepare_plan
+    from core.methods.advisor import advise
+    from core.methods.auto_search import plan_for, prepare_plan
     scan, base = scan_dataset(data), TrainSettings(image_size=48)
     suggestion = advise(scan, base, probe=False)
     fast = prepare_plan(scan, base, suggestion, "fast")

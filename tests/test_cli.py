@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 from tests.datagen import make_class_folder, make_image
 
 ROOT = Path(__file__).resolve().parents[1]

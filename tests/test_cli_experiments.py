@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 from tests.datagen import make_class_folder, make_image
 
 

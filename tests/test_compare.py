@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from core import runs
-from core.cancel import CancelToken
-from core.compare import COMPARISON_FILE, Candidate, CompareCallback, compare, make_candidates, read_comparison
-from core.dataset import scan_dataset
-from core.errors import Cancelled, TransferLabError
-from core.settings import TrainSettings
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, TransferLabError
+from core.data.dataset import scan_dataset
+from core.methods.compare import COMPARISON_FILE, Candidate, CompareCallback, compare, make_candidates, read_comparison
+from core.training import runs
+from core.training.settings import TrainSettings
 from tests.datagen import make_class_folder
 
 BASE = TrainSettings(image_size=48, epochs=2, batch_size=8, seed=3)
@@ -91,7 +91,7 @@ def _folder(row):
 
 
 def test_compare_from_the_command_line(scan, tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
     code = main(["compare", str(scan.root), "--out", str(tmp_path / "cmp"), "--strategies", "feature-extraction",
                  "scratch", "--epochs", "1", "--image-size", "48", "--batch-size", "8", "--quiet", "--json"])
     assert code == 0

@@ -1,4 +1,4 @@
-"""Feature strategies fit their classifier to convergence (core.linear_head) inside the normal run:
+"""Feature strategies fit their classifier to convergence (core.training.linear_head) inside the normal run:
 one fit, validated on the held-out images like any epoch, saved as an ordinary bundle."""
 
 import json
@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from core.bundle import META_FILE, load_bundle
-from core.cancel import CancelToken
-from core.dataset import scan_dataset
-from core.errors import Cancelled, TransferLabError
-from core.events import TrainCallback
-from core.predict import evaluate
-from core.settings import TrainSettings, consistent, with_strategy
-from core.trainer import train
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import evaluate
+from core.models.bundle import META_FILE, load_bundle
+from core.training.events import TrainCallback
+from core.training.settings import TrainSettings, consistent, with_strategy
+from core.training.trainer import train
 from tests.datagen import make_class_folder
 
 CLASSES = ["circles", "squares", "stripes"]
@@ -83,7 +83,7 @@ def test_cancel_stops_the_fit(data, tmp_path):
 
 
 def test_the_saved_classifier_learns_from_every_labelled_image_and_is_never_scored_on_them(data, tmp_path):
-    from core.heldout import SPLIT_NAME
+    from core.evaluation.heldout import SPLIT_NAME
     result = train(scan_dataset(data), _converged(), tmp_path / "run")
     bundle = load_bundle(tmp_path / "run")
     split = bundle.meta["dataset"]["split"]

@@ -1,4 +1,4 @@
-"""core.dataset: layouts, skipped files, problems, splitting, and never writing to the user's folder."""
+"""core.data.dataset: layouts, skipped files, problems, splitting, and never writing to the user's folder."""
 
 import io
 import json
@@ -11,10 +11,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from core.cancel import CancelToken
-from core.dataset import ImageItem, SkippedFile, make_split, scan_dataset
-from core.errors import Cancelled, DatasetError
-from core.images import load_rgb
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, DatasetError
+from core.data.dataset import make_split, scan_dataset
+from core.data.images import load_rgb
+from core.data.items import ImageItem, SkippedFile
 from tests.datagen import make_class_folder, make_image, make_presplit_folder, tree_fingerprint
 
 SIZE = 24

@@ -1,4 +1,4 @@
-"""Distributed training (core.distributed): two CPU processes with gloo under torchrun train the same
+"""Distributed training (core.training.distributed): two CPU processes with gloo under torchrun train the same
 run as one process with the same batch size. "Pretrained" weights are fixed random initialisations of
 timm's tiny test networks, imported as weights files; the GroupNorm variant has no batch statistics, so
 even fine-tuning matches a single process to float precision."""
@@ -16,13 +16,13 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.bundle import WEIGHTS_FILE, load_bundle
-from core.cli import main
-from core.dataset import scan_dataset
-from core.cluster import write_config
-from core.predict import predict
-from core.settings import TrainSettings
-from core.trainer import resume_training, train
+from core.cli.main import main
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import predict
+from core.models.bundle import WEIGHTS_FILE, load_bundle
+from core.training.cluster import write_config
+from core.training.settings import TrainSettings
+from core.training.trainer import resume_training, train
 from tests.datagen import make_class_folder
 from tests.precision import run_precision, tolerance
 from tests.test_resume import Boom, DieInEpoch, _strip

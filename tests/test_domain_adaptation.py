@@ -1,4 +1,4 @@
-"""Domain-adversarial training (core.domain_adaptation) on a constructed shift (tests.shifted_data): tiny real runs."""
+"""Domain-adversarial training (core.methods.domain_adaptation) on a constructed shift (tests.shifted_data): tiny real runs."""
 
 import json
 from dataclasses import replace
@@ -6,15 +6,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core import runs
-from core.bundle import META_FILE, load_bundle
-from core.cancel import CancelToken
-from core.dataset import scan_dataset
-from core.domain_adaptation import adaptable_settings, grad_reverse, reversal_strength, train_adapted
-from core.errors import Cancelled, DatasetError, TransferLabError
-from core.predict import evaluate, predict
-from core.settings import TrainSettings
-from core.trainer import resume_training, train
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, DatasetError, TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import evaluate, predict
+from core.methods.domain_adaptation import adaptable_settings, grad_reverse, reversal_strength, train_adapted
+from core.methods.resume import resume_run
+from core.models.bundle import META_FILE, load_bundle
+from core.training import runs
+from core.training.settings import TrainSettings
+from core.training.trainer import resume_training, train
 from tests.datagen import make_class_folder, tree_fingerprint
 from tests.shifted_data import SHAPES, make_shifted_domains
 from tests.test_trainer import Recorder as TrainRecorder
@@ -101,9 +102,9 @@ def test_the_adapted_model_is_a_normal_bundle_with_an_adaptation_section(domains
     assert len(results) == 25 and all(r["label"] in SHAPES for r in results)
     record = runs.read_record(run_dir)
     assert record["status"] == runs.FINISHED and record["adaptation"]["method"] == "DANN"
-    assert not (run_dir / runs.CHECKPOINT_FILE).exists()
+    assert record["method"] == "DANN" and runs.resumable(run_dir) is None
     with pytest.raises(TransferLabError, match="already finished"):
-        resume_training(run_dir)
+        resume_run(run_dir)
     assert {folder: tree_fingerprint(folder) for folder in fingerprints} == fingerprints  # data never written
 
 
@@ -130,8 +131,10 @@ def test_a_frozen_backbone_is_switched_to_fine_tuning_and_cancel_stops_the_run(d
     assert len(rec.batches) == 2 and not rec.epochs
     assert runs.read_record(tmp_path / "run")["status"] == runs.CANCELLED
     assert not (tmp_path / "run" / META_FILE).exists() and not runs.interrupted_runs(tmp_path)
-    with pytest.raises(TransferLabError, match="adapts to a new setting.*cannot be resumed"):
-        resume_training(tmp_path / "run")
+    with pytest.raises(TransferLabError, match="stopped before its first epoch ended"):
+        resume_run(tmp_path / "run")
+    with pytest.raises(TransferLabError, match="trained with DANN, not plain training"):
+        resume_training(tmp_path / "run")  # the plain loop alone cannot continue it: the method is missing
 
 
 def test_a_seeded_run_is_reproducible_and_l2sp_applies(tmp_path):
@@ -156,3 +159,36 @@ def test_two_stage_fine_tuning_becomes_one_stage_and_a_bad_target_test_folder_is
         train_adapted(scan_dataset(domains.source), domains.target_unlabeled, SETTINGS, tmp_path / "run",
                       target_test_scan=scan_dataset(other))
     assert not (tmp_path / "run").exists()
+
+
+def test_cancel_keeps_the_last_epoch_and_resume_finishes_as_an_uninterrupted_run(tmp_path):
+    """DANN goes through the one training loop: checkpoints every epoch, Cancel keeps a model, resume continues."""
+    small = make_shifted_domains(tmp_path / "small", per_class=6, unlabeled=16, test_per_class=2)
+    settings = replace(SETTINGS, epochs=3, batch_size=8)
+    scan, test = scan_dataset(small.source), scan_dataset(small.target_test)
+    whole = train_adapted(scan, small.target_unlabeled, settings, tmp_path / "whole", target_test_scan=test)
+    token = CancelToken()
+    first = Recorder(None, token)
+    first.on_epoch_end = lambda e: (first.epochs.append(e), e.epoch == 1 and token.cancel())
+    stopped = train_adapted(scan, small.target_unlabeled, settings, tmp_path / "cut", first, token,
+                            target_test_scan=test)
+    assert stopped.cancelled and len(stopped.history) == 1 and stopped.target_test_accuracy is None
+    meta = json.loads((tmp_path / "cut" / META_FILE).read_text())
+    assert meta["stopped"]["after_epoch"] == 1 and meta["adaptation"]["method"] == "DANN"  # a usable model
+    assert runs.resumable(tmp_path / "cut")["adaptation"]["target_images"] == 16
+    rec = Recorder()
+    resumed = resume_run(tmp_path / "cut", rec)
+    assert [e.epoch for e in rec.epochs] == [2, 3] and len(resumed.domain_accuracy) == 3
+    assert resumed.domain_accuracy == whole.domain_accuracy and resumed.target_test_accuracy is not None
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in whole.history]
+    sha = {run: json.loads((tmp_path / run / META_FILE).read_text())["weights_sha256"] for run in ("whole", "cut")}
+    assert sha["whole"] == sha["cut"]
+
+
+def test_an_adaptation_request_says_what_is_wrong_in_words(tmp_path):
+    from core.methods.adaptation import Adaptation
+    assert "Choose the folder of unlabeled images" in Adaptation("").problem()
+    assert "does not exist" in Adaptation(str(tmp_path / "missing")).problem()
+    assert "labelled test images does not exist" in Adaptation(str(tmp_path), str(tmp_path / "nope")).problem()
+    ok = Adaptation(str(tmp_path), None, 0.5)
+    assert ok.problem() is None and "strength 0.5" in ok.describe()

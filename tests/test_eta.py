@@ -1,9 +1,9 @@
-"""The progress bar and time left cover the whole run (core.eta), with a simulated clock: a 40-epoch
+"""The progress bar and time left cover the whole run (core.training.eta), with a simulated clock: a 40-epoch
 two-stage run whose head-only epochs are one quick batch and whose fine-tuning epochs are slow."""
 
 import pytest
 
-from core.eta import RunEta
+from core.training.eta import RunEta
 
 
 class Clock:

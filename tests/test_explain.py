@@ -6,12 +6,12 @@ import timm
 import torch
 from PIL import Image
 
-from core.bundle import load_bundle
-from core.dataset import scan_dataset
-from core.explain import explain, gradcam, overlay
-from core.network import TransferNet
-from core.settings import TrainSettings
-from core.trainer import train
+from core.data.dataset import scan_dataset
+from core.evaluation.explain import explain, gradcam, overlay
+from core.models.bundle import load_bundle
+from core.models.network import TransferNet
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 
 
 def corner_image(kind: int, seed: int, size: int = 128) -> Image.Image:

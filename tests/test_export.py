@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from core import export
-from core.bundle import load_bundle
-from core.dataset import scan_dataset
-from core.errors import TransferLabError
-from core.export import ExportError, export_model
-from core.predict import predict
-from core.settings import TrainSettings
-from core.trainer import train
+from core.base.errors import TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation import export
+from core.evaluation.export import ExportError, export_model
+from core.evaluation.predict import predict
+from core.models.bundle import load_bundle
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder, make_image
 
 
@@ -40,8 +40,8 @@ def fine_tuned(tmp_path_factory):
 
 
 def _preprocessed(bundle, path):
-    from core.images import load_rgb
-    from core.preprocess import eval_transform
+    from core.data.images import load_rgb
+    from core.models.preprocess import eval_transform
     return eval_transform(bundle.preprocessing)(load_rgb(path)).unsqueeze(0)
 
 

@@ -13,16 +13,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core import run_setup, trainer
-from core.bundle import META_FILE, WEIGHTS_FILE, export_bundle, load_bundle, save_bundle
-from core.cancel import CancelToken
-from core.dataset import scan_dataset
-from core.errors import BundleError, Cancelled, TransferLabError
-from core.events import TrainCallback
-from core.settings import TrainSettings
-from core.trainer import train
-from tests.precision import run_precision, tolerance
+from core.base.cancel import CancelToken
+from core.base.errors import BundleError, Cancelled, TransferLabError
+from core.data.dataset import scan_dataset
+from core.models.bundle import META_FILE, WEIGHTS_FILE, export_bundle, load_bundle, save_bundle
+from core.training import run_setup, step
+from core.training.events import TrainCallback
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder
+from tests.precision import run_precision, tolerance
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_gpu_out_of_memory_retries_in_half_batches_with_the_same_result(data, tm
                                                                          cpu_precision):
     settings = TrainSettings(image_size=48, batch_size=8, epochs=2, augmentation="none", **strategy)
     normal = train(scan_dataset(data), settings, tmp_path / "normal")
-    monkeypatch.setattr(trainer, "OOM_SPLIT_DEVICES", ("cpu",))  # behave as on a GPU
+    monkeypatch.setattr(step, "OOM_SPLIT_DEVICES", ("cpu",))  # behave as on a GPU
     _fail_batches_larger_than(monkeypatch, 4, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
     said = Messages()
     split = train(scan_dataset(data), settings, tmp_path / "split", said)

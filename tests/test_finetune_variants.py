@@ -13,17 +13,17 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.bundle import META_FILE, WEIGHTS_FILE
-from core.cancel import CancelToken
-from core.dataset import make_split, scan_dataset
-from core.errors import Cancelled, TransferLabError
-from core.events import TrainCallback
-from core.lr_finder import find_learning_rate, suggest
-from core.network import layer_groups
-from core.regularizers import L2SP
-from core.run_setup import build_optimizer, build_run
-from core.settings import TrainSettings
-from core.trainer import CHECKPOINT_FILE, resume_training, train
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, TransferLabError
+from core.data.dataset import make_split, scan_dataset
+from core.methods.lr_finder import find_learning_rate, suggest
+from core.models.bundle import META_FILE, WEIGHTS_FILE
+from core.models.network import layer_groups
+from core.training.events import TrainCallback
+from core.training.regularizers import L2SP
+from core.training.run_setup import build_optimizer, build_run
+from core.training.settings import TrainSettings
+from core.training.trainer import CHECKPOINT_FILE, resume_training, train
 from tests.datagen import make_class_folder, tree_fingerprint
 from tests.test_resume import Boom, DieInEpoch, _strip
 
@@ -125,10 +125,10 @@ def test_a_two_stage_run_resumed_between_and_within_stages_ends_like_an_uninterr
 
 
 def test_lp_ft_starts_fine_tuning_from_a_classifier_fitted_to_convergence(data, base, pretrained, tmp_path):
-    from core.linear_head import fit_linear
-    from core.pooled_features import extract
-    from core.preprocess import preprocessing_for
-    from core.weights import create_backbone
+    from core.methods.pooled_features import extract
+    from core.models.preprocess import preprocessing_for
+    from core.models.weights import create_backbone
+    from core.training.linear_head import fit_linear
     settings = replace(base, strategy="fine-tune-top", freeze_depth=2, epochs=3, two_stage=True, head_epochs=1,
                        lp_ft=True, augmentation="light")
     snaps = Snapshots(tmp_path / "run")
@@ -138,7 +138,7 @@ def test_lp_ft_starts_fine_tuning_from_a_classifier_fitted_to_convergence(data, 
     top = layer_groups(timm.create_model("test_efficientnet"))[-1].param_names
     assert all(torch.equal(snaps.states[1][f"backbone.{n}"], start[n]) for n in top)
     # Stage 1 is one converged fit of the head on the frozen backbone's evaluation-crop features: it
-    # scores the training images as core.linear_head's fit on those features does.
+    # scores the training images as core.training.linear_head's fit on those features does.
     model = create_backbone("test_efficientnet", weights_file=str(pretrained[0])).model
     split = make_split(scan_dataset(data), settings.val_fraction, settings.seed)
     features = extract(model, split.train, preprocessing_for(model, 48))

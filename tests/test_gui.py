@@ -105,7 +105,7 @@ def test_steps_list_goes_back_but_not_past_where_the_user_has_been(qtbot, window
 
 
 def test_closing_during_training_asks_then_cancels_and_waits(qtbot, tmp_path):
-    from core.dataset import scan_dataset
+    from core.data.dataset import scan_dataset
     w = MainWindow()
     qtbot.addWidget(w)
     root = make_class_folder(tmp_path / "d", ["a", "b"], per_class=6, size=48)

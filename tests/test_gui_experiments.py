@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
-from core.dataset import scan_dataset
+from core.data.dataset import scan_dataset
 from tests.datagen import make_class_folder
 
 
@@ -76,7 +76,7 @@ def test_rank_models_for_my_data_fills_the_fit_column(qtbot, window):
 def test_fine_tuning_methods_are_applied_to_the_settings(qtbot, tmp_path):
     from app.methods_dialog import MethodsDialog
     from app.state import WizardState
-    from core.settings import TrainSettings
+    from core.training.settings import TrainSettings
     root = make_class_folder(tmp_path / "shapes", ["circles", "squares"], per_class=8, size=48)
     frozen = WizardState(scan=scan_dataset(root), settings=TrainSettings(image_size=48, batch_size=8))
     dialog = MethodsDialog(frozen)
@@ -87,7 +87,7 @@ def test_fine_tuning_methods_are_applied_to_the_settings(qtbot, tmp_path):
     assert not dialog.lr_plot.isHidden() and "Suggested" in dialog.lr_text.text()
     qtbot.mouseClick(dialog.lr_use, Qt.MouseButton.LeftButton)
     dialog.accept()
-    assert frozen.settings.head_lr == pytest.approx(dialog.lr_result["suggestion"])
+    assert frozen.settings.head_lr == pytest.approx(dialog.lr_result.suggestion)
 
     state = WizardState(scan=frozen.scan, settings=TrainSettings(strategy="fine-tune-top", freeze_depth=2, epochs=4))
     dialog = MethodsDialog(state)
@@ -110,7 +110,7 @@ def test_fine_tuning_methods_are_applied_to_the_settings(qtbot, tmp_path):
 
 
 def test_a_domain_adapted_run_from_the_train_page(qtbot, window, tmp_path):
-    from app.state import Adaptation
+    from core.methods.adaptation import Adaptation
     from tests.datagen import make_image
     target = tmp_path / "new-camera"
     target.mkdir()
@@ -143,8 +143,8 @@ def test_probe_every_layer_draws_the_chart(qtbot, window):
 
 
 def test_open_a_run_folder_even_when_its_images_moved(qtbot, window, tmp_path):
-    from core.settings import TrainSettings
-    from core.trainer import train
+    from core.training.settings import TrainSettings
+    from core.training.trainer import train
     data = make_class_folder(tmp_path / "elsewhere" / "shapes", ["circles", "squares"], per_class=8, size=48)
     train(scan_dataset(data), TrainSettings(image_size=48, epochs=2, batch_size=8), tmp_path / "run")
     moved = data.rename(tmp_path / "moved")
@@ -172,7 +172,7 @@ def test_cluster_dialog_saves_a_config_and_shows_the_command(qtbot, window, tmp_
     dialog.save()
     config = json.loads((tmp_path / "transferlab-run.json").read_text())
     assert config["data"] == str(window.state.scan.root) and config["settings"]["image_size"] == 48
-    from core.distributed import load_config
+    from core.training.distributed import load_config
     loaded = load_config(tmp_path / "transferlab-run.json")  # what `train --config` reads on the server
     assert str(loaded.data) == str(window.state.scan.root)
     command = dialog.command.toPlainText()

@@ -12,8 +12,8 @@ from app.pages.train_page import TrainPage
 from app.resources import sample_data_dir
 from app.state import WizardState
 from app.warmup import import_heavy_modules
-from core.dataset import scan_dataset
-from core.settings import TrainSettings
+from core.data.dataset import scan_dataset
+from core.training.settings import TrainSettings
 from tests.datagen import make_class_folder, tree_fingerprint
 
 
@@ -172,7 +172,7 @@ def test_a_core_error_appears_in_the_window(qtbot, tmp_path):
 
 
 def test_model_without_offline_weights_needs_a_download_and_offline_says_so(qtbot):
-    from core.weights import hub_reachable
+    from core.models.weights import hub_reachable
     if hub_reachable(timeout=2):
         pytest.skip("this machine is online")
     page = ModelPage(WizardState())

@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from app.pages.results_view import ResultsPage
 from app.pages.try_view import TryPage
 from app.state import WizardState
-from core.dataset import scan_dataset
-from core.settings import TrainSettings
-from core.trainer import train
+from core.data.dataset import scan_dataset
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder, make_image
 
 

@@ -3,11 +3,11 @@
 import pytest
 
 from app.main_window import MainWindow
-from core import runs
-from core.dataset import scan_dataset
-from core.paths import data_dir
-from core.settings import TrainSettings
-from core.trainer import train
+from core.base.paths import data_dir
+from core.data.dataset import scan_dataset
+from core.training import runs
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder
 from tests.test_resume import Boom, DieInEpoch
 

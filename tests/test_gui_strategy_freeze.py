@@ -11,8 +11,8 @@ from app.pages.freeze_page import FreezePage
 from app.pages.strategy_page import StrategyPage
 from app.state import WizardState
 from app.widgets.quadrant import QuadrantWidget
-from core.dataset import scan_dataset
-from core.settings import STRATEGIES, TrainSettings, with_strategy
+from core.data.dataset import scan_dataset
+from core.training.settings import STRATEGIES, TrainSettings, with_strategy
 from tests.datagen import make_class_folder
 
 SHOTS = os.environ.get("TRANSFERLAB_SHOTS_DIR")  # set to also keep copies of the screenshots
@@ -283,5 +283,5 @@ def test_freeze_page_without_a_suggestion_asks_to_go_back(qtbot, pages, tmp_path
 
 
 def PRESETS_DESCRIPTION(name: str) -> str:  # noqa: N802
-    from core.preprocess import PRESETS
+    from core.models.preprocess import PRESETS
     return PRESETS[name].description

@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
-from core import runs
-from core.events import BatchEnd, EpochEnd, FitStart, TrainCallback
-from core.paths import data_dir
+from core.base.paths import data_dir
+from core.training import runs
+from core.training.events import BatchEnd, EpochEnd, FitStart, TrainCallback
 from tests.datagen import make_class_folder
 
 TRAIN, RESULTS = 4, 5
@@ -23,7 +23,7 @@ def _private_data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from core.dataset import scan_dataset
+    from core.data.dataset import scan_dataset
     w = MainWindow()
     qtbot.addWidget(w)
     w.confirm_quit_while_busy = lambda: True  # closing at teardown may meet work still running
@@ -90,7 +90,7 @@ def test_quit_during_training_keeps_the_model_and_the_next_start_offers_to_resum
 
 
 def test_open_a_run_on_an_unfinished_run_offers_to_resume_it(qtbot, window, tmp_path):
-    from core.trainer import train
+    from core.training.trainer import train
     run_dir = data_dir() / "runs" / "stopped"
 
     class DieInEpoch2(TrainCallback):

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from core.bundle import META_FILE, load_bundle
-from core.dataset import ImageItem, make_split, scan_dataset
-from core.health import IMBALANCE_RATIO, class_weights, conflict_lines, duplicate_groups, health_lines
-from core.images import ImageInfo
-from core.predict import evaluate, predict
-from core.settings import TrainSettings
-from core.trainer import train
+from core.data.dataset import make_split, scan_dataset
+from core.data.health import IMBALANCE_RATIO, class_weights, conflict_lines, duplicate_groups, health_lines
+from core.data.images import ImageInfo
+from core.data.items import ImageItem
+from core.evaluation.predict import evaluate, predict
+from core.models.bundle import META_FILE, load_bundle
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder, tree_fingerprint
-from tests.torture import EXPECTED_DUPLICATES, GOOD_COUNTS, LONG_DIR, expected_skipped, make_torture_dataset, \
-    reason_matches
+from tests.torture import (EXPECTED_DUPLICATES, GOOD_COUNTS, LONG_DIR, expected_skipped, make_torture_dataset,
+                           reason_matches)
 
 
 @pytest.fixture(scope="module")

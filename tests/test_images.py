@@ -1,4 +1,4 @@
-"""core.images: every supported format and colour mode becomes 8-bit RGB; bad files give ImageLoadError."""
+"""core.data.images: every supported format and colour mode becomes 8-bit RGB; bad files give ImageLoadError."""
 
 import io
 import os
@@ -8,8 +8,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
-from core.errors import ImageLoadError
-from core.images import IMAGE_EXTENSIONS, ImageInfo, load_rgb, probe_image
+from core.base.errors import ImageLoadError
+from core.data.images import IMAGE_EXTENSIONS, ImageInfo, load_rgb, probe_image
 from tests.datagen import make_image
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -253,7 +253,7 @@ def test_decompression_bomb_limits_are_errors(tmp_path, monkeypatch):
 
 
 def test_very_large_images_can_be_allowed_and_the_limit_comes_back(tmp_path):
-    from core.images import DEFAULT_PIXEL_LIMIT, allow_large_images
+    from core.data.images import DEFAULT_PIXEL_LIMIT, allow_large_images
     path = save(Image.new("RGB", (12, 12)), tmp_path / "big.png")
     try:
         allow_large_images(True)

@@ -1,4 +1,6 @@
-"""core/ is a plain library: it must never import Qt, directly or through a dependency."""
+"""core/ is a plain library in layers: it never imports Qt, directly or through a dependency; each layer
+imports only the layers below it (import-linter's contracts in pyproject.toml); no module takes another's
+private names; there are no import cycles."""
 
 import ast
 import subprocess
@@ -10,7 +12,8 @@ FORBIDDEN = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6", "app")
 
 
 def core_modules() -> list[str]:
-    return sorted(f"core.{p.stem}" for p in (ROOT / "core").glob("*.py") if p.stem != "__init__")
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "core").rglob("*.py")
+                  if p.stem not in ("__init__", "__main__"))
 
 
 def test_core_source_has_no_qt_imports():
@@ -28,7 +31,7 @@ def test_core_source_has_no_qt_imports():
 
 def test_importing_all_of_core_loads_no_qt():
     modules = core_modules()
-    assert "core.trainer" in modules and "core.cli" in modules
+    assert "core.training.trainer" in modules and "core.cli.main" in modules
     code = (f"import sys\nfor m in {modules!r}: __import__(m)\n"
             f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\nprint(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -52,3 +55,55 @@ def test_the_window_is_shown_before_torch_is_imported():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**__import__("os").environ, "TRANSFERLAB_DATA_DIR": str(ROOT / ".pytest_cache")})
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_import_linter_contracts_hold():
+    """The layers and the no-Qt rule of pyproject.toml's [tool.importlinter] (imports inside functions count)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "0 broken" in out.stdout, out.stdout + out.stderr
+
+
+def _core_imports() -> dict[str, list[tuple[str, list[str]]]]:
+    """module -> (imported core module, names taken) for every import in core, inside functions too."""
+    graph = {}
+    for path in (ROOT / "core").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        edges = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("core"):
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    is_module = (ROOT / Path(*target.split("."))).with_suffix(".py").exists()
+                    edges.append((target, []) if is_module else (node.module, [alias.name]))
+            elif isinstance(node, ast.Import):
+                edges += [(a.name, []) for a in node.names if a.name.startswith("core.")]
+        graph[module] = edges
+    return graph
+
+
+def test_no_module_takes_another_modules_private_names():
+    taken = [f"{module} takes {name} from {target}" for module, edges in _core_imports().items()
+             for target, names in edges for name in names if name.startswith("_") and name != "__version__"]
+    assert taken == []
+
+
+def test_core_has_no_import_cycles():
+    imports = _core_imports()
+    graph = {m: {t for t, _ in edges if t in imports and t != m} for m, edges in imports.items()}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))  # t is still open: on the stack
+            elif t not in state:
+                visit(t, stack + [t])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.cancel import CancelToken
-from core.errors import Cancelled
-from core.linear_head import L2_PATH, choose, cross_validate, fit_linear
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled
+from core.training.linear_head import L2_PATH, choose, cross_validate, fit_linear
 
 
 def _blobs(n: int, d: int, k: int, seed: int = 0, spread: float = 1.0):
@@ -77,7 +77,7 @@ def test_cancel_stops_the_search():
 
 @pytest.mark.parametrize("n,d", [(60, 200), (300, 40)], ids=["fewer images than dimensions", "more images"])
 def test_a_warm_start_reaches_the_same_optimum_as_the_path(n, d):
-    """The refit on all labelled images starts from the fit on most of them (core.refit): it must land
+    """The refit on all labelled images starts from the fit on most of them (core.training.refit): it must land
     on the optimum scikit-learn finds, as walking the strength path from zero does."""
     from sklearn.linear_model import LogisticRegression
     x, y = _blobs(n, d, 3, spread=3.0)

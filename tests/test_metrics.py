@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from core.calibration import calibration_report, calibration_sentence, fit_temperature
-from core.metrics import (accuracy_words, at_threshold, auc, baseline_words, classification_report,
-                          expected_calibration_error, roc_curve, wilson_interval)
+from core.evaluation.calibration import calibration_report, calibration_sentence, fit_temperature
+from core.evaluation.metrics import (accuracy_words, at_threshold, auc, baseline_words, classification_report,
+                                     expected_calibration_error, roc_curve, wilson_interval)
 
 
 def test_per_class_metrics_accuracy_and_balanced_accuracy():

@@ -5,9 +5,9 @@ import timm
 import torch
 from torch import nn
 
-from core.errors import TransferLabError
-from core.network import (TransferNet, apply_freeze_depth, default_cut_index, layer_groups,
-                          optimizer_param_groups, set_train_mode)
+from core.base.errors import TransferLabError
+from core.models.network import (TransferNet, apply_freeze_depth, default_cut_index, layer_groups,
+                                 optimizer_param_groups, set_train_mode)
 
 
 def net(name="test_efficientnet", classes=3, cut=None):

@@ -13,7 +13,7 @@ import pytest
 
 import build_installer
 from app import logs
-from core.lite_weights import LITE_PACKAGES
+from core.models.lite_weights import LITE_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 USED_QT = ("PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtSvg", "PySide6.QtOpenGL",
@@ -55,7 +55,7 @@ def test_spec_bundles_the_weights_the_sample_data_and_torchvision_ops():
     made = _run_spec()
     analysis = made["Analysis"].kwargs
     datas = analysis["datas"]
-    for package in LITE_PACKAGES.values():  # laid out as in site-packages: core.lite_weights finds them the same way
+    for package in LITE_PACKAGES.values():  # laid out as in site-packages: core.models.lite_weights finds them the same way
         files = [Path(src) for src, dest in datas if dest == f"{package}/models"]
         assert files and all(f.is_file() and f.suffix == ".pth" for f in files), package
         assert package in analysis["hiddenimports"]  # found with find_spec only: no import for PyInstaller to see

@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from core.errors import TransferLabError
-from core.preprocess import PRESETS, Preprocessing, eval_transform, train_transform
+from core.base.errors import TransferLabError
+from core.models.preprocess import PRESETS, Preprocessing, eval_transform, train_transform
 
 PP = Preprocessing(32, "bicubic", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 0.875)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.cancel import CancelToken
-from core.dataset import make_split, scan_dataset
-from core.errors import Cancelled
-from core.preview import augmentation_examples
-from core.settings import TrainSettings
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled
+from core.data.dataset import make_split, scan_dataset
+from core.training.preview import augmentation_examples
+from core.training.settings import TrainSettings
 from tests.datagen import make_class_folder
 
 

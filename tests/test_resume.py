@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import runs
-from core.dataset import scan_dataset
-from core.errors import TransferLabError
-from core.events import TrainCallback
-from core.trainer import CHECKPOINT_FILE, resume_training, train
-from core.settings import TrainSettings
+from core.base.errors import TransferLabError
+from core.data.dataset import scan_dataset
+from core.training import runs
+from core.training.events import TrainCallback
+from core.training.settings import TrainSettings
+from core.training.trainer import CHECKPOINT_FILE, resume_training, train
 from tests.datagen import make_class_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,9 +155,9 @@ class CancelInEpoch(TrainCallback):
 
 
 def test_cancel_keeps_the_best_epoch_as_a_model_that_resumes_to_the_planned_end(data, tmp_path):
-    from core.bundle import load_bundle
-    from core.cancel import CancelToken
-    from core.predict import predict
+    from core.base.cancel import CancelToken
+    from core.evaluation.predict import predict
+    from core.models.bundle import load_bundle
     settings = ENGINES["freeze-boundary cache"]
     token = CancelToken()
     result = train(scan_dataset(data), settings, tmp_path / "run", CancelInEpoch(token, 3), token)
@@ -175,8 +175,8 @@ def test_cancel_keeps_the_best_epoch_as_a_model_that_resumes_to_the_planned_end(
 
 
 def test_cancel_before_the_first_epoch_ends_keeps_nothing_to_resume(data, tmp_path):
-    from core.cancel import CancelToken
-    from core.errors import Cancelled
+    from core.base.cancel import CancelToken
+    from core.base.errors import Cancelled
     token = CancelToken()
     with pytest.raises(Cancelled):
         train(scan_dataset(data), ENGINES["freeze-boundary cache"], tmp_path / "run", CancelInEpoch(token, 1), token)
@@ -184,7 +184,7 @@ def test_cancel_before_the_first_epoch_ends_keeps_nothing_to_resume(data, tmp_pa
 
 
 def test_a_run_paused_by_quit_is_offered_at_the_next_start_like_a_crash(data, tmp_path):
-    from core.cancel import CancelToken
+    from core.base.cancel import CancelToken
     token = CancelToken()
     train(scan_dataset(data), ENGINES["freeze-boundary cache"], tmp_path / "runs" / "r", CancelInEpoch(token, 2), token)
     assert runs.pause(tmp_path / "runs" / "r")

@@ -6,20 +6,20 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core.accel import ComputePlan, cpu_has_native_bf16, plain_plan, plan_for
-from core.bundle import META_FILE, load_bundle
-from core.cancel import CancelToken
-from core.dataset import scan_dataset
-from core.decode_cache import DecodedImages
-from core.errors import Cancelled
-from core.events import Prepare, TrainCallback
-from core.network import TransferNet, apply_freeze_depth, layer_groups
-from core.predict import predict
-from core.preprocess import Preprocessing, cached_eval_crop, eval_transform, normalize_batch, resize_size
-from core.settings import TrainSettings
-from core.trainer import train
-from core.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
-from core.weights import create_backbone
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import predict
+from core.models.accel import ComputePlan, cpu_has_native_bf16, plain_plan, plan_for
+from core.models.bundle import META_FILE, load_bundle
+from core.models.network import TransferNet, apply_freeze_depth, layer_groups
+from core.models.preprocess import Preprocessing, cached_eval_crop, eval_transform, normalize_batch, resize_size
+from core.models.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
+from core.models.weights import create_backbone
+from core.training.decode_cache import DecodedImages
+from core.training.events import Prepare, TrainCallback
+from core.training.settings import TrainSettings
+from core.training.trainer import train
 from tests.datagen import make_class_folder, make_image, tree_fingerprint
 from tests.precision import run_precision, tolerance
 
@@ -69,7 +69,7 @@ def test_decoded_cache_gives_exactly_the_plain_evaluation_input(data):
     files = sorted(p for p in data.rglob("*.png"))
     cached = DecodedImages(files, resize_size(pp), pp)
     crop, plain = cached_eval_crop(pp), eval_transform(pp)
-    from core.images import load_rgb
+    from core.data.images import load_rgb
     x_cached = normalize_batch(torch.stack([crop(cached.get(i)) for i in range(len(files))]), pp)
     x_plain = torch.stack([plain(load_rgb(f)) for f in files])
     assert torch.equal(x_cached, x_plain)
@@ -170,7 +170,7 @@ def test_augmented_feature_views_are_reused_and_spill_to_disk_when_memory_is_sho
 
 
 def test_caches_live_in_the_user_cache_and_the_dataset_is_never_written(data, tmp_path):
-    from core.feature_cache import features_dir
+    from core.training.feature_cache import features_dir
     before = tree_fingerprint(data)
     train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, augmentation="none", seed=11), tmp_path / "r")
     assert tree_fingerprint(data) == before
@@ -222,7 +222,7 @@ def test_plans_per_device(cpu_precision):
 def test_mixed_precision_fine_tuning_reports_and_predicts_in_fp32(data, tmp_path, cpu_precision):
     """The precision rule: bf16 (where the plan has it) only in fine-tuning steps. The accuracy and
     loss a run reports at its best epoch are what predicting its validation images in fp32 gives."""
-    from core.predict import evaluate
+    from core.evaluation.predict import evaluate
     settings = TrainSettings(image_size=64, batch_size=8, epochs=2, augmentation="none", strategy="fine-tune-top",
                              freeze_depth=2, head_lr=1e-3, backbone_lr=1e-4, two_stage=False)
     result = train(scan_dataset(data), settings, tmp_path / "run")
@@ -252,7 +252,7 @@ def test_cuda_mixed_precision_fine_tuning_predicts_like_the_cpu(data, tmp_path):
 def test_batchnorm_folding_keeps_the_outputs_and_leaves_the_original_alone():
     from torch import nn
 
-    from core.fold import folded_copy
+    from core.models.fold import folded_copy
     net = TransferNet(create_backbone("tf_efficientnet_lite0").model, 3).eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.randn(3, 3, 64, 64)
@@ -266,7 +266,7 @@ def test_batchnorm_folding_keeps_the_outputs_and_leaves_the_original_alone():
 def test_batchnorm_folding_is_not_used_where_it_would_change_the_result():
     from torch import nn
 
-    from core.fold import folded_copy
+    from core.models.fold import folded_copy
 
     class ConvOutputReadTwice(nn.Module):  # the BatchNorm's input also feeds a residual sum
         def __init__(self):

@@ -9,16 +9,16 @@ import timm
 import torch
 from safetensors.torch import load_file
 
-from core.bundle import META_FILE, WEIGHTS_FILE, load_bundle
-from core.cancel import CancelToken
-from core.dataset import scan_dataset
-from core.errors import Cancelled, TransferLabError
-from core.events import BatchEnd, EpochEnd, TrainCallback
-from core.network import layer_groups
-from core.predict import evaluate, predict
-from core.settings import TrainSettings
-from core.trainer import CHECKPOINT_FILE, train
-from core.weights import create_backbone
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation.predict import evaluate, predict
+from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
+from core.models.network import layer_groups
+from core.models.weights import create_backbone
+from core.training.events import BatchEnd, EpochEnd, TrainCallback
+from core.training.settings import TrainSettings
+from core.training.trainer import CHECKPOINT_FILE, train
 from tests.datagen import make_class_folder, make_image, tree_fingerprint
 
 CLASSES = ["circles", "squares", "stripes"]

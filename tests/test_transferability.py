@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cancel import CancelToken
-from core.dataset import make_split, scan_dataset
-from core.errors import Cancelled
-from core.network import cut_levels
-from core.pooled_features import stratified_sample
-from core.probe import best_intermediate, probe_layers
-from core.ranking import MEANING, explain, rank_models
-from core.split import stratified_folds
-from core.transferability import kendall_tau, linear_probe_accuracy, logme
-from core.weights import create_backbone
-from core.weights_status import DOWNLOAD, offline_status
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled
+from core.data.dataset import make_split, scan_dataset
+from core.data.split import stratified_folds
+from core.methods.pooled_features import stratified_sample
+from core.methods.probe import best_intermediate, probe_layers
+from core.methods.ranking import MEANING, explain, rank_models
+from core.methods.transferability import kendall_tau, linear_probe_accuracy, logme
+from core.models.network import cut_levels
+from core.models.weights import create_backbone
+from core.models.weights_status import DOWNLOAD, offline_status
 from tests.datagen import make_class_folder, make_image
 
 LITE0 = "tf_efficientnet_lite0"

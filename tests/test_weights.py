@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from core.errors import WeightsError
-from core.lite_weights import LITE_PACKAGES, bundled_weights_file
-from core.preprocess import eval_transform, preprocessing_for
-from core.weights import create_backbone, hub_reachable, read_state_dict
-from core.weights_status import offline_status
+from core.base.errors import WeightsError
+from core.models.lite_weights import LITE_PACKAGES, bundled_weights_file
+from core.models.preprocess import eval_transform, preprocessing_for
+from core.models.weights import create_backbone, hub_reachable, read_state_dict
+from core.models.weights_status import offline_status
 
 skimage_data = pytest.importorskip("skimage.data")
 

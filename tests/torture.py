@@ -35,7 +35,7 @@ EXPECTED_SKIPPED = {
 }
 NON_ROOT_SKIPPED = {"cats/locked.jpg": "cannot read file: permission denied"}
 
-# (paths, classes, exact) as core.health reports them, sorted by first path
+# (paths, classes, exact) as core.data.health reports them, sorted by first path
 EXPECTED_DUPLICATES = [
     (("cats/cat 00 copy.jpg", "cats/cat_00.jpg"), ("cats", "cats"), True),
     (("cats/cat_01.jpg", "cats/cat_01_recompressed.jpg"), ("cats", "cats"), False),

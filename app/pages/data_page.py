@@ -6,17 +6,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
-                               QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton, QScrollArea,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.widgets.busy import BusyRow
 from app.resources import sample_data_dir
+from app.widgets.busy import BusyRow
 from app.widgets.images import pixmap_from_array
-from core.dataset import scan_dataset
-from core.health import health_lines
-from core.thumbnails import class_examples
+from core.data.dataset import scan_dataset
+from core.data.health import health_lines
+from core.data.items import relative
+from core.data.thumbnails import class_examples
 
 THUMB = 56
 
@@ -211,7 +212,7 @@ class DataPage(WizardPage):
                              f"{len(scan.skipped)} files skipped.")
         self.skipped_list.clear()
         for skipped in scan.skipped:
-            self.skipped_list.addItem(f"{_relative(skipped.path, scan.root)} — {skipped.reason}")
+            self.skipped_list.addItem(f"{relative(skipped.path, scan.root)} — {skipped.reason}")
             self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(str(skipped.path))
         self.skipped_box.setVisible(bool(scan.skipped))
         self._show_health(health)
@@ -252,7 +253,7 @@ class DataPage(WizardPage):
 
     @staticmethod
     def _apply_large_images(on: bool) -> None:
-        from core.images import allow_large_images  # Pillow only: no torch at startup
+        from core.data.images import allow_large_images  # Pillow only: no torch at startup
         allow_large_images(on)
 
     def _large_images_changed(self, on: bool) -> None:
@@ -267,10 +268,3 @@ class DataPage(WizardPage):
     def _split_changed(self) -> None:
         self.state.settings = replace(self.state.settings, val_fraction=self.val_spin.value() / 100,
                                       seed=self.seed_spin.value())
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)

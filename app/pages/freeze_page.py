@@ -4,22 +4,19 @@ import html
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea, QSizePolicy, QSlider,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from app.pages.base import WizardPage
-from app.widgets.images import pixmap_from_array
-from core.augmentation import PRESETS
-from core.layer_words import group_title
-from core.settings import HEAD_ONLY_STRATEGIES, STRATEGY_TITLES, consistent
+from app.widgets.augmentation_strip import AugmentationStrip
+from app.widgets.layer_table import LayerGroupTable
+from core.data.augmentation import PRESETS
+from core.training.settings import HEAD_ONLY_STRATEGIES, consistent
+from core.training.settings_words import augmentation_words, depth_notes, methods_words
 
 PREVIEW_COUNT = 6
-PREVIEW_SIZE = 110
 PREVIEW_DELAY_MS = 250
 ORIENTATION_TIP = "Switch off where orientation carries meaning (digits, text, some scans)"
-COLUMNS = ["Group", "Parameters", "Trained?"]
 
 
 def _lr_spin() -> QDoubleSpinBox:
@@ -78,20 +75,7 @@ class FreezePage(WizardPage):
         ends.addStretch(1)
         ends.addWidget(QLabel("All layers"))
         inner.addLayout(ends)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.table.setToolTip("Input at the top, output at the bottom. Training starts from the output.")
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.table.setMinimumHeight(120)
+        self.table = LayerGroupTable()
         inner.addWidget(self.table, 1)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
@@ -167,43 +151,9 @@ class FreezePage(WizardPage):
         self.body.addLayout(top, 1)
 
         # -- augmentation examples --------------------------------------------------------------------
-        self.preview_box = QGroupBox("Augmentation examples: what training images may look like")
-        prow = QHBoxLayout(self.preview_box)
-        prow.setSpacing(6)
-        strip = QWidget()
-        strip_row = QHBoxLayout(strip)
-        strip_row.setContentsMargins(0, 0, 0, 0)
-        strip_row.setSpacing(6)
-        self.preview_labels: list[QLabel] = []
-        for _ in range(PREVIEW_COUNT):
-            label = QLabel()
-            label.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setFrameShape(QFrame.Shape.StyledPanel)
-            self.preview_labels.append(label)
-            strip_row.addWidget(label)
-        strip_row.addStretch(1)
-        strip_scroll = QScrollArea()  # narrow windows scroll the strip instead of growing the page
-        strip_scroll.setWidget(strip)
-        strip_scroll.setWidgetResizable(True)
-        strip_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        strip_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        strip_scroll.setFixedHeight(PREVIEW_SIZE + strip_scroll.horizontalScrollBar().sizeHint().height() + 2)
-        strip_scroll.setMaximumWidth(PREVIEW_COUNT * (PREVIEW_SIZE + 6) + 4)
-        prow.addWidget(strip_scroll, 1)
-        side_widget = QWidget()
-        side_widget.setMaximumWidth(max(160, self.fontMetrics().horizontalAdvance("Shuffle") * 3))
-        side = QVBoxLayout(side_widget)
-        side.setContentsMargins(0, 0, 0, 0)
-        self.shuffle_button = QPushButton("Shuffle")
-        self.shuffle_button.setToolTip("Show other random variations")
-        self.preview_status = QLabel()
-        self.preview_status.setWordWrap(True)
-        self.preview_status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-        side.addWidget(self.shuffle_button)
-        side.addWidget(self.preview_status)
-        side.addStretch(1)
-        prow.addWidget(side_widget)
+        self.preview_box = AugmentationStrip(PREVIEW_COUNT)
+        self.preview_labels = self.preview_box.labels
+        self.shuffle_button, self.preview_status = self.preview_box.shuffle_button, self.preview_box.status
         self.body.addWidget(self.preview_box)
 
         self._preview_timer = QTimer(self)
@@ -262,18 +212,7 @@ class FreezePage(WizardPage):
         return dialog
 
     def _describe_methods(self) -> None:
-        s, parts = self.state.settings, []
-        if s.classifier_fit == "converged":
-            parts.append("the classifier is fitted once, to convergence, on the features of your images, with its "
-                         "regularisation chosen by cross-validation on the training images: there are no epochs, "
-                         "learning rate or batch size to set")
-        if s.two_stage:
-            parts.append(f"two-stage: {s.head_epochs} epoch(s) classifier only, then fine-tuning" +
-                         (", unfreezing gradually" if s.gradual_unfreeze else ""))
-        if s.l2sp_alpha > 0:
-            parts.append(f"L2-SP keeps trained layers near their pretrained values (α = {s.l2sp_alpha:g})")
-        if self.state.adaptation is not None:
-            parts.append(self.state.adaptation.describe())
+        parts = methods_words(self.state.settings, self.state.adaptation)
         self.methods_label.setText("Also: " + "; ".join(parts) + "." if parts else "")
         self.methods_label.setVisible(bool(parts))
 
@@ -320,7 +259,7 @@ class FreezePage(WizardPage):
             self.freeze_content.setVisible(suggestion is not None)
             if suggestion is not None:
                 groups = suggestion.extra.get("layer_groups") or []
-                self._fill_table(groups)
+                self.table.fill(groups)
                 kept = self.kept_groups()
                 top = kept if kept is not None else len(groups)
                 self.slider.setRange(0, top)
@@ -333,38 +272,14 @@ class FreezePage(WizardPage):
                 self._set(freeze_depth=depth)
             self._show_depth(depth)
 
-    def _fill_table(self, groups: list[dict]) -> None:
-        self.table.setRowCount(len(groups))
-        for row, g in enumerate(groups):
-            name = QTableWidgetItem(group_title(row, len(groups)))
-            name.setToolTip(f"Modules in the network: {g['name']} (group 1 is nearest the input image)")
-            params = QTableWidgetItem(f"{int(g['params']):,}")
-            params.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(row, 0, name)
-            self.table.setItem(row, 1, params)
-            self.table.setItem(row, 2, QTableWidgetItem())
-
     def _depth_changed(self, depth: int) -> None:
         self._set(freeze_depth=int(depth))
         self._show_depth(int(depth))
 
     def kept_groups(self) -> int | None:
-        """For a cut ("truncated") network: how many layer groups are left below the cut, when known.
-
-        The suggestion names the module of the level it measured; the groups up to the one holding that
-        module are kept, the later ones are cut off. None when not truncated or the cut cannot be placed.
-        """
-        s, suggestion = self.state.settings, self._suggestion()
-        if suggestion is None or s.strategy != "truncated" or s.cut_index is None:
-            return None
-        m = suggestion.measurements
-        if s.cut_index != m.early_level or not m.early_level_name:
-            return None
-        groups = suggestion.extra.get("layer_groups") or []
-        for index, g in enumerate(groups):
-            if m.early_level_name in [part.strip() for part in str(g["name"]).split("+")]:
-                return index + 1
-        return None
+        """For a cut ("truncated") network: how many layer groups are left below the cut, when known."""
+        suggestion = self._suggestion()
+        return suggestion.groups_below_cut(self.state.settings) if suggestion is not None else None
 
     def _show_depth(self, depth: int) -> None:
         suggestion = self._suggestion()
@@ -374,23 +289,7 @@ class FreezePage(WizardPage):
         kept = self.kept_groups()
         n = kept if kept is not None else len(groups)
         first_trained = n - depth
-        accent = self.palette().color(QPalette.ColorRole.Highlight)
-        fill = QColor(accent)
-        fill.setAlpha(50)
-        muted = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
-        normal = self.palette().color(QPalette.ColorRole.Text)
-        for row in range(len(groups)):
-            trained = first_trained <= row < n
-            unused = row >= n
-            self.table.item(row, 2).setText("✓ trained" if trained else "unused (cut)" if unused else "frozen")
-            for col in range(len(COLUMNS)):
-                item = self.table.item(row, col)
-                item.setBackground(QBrush(fill) if trained else QBrush())
-                item.setForeground(QBrush(muted if unused else normal))
-                font = item.font()
-                font.setBold(trained)
-                font.setStrikeOut(unused and col == 0)
-                item.setFont(font)
+        self.table.mark(first_trained, n)
         total = sum(int(g["params"]) for g in groups[:n])
         trainable = sum(int(g["params"]) for g in groups[first_trained:n])
         pct = 100.0 * trainable / total if total else 0.0
@@ -404,36 +303,13 @@ class FreezePage(WizardPage):
         self._describe_augmentation()
 
     def _show_note(self, depth: int, n: int) -> None:
-        s = self.state.settings
-        notes = []
-        if s.strategy == "truncated":
-            kept = self.kept_groups()
-            where = (f"an earlier layer (after layer group {kept} of {self.table.rowCount()}, where features are "
-                     "still generic)" if kept is not None else "an earlier layer, where features are still generic")
-            notes.append(f"Strategy “{html.escape(STRATEGY_TITLES['truncated'])}”: the network is cut at "
-                         f"{where}; the layer groups above the cut are not used at all, so only the groups "
-                         "below it can be trained.")
-        if s.strategy in ("feature-extraction", "truncated") and depth > 0:
-            notes.append(f"Hint: with {depth} group{'s' if depth != 1 else ''} trained this is no longer pure "
-                         "feature extraction: those pretrained layers are fine-tuned too (with the "
-                         "pretrained-layer learning rate). With few images, keep this low.")
-        elif s.strategy in ("fine-tune-top", "fine-tune-all") and depth == 0:
-            notes.append("Hint: with no pretrained layer trained, only the new classifier learns: this is "
-                         "feature extraction.")
-        self.note_label.setText("<br>".join(notes))
+        notes = depth_notes(self.state.settings, depth, self.kept_groups(), self.table.rowCount())
+        self.note_label.setText("<br>".join(html.escape(n) for n in notes))
         self.note_label.setVisible(bool(notes))
 
     def _describe_augmentation(self) -> None:
-        """What the preset does, and what it costs with this freeze depth (core.engines caches what it can)."""
         s = self.state.settings
-        text = PRESETS[s.augmentation].description if s.augmentation in PRESETS else ""
-        if s.freeze_depth == 0:
-            text += (" The frozen network runs once per image; training then takes seconds." if s.augmentation == "none"
-                     else " With a frozen network each augmented view costs one more pass over your images "
-                          "(up to 4 views are computed once and reused).")
-        elif s.augmentation == "none":
-            text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
-        self.aug_description.setText(text)
+        self.aug_description.setText(augmentation_words(s))
         self._agree_orientation(PRESETS.get(s.augmentation))
 
     def _agree_orientation(self, preset) -> None:
@@ -488,7 +364,7 @@ class FreezePage(WizardPage):
         scan, settings, seed = self.state.scan, replace(self.state.settings), self._preview_seed
         self._running_key = self._current_preview_key()
         def work(ctx):
-            from core.preview import augmentation_examples
+            from core.training.preview import augmentation_examples
             return augmentation_examples(scan, settings, PREVIEW_COUNT, seed, cancel=ctx.cancel)
 
         self.task.start(work)
@@ -497,14 +373,7 @@ class FreezePage(WizardPage):
         if self._preview_pending:
             return  # outdated: a newer request starts when this job has stopped
         self._preview_key = self._running_key
-        for i, label in enumerate(self.preview_labels):
-            if i < len(arrays):
-                pixmap = pixmap_from_array(arrays[i]).scaled(
-                    PREVIEW_SIZE - 4, PREVIEW_SIZE - 4, Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation)
-                label.setPixmap(pixmap)
-            else:
-                label.clear()
+        self.preview_box.show_arrays(arrays)
         self.preview_status.setText("" if arrays else "No readable training images to show.")
         self.previewUpdated.emit()
 
@@ -514,9 +383,4 @@ class FreezePage(WizardPage):
 
     def preview_pixmaps(self) -> list:
         """The example pictures now shown (for tests and screenshots)."""
-        out = []
-        for label in self.preview_labels:
-            pixmap = label.pixmap()
-            if pixmap is not None and not pixmap.isNull():
-                out.append(pixmap)
-        return out
+        return self.preview_box.pixmaps()

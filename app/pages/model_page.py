@@ -11,13 +11,13 @@ from app import app_settings
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.busy import BusyRow
-from core.catalog import CATALOG, DEFAULT_MODEL
-from core.weights_status import offline_status
+from core.models.catalog import CATALOG, DEFAULT_MODEL
+from core.models.weights_status import offline_status
 
 
 def _load_weights(name: str, weights_file: Path | None = None) -> None:
     """Create the model with its weights (in a worker: this imports torch, and may download)."""
-    from core.weights import create_backbone
+    from core.models.weights import create_backbone
     create_backbone(name, weights_file=weights_file)
 
 STATUS_TEXT = {"bundled": "✓ on this computer (bundled)", "cached": "✓ on this computer",
@@ -27,7 +27,7 @@ FIT = COLUMNS.index("Fit for your images")
 
 
 def _rank(scan, ctx):
-    from core.ranking import explain, rank_models
+    from core.methods.ranking import explain, rank_models
     scores = rank_models(scan, progress=ctx.progress, cancel=ctx.cancel)
     return [s.to_dict() for s in scores], explain(scores)
 
@@ -180,7 +180,7 @@ class ModelPage(WizardPage):
         return path or None
 
     def rank(self) -> None:
-        """Score the models on this dataset in the background (core.ranking)."""
+        """Score the models on this dataset in the background (core.methods.ranking)."""
         scan = self.state.scan
         if scan is None or self.rank_task.is_running():
             return

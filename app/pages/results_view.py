@@ -14,24 +14,22 @@ from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
-from core.heldout import SPLIT_NAME
-from core.result_words import stopped_words
-from core.metrics import INTERVAL_BELOW, at_threshold, baseline_words
+from core.evaluation.heldout import SPLIT_NAME
+from core.evaluation.metrics import INTERVAL_BELOW, at_threshold, baseline_words
+from core.evaluation.result_words import stopped_words
 
 TOP_LOSSES = 30
 
 
 def _evaluate(run_dir: Path, scan, ctx, folder: str | None = None):
     """Score the held-out images of ``scan``, or every image of a labelled test ``folder``."""
-    from core.bundle import load_bundle
-    from core.predict import evaluate
+    from core.evaluation.predict import evaluate
+    from core.models.bundle import load_bundle
     if folder is not None:
-        from core.dataset import scan_dataset
-        scan = scan_dataset(folder, progress=lambda d, t, _: ctx.progress(d, t, "Checking the test images"),
-                            cancel=ctx.cancel)
+        from core.data.dataset import scan_dataset
+        scan = scan_dataset(folder, progress=ctx.progress, cancel=ctx.cancel)
     bundle = load_bundle(run_dir)
-    report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel,
-                      progress=lambda d, t: ctx.progress(d, t, "Scoring held-out images"))
+    report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel, progress=ctx.progress)
     return "evaluation", run_dir, report, bundle
 
 
@@ -271,7 +269,7 @@ class ResultsPage(WizardPage):
             + (f" For comparison, {html.escape(baseline)}." if baseline else "")
             + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
         calibration = report.get("calibration", {})
-        from core.calibration import calibration_sentence  # torch is loaded by now (not at startup)
+        from core.evaluation.calibration import calibration_sentence  # torch is loaded by now (not at startup)
         self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
                                        "This model was saved by an earlier TransferLab, without calibrated "
                                        "probabilities.")
@@ -317,7 +315,7 @@ class ResultsPage(WizardPage):
         path, bundle, self._explain_pending = self._explain_pending, self._bundle, None
 
         def work(ctx):
-            from core.explain import explain
+            from core.evaluation.explain import explain
             e = explain(bundle.net, bundle.preprocessing, Path(path), temperature=bundle.temperature)
             return path, e.context if e.context is not None else e.image, e.overlay_in_context(), e.method
 
@@ -354,7 +352,7 @@ class ResultsPage(WizardPage):
         dest = Path(folder) / run_dir.name
 
         def work(ctx):
-            from core.bundle import export_bundle
+            from core.models.bundle import export_bundle
             return "saved", export_bundle(run_dir, dest)
 
         self._run_job(work)
@@ -367,9 +365,8 @@ class ResultsPage(WizardPage):
         bundle = self._bundle
 
         def work(ctx):
-            from core.export import export_model
-            return "exported", export_model(bundle, Path(path), fmt,
-                                            progress=lambda message: ctx.progress(0, 0, message))
+            from core.evaluation.export import export_model
+            return "exported", export_model(bundle, Path(path), fmt, progress=ctx.progress)
 
         self._run_job(work)
 
@@ -381,8 +378,7 @@ class ResultsPage(WizardPage):
         bundle, evaluation = self._bundle, self.state.evaluation
 
         def work(ctx):
-            from core.report import build_report
-            return "report", build_report(bundle, evaluation, Path(path),
-                                          progress=lambda message: ctx.progress(0, 0, message))
+            from core.evaluation.report import build_report
+            return "report", build_report(bundle, evaluation, Path(path), progress=ctx.progress)
 
         self._run_job(work)

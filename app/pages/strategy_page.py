@@ -7,13 +7,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
-from app.widgets.auto_box import AutoBox
-
 from app.pages.base import WizardPage
 from app.tasks import Task
+from app.widgets.auto_box import AutoBox
 from app.widgets.probe_chart import ProbeChart
 from app.widgets.quadrant import QuadrantWidget
-from core.settings import STRATEGIES, STRATEGY_TITLES, with_strategy
+from core.training.settings import STRATEGIES, STRATEGY_TITLES
 
 MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
                   "images, compares what it sees inside with the ImageNet photos it learnt from, and times this "
@@ -21,7 +20,7 @@ MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it ru
 
 
 def _probe(scan, settings, ctx):
-    from core.advisor import probe_for
+    from core.methods.advisor import probe_for
     return probe_for(scan, settings, ctx.progress, ctx.cancel)
 
 
@@ -182,8 +181,8 @@ class StrategyPage(WizardPage):
         self.progress.setFormat("Starting…")
         self.measuring.show()
         def work(ctx):
-            from core.advisor import advise
-            from core.auto_search import time_for_plans
+            from core.methods.advisor import advise
+            from core.methods.auto_search import time_for_plans
             suggestion = advise(scan, settings, ctx.progress, ctx.cancel)
             ctx.progress(0, 1, "Timing this computer for Auto's plan…")
             time_for_plans(scan, settings, suggestion)
@@ -210,7 +209,7 @@ class StrategyPage(WizardPage):
         self._update_controls()
 
     def _on_probed(self, result) -> None:
-        from core.advisor import use_probe
+        from core.methods.advisor import use_probe
         suggestion, probe = result
         if suggestion is not self.state.suggestion:
             return  # measured again meanwhile
@@ -232,9 +231,9 @@ class StrategyPage(WizardPage):
         else:
             self.progress.setRange(0, 0)
             self.progress.setFormat("")
-        if message and not message.startswith("Measuring"):  # e.g. downloading weights
+        if message:  # a stage with its own words (loading weights, probing the layers)
             self.measure_label.setText(f"{html.escape(message)}<br>{html.escape(MEASURING_TEXT)}")
-        elif message:
+        else:  # the routine measuring step says nothing new
             self.measure_label.setText(MEASURING_TEXT)
 
     def _on_finished(self, suggestion) -> None:
@@ -283,15 +282,7 @@ class StrategyPage(WizardPage):
         if not checked or s is None:
             return
         strategy = STRATEGIES[index]
-        if strategy == s.strategy:
-            self.state.settings = s.apply(self.state.settings)
-        else:
-            probe = s.extra.get("probe") or {}
-            cut = s.cut_index if s.cut_index is not None else probe.get("best_index", s.measurements.early_level)
-            if cut is None:
-                cut = s.measurements.early_level
-            self.state.settings = with_strategy(self.state.settings, strategy, s.num_groups, cut,
-                                                small=s.size == "small")
+        self.state.settings = s.settings_for(strategy, self.state.settings)
         self.quadrant.set_chosen(strategy)
         probe = s.extra.get("probe")
         if probe:

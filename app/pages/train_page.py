@@ -6,15 +6,15 @@ import time
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton
 
 from app import app_settings
 from app.pages.base import WizardPage
 from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
-from core.eta import RunEta
-from core.paths import new_run_dir
-from core.settings import STRATEGY_TITLES
+from core.base.paths import new_run_dir
+from core.training.eta import RunEta
+from core.training.settings import STRATEGY_TITLES
 
 DEVICE_NAMES = {"auto": "Auto (best available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 
@@ -79,7 +79,7 @@ class TrainPage(WizardPage):
         self.cancel_requested_at: float | None = None
         self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
         self._prepare_stage: str | None = None
-        self.eta: RunEta | None = None  # the running fit's progress and time left (core.eta)
+        self.eta: RunEta | None = None  # the running fit's progress and time left (core.training.eta)
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
         self._resumed_after = 0  # the epoch a resumed run continues after
 
@@ -87,7 +87,7 @@ class TrainPage(WizardPage):
         """Offer the devices this computer has (imports torch, if nothing has yet)."""
         if self._devices_listed:
             return
-        from core.devices import available_devices
+        from core.models.devices import available_devices
         self._devices_listed = True
         for name in available_devices():
             self.device_combo.addItem(DEVICE_NAMES[name], name)
@@ -98,7 +98,7 @@ class TrainPage(WizardPage):
         self.list_devices()
         s = self.state.settings
         if self.state.auto_budget is not None and self.state.suggestion is not None and self.state.adaptation is None:
-            from core.auto_search import describe_plan, plan_for
+            from core.methods.auto_search import describe_plan, plan_for
             try:
                 words = describe_plan(plan_for(self.state.suggestion, s, self.state.auto_budget))
             except Exception as exc:  # noqa: BLE001 - e.g. a budget too small: said here, and again on Start
@@ -131,7 +131,7 @@ class TrainPage(WizardPage):
         run_dir = new_run_dir(settings.model_name)
         adaptation = self.state.adaptation
         if self.state.auto_budget is not None and adaptation is None and self.state.suggestion is not None:
-            from core.auto_search import describe_plan, plan_for
+            from core.methods.auto_search import describe_plan, plan_for
             auto_plan = plan_for(self.state.suggestion, settings, self.state.auto_budget)
             self._begin(f"Starting Auto ({self.state.auto_budget} budget) with {settings.model_name} → {run_dir}")
             self._log(describe_plan(auto_plan))
@@ -139,7 +139,7 @@ class TrainPage(WizardPage):
             self.completeChanged.emit()
             return
         self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
-        self.run_dir = run_dir if adaptation is None else None  # a domain-adapted run keeps no checkpoint
+        self.run_dir = run_dir  # checkpointed every epoch (domain-adapted runs too): Quit pauses it for resuming
         if adaptation is not None:
             self._log(f"Domain adaptation: {adaptation.describe()}")
             self.task.start(adaptation_job(self.state.scan, settings, run_dir, adaptation))
@@ -197,7 +197,7 @@ class TrainPage(WizardPage):
         running = self.task.is_running()
         super().shutdown()
         if running and self.run_dir is not None:
-            from core import runs
+            from core.training import runs
             runs.pause(self.run_dir)
 
     def _begin(self, message: str) -> None:

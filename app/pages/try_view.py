@@ -11,8 +11,8 @@ from app import app_settings
 from app.pages.base import WizardPage
 from app.widgets.busy import BusyRow
 from app.widgets.images import pixmap_from_array
-from core.images import IMAGE_EXTENSIONS
-from core.thumbnails import thumbnail
+from core.data.images import IMAGE_EXTENSIONS
+from core.data.thumbnails import thumbnail
 
 THUMB = 112
 MAX_EXPLAINED = 50
@@ -21,8 +21,8 @@ MAX_EXPLAINED = 50
 def _picture(bundle, result: dict, heatmap: bool):
     """The thumbnail shown for a prediction: the picture, or what the model looked at in it."""
     if heatmap and result.get("label") is not None:
-        from core.errors import ImageLoadError
-        from core.explain import explain
+        from core.base.errors import ImageLoadError
+        from core.evaluation.explain import explain
         try:
             e = explain(bundle.net, bundle.preprocessing, Path(result["path"]), temperature=bundle.temperature)
         except ImageLoadError:
@@ -130,11 +130,11 @@ class TryPage(WizardPage):
         explain_them = self.heat_check.isChecked()
 
         def work(ctx):
-            from core.bundle import load_bundle
-            from core.predict import predict
+            from core.evaluation.predict import predict
+            from core.models.bundle import load_bundle
             bundle = cached or load_bundle(run_dir)
             results = predict(bundle, [Path(p) for p in paths], device="auto", cancel=ctx.cancel,
-                              progress=lambda d, t: ctx.progress(d, t, "Predicting"))
+                              progress=ctx.progress)
             pictures = []
             for i, r in enumerate(results):
                 ctx.cancel.raise_if_cancelled()
@@ -151,11 +151,10 @@ class TryPage(WizardPage):
         cached = self._busy_bundle(run_dir)
 
         def work(ctx):
-            from core.bundle import load_bundle
-            from core.predict import predict, write_predictions_csv
+            from core.evaluation.predict import predict, write_predictions_csv
+            from core.models.bundle import load_bundle
             bundle = cached or load_bundle(run_dir)
-            results = predict(bundle, [Path(folder)], device="auto", cancel=ctx.cancel,
-                              progress=lambda d, t: ctx.progress(d, t, "Predicting"))
+            results = predict(bundle, [Path(folder)], device="auto", cancel=ctx.cancel, progress=ctx.progress)
             write_predictions_csv(Path(csv_path), results, bundle.classes)
             return "csv", bundle, csv_path, len(results), sum(1 for r in results if r.get("label") is None)
 

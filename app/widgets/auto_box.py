@@ -1,13 +1,13 @@
 """The Strategy page's "Auto" box: on/off, the time budget, the plan with its predicted finish time,
-and, after a run, every candidate tried with its score, time and the winner (core.auto_search)."""
+and, after a run, every candidate tried with its score, time and the winner (core.methods.auto_search)."""
 
 import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout
 
-from core.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, duration, finish_words, plan_for
-from core.errors import TransferLabError
+from core.base.errors import TransferLabError
+from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, duration, finish_words, plan_for
 
 MINUTES = "minutes"
 

@@ -17,7 +17,7 @@ CAPTION_WIDTH = 220
 
 
 def _thumbnails(paths: list[str], ctx) -> list:
-    from core.thumbnails import thumbnail
+    from core.data.thumbnails import thumbnail
     out = []
     for i, path in enumerate(paths):
         ctx.cancel.raise_if_cancelled()

@@ -26,7 +26,7 @@ class ProbeChart(QWidget):
         self.heights: list[float] = []
 
     def set_probe(self, probe: dict, cut_index: int | None) -> None:
-        """``probe``: core.probe.LayerProbe.to_dict(); ``cut_index``: the level the run will cut at."""
+        """``probe``: core.methods.probe.LayerProbe.to_dict(); ``cut_index``: the level the run will cut at."""
         levels = probe["levels"]
         self.heights = [100 * level["accuracy"] for level in levels] + [100 * probe["final_accuracy"]]
         brushes = [BEST if level["index"] == cut_index else BAR for level in levels] + [FINAL]

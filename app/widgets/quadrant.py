@@ -6,10 +6,10 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.quadrants import SMALL_MAX_PER_CLASS
+from core.methods.quadrants import SMALL_MAX_PER_CLASS, is_small
 
 X_MIN, X_MAX = 5.0, 5000.0  # images per class, log scale
-Y_MIN, Y_MAX = -0.25, 0.25  # similarity margin (core.quadrants.similarity_margin); 0 splits
+Y_MIN, Y_MAX = -0.25, 0.25  # similarity margin (core.methods.quadrants.similarity_margin); 0 splits
 X_TICKS = (5, 50, 500, 5000)
 
 # (small?, similar?) -> strategy, and the plain-words names drawn in each quadrant
@@ -61,7 +61,7 @@ class QuadrantWidget(QWidget):
     def set_point(self, median_per_class: float, similarity_value: float, strategy: str | None) -> None:
         self.point = (float(median_per_class), float(similarity_value))
         self.strategy = strategy
-        size = "small" if self.point[0] < SMALL_MAX_PER_CLASS else "large"
+        size = "small" if is_small([self.point[0]]) else "large"
         similar = "similar to" if self.point[1] >= 0 else "different from"
         self.setToolTip(f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
                         f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")

@@ -1,0 +1,29 @@
+"""What a scanned dataset is made of: its two layouts, an image with its label, a skipped file, and a
+path shown relative to the dataset folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+FLAT, PRE_SPLIT = "flat", "pre-split"  # one folder per class / train/ and val/ (and test/) folders
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    path: Path
+    label: int  # index into DatasetScan.classes
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it, else as it is."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

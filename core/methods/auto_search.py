@@ -1,0 +1,343 @@
+""""Auto": try candidates in order of cost within a time budget, keep the best on held-out evidence.
+
+The advisor's quadrant (core.methods.advisor) is the prior: it says which candidates are worth trying and
+how deep a fine-tuning candidate goes. Evidence decides: every candidate is an ordinary training
+run on the *same* split, and the one with the best validation accuracy (then lowest loss) becomes
+the run's model. A classifier on a frozen backbone is then refitted on all labelled images by the
+trainer itself (core.training.refit); its reported accuracy stays the held-out one.
+
+The budget (``BUDGETS`` or a number of minutes) is planned before anything runs, from speeds
+measured on this computer (core.methods.speeds), and kept while running: a candidate that no
+longer fits what is left is skipped, and fine-tuning stops at the deadline keeping its best epoch
+(core.training.trainer). A named budget's deadline is its predicted time plus 25%, shown as "at the latest".
+Cancel keeps the best candidate finished so far as the run's model.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from core.base.atomic import atomic_write_json
+from core.base.errors import Cancelled, TransferLabError
+from core.data.augmentation import FEATURE_VIEWS
+from core.methods.compare import CompareCallback
+from core.methods.speeds import Speeds, measure_speeds
+from core.training.settings import TrainSettings, consistent, strategy_settings
+
+BUDGETS = ("fast", "balanced", "best")
+DEFAULT_BUDGET = "balanced"
+BUDGET_WORDS = {
+    "fast": "the classifier on the model's features only (seconds to a few minutes)",
+    "balanced": "also earlier-layer features and a short fine-tuning of the network",
+    "best": "also augmented views, and a longer fine-tuning",
+}
+FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-stage, LP-FT)
+MAX_FINE_TUNE_EPOCHS = 10
+SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)
+OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
+FIT_SECONDS = 1.0  # cross-validated classifier fit and refit on cached features: a constant...
+FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images)
+AUTO_FILE = "auto.json"
+CANDIDATES_DIR = "candidates"
+VIEWS = FEATURE_VIEWS  # augmented views per training image of the "views" candidate
+
+
+@dataclass
+class Planned:
+    name: str  # "final", "earlier", "views", "fine-tune"
+    title: str  # in plain words, for the Strategy page and the log
+    settings: TrainSettings
+    predicted_s: float
+
+
+@dataclass
+class Plan:
+    budget: str  # "fast" | "balanced" | "best" | minutes as text, e.g. "5"
+    candidates: list[Planned]
+    limit_s: float  # the deadline, from the start
+
+    @property
+    def predicted_s(self) -> float:
+        return sum(c.predicted_s for c in self.candidates)
+
+    def to_dict(self) -> dict:
+        return {"budget": self.budget, "limit_s": self.limit_s, "predicted_s": self.predicted_s,
+                "candidates": [{"name": c.name, "title": c.title, "predicted_s": c.predicted_s,
+                                "strategy": c.settings.strategy} for c in self.candidates]}
+
+
+@dataclass
+class AutoResult:
+    """What :func:`run_auto` hands back: the winner's training result and every candidate's row."""
+
+    run_dir: Path
+    best_epoch: int
+    best_val_accuracy: float
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    rows: list[dict] = field(default_factory=list)
+    winner: str = ""
+    cancelled: bool = False
+
+
+def parse_budget(text: str | float | None) -> str:
+    """"fast", "balanced", "best" or a positive number of minutes (as text); a clear error otherwise."""
+    value = str(text if text is not None else DEFAULT_BUDGET).strip().lower()
+    if value in BUDGETS:
+        return value
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise TransferLabError(f"Unknown time budget '{text}': choose fast, balanced, best or a number of "
+                               "minutes") from None
+    if not 0 < minutes <= 24 * 60:
+        raise TransferLabError("A time budget in minutes must be more than 0 and at most 1440 (a day)")
+    return f"{minutes:g}"
+
+
+def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
+         budget: str = DEFAULT_BUDGET) -> Plan:
+    """Candidates in order of cost with their predicted seconds, fitted to the budget. Pure: the
+    numbers in, the plan out (tests drive it with made-up speeds)."""
+    budget = parse_budget(budget)
+    groups, similar = suggestion.num_groups, suggestion.similarity == "similar"
+    n_all = train_images + val_images
+    head_fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * n_all
+    head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
+        strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
+    options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
+                       n_all * speeds.forward + head_fit)]
+    cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
+    if cut is not None:
+        options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
+                               n_all * (speeds.earlier or speeds.forward) + head_fit))
+    views_strategy = "feature-extraction" if similar or cut is None else "truncated"
+    options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
+                           head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
+                                augmentation="light"),
+                           (VIEWS * train_images + val_images) * speeds.forward + VIEWS * head_fit))
+    fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
+    if budget == "fast":
+        chosen = options[:1] + [o for o in options[1:2] if not similar]
+        return Plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+    if budget in BUDGETS:  # views never won on the benchmark (at best a tie, at 4x the cost): Best only
+        chosen = [o for o in options if o.name != "views" or budget == "best"] + ([fine] if fine else [])
+        return Plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+    limit = float(budget) * 60
+    chosen, used = [], 0.0
+    for option in options + ([fine] if fine else []):
+        if used + option.predicted_s <= limit:
+            chosen.append(option)
+            used += option.predicted_s
+    if not chosen:
+        raise TransferLabError(f"{budget} minute(s) is too little for even the quickest candidate (about "
+                               f"{options[0].predicted_s / 60:.1f} minutes on this computer): allow more time")
+    return Plan(budget, chosen, limit)
+
+
+def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
+               budget: str, before: list[Planned]) -> Planned | None:
+    """LP-FT: the classifier fitted to convergence first, then fine-tuning with augmentation of the
+    quadrant's depth, with as many epochs as the budget allows (None when not even two fit). Measured
+    on 13 classes of photo crops at 128 px: held-out accuracy 65% for the plain two-stage start (one
+    AdamW epoch of the head), 72% with the converged head (bench.quality)."""
+    if budget == "fast" or not base.pretrained:
+        return None
+    values = _fine_tune_settings(suggestion)
+    strategy = values["strategy"]
+    # LP-FT's head-only stage fits on the evaluation crop's features: the "final" candidate has cached
+    # them (same key) when it ran first, so only the fit is left to pay
+    fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * (train_images + val_images)
+    head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
+    epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
+    head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
+    if budget in FINE_TUNE_EPOCHS:
+        epochs = FINE_TUNE_EPOCHS[budget]
+    else:
+        left = float(budget) * 60 - sum(o.predicted_s for o in before)
+        epochs = min(MAX_FINE_TUNE_EPOCHS, 1 + int(max(0.0, left - head_epoch) // max(epoch, 1e-9)))
+        if epochs < 2:
+            return None
+    settings = consistent(replace(base, **{**values, "epochs": epochs, "head_epochs": 1, "two_stage": True,
+                                           "lp_ft": True, "augmentation": "standard"}))
+    words = "the top layers" if strategy == "fine-tune-top" else "all layers"
+    return Planned("fine-tune", f"Fine-tuning {words} ({epochs - 1} epochs after one for the classifier)",
+                   settings, head_epoch + (epochs - 1) * epoch)
+
+
+def _fine_tune_settings(suggestion) -> dict:
+    """The fine-tuning candidate's strategy defaults: the top layers for similar data, all for different."""
+    strategy = "fine-tune-top" if suggestion.similarity == "similar" else "fine-tune-all"
+    return strategy_settings(strategy, suggestion.num_groups, None, suggestion.size == "small")
+
+
+def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | None = None, cancel=None,
+             overwrite: bool = False, clock: Callable[[], float] = time.monotonic, trainer=None) -> AutoResult:
+    """Train the plan's candidates in order within its limit; the winner's model becomes ``run_dir``'s.
+    ``clock`` and ``trainer`` (core.training.trainer.train's signature) are seams for tests."""
+    from core.training.trainer import check_run_dir, train
+    trainer = trainer or train
+    cb = callback or CompareCallback()
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir, scan.root, overwrite)
+    started = clock()
+    deadline = started + auto_plan.limit_s
+    rows: list[dict] = []
+    results: dict[str, object] = {}
+    cancelled = False
+    for index, candidate in enumerate(auto_plan.candidates):
+        row = {"name": candidate.name, "title": candidate.title, "predicted_s": candidate.predicted_s}
+        rows.append(row)
+        left = deadline - clock()
+        if candidate.name != "fine-tune" and candidate.predicted_s > left:
+            row.update(status="skipped", reason=f"not enough time left ({max(0.0, left):.0f} s)")
+            continue
+        cb.on_candidate_start(index, len(auto_plan.candidates), candidate.title)
+        t0 = clock()
+        try:
+            result = trainer(scan, candidate.settings, run_dir / CANDIDATES_DIR / candidate.name, cb, cancel,
+                             overwrite=True, deadline=_wall_deadline(deadline, clock))
+        except Cancelled:
+            row.update(status="cancelled", seconds=clock() - t0)
+            cancelled = True
+            break
+        except TransferLabError as exc:
+            row.update(status="failed", reason=str(exc).splitlines()[0], seconds=clock() - t0)
+            cb.on_candidate_end(row)
+            continue
+        results[candidate.name] = result
+        stopped = getattr(result, "cancelled", False)  # Cancel during fine-tuning: its best epoch still counts
+        row.update(status="cancelled" if stopped else "done", seconds=clock() - t0,
+                   val_accuracy=result.best_val_accuracy, val_loss=result.best_val_loss, epochs=len(result.history),
+                   stopped_early=result.stopped_early)
+        cb.on_candidate_end(row)
+        if stopped:
+            cancelled = True
+            break
+    if not results:
+        if cancelled:
+            raise Cancelled()
+        raise TransferLabError("No candidate finished: " + "; ".join(
+            f"{r['title']}: {r.get('reason', r.get('status'))}" for r in rows))
+    winner = _winner(results)
+    for row in rows:
+        row["winner"] = row["name"] == winner
+    summary = {**auto_plan.to_dict(), "rows": rows, "winner": winner, "seconds": clock() - started,
+               "cancelled": cancelled}
+    _install(run_dir, run_dir / CANDIDATES_DIR / winner, summary)
+    cb.on_status(f"Kept: {next(r['title'] for r in rows if r['winner'])} "
+                 f"(validation accuracy {results[winner].best_val_accuracy:.1%})")
+    best = results[winner]
+    return AutoResult(run_dir, best.best_epoch, best.best_val_accuracy, best.best_val_loss, best.history,
+                      best.stopped_early, rows, winner, cancelled)
+
+
+def _wall_deadline(deadline: float, clock: Callable[[], float]) -> float:
+    """The deadline on time.monotonic()'s scale (the trainer's clock), whatever ``clock`` is."""
+    return time.monotonic() + (deadline - clock())
+
+
+def _winner(results: dict) -> str:
+    """The candidate with the highest validation accuracy; on a tie the earlier, cheaper one (a lower
+    validation loss alone does not make a costlier model better: on small validation sets every
+    candidate often ties, and the fine-tuned one's lower loss did not carry over to new images)."""
+    best = None
+    for name, result in results.items():  # in the order they were tried
+        accuracy = result.best_val_accuracy if result.best_val_accuracy == result.best_val_accuracy else -1.0
+        if best is None or accuracy > best[1]:
+            best = (name, accuracy)
+    return best[0]
+
+
+def _install(run_dir: Path, winner_dir: Path, summary: dict) -> None:
+    """The winner's bundle and run record become the run folder's; the summary is written beside them
+    and into the bundle's metadata; the other candidates' folders are removed."""
+    import json
+
+    from core.models.bundle import META_FILE, WEIGHTS_FILE
+    from core.training.runs import RUN_FILE
+    for name in (WEIGHTS_FILE, RUN_FILE):
+        if (winner_dir / name).exists():
+            shutil.copy2(winner_dir / name, run_dir / name)
+    meta = json.loads((winner_dir / META_FILE).read_text(encoding="utf-8"))
+    meta["auto"] = summary
+    atomic_write_json(run_dir / AUTO_FILE, summary)
+    atomic_write_json(run_dir / META_FILE, meta)
+    shutil.rmtree(run_dir / CANDIDATES_DIR, ignore_errors=True)
+
+
+def read_auto(run_dir: Path) -> dict | None:
+    """The auto summary of a run (None for a run not trained by Auto)."""
+    from core.models.bundle import read_meta
+    return read_meta(Path(run_dir)).get("auto")
+
+
+def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True) -> None:
+    """Time this computer on the user's images (a few seconds) and keep the speeds and split sizes in
+    ``suggestion.extra``, so :func:`plan_for` can plan any budget without torch (only Fast when
+    ``fine_tune`` is False: the training step is then not timed, a second saved)."""
+    from core.data.dataset import make_split
+    split = make_split(scan, base.val_fraction, base.seed)
+    cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
+    speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
+                            depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune)
+    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
+                                  "earlier": speeds.earlier, "decode": speeds.decode}
+    suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
+
+
+def plan_for(suggestion, base: TrainSettings, budget: str = DEFAULT_BUDGET) -> Plan:
+    """The plan of ``budget`` for a suggestion timed by :func:`time_for_plans`."""
+    speeds = suggestion.extra.get("speeds")
+    if speeds is None or (speeds["train_step"] is None and parse_budget(budget) != "fast"):
+        raise TransferLabError("Auto needs the speed of this computer: measure the images again")
+    train_images, val_images = suggestion.extra["split_sizes"]
+    return plan(suggestion, base, Speeds(**{**speeds, "train_step": speeds["train_step"] or 0.0}), train_images,
+                val_images, budget)
+
+
+def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BUDGET) -> Plan:
+    """Time this computer on the user's images and plan the budget."""
+    time_for_plans(scan, base, suggestion, fine_tune=parse_budget(budget) != "fast")
+    return plan_for(suggestion, base, budget)
+
+
+def finish_words(auto_plan: Plan, now: float | None = None) -> str:
+    """The predicted time and finish time of day, in plain words."""
+    now = time.time() if now is None else now
+    finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
+    latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
+    return (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
+            f"{latest} at the latest.")
+
+
+def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
+    """The plan in plain words, with the predicted finish time of day."""
+    tries = "; ".join(f"{c.title} (about {duration(c.predicted_s)})" for c in auto_plan.candidates)
+    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept. "
+            + finish_words(auto_plan, now))
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def auto_train(scan, base: TrainSettings, run_dir: Path, budget: str = DEFAULT_BUDGET,
+               callback: CompareCallback | None = None, cancel=None, overwrite: bool = False, progress=None):
+    """Everything "Auto" does, for the CLI and the benchmark: advise, time, plan, run.
+    Returns (suggestion, plan, result)."""
+    from core.methods.advisor import advise
+    suggestion = advise(scan, base, progress, cancel, probe=False)
+    auto_plan = prepare_plan(scan, base, suggestion, budget)
+    return suggestion, auto_plan, run_auto(scan, auto_plan, run_dir, callback, cancel, overwrite)

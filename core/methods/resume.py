@@ -1,0 +1,21 @@
+"""Resuming any interrupted run: the run's record names the training method it was started with
+(core.training.method), and that method is rebuilt before the one training loop continues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.base.cancel import CancelToken
+from core.methods.domain_adaptation import METHOD as DANN
+from core.methods.domain_adaptation import resume_adapted
+from core.training import runs
+from core.training.events import TrainCallback
+from core.training.trainer import TrainResult, resume_training
+
+
+def resume_run(run_dir: Path, callback: TrainCallback | None = None,
+               cancel: CancelToken | None = None) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, whatever method it trains with."""
+    if runs.read_record(Path(run_dir)).get("method") == DANN:
+        return resume_adapted(run_dir, callback, cancel)
+    return resume_training(run_dir, callback, cancel)

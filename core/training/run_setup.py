@@ -1,0 +1,217 @@
+"""Everything a training run is built from: network, frozen parts, batch engine, optimiser, schedule, loss.
+
+``train`` and ``resume_training`` (core.training.trainer) build a run the same way, so a resumed run
+continues with identical objects; the checkpoint then restores their state. A run trained in
+stages (core.training.schedule) is built as it is in a given epoch, and :func:`enter_epoch` changes what
+trains between epochs: freezing first, then a new engine, optimiser and schedule. In a distributed
+run (core.training.distributed) the engine's module is also wrapped in DistributedDataParallel (``Run.ddp``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from core.base.cancel import CancelToken
+from core.base.errors import TransferLabError
+from core.base.fingerprint import modules_fingerprint
+from core.data.health import IMBALANCE_RATIO, class_weights, imbalance
+from core.data.items import ImageItem
+from core.models.accel import ComputePlan, configure_threads, plain_plan, plan_for
+from core.models.devices import describe, resolve_device
+from core.models.network import (FreezeSummary, TransferNet, apply_freeze_depth, default_cut_index,
+                                 optimizer_param_groups)
+from core.models.preprocess import Preprocessing, preprocessing_for
+from core.models.trunk import FrozenPrefix, TrainableTop, split_at_freeze_boundary
+from core.models.weights import LoadedBackbone, create_backbone
+from core.training import distributed
+from core.training.decode_cache import default_budget_bytes
+from core.training.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cached_engine
+from core.training.events import Prepare, TrainCallback
+from core.training.method import TrainingMethod
+from core.training.regularizers import L2SP, l2sp_for
+from core.training.schedule import Stage, stage_at, stage_scheduler, trainable_groups
+from core.training.settings import TrainSettings
+
+
+@dataclass
+class Run:
+    settings: TrainSettings
+    classes: list[str]
+    train_items: list[ImageItem]
+    val_items: list[ImageItem]
+    device: torch.device
+    plan: ComputePlan
+    loaded: LoadedBackbone
+    pp: Preprocessing
+    net: TransferNet
+    freeze: FreezeSummary
+    engine: Engine
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: object | None
+    loss_fn: nn.Module
+    class_weights: list[float] | None
+    stage: Stage | None = None  # the stage (core.training.schedule) the run is set up for
+    regularizer: L2SP | None = None
+    ddp: nn.Module | None = None  # the engine's module in DistributedDataParallel (distributed runs only)
+    method: TrainingMethod = field(default_factory=TrainingMethod)  # what a method adds (DANN), else nothing
+
+    @property
+    def train_module(self) -> nn.Module:
+        """What a training batch goes through: the DDP wrapper in a distributed run."""
+        return self.ddp if self.ddp is not None else self.engine.module
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_run(settings: TrainSettings, classes: list[str], train_items: list[ImageItem], val_items: list[ImageItem],
+              cb: TrainCallback, cancel: CancelToken | None, epoch: int = 1,
+              method: TrainingMethod | None = None) -> Run:
+    """Seeded: the same settings and images give the same run, first time or resumed. Set up for
+    ``epoch`` (what trains then, the engine for it, its stage's schedule), ready for its state; with
+    a ``method``'s extra modules (core.training.method) trained alongside."""
+    method = method or TrainingMethod()
+    seed_everything(settings.seed)
+    configure_threads()
+    device = distributed.local_device(resolve_device(settings.device))
+    plan = plan_for(device, settings.precision) if settings.speedups else plain_plan(device)
+    loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file,
+                             progress=lambda _done, _total, message: cb.on_status(message))  # as events
+    pp = preprocessing_for(loaded.model, settings.image_size)
+    cut = None
+    if settings.strategy == "truncated":
+        cut = settings.cut_index if settings.cut_index is not None else default_cut_index(loaded.model)
+        if cut is None:
+            raise TransferLabError(f"{settings.model_name} cannot be cut at an earlier layer; "
+                                   "choose another strategy")
+    # Seed again: loading weights may or may not have drawn random numbers (a first-time conversion
+    # builds a model), and the new head's initialisation must not depend on that.
+    seed_everything(settings.seed)
+    net = TransferNet(loaded.model, len(classes), cut)
+    freeze = apply_freeze_depth(net, trainable_groups(settings, epoch))
+    plan.prepare_module(net)
+    regularizer = l2sp_for(net, settings)  # the starting point, on the device, before any training
+    engine = _stage_engine(net, pp, settings, plan, train_items, val_items, epoch, cb, cancel)
+    method.attach(net, pp, settings, plan, cb, cancel)
+    # The optimizer is built after freezing, so it holds only trainable parameters.
+    optimizer = build_optimizer(net, settings, method)
+    weights = loss_weights(train_items, len(classes), settings.class_weighting)
+    if weights is not None:
+        cb.on_status("Classes are unbalanced; the loss weights each class by the inverse of its share: " +
+                     ", ".join(f"{c} {w:.2f}" for c, w in zip(classes, weights)))
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, device=device),
+                                  label_smoothing=settings.label_smoothing)
+    scheduler = stage_scheduler(optimizer, settings, epoch, engine.batches_per_epoch)
+    rank, _ = distributed.shard()
+    if rank:  # each rank its own augmentation and dropout draws (rank 0 draws as a single process does)
+        seed_everything(settings.seed + 7919 * rank)
+    return Run(settings, list(classes), list(train_items), list(val_items), device, plan, loaded, pp, net, freeze,
+               engine, optimizer, scheduler, plan.make_grad_scaler(), loss_fn, weights, stage_at(settings, epoch),
+               regularizer, distributed.wrap(engine.module, device), method)
+
+
+def build_optimizer(net: TransferNet, settings: TrainSettings, method: TrainingMethod | None = None) -> torch.optim.Optimizer:
+    """AdamW over the parameters trainable now (and a method's extra modules); no weight decay on the
+    backbone under L2-SP."""
+    backbone_decay = 0.0 if settings.l2sp_alpha > 0 else settings.weight_decay
+    return torch.optim.AdamW(optimizer_param_groups(net, settings.head_lr, settings.backbone_lr,
+                                                    settings.weight_decay, backbone_decay)
+                             + (method.param_groups(settings) if method is not None else []))
+
+
+def enter_epoch(run: Run, epoch: int, cb: TrainCallback, cancel: CancelToken | None) -> bool:
+    """Set ``run`` up for ``epoch`` if another stage or more layer groups train then: freeze first, then
+    an engine for the new frozen part, an optimiser over exactly the trainable parameters (keeping the
+    Adam state of those that trained already) and the stage's schedule. True if anything changed."""
+    settings = run.settings
+    depth, stage = trainable_groups(settings, epoch), stage_at(settings, epoch)
+    if depth == run.freeze.freeze_depth and stage == run.stage:
+        return False
+    run.ddp = None  # the old wrapper's gradient hooks go with it, before what trains changes
+    run.freeze, run.stage = apply_freeze_depth(run.net, depth), stage
+    old_engine, old_optimizer = run.engine, run.optimizer
+    run.engine = _stage_engine(run.net, run.pp, settings, run.plan, run.train_items, run.val_items, epoch, cb,
+                               cancel, reuse=old_engine)
+    run.engine.sampler_generator.set_state(old_engine.sampler_generator.get_state())  # the shuffles go on
+    run.optimizer = build_optimizer(run.net, settings, run.method)
+    for group in run.optimizer.param_groups:
+        for p in group["params"]:
+            if p in old_optimizer.state:
+                run.optimizer.state[p] = old_optimizer.state[p]
+    run.scheduler = stage_scheduler(run.optimizer, settings, epoch, run.engine.batches_per_epoch)
+    run.ddp = distributed.wrap(run.engine.module, run.device)
+    return True
+
+
+def _stage_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
+                  train_items: list[ImageItem], val_items: list[ImageItem], epoch: int, cb: TrainCallback,
+                  cancel: CancelToken | None, reuse: Engine | None = None) -> Engine:
+    """The engine for ``epoch``'s stage (cached views for that stage's epochs). Whether its caches were
+    computed now (random augmented views) or read from disk leaves the global generators alone."""
+    stage = stage_at(settings, epoch)
+    with torch.random.fork_rng(devices=[]):
+        return make_engine(net, pp, replace(settings, epochs=stage.epochs), plan,
+                           [(i.path, i.label) for i in train_items], [(i.path, i.label) for i in val_items], cb,
+                           cancel, reuse=reuse)
+
+
+def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] | None:
+    """Inverse-frequency class weights when asked for, or by default past core.data.health.IMBALANCE_RATIO."""
+    counts = [0] * num_classes
+    for item in train_items:
+        counts[item.label] += 1
+    ratio, _, _ = imbalance({str(c): n for c, n in enumerate(counts)})
+    if mode == "off" or (mode == "auto" and ratio < IMBALANCE_RATIO):
+        return None
+    return class_weights(counts)
+
+
+def _budget_bytes(settings: TrainSettings) -> int:
+    return default_budget_bytes() if settings.cache_memory_mb is None else int(settings.cache_memory_mb) << 20
+
+
+def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan,
+                train_files: list, val_files: list, cb: TrainCallback, cancel: CancelToken | None,
+                reuse: Engine | None = None, images: str = "training images") -> Engine:
+    """The fastest way to feed this run (see core.training.engines); the plain path when speed-ups are off.
+    An engine that runs the whole network (``reuse``, plain or decoded) is kept when it still fits.
+    ``images`` names the training files in progress messages."""
+    if not settings.speedups:
+        return reuse if isinstance(reuse, PlainEngine) else PlainEngine(net, train_files, val_files, pp, settings,
+                                                                         plan)
+    budget = _budget_bytes(settings)
+    progress = lambda done, total, stage: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731 (as events)
+    import timm
+    import torchvision
+    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": "fp32", "fold": 1,
+           "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
+    if not any(p.requires_grad for p in net.backbone.parameters()):
+        key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
+        # distributed: local rank 0 fills the disk cache, the other ranks then read it
+        return distributed.main_first(lambda: cached_engine(net, FeatureEncoder(net), net.head, "features", key,
+                                                            train_files, val_files, pp, settings, plan, budget,
+                                                            cancel, progress, images))
+    split = split_at_freeze_boundary(net)
+    if split is not None and settings.augmentation == "none":
+        prefix = FrozenPrefix(split)
+        key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
+        return distributed.main_first(lambda: cached_engine(net, prefix, TrainableTop(net, split), "boundary", key,
+                                                            train_files, val_files, pp, settings, plan, budget,
+                                                            cancel, progress, images))
+    if isinstance(reuse, DecodedEngine):
+        return reuse
+    return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress, images)

@@ -1,0 +1,54 @@
+"""The training settings in words for the Freeze step: what the chosen methods do, what a freeze depth
+means for the chosen strategy, what an augmentation preset costs. No torch here (the window shows them)."""
+
+from __future__ import annotations
+
+from core.data.augmentation import FEATURE_VIEWS, PRESETS
+from core.training.settings import STRATEGY_TITLES, TrainSettings
+
+
+def methods_words(s: TrainSettings, adaptation=None) -> list[str]:
+    """What the run does beyond its layers and learning rates (``adaptation``: core.methods.adaptation)."""
+    parts = []
+    if s.classifier_fit == "converged":
+        parts.append("the classifier is fitted once, to convergence, on the features of your images, with its "
+                     "regularisation chosen by cross-validation on the training images: there are no epochs, "
+                     "learning rate or batch size to set")
+    if s.two_stage:
+        parts.append(f"two-stage: {s.head_epochs} epoch(s) classifier only, then fine-tuning" +
+                     (", unfreezing gradually" if s.gradual_unfreeze else ""))
+    if s.l2sp_alpha > 0:
+        parts.append(f"L2-SP keeps trained layers near their pretrained values (α = {s.l2sp_alpha:g})")
+    if adaptation is not None:
+        parts.append(adaptation.describe())
+    return parts
+
+
+def depth_notes(s: TrainSettings, depth: int, kept: int | None, groups: int) -> list[str]:
+    """What ``depth`` trained groups mean for the strategy (``kept``: groups below a cut, when known)."""
+    notes = []
+    if s.strategy == "truncated":
+        where = (f"an earlier layer (after layer group {kept} of {groups}, where features are still generic)"
+                 if kept is not None else "an earlier layer, where features are still generic")
+        notes.append(f"Strategy “{STRATEGY_TITLES['truncated']}”: the network is cut at {where}; the layer groups "
+                     "above the cut are not used at all, so only the groups below it can be trained.")
+    if s.strategy in ("feature-extraction", "truncated") and depth > 0:
+        notes.append(f"Hint: with {depth} group{'s' if depth != 1 else ''} trained this is no longer pure "
+                     "feature extraction: those pretrained layers are fine-tuned too (with the "
+                     "pretrained-layer learning rate). With few images, keep this low.")
+    elif s.strategy in ("fine-tune-top", "fine-tune-all") and depth == 0:
+        notes.append("Hint: with no pretrained layer trained, only the new classifier learns: this is "
+                     "feature extraction.")
+    return notes
+
+
+def augmentation_words(s: TrainSettings) -> str:
+    """What the preset does, and what it costs with this freeze depth (core.training.engines caches what it can)."""
+    text = PRESETS[s.augmentation].description if s.augmentation in PRESETS else ""
+    if s.freeze_depth == 0:
+        text += (" The frozen network runs once per image; training then takes seconds." if s.augmentation == "none"
+                 else " With a frozen network each augmented view costs one more pass over your images "
+                      f"(up to {FEATURE_VIEWS} views are computed once and reused).")
+    elif s.augmentation == "none":
+        text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
+    return text
