@@ -36,8 +36,10 @@ class DuplicatesDialog(QDialog):
         intro.setWordWrap(True)
         self.list = QListWidget()
         self.list.setMaximumWidth(320)
+        self.list.setWordWrap(True)  # long class names wrap instead of being cut off
         for i, g in enumerate(self.groups):
             self.list.addItem(group_title(i, g))
+            self.list.item(self.list.count() - 1).setToolTip(group_title(i, g))
         self.pictures = QWidget()
         self.grid = QGridLayout(self.pictures)
         scroll = QScrollArea()

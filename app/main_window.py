@@ -39,7 +39,7 @@ class _EnterMeansNext(QObject):
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
-                watched.state() != QAbstractItemView.State.EditingState:
+                watched.state() != QAbstractItemView.State.EditingState and not watched.property("ownsEnter"):
             self.window._enter_pressed()
             return True
         return False
@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.steps.blockSignals(False)
         self.pages[index].on_enter()
         self._update_buttons()
+        target = self.pages[index].focus_target() or (self.next_button if self.next_button.isEnabled() else None)
+        (target or self.pages[index]).setFocus(Qt.FocusReason.OtherFocusReason)  # never a stray banner button
 
     def _set_aside_stale_result(self) -> None:
         """The data or settings changed after a run: its curves and results no longer describe what the

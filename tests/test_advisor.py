@@ -177,3 +177,13 @@ def test_the_methods_window_offers_what_the_settings_allow():
     assert fine_tunes(replace(top, epochs=1)) and not two_stage_possible(replace(top, epochs=1))
     assert not fine_tunes(replace(top, strategy="feature-extraction", freeze_depth=0))
     assert not fine_tunes(replace(top, weights="none"))
+
+
+def test_a_class_with_two_images_does_not_stop_the_advice(tmp_path):
+    """A walkthrough found a dead end: one class with 2 images (1 for training) made the layer probe raise."""
+    data = make_class_folder(tmp_path / "d", ["a", "b", "c"], per_class=15, size=48)
+    for extra in sorted((data / "c").iterdir())[2:]:
+        extra.unlink()
+    suggestion = advise(scan_dataset(data), TrainSettings(image_size=48))
+    assert suggestion.strategy == "truncated"  # small + different: the quadrant that probes the layers
+    assert any(line.startswith("Probing every layer: ") for line in suggestion.rationale)  # class c left out

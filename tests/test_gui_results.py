@@ -52,6 +52,17 @@ def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page
     assert "Grad-CAM" in page.gallery.preview_caption.text()
 
 
+def test_the_confusion_matrix_works_from_the_keyboard(qtbot, results_page):
+    """A walkthrough found Tab trapped in the matrix and Enter on a cell leaving the page."""
+    page = results_page
+    page.confusion.setFocus()
+    page.confusion.setCurrentCell(1, 0)
+    qtbot.keyClick(page.confusion, Qt.Key.Key_Return)
+    report = page.state.evaluation
+    assert page.gallery.list.count() == sum(1 for i in report["images"] if i["true"] == 1 and i["predicted"] == 0)
+    assert page.confusion.property("ownsEnter") and not page.confusion.tabKeyNavigation()  # Tab moves on
+
+
 def test_top_losses_are_sorted_by_loss(results_page):
     results_page.show_top_losses()
     losses = [i["loss"] for i in results_page.gallery.items]
@@ -120,3 +131,11 @@ def test_try_page_heatmaps_and_a_folder_to_csv(qtbot, trained, tmp_path):
     assert list(rows[0]) == ["path", "label", "confidence", "p_circles", "p_squares", "error"]
     assert len(rows) == 3 and sum(1 for r in rows if r["error"]) == 1
     assert "3 images" in page.banner.text() and "1 could not be read" in page.banner.text()
+    # Another model chosen (e.g. a second run): the pictures tried with the first are not left beside new ones.
+    from dataclasses import replace
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.predict_paths([str(folder / "one.png")])
+    assert page.result_count() >= 1
+    page.state.result = replace(result, run_dir=tmp_path / "another-run")
+    page.on_enter()
+    assert page.result_count() == 0 and "belonged to the model in" in page.banner.text()

@@ -34,6 +34,7 @@ def test_an_interrupted_run_is_offered_and_resumed(qtbot, tmp_path):
     w.show()
     assert w.resume_bar.isVisible()
     assert "my photos" in w.resume_bar.label.text() and "after epoch 1 of 3" in w.resume_bar.label.text()
+    assert "UTC" not in w.resume_bar.label.text() and "(today " in w.resume_bar.label.text()  # local time
     with qtbot.waitSignal(w.pages[4].task.stopped, timeout=120000):
         w.resume_bar.resume_button.click()  # rescan the dataset, then continue from the checkpoint
     assert w.current_index == 4 and w.state.result is not None

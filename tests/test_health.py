@@ -134,3 +134,15 @@ def test_balanced_data_is_not_weighted_by_default(tmp_path):
     assert ratio < IMBALANCE_RATIO
     train(scan_dataset(root), TrainSettings(image_size=64, epochs=1), tmp_path / "run")
     assert json.loads((tmp_path / "run" / META_FILE).read_text())["class_weights"] is None
+
+
+def test_a_folder_of_splits_chosen_one_level_too_high_is_pointed_out(tmp_path):
+    """A walkthrough chose textures/ (train/ and heldout/ inside) and got two classes called train and heldout."""
+    root = tmp_path / "textures"
+    make_class_folder(root / "train", ["brick", "grass"], per_class=3, size=32)
+    make_class_folder(root / "heldout", ["brick", "grass"], per_class=2, size=32, seed=7)
+    report = scan_dataset(root).health()
+    assert report["nested_classes"] == {"heldout": ["brick", "grass"], "train": ["brick", "grass"]}
+    line = health_lines(report)[0]
+    assert "'heldout', 'train' hold folders of their own ('brick', 'grass')" in line and "train/ and val/" in line
+    assert scan_dataset(root / "train").health()["nested_classes"] == {}  # a normal folder: nothing to say

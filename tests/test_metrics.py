@@ -92,3 +92,12 @@ def test_a_small_accuracy_carries_its_wilson_interval_and_the_majority_baseline(
     assert accuracy_words(report) == "82.4% (95% interval 66–92% on 34 images)"
     assert "most common class (“functional”) would score 71%" in baseline_words(report)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+
+def test_a_large_remaining_calibration_gap_is_called_rough():
+    """A walkthrough read "calibrated … went from 46.9% to 26.3%" as trustworthy percentages."""
+    calibrated = {"images": 40, "applied": True, "temperature": 1.4, "ece_before": 0.469, "ece_after": 0.263}
+    assert "A gap of 26% is large: read the percentages as rough" in calibration_sentence(calibrated)
+    assert "rough" not in calibration_sentence({**calibrated, "ece_after": 0.04})
+    left = {"images": 40, "applied": False, "reason": "it did not help", "ece_before": 0.2}
+    assert "left as the model gives them" in calibration_sentence(left) and "rough" in calibration_sentence(left)

@@ -118,6 +118,10 @@ def test_folds_are_stratified_and_small_classes_get_fewer_folds():
     assert math.isfinite(linear_probe_accuracy(np.eye(20)[:, :5], labels, folds=5))  # 3 folds at most here
     with pytest.raises(ValueError):
         linear_probe_accuracy(np.zeros((5, 2)), [0, 0, 0, 0, 1])
+    # A class with one sample cannot be learnt from and tested: it is left out, the rest is probed.
+    lone = np.array([0] * 4 + [1] * 4 + [2])
+    features = np.eye(9)[:, :3] + lone[:, None]
+    assert linear_probe_accuracy(features, lone) == linear_probe_accuracy(features[:8], lone[:8])
 
 
 # -- Kendall's tau -----------------------------------------------------------------------------------

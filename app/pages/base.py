@@ -107,6 +107,10 @@ class WizardPage(QWidget):
         """Whether Next may be pressed."""
         return True
 
+    def focus_target(self) -> QWidget | None:
+        """Where the keyboard focus goes when the page is shown (None: Next, when it is enabled)."""
+        return None
+
     def is_busy(self) -> bool:
         return self.task.is_running()
 

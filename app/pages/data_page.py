@@ -86,6 +86,7 @@ class DataPage(WizardPage):
         health_scroll.setWidgetResizable(True)
         health_scroll.setFrameShape(QFrame.Shape.NoFrame)
         health_scroll.setWidget(self.health_label)
+        health_scroll.setMinimumHeight(self.fontMetrics().lineSpacing() * 8)  # the counts, without scrolling
         health_layout.addWidget(health_scroll)
         self.duplicates_button = QPushButton("Show the duplicate pictures…")
         self.duplicates_button.setToolTip("Each group side by side, with its paths and Open folder")
@@ -161,6 +162,9 @@ class DataPage(WizardPage):
         start = app_settings.get_str("data/last_folder", str(Path.home()))
         folder = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", start)
         return folder or None
+
+    def focus_target(self):
+        return self.choose_button if self.state.scan is None else None
 
     def is_complete(self) -> bool:
         return self.state.scan is not None and not self.state.scan.problems() and not self.task.is_running()

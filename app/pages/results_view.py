@@ -43,7 +43,8 @@ BALANCED_TIP = ("The average of every class's recall: each class counts the same
 
 class ResultsPage(WizardPage):
     title = "Results"
-    subtitle = "Measured on images held out from training, so these numbers are honest."
+    subtitle = ("Measured on images the measured model did not learn from; the text below says which images, "
+                "and where a number may be a little optimistic.")
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
@@ -143,6 +144,8 @@ class ResultsPage(WizardPage):
             return
         if self.state.evaluation is not None and self._evaluated_run == run_dir:
             return
+        if self._evaluated_run != run_dir:
+            self.banner.hide()  # "Report saved to …" and the like belonged to the run shown before
         self.state.evaluation = None
         self._evaluated_run = run_dir
         scan = self.state.scan
@@ -242,8 +245,9 @@ class ResultsPage(WizardPage):
             return
         self.state.evaluation, self._bundle = report, bundle
         which, images = report["split"], report["num_images"]
-        scored = (f"{images} validation images, held out from the classifier that was measured (the saved one "
-                  f"was then fitted on all your labelled images, these included, so none is wasted)"
+        scored = (f"{images} validation images, held out from the classifier that was measured. The saved "
+                  "classifier was then fitted again on all your labelled images, these included, so none is "
+                  "wasted; it is usually at least as good, but these images can no longer test it"
                   if which == SPLIT_NAME
                   else f"{images} validation images held out during training" if which.startswith("val")
                   else f"{images} test images in {report['folder']}" if which == "test"

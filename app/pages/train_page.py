@@ -77,6 +77,7 @@ class TrainPage(WizardPage):
         self.task.cancelled.connect(self._on_cancelled)
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
+        self._auto_plan, self._candidate, self._later_s = None, "", 0.0
         self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
         self._prepare_stage: str | None = None
         self.eta: RunEta | None = None  # the running fit's progress and time left (core.training.eta)
@@ -112,6 +113,9 @@ class TrainPage(WizardPage):
                           f"{s.freeze_depth} layer group(s) trained · {length} · augmentation: {s.augmentation}")
         self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
 
+    def focus_target(self):
+        return self.start_button if self.start_button.isEnabled() and self.state.result is None else None
+
     def is_complete(self) -> bool:
         return self.state.result is not None and not self.task.is_running()
 
@@ -134,6 +138,7 @@ class TrainPage(WizardPage):
             from core.methods.auto_search import describe_plan, plan_for
             auto_plan = plan_for(self.state.suggestion, settings, self.state.auto_budget)
             self._begin(f"Starting Auto ({self.state.auto_budget} budget) with {settings.model_name} → {run_dir}")
+            self._auto_plan = auto_plan
             self._log(describe_plan(auto_plan))
             self.task.start(auto_job(self.state.scan, auto_plan, run_dir))
             self.completeChanged.emit()
@@ -201,7 +206,7 @@ class TrainPage(WizardPage):
             runs.pause(self.run_dir)
 
     def _begin(self, message: str) -> None:
-        self.run_dir, self.eta, self._resumed_after = None, None, 0
+        self.run_dir, self.eta, self._resumed_after, self._auto_plan = None, None, 0, None
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
@@ -216,6 +221,7 @@ class TrainPage(WizardPage):
         self.device_combo.setEnabled(False)
         self.cancel_requested_at = None
         self._prepare_stage = None
+        self._candidate, self._later_s = "", 0.0  # Auto: which try is running, the planned time of those after
         # A full pass of Python's garbage collector over everything torch, timm and Qt have loaded
         # takes ~250 ms on a slow CPU and would freeze the window mid-training. What is alive now
         # lives as long as the app, so the collector can skip it from here on.
@@ -237,6 +243,8 @@ class TrainPage(WizardPage):
             _, index, total, label = item
             self.curves.reset()
             self.eta = None
+            later = self._auto_plan.candidates[index + 1:] if self._auto_plan is not None else []
+            self._candidate, self._later_s = f"Try {index + 1} of {total}", sum(c.predicted_s for c in later)
             self._log(f"Candidate {index + 1} of {total}: {label}")
         elif kind == "row":
             row = item[1]
@@ -249,7 +257,7 @@ class TrainPage(WizardPage):
                 self._log(e.stage + "…")
             self.progress.setRange(0, max(1, e.total))
             self.progress.setValue(e.done)
-            self.progress.setFormat(f"{e.stage}: %v / %m")
+            self._set_format(f"{e.stage}: %v / %m")
         elif kind == "start":
             e = item[1]
             self.eta = RunEta(e.epochs, self.clock)
@@ -264,22 +272,30 @@ class TrainPage(WizardPage):
             e, smoothed = item[1], item[2]
             self.eta.batch(e.epoch, e.batch, e.batches)
             self.progress.setValue(self.eta.value())
-            self.progress.setFormat(f"Epoch {e.epoch} of {self.eta.epochs} · batch {e.batch}/{e.batches} · "
-                                    f"{e.images_per_s:.0f} images/s{self._eta_text()}")
+            self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} · batch {e.batch}/{e.batches} · "
+                             f"{e.images_per_s:.0f} images/s{self._eta_text()}")
             self.curves.add_batch(e.epoch - 1 + e.batch / e.batches, smoothed)
         elif kind == "epoch":
             e = item[1]
             if self.eta is not None:
                 self.eta.epoch_end(e.epoch, e.seconds)
                 self.progress.setValue(self.eta.value())
-                self.progress.setFormat(f"Epoch {e.epoch} of {self.eta.epochs} done{self._eta_text()}")
+                self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} done{self._eta_text()}")
             self.curves.add_epoch(e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy)
             self._log(f"Epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f}, accuracy "
                       f"{e.train_accuracy:.1%}; validation loss {e.val_loss:.3f}, accuracy {e.val_accuracy:.1%}"
                       f"{'  ← best so far' if e.is_best else ''}")
 
+    def _set_format(self, text: str) -> None:
+        """The bar's words (with Auto: which try), unless Cancel was pressed: then it says so until the run
+        has stopped."""
+        text = f"{self._candidate} · {text}" if self._candidate else text
+        self.progress.setFormat("Cancelling…" if self.cancel_requested_at is not None else text)
+
     def _eta_text(self) -> str:
         left = self.eta.seconds_left() if self.eta is not None else None
+        if left is not None and self._candidate:
+            return f" · about {_duration(left + self._later_s)} left in all (planned)"  # Auto's later tries too
         return "" if left is None else f" · about {_duration(left)} left"
 
     def _on_finished(self, result) -> None:
@@ -288,7 +304,8 @@ class TrainPage(WizardPage):
         self.progress.setValue(1)
         self.progress.setFormat(f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
                                 f"(epoch {result.best_epoch})")
-        self._log(f"Finished. Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
+        self._log(("Stopped by Cancel" if getattr(result, "cancelled", False) else "Finished") +
+                  f". Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
         domain = getattr(result, "domain_accuracy", None)
         if domain:  # a domain-adapted run: how well the two settings can still be told apart
             self._log(f"Domain adaptation: the domain classifier told the two settings apart {domain[0]:.0%} of the "

@@ -110,13 +110,21 @@ class TryPage(WizardPage):
         self.csv_button.clicked.connect(self._folder_to_csv)
         self.task.cancelled.connect(lambda: self.banner.show_message("Stopped: nothing was written.", "info"))
         self.clear_button.clicked.connect(self.results.clear)
+        self.clear_button.clicked.connect(lambda: setattr(self, "_shown_run", None))
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_finished)
         self.task.stopped.connect(self._on_stopped)
         self._bundle = None
+        self._shown_run = None  # the model whose results the list shows
 
     def on_enter(self) -> None:
         ready = self.state.run_dir is not None
+        now = Path(self.state.run_dir).resolve() if self.state.run_dir is not None else None
+        if self._shown_run is not None and Path(self._shown_run).resolve() != now:  # another model now
+            self.results.clear()
+            self.banner.show_message(f"The pictures tried before belonged to the model in {self._shown_run}; "
+                                     "they are cleared, so every result here is from the model now chosen.", "info")
+            self._shown_run = None
         self.hint.setText("" if ready else "Train a model first (step 5).")
         for button in (self.files_button, self.folder_button, self.csv_button):
             button.setEnabled(ready and not self.task.is_running())
@@ -235,6 +243,7 @@ class TryPage(WizardPage):
             self.banner.show_message(f"Saved predictions for {count} images to {path}{extra}.", "ok")
             return
         _, self._bundle, results, thumbs = result
+        self._shown_run = self._bundle.run_dir
         if not results:
             self.banner.show_message("No images found there.", "info")
         for r, thumb in zip(reversed(results), reversed(thumbs)):

@@ -1,6 +1,6 @@
 """The confusion matrix as a table: rows are the true class, columns the predicted class."""
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
@@ -22,7 +22,22 @@ class ConfusionMatrixWidget(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.setToolTip("Rows: the true class. Columns: what the model predicted. The diagonal is correct.")
+        self.setToolTip("Rows: the true class. Columns: what the model predicted. The diagonal is correct. "
+                        "Click a cell, or move to it with the arrow keys and press Enter, to see its images.")
+        self.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move between cells
+        self.setProperty("ownsEnter", True)  # Enter opens the cell here, it does not mean Next
+
+    def event(self, event) -> bool:  # noqa: D102 - Qt API
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()  # the window's Enter-means-Next shortcut does not take it from this table
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentRow() >= 0:
+            self.cellClicked.emit(self.currentRow(), max(0, self.currentColumn()))
+            return
+        super().keyPressEvent(event)
 
     def set_matrix(self, matrix: list[list[int]], classes: list[str]) -> None:
         k = len(classes)

@@ -55,6 +55,9 @@ class TrainingCurves(QWidget):
         self._acc_timer.stop()
         for curve in (self.batch_loss, self.train_loss, self.val_loss, self.train_acc, self.val_acc):
             curve.setData([], [])
+        self.loss_plot.enableAutoRange()  # no axis range left over from the run shown before
+        self.acc_plot.enableAutoRange(axis="x")
+        self.acc_plot.setYRange(0, 100)
 
     def add_batch(self, position: float, smoothed_loss: float) -> None:
         """``position`` in epochs (e.g. 1.5 = half-way through epoch 2)."""

@@ -191,6 +191,23 @@ def image_summary(scan: ScannedFolder) -> dict:
     }
 
 
+def nested_classes(scan: ScannedFolder) -> dict[str, list[str]]:
+    """Class folders whose images all sit in two or more subfolders of their own: likely a folder of
+    splits (train/, heldout/) or of groups, chosen one level too high. Class -> those subfolders."""
+    if scan.layout != FLAT:
+        return {}
+    subfolders: dict[str, set[str]] = {c: set() for c in scan.classes}
+    direct = set()
+    for item in scan.all_items():
+        name = scan.classes[item.label]
+        parts = Path(relative(item.path, scan.root / name)).parts
+        if len(parts) > 1:
+            subfolders[name].add(parts[0])
+        else:
+            direct.add(name)
+    return {c: sorted(subs) for c, subs in subfolders.items() if len(subs) >= 2 and c not in direct}
+
+
 def health_report(scan: ScannedFolder) -> dict:
     """Everything above as plain data (JSON-ready; paths relative to the dataset root)."""
     groups = scan.duplicate_groups()
@@ -209,6 +226,7 @@ def health_report(scan: ScannedFolder) -> dict:
         "imbalance": {"ratio": round(ratio, 2), "largest": largest, "smallest": smallest,
                       "weighted_loss_by_default": ratio >= IMBALANCE_RATIO},
         "images": image_summary(scan),
+        "nested_classes": nested_classes(scan),
     }
 
 
@@ -236,14 +254,25 @@ def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
     """The report in plain sentences (CLI and GUI), counts first; the groups themselves are listed by
     :func:`conflict_lines` (CLI) or shown as pictures (the Data page's duplicates window)."""
     lines = []
+    nested = report.get("nested_classes") or {}
+    if nested:
+        names = list(nested)
+        inside = sorted({sub for subs in nested.values() for sub in subs})
+        lines.append(f"The class folder{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} "
+                     f"hold{'' if len(names) > 1 else 's'} folders of {'their' if len(names) > 1 else 'its'} own "
+                     f"({', '.join(repr(n) for n in inside[:5])}{' …' if len(inside) > 5 else ''}): if these are "
+                     "parts of one dataset (say train/ and test/), choose the folder holding your class folders "
+                     "instead, or name the parts train/ and val/ so that TransferLab uses them as such.")
     counts = finding_counts(report, skipped)
     dups = report["duplicates"]
     if dups:
         conflicts, within = counts["cross_class_groups"], counts["within_class_groups"]
+        exact = report["exact_duplicate_groups"]
         lines.append(f"{conflicts} group{'s' if conflicts != 1 else ''} of the same picture under different classes "
                      f"(a label is wrong in each: check which), {within} group{'s' if within != 1 else ''} of "
-                     f"duplicates within a class; of these {len(dups)} groups, {report['exact_duplicate_groups']} "
-                     f"are exact copies and {report['near_duplicate_groups']} near-identical.")
+                     f"duplicates within a class; of these {len(dups)} group{'s' if len(dups) != 1 else ''}, "
+                     f"{exact} {'is an exact copy' if exact == 1 else 'are exact copies'} "
+                     f"and {report['near_duplicate_groups']} near-identical.")
         if report["kept_together_in_split"]:
             lines.append("Each group is kept on one side of the train/validation split, so validation never "
                          "scores a picture the model trained on.")
@@ -254,7 +283,9 @@ def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
                      "and are left out of validation: " + ", ".join(report["left_out_of_validation"][:5]) +
                      (" …" if len(report["left_out_of_validation"]) > 5 else ""))
     im = report["imbalance"]
-    if im["largest"] and im["ratio"] < 1.5:
+    if im["largest"] and im["ratio"] == 1:
+        lines.append("Classes are balanced (the same number of images each).")
+    elif im["largest"] and im["ratio"] < 1.5:
         lines.append(f"Classes are balanced (the largest has {im['ratio']:g}x the images of the smallest).")
     elif im["largest"]:
         note = (f"; the loss weights classes to compensate (on by default from {IMBALANCE_RATIO:g}:1)"

@@ -57,6 +57,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, iterations: int 
 
 FOLDS = 5  # calibration's effect is measured on validation images its temperature was not fitted on
 MIN_LOG_CHANGE = 0.02  # |log T| below this (T within 2% of 1) changes nothing worth applying
+ROUGH_GAP = 0.10  # an expected calibration error above this makes confidences a rough guide only
 
 
 def _ece(logits: torch.Tensor, labels: torch.Tensor, temperatures: torch.Tensor | float) -> float:
@@ -107,9 +108,16 @@ def calibration_sentence(calibration: dict) -> str:
     if not calibration or "images" not in calibration:
         return ""
     if calibration.get("applied", calibration.get("fitted")):
-        return (f"Probabilities are calibrated (temperature {calibration['temperature']:.2f}): on validation images "
+        text = (f"Probabilities are calibrated (temperature {calibration['temperature']:.2f}): on validation images "
                 f"the temperature was not fitted on, the average gap between how sure the model says it is and how "
                 f"often it is right (expected calibration error) went from {calibration['ece_before']:.1%} to "
                 f"{calibration['ece_after']:.1%}.")
-    reason = calibration.get("reason") or f"fewer than {MIN_IMAGES} validation images"
-    return f"Probabilities are left as the model gives them: calibrating was not applied ({reason})."
+        gap = calibration["ece_after"]
+    else:
+        reason = calibration.get("reason") or f"fewer than {MIN_IMAGES} validation images"
+        text = f"Probabilities are left as the model gives them: calibrating was not applied ({reason})."
+        gap = calibration.get("ece_before")
+    if gap is not None and gap > ROUGH_GAP:
+        text += (f" A gap of {gap:.0%} is large: read the percentages as rough, and judge the model by its "
+                 "accuracy instead.")
+    return text

@@ -309,7 +309,11 @@ def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: P
         suggestion = from_scratch(suggestion, len(groups), m)
     suggestion.extra["layer_groups"] = [{"name": g.name, "params": g.num_params} for g in groups]
     if probe and suggestion.strategy == "truncated" and settings.cut_index is None and not settings.weights_file:
-        use_probe(suggestion, probe_for(scan, settings, progress, cancel))
+        try:
+            use_probe(suggestion, probe_for(scan, settings, progress, cancel))
+        except ValueError:  # e.g. every class but one has a single training image: nothing to cross-validate
+            suggestion.rationale.insert(-1, "Probing every layer was skipped: it needs at least 2 classes with 2 "
+                                            "or more training images each. The network is cut at the usual level.")
     suggestion.extra["groups_below_cut"] = groups_up_to(groups, suggestion.measurements.early_level_name)
     return suggestion
 
@@ -341,4 +345,6 @@ def use_probe(suggestion: Suggestion, probe) -> None:
     suggestion.cut_index = probe.best_index
     suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
     suggestion.measurements.early_level = probe.best_index
-    suggestion.rationale.insert(-1, "Probing every layer: " + probe.sentence() + " The network is cut there.")
+    suggestion.rationale.insert(-1, "Probing every layer: " + probe.sentence() + " The network is cut there. (This "
+                                    "trains a linear classifier per layer, a more thorough test than the quick "
+                                    "nearest-class check above, so its numbers can differ a little.)")

@@ -153,12 +153,16 @@ def holdout_accuracy(train_x, train_y, test_x, test_y, l2: float = PROBE_L2) -> 
 
 def linear_probe_accuracy(features, labels, folds: int = 5, seed: int = 0, l2: float = PROBE_L2) -> float:
     """Cross-validated accuracy of the linear probe; folds are stratified, seeded, and fewer
-    when the smallest class has fewer than ``folds`` samples (each class needs 2)."""
+    when the smallest class has fewer than ``folds`` samples. A class with a single sample cannot be
+    both learnt from and tested, so it is left out; a ValueError when fewer than 2 classes have 2."""
     f, y = _as_arrays(features, labels)
-    smallest = int(np.bincount(y).min()) if len(y) else 0
-    if smallest < 2 or int(y.max()) < 1:
+    counts = np.bincount(y) if len(y) else np.zeros(0, dtype=np.int64)
+    usable = np.flatnonzero(counts >= 2)
+    if len(usable) < 2:
         raise ValueError("the linear probe needs at least 2 classes with 2 samples each")
-    folds = max(2, min(folds, smallest))
+    keep = np.isin(y, usable)
+    f, y = f[keep], np.searchsorted(usable, y[keep])  # classes renumbered 0..k-1
+    folds = max(2, min(folds, int(counts[usable].min())))
     fold_of = stratified_folds(y, folds, seed)
     correct = 0
     for k in range(folds):
