@@ -19,6 +19,8 @@ class Speeds:
     train_step: float  # an augmented image from memory through a training step
     earlier: float | None = None  # a forward pass up to the earlier layer only (None: as ``forward``)
     decode: float = 0.0  # reading and resizing one image (fine-tuning pays it once per image)
+    width: int = 0  # features per image at the final layer (0: not known)
+    earlier_width: int = 0  # ... and at the earlier layer: the classifier's fit costs in proportion
 
 
 def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, cut: int | None = None,
@@ -60,16 +62,17 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
     x, y = torch.randn(batch, 3, pp.input_size, pp.input_size), torch.zeros(batch, dtype=torch.long)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-6)
     forward = step = early = float("inf")
+    widths = [0, 0]
     for attempt in range(3):  # the first pays for warming up; the faster of the other two is kept
         net.eval()
         t0 = time.perf_counter()
         with torch.inference_mode():
-            encoder(x)
+            widths[0] = int(encoder(x).shape[1])
         forward = min(forward, time.perf_counter() - t0) if attempt else forward
         if early_encoder is not None:
             t0 = time.perf_counter()
             with torch.inference_mode():
-                early_encoder(x)
+                widths[1] = int(early_encoder(x).shape[1])
             early = min(early, time.perf_counter() - t0) if attempt else early
         if not train_step:
             continue
@@ -84,4 +87,4 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
     # fine-tuning decodes each image once and keeps it in memory; an epoch then augments (about half a
     # decode) and steps
     return Speeds(decode + forward / batch, 0.5 * decode + step / batch if train_step else 0.0,
-                  decode + early / batch if cut is not None else None, decode)
+                  decode + early / batch if cut is not None else None, decode, *widths)
