@@ -193,9 +193,9 @@ class CompareDialog(QDialog):
     def _show_rows(self, rows: list[dict]) -> None:
         self.board.set_rows(rows, {label: self.curves.colour(label) for label in self.curves.series})
 
-    def _on_finished(self, result: dict) -> None:
-        self._show_rows(result["rows"])
-        best = next((r for r in result["rows"] if "error" not in r), None)
+    def _on_finished(self, result) -> None:  # core.methods.compare.Comparison
+        self._show_rows(result.rows)
+        best = next((r for r in result.rows if "error" not in r), None)
         self.status.setText(f"Done. Best: <b>{best['label']}</b> ({best['balanced_accuracy']:.1%} balanced "
                             f"accuracy). All runs are in {self.out_dir}." if best else "No candidate could train.")
         if best:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
     parser.add_argument("--image-size", type=int, default=128, help="pixels, for every arm (default 128)")
-    parser.add_argument("--sets", help="comma-separated names of the sets to run (default: all)")
+    parser.add_argument("--sets", help="names of the sets to run, separated by commas without a space (default: all)")
     parser.add_argument("--budgets", default="fast,balanced,best", help="auto's budgets to run")
     parser.add_argument("--fastai-from", type=Path, metavar="LOG",
                         help="take fastai's cells from an earlier run's output on this computer instead of "
@@ -158,7 +159,7 @@ def main() -> int:
     print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "
           f"sklearn probe | fastai fine_tune |")
     print("|---|---|---|" + "---|" * (len(budgets) + 2))
-    chosen = args.sets.split(",") if args.sets else None
+    chosen = re.split(r",(?! )", args.sets) if args.sets else None  # "photo crops, many" keeps its comma
     for name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
         if chosen and name not in chosen:
             continue

@@ -52,19 +52,6 @@ def test_fast_tries_only_classifiers_on_frozen_features(similar):
     assert p.limit_s == pytest.approx(SLACK * p.predicted_s)
 
 
-def test_the_classifier_fit_is_planned_in_proportion_to_the_feature_width():
-    """The earlier layer's few features fit far quicker than the final layer's (bench.quality: the earlier
-    candidate was over-predicted by up to 45% on the large sets when both were charged the same fit)."""
-    from core.methods.auto_search import FIT_SECONDS, FIT_SECONDS_PER_IMAGE, FIT_WIDTH
-    wide = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 2000, 500, "fast")
-    sized = plan(_suggestion(similar=False), TrainSettings(),
-                 Speeds(forward=0.02, train_step=0.12, width=FIT_WIDTH, earlier_width=FIT_WIDTH // 16), 2000, 500, "fast")
-    final, earlier = (c.predicted_s for c in sized.candidates)
-    assert final == pytest.approx(wide.candidates[0].predicted_s)  # the reference width: as before
-    fit_saved = FIT_SECONDS_PER_IMAGE * 2500 * (1 - 1 / 16)
-    assert earlier == pytest.approx(wide.candidates[1].predicted_s - fit_saved) and FIT_SECONDS < earlier
-
-
 def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_longer():
     balanced = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "balanced")
     best = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "best")

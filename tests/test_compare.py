@@ -55,10 +55,10 @@ def test_a_leaderboard_on_one_split(scan, tmp_path):
     cands.append(Candidate("scratch again", replace(cands[1].settings, seed=99, epochs=5)))
     rec = Recorder()
     result = compare(scan, cands, tmp_path / "cmp", rec)
-    rows = result["rows"]
+    rows = result.rows
     assert [s[0] for s in rec.started] == [0, 1, 2] and len(rec.ended) == 3
     # one fit for the converged classifier; the first epoch budget (2) for the others
-    assert rec.epochs == 1 + 2 + 2 and result["epochs"] == 2
+    assert rec.epochs == 1 + 2 + 2 and result.epochs == 2
     keys = [(r["balanced_accuracy"], -r["seconds_per_epoch"]) for r in rows]
     assert keys == sorted(keys, reverse=True)
     for row in rows:
@@ -68,7 +68,8 @@ def test_a_leaderboard_on_one_split(scan, tmp_path):
     splits = [runs.read_record(tmp_path / "cmp" / _folder(r))["split"] for r in rows]
     assert splits[0] == splits[1]  # same images held out for both, despite the candidate's own seed
     assert {r["weights"] for r in rows} == {"pretrained", "none"}
-    assert json.loads((tmp_path / "cmp" / COMPARISON_FILE).read_text()) == read_comparison(tmp_path / "cmp")
+    assert json.loads((tmp_path / "cmp" / COMPARISON_FILE).read_text()) == read_comparison(tmp_path / "cmp").to_dict()
+    assert read_comparison(tmp_path / "cmp") == result
 
 
 def test_cancel_keeps_the_finished_rows_and_a_failing_candidate_does_not_stop_the_rest(scan, tmp_path):
@@ -80,7 +81,7 @@ def test_cancel_keeps_the_finished_rows_and_a_failing_candidate_does_not_stop_th
     rec = Recorder(cancel_after=2, token=token)
     with pytest.raises(Cancelled):
         compare(scan, cands, tmp_path / "cmp", rec, token)
-    rows = read_comparison(tmp_path / "cmp")["rows"]
+    rows = read_comparison(tmp_path / "cmp").rows
     assert [r["label"] for r in rows] == [cands[1].label, cands[0].label]  # the failed one ranks last
     assert "error" in rows[1] and "accuracy" in rows[0]
 

@@ -48,7 +48,7 @@ def _preprocessed(bundle, path):
 def test_onnx_export_round_trip(run, tmp_path):
     bundle = load_bundle(run / "run")
     result = export_model(bundle, tmp_path / "model.onnx", "onnx")
-    assert result["max_abs_difference"] <= 1e-4 and "your images" in result["images"]
+    assert result.max_abs_difference <= 1e-4 and "your images" in result.images
     side = json.loads((tmp_path / "model.onnx.json").read_text())
     assert side["classes"] == ["circles", "squares", "stripes"] and side["temperature"] == bundle.temperature
     assert side["preprocessing"]["centre_crop"] == 64 and side["input"]["layout"] == "NCHW"
@@ -65,7 +65,7 @@ def test_torchscript_export_round_trip(run, tmp_path):
     bundle = load_bundle(run / "run")
     result = export_model(bundle, tmp_path, "torchscript")  # a folder: named after the run
     path = tmp_path / "run.pt"
-    assert result["path"] == str(path) and (tmp_path / "run.pt.json").is_file()
+    assert result.path == str(path) and (tmp_path / "run.pt.json").is_file()
     extra = {"transferlab.json": ""}
     loaded = torch.jit.load(str(path), _extra_files=extra)
     assert json.loads(extra["transferlab.json"])["classes"] == bundle.classes
@@ -83,7 +83,7 @@ def test_what_predict_shows_is_what_the_export_computes_under_either_cpu_plan(fi
     bundle = load_bundle(fine_tuned / "run")
     assert bundle.meta["compute"]["precision"] == "bf16"
     result = export_model(bundle, tmp_path / f"m.{fmt}", fmt)
-    assert result["max_abs_difference"] <= 1e-4
+    assert result.max_abs_difference <= 1e-4
     x = _preprocessed(bundle, fine_tuned / "new.png")
     if fmt == "onnx":
         import onnxruntime

@@ -232,9 +232,9 @@ class ResultsPage(WizardPage):
                                      "load it from there.", "ok")
         elif kind == "exported":
             r = result[1]
-            self.banner.show_message(f"Exported to {r['path']} and checked on {r['images']} (largest difference "
-                                     f"{r['max_abs_difference']:.1e}); class names and preprocessing are in "
-                                     f"{Path(r['sidecar']).name}.", "ok")
+            self.banner.show_message(f"Exported to {r.path} and checked on {r.images} (largest difference "
+                                     f"{r.max_abs_difference:.1e}); class names and preprocessing are in "
+                                     f"{Path(r.sidecar).name}.", "ok")
         elif kind == "report":
             self.banner.show_message(f"Report saved to {result[1]}.", "ok")
         else:

@@ -125,8 +125,8 @@ def cmd_export(args) -> int:
     from core.models.bundle import load_bundle
     result = export_model(load_bundle(Path(args.run)), Path(args.out), args.format,
                           progress=messages(args.quiet))
-    emit(args, result, f"Exported to {result['path']} (checked on {result['images']}: largest difference "
-                        f"{result['max_abs_difference']:.1e}); description in {result['sidecar']}")
+    emit(args, result.to_dict(), f"Exported to {result.path} (checked on {result.images}: largest difference "
+                                 f"{result.max_abs_difference:.1e}); description in {result.sidecar}")
     return 0
 
 

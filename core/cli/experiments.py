@@ -17,15 +17,15 @@ class _CompareCli(CliCallback, CompareCallback):
             print(f"[{index + 1}/{total}] {label}", file=sys.stderr)
 
 
-def leaderboard_text(result: dict) -> str:
+def leaderboard_text(result) -> str:  # core.methods.compare.Comparison
     lines = [f"{'#':>2} {'candidate':48} {'acc':>6} {'bal.acc':>7} {'s/epoch':>8} {'params':>7} {'size':>8}"]
-    for i, r in enumerate(result["rows"], 1):
+    for i, r in enumerate(result.rows, 1):
         if "error" in r:
             lines.append(f"{i:>2} {r['label'][:48]:48} failed: {r['error']}")
             continue
         lines.append(f"{i:>2} {r['label'][:48]:48} {r['accuracy']:6.1%} {r['balanced_accuracy']:7.1%} "
                      f"{r['seconds_per_epoch']:8.1f} {r['params_m']:6.1f}M {r['size_mb']:6.1f}MB")
-    lines.append(f"Same {result['epochs']} epochs and the same held-out images (seed {result['seed']}) for all; "
+    lines.append(f"Same {result.epochs} epochs and the same held-out images (seed {result.seed}) for all; "
                  "accuracy is measured on the held-out images.")
     return "\n".join(lines)
 
@@ -43,7 +43,7 @@ def cmd_compare(args) -> int:
         result = compare(scan, candidates, Path(args.out), callback, overwrite=args.overwrite)
     finally:
         callback.close()
-    emit(args, result, leaderboard_text(result))
+    emit(args, result.to_dict(), leaderboard_text(result))
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,21 @@ from core.models.bundle import Bundle
 from core.models.preprocess import eval_transform, resize_size
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_model` wrote, and how closely the file reproduces the trained model."""
+
+    path: str  # the model file
+    sidecar: str  # its JSON description: classes, preprocessing, how to read the output
+    format: str
+    images: str  # what the check ran on ("your images" or "random inputs")
+    max_abs_difference: float  # largest difference of any probability from PyTorch's
+    tolerance: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 TOLERANCE = 1e-4
 SAMPLE_IMAGES = 8
 
@@ -160,5 +176,6 @@ def export_model(bundle: Bundle, out: Path, fmt: str, samples: list[Path] | None
                                                                                         encoding="utf-8")})
     except OSError as exc:
         raise TransferLabError(f"Cannot write {out}: {exc.strerror or exc}") from exc
-    return {"path": str(out), "sidecar": str(out.with_name(out.name + ".json")), "format": fmt,
-            **meta["verification"]}
+    check = meta["verification"]
+    return ExportResult(str(out), str(out.with_name(out.name + ".json")), fmt, check["images"],
+                        check["max_abs_difference"], check["tolerance"])

@@ -71,7 +71,13 @@ def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
 
 def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
              progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
-    """Metrics on a labelled folder (see :func:`evaluation_items` for which images)."""
+    """Metrics on a labelled folder (see :func:`evaluation_items` for which images), as a JSON-ready dict:
+    ``accuracy``, ``accuracy_interval`` (95% Wilson), ``majority_baseline`` ({class, accuracy}),
+    ``balanced_accuracy``, ``num_images``, ``classes``, ``per_class`` ({class: precision, recall, f1,
+    support}), ``confusion_matrix`` (rows true, columns predicted), ``loss``, ``unreadable`` (paths),
+    ``split`` and ``folder`` (which images), ``images`` (one row per scored image: path, true,
+    predicted, confidence, loss, probabilities), ``calibration`` (the bundle's, plus ``ece`` here) and,
+    with two classes, ``roc`` ({fpr, tpr, thresholds, auc, positive})."""
     classes = bundle.classes
     unknown = [c for c in scan.classes if c not in classes]
     if unknown:

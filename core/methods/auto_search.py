@@ -40,8 +40,9 @@ MAX_FINE_TUNE_EPOCHS = 10
 SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
 FIT_SECONDS = 1.0  # cross-validated classifier fit and refit on cached features: a constant...
-FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images)...
-FIT_WIDTH = 1280  # ...of this many features (lite0's final layer); narrower features fit in proportion less
+FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images), at the
+# final layer's width and at the earlier layer's alike (measured: the narrower features need more iterations)
+MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
 VIEWS = FEATURE_VIEWS  # augmented views per training image of the "views" candidate
@@ -108,22 +109,20 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     budget = parse_budget(budget)
     groups, similar = suggestion.num_groups, suggestion.similarity == "similar"
     n_all = train_images + val_images
-    def head_fit(width: int) -> float:  # the earlier layer's 40-112 features fit far quicker than 1,280
-        return FIT_SECONDS + FIT_SECONDS_PER_IMAGE * n_all * (width / FIT_WIDTH if width else 1.0)
+    head_fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * n_all
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
     options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
-                       n_all * speeds.forward + head_fit(speeds.width))]
+                       n_all * speeds.forward + head_fit)]
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                               n_all * (speeds.earlier or speeds.forward) + head_fit(speeds.earlier_width)))
+                               n_all * (speeds.earlier or speeds.forward) + head_fit))
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
                                 augmentation="light"),
-                           (VIEWS * train_images + val_images) * speeds.forward
-                           + VIEWS * head_fit(speeds.earlier_width if views_strategy == "truncated" else speeds.width)))
+                           (VIEWS * train_images + val_images) * speeds.forward + VIEWS * head_fit))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":
         chosen = options[:1] + [o for o in options[1:2] if not similar]
@@ -287,11 +286,12 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     from core.data.dataset import make_split
     split = make_split(scan, base.val_fraction, base.seed)
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
+    many = len(split.train) + len(split.val) >= MANY_IMAGES  # the run is long: a steadier timing pays
     speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
-                            depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune)
+                            depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
+                            repeats=6 if many else 3)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
-                                  "earlier": speeds.earlier, "decode": speeds.decode, "width": speeds.width,
-                                  "earlier_width": speeds.earlier_width}
+                                  "earlier": speeds.earlier, "decode": speeds.decode}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,27 @@ SCRATCH = "scratch"  # the strategy name for "same architecture, random initiali
 class Candidate:
     label: str  # what the leaderboard calls it, e.g. "tf_efficientnet_lite0 · fine-tune-top"
     settings: TrainSettings
+
+
+@dataclass
+class Comparison:
+    """A leaderboard: one row per candidate (a dict of its measurements, or its error), best first, all
+    trained on one split (``seed``, ``val_fraction``) for the same ``epochs``."""
+
+    dataset_root: str
+    classes: list[str]
+    epochs: int
+    seed: int
+    val_fraction: float
+    rows: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Comparison:
+        return cls(d["dataset_root"], list(d["classes"]), int(d["epochs"]), int(d["seed"]), float(d["val_fraction"]),
+                   list(d.get("rows", [])))
 
 
 class CompareCallback(TrainCallback):
@@ -88,8 +109,7 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
     # One budget: the epochs of the first candidate that trains in epochs (a classifier fitted to
     # convergence is one fit, whatever the budget).
     budget = next((c.settings.epochs for c in candidates if c.settings.classifier_fit == "epochs"), first.epochs)
-    result = {"dataset_root": str(scan.root), "classes": list(scan.classes), "epochs": budget,
-              "seed": first.seed, "val_fraction": first.val_fraction, "rows": []}
+    result = Comparison(str(scan.root), list(scan.classes), budget, first.seed, first.val_fraction)
     folders = _folders(candidates)
     for folder in folders:  # before anything is trained: a comparison never stops halfway on this
         check_run_dir(out_dir / folder, scan.root, overwrite)
@@ -110,19 +130,19 @@ def compare(scan: DatasetScan, candidates: list[Candidate], out_dir: Path, callb
             raise
         except TransferLabError as exc:  # e.g. a model whose weights are not available offline
             row["error"] = str(exc)
-        result["rows"].append(row)
-        result["rows"].sort(key=rank_key)
-        atomic_write_json(out_dir / COMPARISON_FILE, result)
+        result.rows.append(row)
+        result.rows.sort(key=rank_key)
+        atomic_write_json(out_dir / COMPARISON_FILE, result.to_dict())
         cb.on_candidate_end(row)
     return result
 
 
-def read_comparison(out_dir: Path) -> dict:
+def read_comparison(out_dir: Path) -> Comparison:
     import json
     path = Path(out_dir) / COMPARISON_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return Comparison.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as exc:
         raise TransferLabError(f"Cannot read the comparison in {out_dir}: {exc}") from exc
 
 
