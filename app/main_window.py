@@ -5,8 +5,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.compare_dialog import CompareDialog
@@ -198,10 +198,12 @@ class MainWindow(QMainWindow):
         return dialog
 
     def choose_run_folder(self) -> str | None:
+        from app.run_picker import RunPicker
         from core.base.paths import data_dir
         runs = data_dir() / "runs"  # where the app saves every run
         start = app_settings.get_str("window/last_run_folder", str(runs if runs.is_dir() else Path.home()))
-        return QFileDialog.getExistingDirectory(self, "Open a run folder", start) or None
+        picker = RunPicker(runs, start, self)
+        return picker.chosen if picker.exec() == QDialog.DialogCode.Accepted else None
 
     def choose_dataset_folder(self, message: str) -> str | None:
         QMessageBox.information(self, "Where are the images?", message)

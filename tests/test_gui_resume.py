@@ -55,3 +55,31 @@ def test_a_discarded_run_is_not_offered_again(qtbot, tmp_path):
     again = MainWindow()
     qtbot.addWidget(again)
     assert again.resume_bar.isHidden()
+
+
+def test_open_a_run_lists_the_runs_with_what_each_is(qtbot, tmp_path):
+    """A walkthrough found Open a run… to be a bare folder dialog of elided time stamps."""
+    from app.run_picker import RunPicker
+    from core.models.bundle import META_FILE
+    interrupted = _interrupted_run(tmp_path)
+    root = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=8, size=48)
+    finished = data_dir() / "runs" / "2026-11-25_090000_tf_efficientnet_lite0"
+    result = train(scan_dataset(root), TrainSettings(image_size=48, epochs=1, augmentation="none"), finished)
+    assert runs.MODEL_DESCRIPTION == META_FILE
+    rows = runs.summaries()
+    assert [r["run_dir"] for r in rows] == [str(finished), str(interrupted)]  # newest first
+    assert rows[0]["status"] == "finished" and rows[0]["val_accuracy"] == result.best_val_accuracy
+    assert rows[1]["status"] == "interrupted" and rows[1]["val_accuracy"] is None and rows[1]["images"].endswith(
+        "/my photos")
+    picker = RunPicker(data_dir() / "runs", str(tmp_path))
+    qtbot.addWidget(picker)
+    texts = [picker.table.item(1, c).text() for c in range(picker.table.columnCount())]
+    assert texts[3] == "interrupted (can be resumed) after epoch 1 of 3" and texts[4] == "no model yet"
+    picker.table.selectRow(1)
+    picker.accept()
+    assert picker.chosen == str(interrupted)
+    other = RunPicker(data_dir() / "runs", str(tmp_path))
+    qtbot.addWidget(other)
+    other.choose_folder = lambda: str(tmp_path / "elsewhere")
+    other.browse()
+    assert other.chosen == str(tmp_path / "elsewhere")

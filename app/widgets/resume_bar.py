@@ -1,25 +1,16 @@
 """Offers to resume a training run that was interrupted (the app was killed or the computer went off)."""
 
 import html
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
+from core.training.runs import when_words
+
 
 HOW_IT_STOPPED = {"paused": "stopped when TransferLab was closed", "cancelled": "cancelled",
                   "failed": "stopped by an error"}  # anything else: the process died (a crash, a power cut)
-
-
-def _local_time(stamp: str) -> str:
-    """A run record's UTC time as this computer's local time, e.g. "today 14:05" or "2 Dec 14:05"."""
-    try:
-        moment = datetime.fromisoformat(stamp).astimezone()
-    except (TypeError, ValueError):
-        return stamp
-    day = "today" if moment.date() == datetime.now().astimezone().date() else f"{moment.day} {moment.strftime('%b')}"
-    return f"{day} {moment.strftime('%H:%M')}"
 
 
 def describe_run(record: dict) -> str:
@@ -28,7 +19,7 @@ def describe_run(record: dict) -> str:
     how = HOW_IT_STOPPED.get(record.get("status", ""), "interrupted")
     root = Path(record.get("dataset_root", "?"))
     where = f"{root.parent.name}/{root.name}" if root.parent.name else root.name  # "textures/train", not "train"
-    when = _local_time(str(record.get("updated", "")))
+    when = when_words(str(record.get("updated", "")))
     return (f"Training <b>{html.escape(str(settings.get('model_name', 'a model')))}</b> on the images in "
             f"<b title='{html.escape(str(root))}'>{html.escape(where)}</b> was {how} after epoch "
             f"{record.get('checkpoint_epoch', '?')} of {epochs} ({html.escape(when)}). Resume it where it left off?")

@@ -200,3 +200,46 @@ def restore_rng(state: dict) -> None:
 
 def relative_items(items, root: Path) -> list[list]:
     return [[os.path.relpath(i.path, root), i.label] for i in items]
+
+
+MODEL_DESCRIPTION = "transferlab.json"  # core.models.bundle.META_FILE (read here without loading torch)
+
+
+def when_words(stamp: str) -> str:
+    """A record's UTC time as this computer's local time: "today 14:05" or "2 Dec 14:05"."""
+    try:
+        moment = datetime.fromisoformat(stamp).astimezone()
+    except (TypeError, ValueError):
+        return stamp
+    day = "today" if moment.date() == datetime.now().astimezone().date() else f"{moment.day} {moment.strftime('%b')}"
+    return f"{day} {moment.strftime('%H:%M')}"
+
+
+def summaries(runs_dir: Path | None = None) -> list[dict]:
+    """Every run folder under ``runs_dir`` (the app's own by default), newest first, as a line a user can
+    choose from: run_dir, when, model, images (the dataset folder), status, epochs done and planned,
+    best validation accuracy (None without a model). Reads two small JSON files per run; no torch."""
+    if runs_dir is None:
+        from core.base.paths import data_dir
+        runs_dir = data_dir() / "runs"
+    found = []
+    for run_dir in sorted(Path(runs_dir).iterdir()) if Path(runs_dir).is_dir() else []:
+        try:
+            record = read_record(run_dir)
+        except TransferLabError:
+            continue
+        try:
+            meta = json.loads((run_dir / MODEL_DESCRIPTION).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        settings = record.get("settings", {})
+        root = Path(record.get("dataset_root", ""))
+        status = record.get("status", "")
+        if status in (RUNNING, PAUSED) and not is_training_elsewhere(run_dir):
+            status = "interrupted"
+        found.append({"run_dir": str(run_dir), "updated": record.get("updated", ""),
+                      "when": when_words(str(record.get("updated", ""))), "model": settings.get("model_name", ""),
+                      "images": f"{root.parent.name}/{root.name}" if root.parent.name else root.name,
+                      "status": status, "epochs": len(record.get("history") or []), "of": settings.get("epochs"),
+                      "val_accuracy": meta.get("metrics", {}).get("val_accuracy") if meta else None})
+    return sorted(found, key=lambda r: r["updated"], reverse=True)
