@@ -26,7 +26,9 @@ class TrainingCurves(QWidget):
             plot.setLabel("left", label, color=foreground.name())
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.getAxis("left").enableAutoSIPrefix(False)
-            plot.addLegend(offset=(-10, 10), labelTextColor=foreground.name())
+            # loss falls and accuracy rises over training: their legends sit where the curves seldom go
+            plot.addLegend(offset=(-10, 10) if plot is self.loss_plot else (-10, -10),
+                           labelTextColor=foreground.name())
             plot.setMinimumHeight(180)
         self.acc_plot.setYRange(0, 100)
         self.batch_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1, alpha=0.6),
