@@ -38,7 +38,9 @@ class RunPicker(QDialog):
         for r, row in enumerate(self.rows):
             accuracy = f"{row['val_accuracy']:.1%}" if row["val_accuracy"] is not None else "no model yet"
             status = STATUS_WORDS.get(row["status"], row["status"])
-            if row["of"] and row["status"] != "finished":
+            if row["status"] == "interrupted" and not row["epochs"]:
+                status = "interrupted before its first epoch ended (cannot be resumed)"
+            elif row["of"] and row["status"] != "finished":
                 status += f" after epoch {row['epochs']} of {row['of']}"
             for c, text in enumerate((row["when"], row["model"], row["images"], status, accuracy)):
                 item = QTableWidgetItem(text)

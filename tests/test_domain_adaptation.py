@@ -154,6 +154,15 @@ def test_two_stage_fine_tuning_becomes_one_stage_and_a_bad_target_test_folder_is
     assert not settings.two_stage and not settings.gradual_unfreeze and settings.freeze_depth == 3
     assert len(notes) == 1 and "two-stage fine-tuning is off" in notes[0]
     assert adaptable_settings(SETTINGS) == (SETTINGS, [])
+    # The advisor's frozen-backbone suggestion fits its classifier once, to convergence; LP-FT starts with
+    # such a fit. Neither can adapt anything: both become epochs of fine-tuning that validate.
+    for start in (replace(SETTINGS, strategy="feature-extraction", freeze_depth=0, classifier_fit="converged",
+                          epochs=1),
+                  replace(SETTINGS, two_stage=True, head_epochs=1, lp_ft=True)):
+        adapted, _ = adaptable_settings(start)
+        adapted.validate()
+        assert adapted.classifier_fit == "epochs" and not adapted.lp_ft and adapted.epochs > 1 and \
+            adapted.freeze_depth > 0
     other = make_class_folder(tmp_path / "other", ["circle", "hexagon"], per_class=2, size=32)
     with pytest.raises(DatasetError, match="hexagon"):
         train_adapted(scan_dataset(domains.source), domains.target_unlabeled, SETTINGS, tmp_path / "run",

@@ -66,16 +66,17 @@ def test_open_a_run_lists_the_runs_with_what_each_is(qtbot, tmp_path):
     finished = data_dir() / "runs" / "2026-11-25_090000_tf_efficientnet_lite0"
     result = train(scan_dataset(root), TrainSettings(image_size=48, epochs=1, augmentation="none"), finished)
     assert runs.MODEL_DESCRIPTION == META_FILE
-    rows = runs.summaries()
+    rows = [r for r in runs.summaries() if r["run_dir"] in (str(finished), str(interrupted))]  # others' runs too
     assert [r["run_dir"] for r in rows] == [str(finished), str(interrupted)]  # newest first
     assert rows[0]["status"] == "finished" and rows[0]["val_accuracy"] == result.best_val_accuracy
     assert rows[1]["status"] == "interrupted" and rows[1]["val_accuracy"] is None and rows[1]["images"].endswith(
         "/my photos")
     picker = RunPicker(data_dir() / "runs", str(tmp_path))
     qtbot.addWidget(picker)
-    texts = [picker.table.item(1, c).text() for c in range(picker.table.columnCount())]
+    at = [r["run_dir"] for r in picker.rows].index(str(interrupted))
+    texts = [picker.table.item(at, c).text() for c in range(picker.table.columnCount())]
     assert texts[3] == "interrupted (can be resumed) after epoch 1 of 3" and texts[4] == "no model yet"
-    picker.table.selectRow(1)
+    picker.table.selectRow(at)
     picker.accept()
     assert picker.chosen == str(interrupted)
     other = RunPicker(data_dir() / "runs", str(tmp_path))

@@ -28,7 +28,8 @@ class ConfusionMatrixWidget(QTableWidget):
         self.setProperty("ownsEnter", True)  # Enter opens the cell here, it does not mean Next
 
     def event(self, event) -> bool:  # noqa: D102 - Qt API
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                and self.currentRow() >= 0:
             event.accept()  # the window's Enter-means-Next shortcut does not take it from this table
             return True
         return super().event(event)

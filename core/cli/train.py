@@ -59,8 +59,9 @@ def _train_one(args) -> int:
             from core.data.dataset import scan_dataset
             from core.methods.domain_adaptation import train_adapted
             test = scan_dataset(Path(target_test)) if target_test else None
-            result = train_adapted(scan, Path(target_images), settings, Path(args.out), callback,
-                                   target_test_scan=test, overwrite=args.overwrite, domain_weight=domain_weight)
+            with ctrl_c_cancels(callback.on_status) as cancel:  # Ctrl-C keeps the last finished epoch
+                result = train_adapted(scan, Path(target_images), settings, Path(args.out), callback, cancel,
+                                       target_test_scan=test, overwrite=args.overwrite, domain_weight=domain_weight)
         else:
             with ctrl_c_cancels(callback.on_status) as cancel:
                 result = train(scan, settings, Path(args.out), callback, cancel, overwrite=args.overwrite)

@@ -118,11 +118,15 @@ def adaptable_settings(settings: TrainSettings) -> tuple[TrainSettings, list[str
         depth = strategy_settings("fine-tune-top", groups, None)["freeze_depth"]
         notes.append(f"Domain adaptation has to change the backbone's features, so it fine-tunes the top {depth} "
                      f"of {groups} layer groups instead of '{settings.strategy}' with a frozen backbone")
-        settings = replace(settings, strategy="fine-tune-top", freeze_depth=depth, cut_index=None)
-    if getattr(settings, "two_stage", False):
+        top = strategy_settings("fine-tune-top", groups, None)
+        settings = replace(settings, strategy="fine-tune-top", freeze_depth=depth, cut_index=None,
+                           epochs=settings.epochs if settings.classifier_fit == "epochs" else top["epochs"])
+    if settings.classifier_fit != "epochs":  # a single fit on frozen features has nothing to adapt
+        settings = replace(settings, classifier_fit="epochs")
+    if getattr(settings, "two_stage", False) or settings.lp_ft:
         notes.append("Domain adaptation trains the head and the backbone layers together from the first epoch "
                      "(two-stage fine-tuning is off for it)")
-        settings = replace(settings, two_stage=False, gradual_unfreeze=False)
+        settings = replace(settings, two_stage=False, gradual_unfreeze=False, lp_ft=False)
     return settings, notes
 
 
@@ -214,6 +218,7 @@ class DannMethod(TrainingMethod):
         self.net: TransferNet | None = None
         self.domain: DomainHead | None = None
         self.lam, self.seen, self.right = 0.0, 0, 0
+        self.step_counts = [0, 0]  # right, seen in the step under way (a retried step starts again)
 
     def attach(self, net, pp, settings, plan, cb, cancel) -> None:
         if not any(p.requires_grad for p in net.backbone.parameters()):
@@ -233,10 +238,18 @@ class DannMethod(TrainingMethod):
     def start_epoch(self, epoch: int) -> None:
         self.domain.train()
         self.seen = self.right = 0
+        self.step_counts = [0, 0]
         self.target_engine.sampler_generator.manual_seed(self.seed * 100003 + epoch)  # the epoch alone decides
         self.targets = _cycle(self.target_engine.train_batches)
 
+    def _count_step(self) -> None:
+        """The finished step's domain guesses join the epoch's (a step retried after running out of
+        memory counted its failed try in step_counts, which part 0 resets)."""
+        self.right, self.seen = self.right + self.step_counts[0], self.seen + self.step_counts[1]
+        self.step_counts = [0, 0]
+
     def before_step(self, epoch: int, batch: int, batches: int) -> None:
+        self._count_step()
         self.lam = reversal_strength(((epoch - 1) * batches + batch - 1) / (batches * self.epochs), self.weight)
         self.target_batch = next(self.targets)
 
@@ -247,11 +260,14 @@ class DannMethod(TrainingMethod):
         logits = self.net.head(source)
         d_logits = self.domain(grad_reverse(torch.cat([source, target]), self.lam))
         is_target = torch.cat([torch.zeros(len(x)), torch.ones(len(xt))]).to(d_logits.device)
-        self.right += int(((d_logits.detach() > 0).float() == is_target).sum().item())
-        self.seen += len(is_target)
+        if part == 0:
+            self.step_counts = [0, 0]
+        self.step_counts[0] += int(((d_logits.detach() > 0).float() == is_target).sum().item())
+        self.step_counts[1] += len(is_target)
         return logits, nn.functional.binary_cross_entropy_with_logits(d_logits.float(), is_target)
 
     def epoch_extras(self) -> dict:
+        self._count_step()
         return {"domain_accuracy": self.right / max(1, self.seen), "reversal_strength": self.lam}
 
     def epoch_status(self, epoch: int) -> str:

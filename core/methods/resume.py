@@ -16,6 +16,7 @@ from core.training.trainer import TrainResult, resume_training
 def resume_run(run_dir: Path, callback: TrainCallback | None = None,
                cancel: CancelToken | None = None) -> TrainResult:
     """Continue the run in ``run_dir`` from its last checkpoint, whatever method it trains with."""
-    if runs.read_record(Path(run_dir)).get("method") == DANN:
+    record = runs.read_record(Path(run_dir))
+    if record.get("method") == DANN or record.get("adaptation"):  # older DANN records name no method
         return resume_adapted(run_dir, callback, cancel)
     return resume_training(run_dir, callback, cancel)

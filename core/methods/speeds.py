@@ -74,6 +74,8 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
         run()
         if device.type == "cuda":
             torch.cuda.synchronize()
+        elif device.type == "mps":  # Apple GPUs run asynchronously too
+            torch.mps.synchronize()
         return time.perf_counter() - t0
 
     def look_at(encoder):
