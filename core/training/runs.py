@@ -242,4 +242,4 @@ def summaries(runs_dir: Path | None = None) -> list[dict]:
                       "images": f"{root.parent.name}/{root.name}" if root.parent.name else root.name,
                       "status": status, "epochs": len(record.get("history") or []), "of": settings.get("epochs"),
                       "val_accuracy": meta.get("metrics", {}).get("val_accuracy") if meta else None})
-    return sorted(found, key=lambda r: r["updated"], reverse=True)
+    return sorted(found, key=lambda r: (r["updated"], Path(r["run_dir"]).name), reverse=True)  # names: start times
