@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
     def open_run(self, run_dir: str) -> None:
         """Show a finished run of the current dataset on the Results page (and so the Try page)."""
         from core.models.bundle import read_meta
-        from core.training.trainer import TrainResult
+        from core.training.result import TrainResult
         meta = read_meta(Path(run_dir))
         self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
         self.state.result = TrainResult.of_saved_run(Path(run_dir))

@@ -12,7 +12,7 @@ from core.training.settings import TrainSettings
 if TYPE_CHECKING:  # torch-heavy modules; the window must appear before torch is imported
     from core.data.dataset import DatasetScan
     from core.methods.advisor import Suggestion
-    from core.training.trainer import TrainResult
+    from core.training.result import TrainResult
 
 
 @dataclass

@@ -16,9 +16,10 @@ from core.methods.auto_search import AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, 
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
+from core.training.result import TrainResult
 from core.training.runs import RUN_FILE
 from core.training.settings import TrainSettings
-from core.training.trainer import TrainResult, train
+from core.training.trainer import train
 from tests.datagen import make_class_folder
 
 CLASSES = ["circles", "squares", "stripes"]

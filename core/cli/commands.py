@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from core.base.errors import TransferLabError
-from core.cli.common import EXIT_BAD_INPUT, Bar, base_settings, emit, messages, scan_folder
+from core.cli.common import EXIT_BAD_INPUT, Bar, base_settings, emit, scan_folder
 
 
 def cmd_models(args) -> int:
@@ -123,8 +123,8 @@ def cmd_explain(args) -> int:
 def cmd_export(args) -> int:
     from core.evaluation.export import export_model
     from core.models.bundle import load_bundle
-    result = export_model(load_bundle(Path(args.run)), Path(args.out), args.format,
-                          progress=messages(args.quiet))
+    with Bar(args.quiet, "Exporting") as bar:  # its steps have no count: each is a line of its own
+        result = export_model(load_bundle(Path(args.run)), Path(args.out), args.format, progress=bar)
     emit(args, result.to_dict(), f"Exported to {result.path} (checked on {result.images}: largest difference "
                                  f"{result.max_abs_difference:.1e}); description in {result.sidecar}")
     return 0
@@ -143,7 +143,7 @@ def cmd_report(args) -> int:
             evaluation = evaluate(bundle, scan, progress=bar)
     elif not args.quiet:
         print(f"The dataset folder {data} is not here; the report has no evaluation.", file=sys.stderr)
-    out = build_report(bundle, evaluation, Path(args.out),
-                       progress=messages(args.quiet))
+    with Bar(args.quiet, "Writing the report") as bar:
+        out = build_report(bundle, evaluation, Path(args.out), progress=bar)
     emit(args, {"report": str(out), "evaluated": evaluation is not None}, f"Report written to {out}")
     return 0

@@ -6,7 +6,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.base.progress import Progress
 from core.training.events import TrainCallback
 
 EXIT_BAD_INPUT = 2
@@ -46,13 +45,6 @@ class Bar:
 
     def __exit__(self, *_exc) -> None:
         self.close()
-
-
-def messages(quiet: bool) -> Progress | None:
-    """A progress callback that prints each message on stderr (steps without a count); None when quiet."""
-    if quiet:
-        return None
-    return lambda _done, _total, message: print(message, file=sys.stderr) if message else None
 
 
 def emit(args, data, text: str) -> None:

@@ -26,6 +26,7 @@ from core.base.errors import Cancelled, TransferLabError
 from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds, measure_speeds
+from core.training.result import TrainResult
 from core.training.settings import TrainSettings, consistent, strategy_settings
 
 BUDGETS = ("fast", "balanced", "best")
@@ -73,18 +74,11 @@ class Plan:
 
 
 @dataclass
-class AutoResult:
+class AutoResult(TrainResult):
     """What :func:`run_auto` hands back: the winner's training result and every candidate's row."""
 
-    run_dir: Path
-    best_epoch: int
-    best_val_accuracy: float
-    best_val_loss: float
-    history: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
     rows: list[dict] = field(default_factory=list)
     winner: str = ""
-    cancelled: bool = False
 
 
 def parse_budget(text: str | float | None) -> str:
@@ -236,7 +230,7 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
                  f"(validation accuracy {results[winner].best_val_accuracy:.1%})")
     best = results[winner]
     return AutoResult(run_dir, best.best_epoch, best.best_val_accuracy, best.best_val_loss, best.history,
-                      best.stopped_early, rows, winner, cancelled)
+                      best.stopped_early, cancelled, rows, winner)
 
 
 def _wall_deadline(deadline: float, clock: Callable[[], float]) -> float:

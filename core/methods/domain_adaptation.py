@@ -39,9 +39,10 @@ from core.models.weights import create_backbone
 from core.training import runs
 from core.training.events import TrainCallback
 from core.training.method import TrainingMethod
+from core.training.result import TrainResult
 from core.training.run_setup import make_engine
 from core.training.settings import TrainSettings, strategy_settings
-from core.training.trainer import TrainResult, check_run_dir, resume_training, train
+from core.training.trainer import check_run_dir, resume_training, train
 
 METHOD = "DANN"
 DEFAULT_DOMAIN_WEIGHT = 1.0

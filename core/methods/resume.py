@@ -10,7 +10,8 @@ from core.methods.domain_adaptation import METHOD as DANN
 from core.methods.domain_adaptation import resume_adapted
 from core.training import runs
 from core.training.events import TrainCallback
-from core.training.trainer import TrainResult, resume_training
+from core.training.result import TrainResult
+from core.training.trainer import resume_training
 
 
 def resume_run(run_dir: Path, callback: TrainCallback | None = None,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from core.base.errors import Cancelled, TransferLabError
 from core.data.dataset import DatasetScan, make_split
 from core.data.items import ImageItem
 from core.evaluation.calibration import calibration_report, calibration_sentence
-from core.models.bundle import META_FILE, read_meta, save_bundle
+from core.models.bundle import META_FILE, save_bundle
 from core.models.network import set_train_mode
 from core.models.preprocess import PRESETS
 from core.training import distributed, runs
@@ -35,31 +34,13 @@ from core.training.events import BatchEnd, EpochEnd, FitStart, TrainCallback
 from core.training.linear_head import fit_run_classifier
 from core.training.method import TrainingMethod
 from core.training.refit import refit_run_classifier
+from core.training.result import TrainResult
 from core.training.run_setup import Run, build_run, enter_epoch
 from core.training.schedule import HEAD, is_staged
 from core.training.settings import TrainSettings
 from core.training.step import step_with_retry
 
 MIN_LOSS_IMPROVEMENT = 1e-4
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    best_epoch: int
-    best_val_accuracy: float
-    best_val_loss: float
-    history: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
-    cancelled: bool = False  # Cancel (or Quit, or Ctrl-C) stopped it: the best epoch so far is the model
-
-    @classmethod
-    def of_saved_run(cls, run_dir: Path) -> TrainResult:
-        """The result of a run that saved a model (finished, or stopped by Cancel), read from its bundle."""
-        meta = read_meta(Path(run_dir))
-        metrics, stopped = meta["metrics"], bool(meta.get("stopped"))
-        return cls(Path(run_dir), metrics["best_epoch"], metrics["val_accuracy"], metrics["val_loss"],
-                   metrics["history"], stopped_early=stopped, cancelled=stopped)
 
 
 def check_run_dir(run_dir: Path, data_root: Path, overwrite: bool) -> None:
@@ -232,8 +213,9 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: LoopState, start_epoch
                 progress.stale += 1
             save_checkpoint(run, run_dir, record, epoch, progress)
             cb.on_epoch_end(entry)
-            if run.method.epoch_status(epoch):
-                cb.on_status(run.method.epoch_status(epoch))
+            words = run.method.epoch_status(epoch)
+            if words:
+                cb.on_status(words)
             if settings.early_stopping_patience and progress.stale >= settings.early_stopping_patience and \
                     run.stage.name != HEAD:  # the head-only stage always hands over to fine-tuning
                 stopped_early = epoch < settings.epochs
