@@ -107,9 +107,9 @@ def test_with_a_simulated_clock_the_run_stays_inside_its_budget_and_keeps_the_be
     p = plan(_suggestion(), TrainSettings(), SPEEDS, 400, 100, "3")
     names = [c.name for c in p.candidates]
     assert names[-1] == "fine-tune"
-    # the first candidate takes ten times its prediction, the fine-tuning twice the time that is left
+    # the first candidate overruns until the second no longer fits, the fine-tuning takes ten times the budget
     costs = {c.name: c.predicted_s for c in p.candidates}
-    costs[names[0]] *= 10
+    costs[names[0]] = max(10 * costs[names[0]], p.limit_s - 0.5 * p.candidates[1].predicted_s)
     costs["fine-tune"] = 10 * p.limit_s
     accuracies = {name: 0.5 + 0.1 * i for i, name in enumerate(names)}
     sim = _SimulatedTrainer(costs, accuracies)

@@ -284,3 +284,21 @@ def test_batchnorm_folding_is_not_used_where_it_would_change_the_result():
     assert isinstance(kept.bn, nn.BatchNorm2d)
     with torch.inference_mode():
         assert torch.allclose(kept(x), model(x))
+
+
+def test_the_final_features_pass_caches_an_earlier_level_for_the_run_cut_there(data, tmp_path, monkeypatch):
+    """Auto's final candidate caches the earlier level's features in the same pass; the earlier-layer
+    candidate then only fits, and its model is the one a run that computes its own features gives."""
+    from core.training.settings import ALSO_CACHE_CUT
+    base = TrainSettings(image_size=64, augmentation="none", classifier_fit="converged", epochs=1, seed=5)
+    cut = replace(base, strategy="truncated", cut_index=2)
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "shared-cache"))
+    final = train(scan_dataset(data), replace(base, extra={ALSO_CACHE_CUT: 2}), tmp_path / "final")
+    after = train(scan_dataset(data), cut, tmp_path / "after")
+    assert not _compute(final.run_dir)["reused"] and _compute(after.run_dir)["reused"]
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "own-cache"))
+    alone = train(scan_dataset(data), cut, tmp_path / "alone")
+    plain = train(scan_dataset(data), base, tmp_path / "plain")
+    assert not _compute(alone.run_dir)["reused"] and not _compute(plain.run_dir)["reused"]
+    _same_runs(alone, after, data, tol=1e-5)
+    _same_runs(plain, final, data, tol=1e-5)  # the final features are what they are without the companion

@@ -27,7 +27,7 @@ from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds, measure_speeds
 from core.training.result import TrainResult
-from core.training.settings import TrainSettings, consistent, strategy_settings
+from core.training.settings import ALSO_CACHE_CUT, TrainSettings, consistent, strategy_settings
 
 BUDGETS = ("fast", "balanced", "best")
 DEFAULT_BUDGET = "balanced"
@@ -43,6 +43,10 @@ OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the test
 FIT_SECONDS = 1.0  # cross-validated classifier fit and refit on cached features: a constant...
 FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images), at the
 # final layer's width and at the earlier layer's alike (measured: the narrower features need more iterations)
+# The earlier-layer candidate after the final one, whose pass cached its features: set-up and its fit only
+# (the narrow features fit quicker; measured on the bench's sets: 0.4 s for 120-160 images, 1.0 s for 1,497)
+EARLIER_AFTER_FINAL_S = 0.3
+EARLIER_FIT_SECONDS_PER_IMAGE = 0.0008
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
@@ -106,12 +110,14 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     head_fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * n_all
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
-    options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
-                       n_all * speeds.forward + head_fit)]
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
+    final = head("feature-extraction")
+    if cut is not None:  # the final pass caches the earlier level's features too: that candidate then only fits
+        final = replace(final, extra={**final.extra, ALSO_CACHE_CUT: cut})
+    options = [Planned("final", "Classifier on the final features", final, n_all * speeds.forward + head_fit)]
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                               n_all * (speeds.earlier or speeds.forward) + head_fit))
+                               EARLIER_AFTER_FINAL_S + EARLIER_FIT_SECONDS_PER_IMAGE * n_all))
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
@@ -120,20 +126,30 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":
         chosen = options[:1] + [o for o in options[1:2] if not similar]
-        return Plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+        return _plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
     if budget in BUDGETS:  # views never won on the benchmark (at best a tie, at 4x the cost): Best only
         chosen = [o for o in options if o.name != "views" or budget == "best"] + ([fine] if fine else [])
-        return Plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+        return _plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
     limit = float(budget) * 60
     chosen, used = [], 0.0
     for option in options + ([fine] if fine else []):
+        if option.name == "earlier" and not chosen:  # without the final pass before it, it runs its own
+            option = replace(option, predicted_s=head_fit + n_all * (speeds.earlier or speeds.forward))
         if used + option.predicted_s <= limit:
             chosen.append(option)
             used += option.predicted_s
     if not chosen:
         raise TransferLabError(f"{budget} minute(s) is too little for even the quickest candidate (about "
                                f"{options[0].predicted_s / 60:.1f} minutes on this computer): allow more time")
-    return Plan(budget, chosen, limit)
+    return _plan(budget, chosen, limit)
+
+
+def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
+    """The plan of ``chosen``; the final pass caches the earlier level only for an earlier-layer candidate."""
+    if not any(c.name == "earlier" for c in chosen):
+        chosen = [replace(c, settings=replace(c.settings, extra={k: v for k, v in c.settings.extra.items()
+                                                                 if k != ALSO_CACHE_CUT})) for c in chosen]
+    return Plan(budget, chosen, limit_s)
 
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
@@ -279,9 +295,10 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     ``fine_tune`` is False: the training step is then not timed, a second saved)."""
     from core.data.dataset import make_split
     split = make_split(scan, base.val_fraction, base.seed)
-    cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     many = len(split.train) + len(split.val) >= MANY_IMAGES  # the run is long: a steadier timing pays
-    speeds = measure_speeds(base, [i.path for i in split.train[:8]], cut=cut,
+    # the earlier level is not timed: the final pass caches its features too (a plan without that pass
+    # charges the earlier candidate a full pass at the final one's speed, an upper bound)
+    speeds = measure_speeds(base, [i.path for i in split.train[:8]],
                             depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
                             repeats=6 if many else 3)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,

@@ -212,6 +212,22 @@ class FeatureEncoder(nn.Module):
         return self.net.features(x)
 
 
+class LevelsEncoder(nn.Module):
+    """The frozen network's pooled final features (as :class:`FeatureEncoder`) followed by the pooled
+    features of the earlier level ``cut`` (as a network cut there gives them), from one forward pass: the
+    earlier level is on the way to the final one. ``net`` must not be cut."""
+
+    def __init__(self, net: TransferNet, cut: int) -> None:
+        super().__init__()
+        self.net, self.cut = net, cut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        backbone = self.net.backbone
+        last, (level,) = backbone.forward_intermediates(x, indices=[self.cut], norm=False)
+        pooled = level.mean(dim=(2, 3)) if level.ndim == 4 else level.mean(dim=1)
+        return torch.cat([backbone.forward_head(last), pooled], dim=1)
+
+
 def cache_views(pp: Preprocessing, settings: TrainSettings) -> list[Callable]:
     """The views cached per training image: the evaluation crop, or a few augmented crops."""
     if settings.augmentation == "none" or settings.lp_ft:  # LP-FT's classifier: fitted on the evaluation crop
@@ -229,7 +245,9 @@ def _files_key(files: Files) -> dict:
 def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind: str, key: dict,
                   train_files: Files, val_files: Files, pp: Preprocessing, settings: TrainSettings,
                   plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None, progress: Progress,
-                  images: str = "training images") -> CachedEngine:
+                  images: str = "training images", companions: Sequence[tuple[dict, int]] = ()) -> CachedEngine:
+    """``companions``: (key, width) of further outputs of ``encoder`` (core.training.feature_cache), cached
+    for a later run on the same images."""
     views = cache_views(pp, settings)
     augmentation = "none" if settings.lp_ft else settings.augmentation  # as cache_views
     # Cached outputs are computed in fp32 (core.models.accel's precision rule): they are what validation and
@@ -237,18 +255,18 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     common = dict(encoder=encoder, pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
                   budget_bytes=budget_bytes // 2, cancel=cancel)
     what = "features" if kind == "features" else "activations at the freeze boundary"
-    train = compute_or_load({**key, **_files_key(train_files), "split": "train", "views": len(views),
-                             "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation,
-                                              settings.seed] if augmentation != "none" else "none"},
-                            train_files, views=views, decode_size=train_cache_size(pp, augmentation),
+    train_part = {**_files_key(train_files), "split": "train", "views": len(views),
+                  "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation,
+                                   settings.seed] if augmentation != "none" else "none"}
+    val_part = {**_files_key(val_files), "split": "val", "views": 1, "augmentation": "none"}
+    train = compute_or_load({**key, **train_part}, train_files, views=views,
+                            decode_size=train_cache_size(pp, augmentation),
                             progress=saying(progress, f"Computing the {what} of the {images} "
                                                       f"({len(views)} view{'s' if len(views) > 1 else ''})"),
-                            **common)
-    val = compute_or_load({**key, **_files_key(val_files), "split": "val", "views": 1, "augmentation": "none"},
-                          val_files,
-                          views=[cached_eval_crop(pp)], decode_size=resize_size(pp),
+                            companions=[({**k, **train_part}, w) for k, w in companions], **common)
+    val = compute_or_load({**key, **val_part}, val_files, views=[cached_eval_crop(pp)], decode_size=resize_size(pp),
                           progress=saying(progress, f"Computing the {what} of the validation images"),
-                          **common)
+                          companions=[({**k, **val_part}, w) for k, w in companions], **common)
     reused = train.from_disk and val.from_disk
     mib = (train.nbytes + val.nbytes) / 2**20
     summary = (f"{what} computed once ({len(views)} view{'s' if len(views) > 1 else ''} per training image, "

@@ -160,11 +160,15 @@ class _Writer:
 def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Module,
                     views: Sequence[Callable[[torch.Tensor], torch.Tensor]], decode_size: int, pp: Preprocessing,
                     plan: ComputePlan, batch_size: int, budget_bytes: int, cancel: CancelToken | None = None,
-                    progress: Progress | None = None) -> TensorSet:
+                    progress: Progress | None = None, companions: Sequence[tuple[dict, int]] = ()) -> TensorSet:
     """``encoder`` (frozen, eval mode) over every readable image of ``files``, once per view.
 
     Each view maps a decoded uint8 image (short side ``decode_size``) to a uint8 crop; random
     views draw from torch's global generator in a fixed order, so a seeded run is repeatable.
+
+    ``companions``: (key, width) of more outputs the same pass computes, for a later run to reuse (an
+    earlier level's pooled features beside the final ones): the encoder's rows end with their columns,
+    in this order. Each is saved under its own key; only the leading columns, ``key``'s, are returned.
     """
     if not files:  # e.g. no validation images: nothing to run the network on
         return TensorSet(np.empty((len(views), 0), dtype=np.float32), torch.empty(0, dtype=torch.long), [])
@@ -177,7 +181,8 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(plan.device)
     encoder = plan.prepare_module(folded_copy(encoder, probe))
     cancel_hooks(encoder, cancel)  # felt within part of a batch; the copy is dropped afterwards
-    writer = _Writer(key, len(views), len(files), budget_bytes)
+    writers = [_Writer(k, len(views), len(files), budget_bytes) for k in [key, *(k for k, _ in companions)]]
+    widths = [width for _, width in companions]
     kept: list[int] = []
     labels: list[int] = []
     pending: list[list[torch.Tensor]] = []
@@ -188,7 +193,9 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
             x = normalize_batch(plan.to_device(torch.stack([p[v] for p in pending])), pp)
             with plan.autocast():
                 out = encoder(x)
-            writer.write(v, start, out.float().cpu().reshape(len(pending), *out.shape[1:]).numpy())
+            rows = out.float().cpu().reshape(len(pending), *out.shape[1:]).numpy()
+            for writer, part in zip(writers, _columns(rows, widths)):
+                writer.write(v, start, part)
         pending.clear()
 
     try:
@@ -204,10 +211,22 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
             report(progress, i + 1, len(files))
         if pending:
             flush()
-        data = writer.finish(len(kept))
+        data = [writer.finish(len(kept)) for writer in writers][0]
     except BaseException:
-        writer.abort()
+        for writer in writers:
+            writer.abort()
         raise
-    _save_meta(key, labels, kept)
+    for writer in writers:
+        _save_meta(writer.key, labels, kept)
     _evict()
     return TensorSet(data, torch.tensor(labels, dtype=torch.long), kept)
+
+
+def _columns(rows: np.ndarray, widths: Sequence[int]) -> list[np.ndarray]:
+    """``rows`` split into the leading columns and, after them, one block per width (none: ``rows`` whole)."""
+    if not widths:
+        return [rows]
+    if rows.ndim != 2 or rows.shape[1] <= sum(widths):
+        raise ValueError(f"rows of shape {rows.shape} cannot end with companion columns of widths {list(widths)}")
+    edges = np.cumsum([rows.shape[1] - sum(widths), *widths])[:-1]
+    return [np.ascontiguousarray(part) for part in np.split(rows, edges, axis=1)]

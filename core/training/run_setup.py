@@ -9,6 +9,7 @@ run (core.training.distributed) the engine's module is also wrapped in Distribut
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -28,12 +29,12 @@ from core.models.trunk import FrozenPrefix, TrainableTop, split_at_freeze_bounda
 from core.models.weights import LoadedBackbone, create_backbone
 from core.training import distributed
 from core.training.decode_cache import default_budget_bytes
-from core.training.engines import DecodedEngine, Engine, FeatureEncoder, PlainEngine, cached_engine
+from core.training.engines import DecodedEngine, Engine, FeatureEncoder, LevelsEncoder, PlainEngine, cached_engine
 from core.training.events import Prepare, TrainCallback
 from core.training.method import TrainingMethod
 from core.training.regularizers import L2SP, l2sp_for
 from core.training.schedule import Stage, stage_at, stage_scheduler, trainable_groups
-from core.training.settings import TrainSettings
+from core.training.settings import ALSO_CACHE_CUT, TrainSettings
 
 
 @dataclass
@@ -201,10 +202,11 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
            "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
     if not any(p.requires_grad for p in net.backbone.parameters()):
         key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
+        encoder, companions = _feature_pass(net, key, settings.extra.get(ALSO_CACHE_CUT))
         # distributed: local rank 0 fills the disk cache, the other ranks then read it
-        return distributed.main_first(lambda: cached_engine(net, FeatureEncoder(net), net.head, "features", key,
+        return distributed.main_first(lambda: cached_engine(net, encoder, net.head, "features", key,
                                                             train_files, val_files, pp, settings, plan, budget,
-                                                            cancel, progress, images))
+                                                            cancel, progress, images, companions))
     split = split_at_freeze_boundary(net)
     if split is not None and settings.augmentation == "none":
         prefix = FrozenPrefix(split)
@@ -215,3 +217,34 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     if isinstance(reuse, DecodedEngine):
         return reuse
     return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress, images)
+
+
+def _feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn.Module, list[tuple[dict, int]]]:
+    """The encoder of a frozen network's features, and (key, width) of what else its pass caches: with
+    ``also_cut``, level ``also_cut``'s pooled features under the key a network cut there has, when one pass
+    is observed to give both exactly (else nothing more: that run then computes its own)."""
+    encoder = FeatureEncoder(net)
+    if also_cut is None or net.cut_index is not None:
+        return encoder, []
+    try:
+        earlier = TransferNet(copy.deepcopy(net.backbone), 1, int(also_cut))  # as that run builds its network
+    except (TransferLabError, AttributeError, NotImplementedError):
+        return encoder, []
+    both = LevelsEncoder(net, int(also_cut))
+    device = next(net.parameters()).device
+    probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
+    was_training = net.training
+    try:
+        net.eval()
+        earlier.eval()
+        with torch.inference_mode():
+            apart = torch.cat([encoder(probe), FeatureEncoder(earlier)(probe)], dim=1)
+            together = both(probe)
+    except (RuntimeError, ValueError, TypeError):
+        return encoder, []
+    finally:
+        net.train(was_training)
+    if together.shape != apart.shape or not torch.allclose(together, apart, atol=1e-5, rtol=1e-4):
+        return encoder, []
+    return both, [({**key, "cut": int(also_cut), "weights": modules_fingerprint([earlier.backbone])},
+                   earlier.head.in_features)]

@@ -25,6 +25,11 @@ STRATEGY_TITLES = {
 }
 
 
+# TrainSettings.extra[ALSO_CACHE_CUT]: an earlier level whose pooled features a frozen run's feature pass
+# caches too, for a run cut there that follows on the same images (Auto's earlier-layer candidate)
+ALSO_CACHE_CUT = "also_cache_cut"
+
+
 @dataclass
 class TrainSettings:
     model_name: str = DEFAULT_MODEL
