@@ -18,7 +18,7 @@ from core.methods.speeds import Speeds
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.training.result import TrainResult
 from core.training.runs import RUN_FILE
-from core.training.settings import TrainSettings
+from core.training.settings import ALSO_CACHE_CUT, TrainSettings
 from core.training.trainer import train
 from tests.datagen import make_class_folder
 
@@ -51,6 +51,20 @@ def test_fast_tries_only_classifiers_on_frozen_features(similar):
     assert [c.name for c in p.candidates] == (["final"] if similar else ["final", "earlier"])
     assert all(c.settings.strategy in ("feature-extraction", "truncated") for c in p.candidates)
     assert p.limit_s == pytest.approx(SLACK * p.predicted_s)
+
+
+def test_the_final_pass_caches_the_earlier_level_only_for_an_earlier_candidate_which_then_only_fits():
+    fast = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast")
+    final, earlier = fast.candidates
+    assert final.settings.extra[ALSO_CACHE_CUT] == earlier.settings.cut_index == 3
+    assert earlier.predicted_s < final.predicted_s - 250 * SPEEDS.forward + 1e-9  # no pass of its own
+    only_final = plan(_suggestion(similar=True), TrainSettings(), SPEEDS, 200, 50, "fast")
+    assert ALSO_CACHE_CUT not in only_final.candidates[0].settings.extra
+    # a budget in minutes that cannot hold the final candidate charges the earlier one its own pass
+    slow = Speeds(forward=0.5, train_step=3.0, earlier=0.2)
+    lone = plan(_suggestion(similar=False), TrainSettings(), slow, 200, 50, "2.1")
+    assert [c.name for c in lone.candidates] == ["earlier"] and lone.candidates[0].predicted_s > 250 * slow.earlier
+    assert ALSO_CACHE_CUT not in lone.candidates[0].settings.extra
 
 
 def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_longer():
