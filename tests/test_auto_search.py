@@ -11,8 +11,9 @@ from core.base.cancel import CancelToken
 from core.base.errors import TransferLabError
 from core.data.dataset import scan_dataset
 from core.evaluation.predict import evaluate, predict
-from core.methods.advisor import Measurements, decide
-from core.methods.auto_search import AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, auto_train, parse_budget, plan, run_auto
+from core.methods.advisor import Measurements, advise, decide
+from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, about, describe_plan,
+                                      duration, parse_budget, plan, prepare_plan, run_auto)
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
@@ -153,8 +154,11 @@ def test_the_trainer_stops_at_its_deadline_and_keeps_the_best_epoch(data, tmp_pa
 
 
 def test_auto_hands_back_a_working_model_and_says_what_it_tried(data, tmp_path):
-    suggestion, p, result = auto_train(scan_dataset(data), TrainSettings(image_size=48), tmp_path / "run", "fast")
-    assert [r["name"] for r in result.rows] == [c.name for c in p.candidates]
+    scan, base = scan_dataset(data), TrainSettings(image_size=48)
+    p = prepare_plan(scan, base, advise(scan, base, probe=False), "fast")
+    # a clock that stands still: a slow test machine must not push a candidate past the deadline
+    result = run_auto(scan, p, tmp_path / "run", clock=lambda: 0.0)
+    assert [r["name"] for r in result.rows] == [c.name for c in p.candidates] == ["final", "earlier"]
     assert sum(r["winner"] for r in result.rows) == 1 and all(r["status"] == "done" for r in result.rows)
     bundle = load_bundle(tmp_path / "run")
     assert bundle.meta["auto"]["winner"] == result.winner
@@ -195,3 +199,10 @@ def test_fast_does_not_time_a_training_step_and_other_budgets_then_ask_to_measur
         plan_for(suggestion, base, "balanced")
     balanced = prepare_plan(scan, base, suggestion, "balanced")
     assert suggestion.extra["speeds"]["train_step"] > 0 and balanced.candidates[-1].name == "fine-tune"
+
+
+def test_predicted_times_are_words_a_user_reads():
+    assert duration(106) == "1 min 46 s" and duration(7.4) == "7 s" and duration(0.3) == "under a second"
+    assert about(7.4) == "about 7 s" and about(0.3) == "under a second"  # never "about 0 s"
+    words = describe_plan(plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast"), now=0)
+    assert "Classifier on earlier-layer features (about 1 s)" in words and "about 0 s" not in words

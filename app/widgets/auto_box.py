@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout
 
 from core.base.errors import TransferLabError
-from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, duration, finish_words, plan_for
+from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, about, duration, finish_words, plan_for
 
 MINUTES = "minutes"
 
@@ -88,7 +88,7 @@ class AutoBox(QGroupBox):
         except TransferLabError as exc:
             self.plan_label.setText(f"<b>{html.escape(str(exc))}</b>")
             return
-        items = "".join(f"<br>&nbsp;&nbsp;{i}. {html.escape(c.title)} (about {duration(c.predicted_s)})"
+        items = "".join(f"<br>&nbsp;&nbsp;{i}. {html.escape(c.title)} ({about(c.predicted_s)})"
                         for i, c in enumerate(auto_plan.candidates, 1))
         self.plan_label.setText(f"<b>{html.escape(finish_words(auto_plan))}</b><br>Tries, in this order, and keeps the "
                                 f"one most accurate on the validation images:{items}" + self._last_run())

@@ -333,13 +333,20 @@ def finish_words(auto_plan: Plan, now: float | None = None) -> str:
 
 def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
     """The plan in plain words, with the predicted finish time of day."""
-    tries = "; ".join(f"{c.title} (about {duration(c.predicted_s)})" for c in auto_plan.candidates)
+    tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
     return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept. "
             + finish_words(auto_plan, now))
 
 
+def about(seconds: float) -> str:
+    """A predicted time in words: "about 7 s", or "under a second" (an earlier-layer try that only fits)."""
+    return "under a second" if seconds < 0.5 else f"about {duration(seconds)}"
+
+
 def duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
+    if seconds < 0.5:
+        return "under a second"
+    seconds = int(seconds + 0.5)  # half up: 0.5 s reads "1 s", never "0 s"
     if seconds < 60:
         return f"{seconds} s"
     minutes, secs = divmod(seconds, 60)
