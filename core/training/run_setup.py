@@ -233,17 +233,18 @@ def _feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn
     both = LevelsEncoder(net, int(also_cut))
     device = next(net.parameters()).device
     probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
-    was_training = net.training
+    modes = [(m, m.training) for m in net.modules()]  # frozen BatchNorm may sit in eval mode in a training net
     try:
         net.eval()
         earlier.eval()
         with torch.inference_mode():
             apart = torch.cat([encoder(probe), FeatureEncoder(earlier)(probe)], dim=1)
             together = both(probe)
-    except (RuntimeError, ValueError, TypeError):
+    except (RuntimeError, ValueError, TypeError, AttributeError, NotImplementedError):
         return encoder, []
     finally:
-        net.train(was_training)
+        for module, mode in modes:
+            module.training = mode
     if together.shape != apart.shape or not torch.allclose(together, apart, atol=1e-5, rtol=1e-4):
         return encoder, []
     return both, [({**key, "cut": int(also_cut), "weights": modules_fingerprint([earlier.backbone])},
