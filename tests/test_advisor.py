@@ -187,3 +187,56 @@ def test_a_class_with_two_images_does_not_stop_the_advice(tmp_path):
     suggestion = advise(scan_dataset(data), TrainSettings(image_size=48))
     assert suggestion.strategy == "truncated"  # small + different: the quadrant that probes the layers
     assert any(line.startswith("Probing every layer: ") for line in suggestion.rationale)  # class c left out
+
+
+def test_the_shift_read_off_a_folded_network_is_the_one_its_batchnorms_see():
+    from core.models.fold import folded_copy
+    from core.models.imagenet_shift import StatisticsShift
+    from core.models.weights import create_backbone
+    model = create_backbone("tf_efficientnet_lite0").model.eval()
+    x = torch.rand(4, 3, 96, 96, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    folded = folded_copy(model, x[:2])
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())  # really folded
+    with torch.inference_mode():
+        plain, read = StatisticsShift(model), StatisticsShift(folded)
+        model(x), folded(x)
+    assert 0 < plain.value() < 5 and read.value() == pytest.approx(plain.value(), rel=1e-4)
+
+
+def test_measuring_a_small_set_keeps_its_training_features_for_the_feature_extraction_run(tmp_path, monkeypatch):
+    """The advisor's pass over every training image is what the run's feature cache computes: the run then
+    reads those rows instead of computing them, and trains the same model as a run that computes its own."""
+    from dataclasses import replace
+
+    from core.training.trainer import train
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
+    settings = TrainSettings(image_size=64)
+    suggestion = advise(scan_dataset(root), settings, probe=False)
+    assert suggestion.measurements.train_features_cached and suggestion.measurements.seconds_per_image > 0
+    run = replace(settings, strategy="feature-extraction", augmentation="none", classifier_fit="converged", epochs=1)
+    from core.training.events import TrainCallback
+
+    class Steps(TrainCallback):  # how many progress steps computing the training images' features took
+        def __init__(self):
+            self.steps = 0
+
+        def on_prepare(self, event):
+            self.steps += "of the training images" in event.stage
+
+    kept, own = Steps(), Steps()
+    after = train(scan_dataset(root), run, tmp_path / "after", kept)
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "own-cache"))
+    alone = train(scan_dataset(root), run, tmp_path / "alone", own)
+    assert kept.steps == 1 and own.steps == suggestion.measurements.sample_size  # read at once / image by image
+    assert after.best_val_accuracy == alone.best_val_accuracy
+    assert after.best_val_loss == pytest.approx(alone.best_val_loss, abs=1e-5)
+
+
+def test_a_large_set_is_measured_on_a_sample_and_keeps_nothing(tmp_path, monkeypatch):
+    import core.methods.advisor as advisor
+    monkeypatch.setattr(advisor, "SAMPLE_MAX", 9)
+    monkeypatch.setattr(advisor, "SAMPLE_PER_CLASS", 3)
+    root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
+    m = advise(scan_dataset(root), TrainSettings(image_size=64), probe=False).measurements
+    assert m.sample_size == 9 and not m.train_features_cached

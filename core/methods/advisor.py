@@ -11,20 +11,17 @@ is measured too and reported: it says whether the earlier layer is worth a try.
 
 import random
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 
 from core.base.cancel import CancelToken, check
-from core.base.progress import Progress, report
+from core.base.progress import Progress
 from core.data.dataset import DatasetScan, make_split
-from core.data.loading import make_loader
 from core.methods.quadrants import (MAX_IMAGENET_SHIFT, MIN_IMAGENET_CONFIDENCE, SMALL_MAX_PER_CLASS, is_small,
                                     similarity_margin)
-from core.models.devices import resolve_device
+from core.models.imagenet_shift import StatisticsShift
 from core.models.network import LayerGroup, cut_levels, default_cut_index, groups_up_to, layer_groups
-from core.models.preprocess import eval_transform, preprocessing_for
 from core.models.weights import create_backbone
 from core.training.settings import (METHOD_KEYS, STRATEGY_TITLES, TrainSettings, consistent, strategy_settings,
                                     with_strategy)
@@ -47,6 +44,7 @@ class Measurements:
     chance: float  # always answering the sample's most common class
     imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
     seconds_per_image: float = 0.0  # the measurement pass (decoding + frozen forward), for time budgets
+    train_features_cached: bool = False  # the pass was over every training image and kept them for the run
 
     @property
     def small(self) -> bool:
@@ -201,6 +199,10 @@ def similarity_sentence(m: Measurements) -> str:
 
 
 def _sample(items, seed: int):
+    """Every item when there are at most ``SAMPLE_MAX`` (a small set: the pass's rows then serve the run);
+    else up to ``SAMPLE_PER_CLASS`` of each class, seeded."""
+    if len(items) <= SAMPLE_MAX:
+        return list(items)
     rng = random.Random(seed)
     by_class: dict[int, list] = {}
     for item in sorted(items, key=lambda i: str(i.path)):
@@ -217,84 +219,45 @@ def _sample(items, seed: int):
 @torch.inference_mode()
 def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,
             cancel: CancelToken | None = None) -> tuple[Measurements, list[LayerGroup], int | None]:
-    """Run the pretrained model on a sample; returns (measurements, its layer groups, default cut)."""
+    """Run the pretrained model on a sample; returns (measurements, its layer groups, default cut).
+
+    The sample goes through the network as a feature-extraction run's cache computes it
+    (core.training.frozen_pass). When the sample is every training image (small sets), those rows are
+    kept for that run (``Suggestion.extra["train_features_cached"]``), which then computes only the
+    validation images; the pass's time is the speed "Auto" plans with."""
+    from core.training.frozen_pass import frozen_features
     scan.require_trainable()
     split = make_split(scan, settings.val_fraction, settings.seed)
     per_class = [sum(1 for i in split.train if i.label == c) for c in range(len(scan.classes))]
     loaded = create_backbone(settings.model_name, settings.weights, settings.weights_file,
                              progress=progress)
-    model = loaded.model
+    model = loaded.model.eval()
     groups = layer_groups(model)
     cut = settings.cut_index if settings.cut_index is not None else default_cut_index(model)
     levels = cut_levels(model)
-    device = resolve_device(settings.device)
-    model.eval().to(device)
-    pp = preprocessing_for(model, settings.image_size)
     sample = _sample(split.train, settings.seed)
-    loader = make_loader([(i.path, i.label) for i in sample], eval_transform(pp), batch_size=16)
-    finals, earlies, labels, confidences = [], [], [], []
-    done = 0
-    shift = _StatisticsShift(model)
-    started = time.perf_counter()
-    for batch in loader:
-        check(cancel)
-        if batch is None:
-            continue
-        x, y, _ = batch
-        x = x.to(device)
-        if cut is not None:
-            final, inters = model.forward_intermediates(x, indices=[cut], norm=False)
-            earlies.append(inters[0].float().mean(dim=(2, 3)).cpu())
-        else:
-            final = model.forward_features(x)
-        pooled = model.forward_head(final, pre_logits=True)
-        logits = model.forward_head(final)
-        finals.append(pooled.float().cpu())
-        confidences.append(logits.float().softmax(-1).amax(-1).cpu())
-        labels.append(y)
-        done += len(y)
-        report(progress, done, len(sample))  # the routine stage: no message (the caller's words stay)
-    shift.close()
-    seconds = time.perf_counter() - started
-    y = torch.cat(labels)
-    final_sep = loo_nearest_mean_accuracy(torch.cat(finals), y)
-    early_sep = loo_nearest_mean_accuracy(torch.cat(earlies), y) if earlies else 0.0
+    whole = sample == list(split.train)
+    shift: list[StatisticsShift] = []
+
+    def watch(encoder: torch.nn.Module):
+        shift.append(StatisticsShift(encoder))
+        return shift[0].close
+
+    # the whole training split in its own order is the key a feature-extraction run looks for
+    seen = frozen_features(settings, model, sample, cut, keep=whole, watch=watch,
+                           progress=progress, cancel=cancel)
+    check(cancel)
+    logits = model.get_classifier()(torch.from_numpy(seen.final).to(next(model.parameters()).dtype))
+    y = torch.from_numpy(seen.labels).long()
+    final_sep = loo_nearest_mean_accuracy(torch.from_numpy(seen.final), y)
+    early_sep = loo_nearest_mean_accuracy(torch.from_numpy(seen.earlier), y) if seen.earlier is not None else 0.0
     level_name = levels[cut]["module"] if cut is not None else "(none)"
     m = Measurements(len(scan.classes), len(split.train), float(statistics.median(per_class)), len(y),
-                     final_sep, early_sep, cut, level_name, float(torch.cat(confidences).mean()),
+                     final_sep, early_sep, cut, level_name, float(logits.float().softmax(-1).amax(-1).mean()),
                      float(torch.bincount(y).max()) / max(1, len(y)),  # always the most common class
-                     shift.value() if settings.pretrained else None, seconds / max(1, len(y)))
+                     shift[0].value() if settings.pretrained and shift else None, seen.seconds_per_image,
+                     whole and settings.speedups)
     return m, groups, cut
-
-
-class _StatisticsShift:
-    """Mean |mu - running_mean| / running_std of every BatchNorm layer's input over the images seen,
-    averaged over channels and layers: how far they lie from the ImageNet statistics the layers store."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                       and m.running_mean is not None]
-        self.sums: dict[int, torch.Tensor] = {}
-        self.counts: dict[int, int] = {}
-        self.hooks = [layer.register_forward_hook(self._hook) for layer in self.layers]
-
-    def _hook(self, module, inputs, output) -> None:
-        x = inputs[0].float()
-        dims = [d for d in range(x.dim()) if d != 1]
-        total = x.sum(dims).cpu()
-        key = id(module)
-        self.sums[key] = self.sums.get(key, 0) + total
-        self.counts[key] = self.counts.get(key, 0) + x.numel() // x.shape[1]
-
-    def close(self) -> None:
-        for hook in self.hooks:
-            hook.remove()
-
-    def value(self) -> float | None:
-        shifts = [((self.sums[id(m)] / self.counts[id(m)] - m.running_mean.float().cpu()).abs()
-                   / (m.running_var.float().cpu() + m.eps).sqrt()).mean().item()
-                  for m in self.layers if id(m) in self.sums]
-        return float(statistics.fmean(shifts)) if shifts else None
 
 
 def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: Progress | None = None,

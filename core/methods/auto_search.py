@@ -40,13 +40,14 @@ FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-
 MAX_FINE_TUNE_EPOCHS = 10
 SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
-FIT_SECONDS = 1.0  # cross-validated classifier fit and refit on cached features: a constant...
-FIT_SECONDS_PER_IMAGE = 0.003  # ...plus this per image (2 CPU cores: 2-9 s for 1,800-3,400 images), at the
-# final layer's width and at the earlier layer's alike (measured: the narrower features need more iterations)
+FIT_SECONDS = 0.3  # cross-validated classifier fit and refit on the final features, with the run's set-up...
+FIT_SECONDS_PER_IMAGE = 0.0025  # ...plus this per image up to FIT_GROWS_TO images: past about the features'
+FIT_GROWS_TO = 1500  # width the cost stops growing (more rows than dimensions: L-BFGS needs fewer steps); 2 CPU
+# cores: 0.35-0.75 s for 120-200 images, 4 s for 1,500, 3.5 s for 2,000-3,400 (bench.quality, 2026-12-03)
 # The earlier-layer candidate after the final one, whose pass cached its features: set-up and its fit only
-# (the narrow features fit quicker; measured on the bench's sets: 0.4 s for 120-160 images, 1.0 s for 1,497)
-EARLIER_AFTER_FINAL_S = 0.3
-EARLIER_FIT_SECONDS_PER_IMAGE = 0.0008
+# (the narrow features fit quicker; measured: 0.3 s for 120-160 images, 0.7 s for 1,497, 2 s for 2,550-3,445)
+EARLIER_AFTER_FINAL_S = 0.2
+EARLIER_FIT_SECONDS_PER_IMAGE = 0.0005
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
@@ -107,14 +108,16 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     budget = parse_budget(budget)
     groups, similar = suggestion.num_groups, suggestion.similarity == "similar"
     n_all = train_images + val_images
-    head_fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * n_all
+    head_fit = fit_seconds(n_all)
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     final = head("feature-extraction")
     if cut is not None:  # the final pass caches the earlier level's features too: that candidate then only fits
         final = replace(final, extra={**final.extra, ALSO_CACHE_CUT: cut})
-    options = [Planned("final", "Classifier on the final features", final, n_all * speeds.forward + head_fit)]
+    # the advisor's pass kept a small set's training features for this candidate: only the validation images are left
+    passed = val_images if suggestion.measurements.train_features_cached else n_all
+    options = [Planned("final", "Classifier on the final features", final, passed * speeds.forward + head_fit)]
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
                                EARLIER_AFTER_FINAL_S + EARLIER_FIT_SECONDS_PER_IMAGE * n_all))
@@ -152,6 +155,11 @@ def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
     return Plan(budget, chosen, limit_s)
 
 
+def fit_seconds(images: int) -> float:
+    """Predicted seconds of the converged classifier's fit and refit on the final features of ``images``."""
+    return FIT_SECONDS + FIT_SECONDS_PER_IMAGE * min(images, FIT_GROWS_TO)
+
+
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
                budget: str, before: list[Planned]) -> Planned | None:
     """LP-FT: the classifier fitted to convergence first, then fine-tuning with augmentation of the
@@ -164,7 +172,7 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     strategy = values["strategy"]
     # LP-FT's head-only stage fits on the evaluation crop's features: the "final" candidate has cached
     # them (same key) when it ran first, so only the fit is left to pay
-    fit = FIT_SECONDS + FIT_SECONDS_PER_IMAGE * (train_images + val_images)
+    fit = fit_seconds(train_images + val_images)
     head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
@@ -298,9 +306,13 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     many = len(split.train) + len(split.val) >= MANY_IMAGES  # the run is long: a steadier timing pays
     # the earlier level is not timed: the final pass caches its features too (a plan without that pass
     # charges the earlier candidate a full pass at the final one's speed, an upper bound)
-    speeds = measure_speeds(base, [i.path for i in split.train[:8]],
-                            depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
-                            repeats=6 if many else 3)
+    looked = suggestion.measurements.seconds_per_image
+    if not fine_tune and looked > 0:  # Fast: the advisor's pass ran the network as the feature cache will
+        speeds = Speeds(forward=looked, train_step=0.0)
+    else:
+        speeds = measure_speeds(base, [i.path for i in split.train[:8]],
+                                depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
+                                repeats=6 if many else 3)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
                                   "earlier": speeds.earlier, "decode": speeds.decode}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]

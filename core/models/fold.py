@@ -75,6 +75,12 @@ def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, attr, module)
 
 
+# A folded copy's attribute of this name: {convolution's name: (gamma, beta)} of the BatchNorm folded into it,
+# so that what the BatchNorm saw can still be read off the convolution's output: (out - beta) / gamma is
+# (in - running_mean) / running_std (core.methods.advisor measures that shift from ImageNet's statistics)
+FOLDED_BATCHNORMS = "folded_batchnorms"
+
+
 @torch.no_grad()
 def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
     """An eval-mode copy of ``model`` with BatchNorms folded into their convolutions, or an
@@ -85,12 +91,16 @@ def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
         expected = model(probe)
         folded = copy.deepcopy(model)
         pairs = _conv_bn_pairs(folded, probe)
+        affine: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for conv_name, bn_name, kind in pairs:
             conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
+            affine[conv_name] = ((bn.weight if bn.affine else torch.ones_like(bn.running_mean)).detach().float().cpu(),
+                                 (bn.bias if bn.affine else torch.zeros_like(bn.running_mean)).detach().float().cpu())
             _fold_into(conv, bn)
             _set_module(folded, bn_name, _replacement(bn, kind))
         folded.eval()
         if pairs and torch.allclose(folded(probe), expected, atol=TOLERANCE, rtol=TOLERANCE):
+            setattr(folded, FOLDED_BATCHNORMS, affine)
             return folded
         return copy.deepcopy(model).eval()
     finally:

@@ -242,6 +242,15 @@ def _files_key(files: Files) -> dict:
     return {"files": files_fingerprint(f for f, _ in files), "labels": dict_fingerprint({"y": [y for _, y in files]})}
 
 
+def images_key(files: Files, split: str, settings: TrainSettings, views: int) -> dict:
+    """The images' part of a cache key: which files with which labels, and their views (validation images:
+    the evaluation crop alone)."""
+    augmentation = "none" if settings.lp_ft or split == "val" else settings.augmentation  # as cache_views
+    return {**_files_key(files), "split": split, "views": views,
+            "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation, settings.seed]
+            if augmentation != "none" else "none"}
+
+
 def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind: str, key: dict,
                   train_files: Files, val_files: Files, pp: Preprocessing, settings: TrainSettings,
                   plan: ComputePlan, budget_bytes: int, cancel: CancelToken | None, progress: Progress,
@@ -255,10 +264,8 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     common = dict(encoder=encoder, pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
                   budget_bytes=budget_bytes // 2, cancel=cancel)
     what = "features" if kind == "features" else "activations at the freeze boundary"
-    train_part = {**_files_key(train_files), "split": "train", "views": len(views),
-                  "augmentation": [settings.augmentation, settings.allow_flips, settings.allow_rotation,
-                                   settings.seed] if augmentation != "none" else "none"}
-    val_part = {**_files_key(val_files), "split": "val", "views": 1, "augmentation": "none"}
+    train_part = images_key(train_files, "train", settings, len(views))
+    val_part = images_key(val_files, "val", settings, 1)
     train = compute_or_load({**key, **train_part}, train_files, views=views,
                             decode_size=train_cache_size(pp, augmentation),
                             progress=saying(progress, f"Computing the {what} of the {images} "

@@ -131,8 +131,9 @@ class _Writer:
                 self.data = np.empty(shape, dtype=np.float32)
         self.data[view, start:start + len(rows)] = rows
 
-    def finish(self, kept: int) -> np.ndarray:
-        """The array truncated to the readable images, saved for reuse."""
+    def finish(self, kept: int, save: bool = True) -> np.ndarray:
+        """The array truncated to the readable images, saved for reuse (``save``; one past the memory
+        budget lives in the cache file all the same)."""
         array_path, _ = _paths_for(self.key)
         if self.data is None:
             return np.empty((self.views, 0), dtype=np.float32)
@@ -142,6 +143,8 @@ class _Writer:
             os.replace(self.tmp_path, array_path)
             return np.load(array_path, mmap_mode="r")[:, :kept]
         data = self.data[:, :kept]
+        if not save:
+            return data
         tmp = _private(array_path, ".tmp.npy")
         try:
             np.save(tmp, data)
@@ -176,11 +179,29 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     if found is not None:
         report(progress, len(files), len(files))
         return found
+    return compute(key, files, encoder, views, decode_size, pp, plan, batch_size, budget_bytes, cancel, progress,
+                   companions)[0]
+
+
+@torch.inference_mode()
+def compute(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Module,
+            views: Sequence[Callable[[torch.Tensor], torch.Tensor]], decode_size: int, pp: Preprocessing,
+            plan: ComputePlan, batch_size: int, budget_bytes: int, cancel: CancelToken | None = None,
+            progress: Progress | None = None, companions: Sequence[tuple[dict, int]] = (), save: bool = True,
+            watch: Callable[[nn.Module], Callable[[], None]] | None = None) -> list[TensorSet]:
+    """What :func:`compute_or_load` computes when nothing is cached, always: ``key``'s set, then each
+    companion's. ``save=False``: kept in memory only (a measurement on a sample no run trains on).
+    ``watch``: called with the network as it runs (folded, on the device) before the first image, to
+    attach hooks; it returns what removes them (the advisor's similarity statistics)."""
+    if not files:
+        return [TensorSet(np.empty((len(views), 0), dtype=np.float32), torch.empty(0, dtype=torch.long), [])
+                for _ in range(1 + len(companions))]
     resize = short_side_resizer(decode_size, pp)
     # BatchNorm folded into the convolutions: a quarter faster, same outputs within 1e-5 (core.models.fold).
     probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(plan.device)
     encoder = plan.prepare_module(folded_copy(encoder, probe))
     cancel_hooks(encoder, cancel)  # felt within part of a batch; the copy is dropped afterwards
+    unwatch = watch(encoder) if watch is not None else None
     writers = [_Writer(k, len(views), len(files), budget_bytes) for k in [key, *(k for k, _ in companions)]]
     widths = [width for _, width in companions]
     kept: list[int] = []
@@ -211,15 +232,19 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
             report(progress, i + 1, len(files))
         if pending:
             flush()
-        data = [writer.finish(len(kept)) for writer in writers][0]
+        data = [writer.finish(len(kept), save) for writer in writers]
     except BaseException:
         for writer in writers:
             writer.abort()
         raise
-    for writer in writers:
-        _save_meta(writer.key, labels, kept)
-    _evict()
-    return TensorSet(data, torch.tensor(labels, dtype=torch.long), kept)
+    finally:
+        if unwatch is not None:
+            unwatch()
+    if save:
+        for writer in writers:
+            _save_meta(writer.key, labels, kept)
+        _evict()
+    return [TensorSet(d, torch.tensor(labels, dtype=torch.long), list(kept)) for d in data]
 
 
 def _columns(rows: np.ndarray, widths: Sequence[int]) -> list[np.ndarray]:

@@ -181,7 +181,8 @@ def loss_weights(train_items: list, num_classes: int, mode: str) -> list[float] 
     return class_weights(counts)
 
 
-def _budget_bytes(settings: TrainSettings) -> int:
+def cache_budget_bytes(settings: TrainSettings) -> int:
+    """The memory a run may give its decoded images and cached features."""
     return default_budget_bytes() if settings.cache_memory_mb is None else int(settings.cache_memory_mb) << 20
 
 
@@ -194,15 +195,12 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     if not settings.speedups:
         return reuse if isinstance(reuse, PlainEngine) else PlainEngine(net, train_files, val_files, pp, settings,
                                                                          plan)
-    budget = _budget_bytes(settings)
+    budget = cache_budget_bytes(settings)
     progress = lambda done, total, stage: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731 (as events)
-    import timm
-    import torchvision
-    key = {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": "fp32", "fold": 1,
-           "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
+    key = _cache_key(settings, pp)
     if not any(p.requires_grad for p in net.backbone.parameters()):
-        key.update(kind="features", cut=net.cut_index, weights=modules_fingerprint([net.backbone]))
-        encoder, companions = _feature_pass(net, key, settings.extra.get(ALSO_CACHE_CUT))
+        key = features_key(net, pp, settings)
+        encoder, companions = feature_pass(net, key, settings.extra.get(ALSO_CACHE_CUT))
         # distributed: local rank 0 fills the disk cache, the other ranks then read it
         return distributed.main_first(lambda: cached_engine(net, encoder, net.head, "features", key,
                                                             train_files, val_files, pp, settings, plan, budget,
@@ -219,7 +217,20 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress, images)
 
 
-def _feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn.Module, list[tuple[dict, int]]]:
+def _cache_key(settings: TrainSettings, pp: Preprocessing) -> dict:
+    import timm
+    import torchvision
+    return {"model": settings.model_name, "preprocessing": pp.to_dict(), "precision": "fp32", "fold": 1,
+            "versions": [torch.__version__, torchvision.__version__, timm.__version__]}
+
+
+def features_key(net: TransferNet, pp: Preprocessing, settings: TrainSettings) -> dict:
+    """What identifies the cached features of a frozen ``net`` (before the images' part of the key)."""
+    return {**_cache_key(settings, pp), "kind": "features", "cut": net.cut_index,
+            "weights": modules_fingerprint([net.backbone])}
+
+
+def feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn.Module, list[tuple[dict, int]]]:
     """The encoder of a frozen network's features, and (key, width) of what else its pass caches: with
     ``also_cut``, level ``also_cut``'s pooled features under the key a network cut there has, when one pass
     is observed to give both exactly (else nothing more: that run then computes its own)."""

@@ -1,0 +1,74 @@
+"""A feature-extraction run's frozen pass on its own, for measuring: the advisor's look at the data.
+
+The images go through the network exactly as the feature cache of a feature-extraction run computes
+them (the same decoding, the BatchNorm-folded network on the run's device, fp32), with the earlier level's
+features beside the final ones (core.training.engines.LevelsEncoder). When the images are that run's
+training images, the rows are kept under the key that run looks for, so the run does not compute them
+again; the time the pass took is the speed that run's pass will have.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+from torch import nn
+
+from core.base.cancel import CancelToken
+from core.base.progress import Progress
+from core.data.items import ImageItem
+from core.models.accel import configure_threads, plain_plan, plan_for
+from core.models.devices import resolve_device
+from core.models.network import TransferNet, apply_freeze_depth
+from core.models.preprocess import cached_eval_crop, preprocessing_for, train_cache_size
+from core.training import distributed
+from core.training.engines import images_key
+from core.training.feature_cache import compute
+from core.training.run_setup import cache_budget_bytes, feature_pass, features_key
+from core.training.settings import TrainSettings
+
+
+@dataclass
+class FrozenFeatures:
+    final: np.ndarray  # (n, D) pooled final features of the readable images
+    earlier: np.ndarray | None  # (n, C) pooled features of the earlier level (None: not available)
+    labels: np.ndarray  # (n,)
+    seconds_per_image: float  # decoding and the frozen pass, as the feature cache runs them (set-up excluded)
+
+
+def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[ImageItem], cut: int | None,
+                    keep: bool = False, watch: Callable[[nn.Module], Callable[[], None]] | None = None,
+                    progress: Progress | None = None, cancel: CancelToken | None = None) -> FrozenFeatures:
+    """``model`` (a loaded backbone; not changed) over ``items`` as a feature-extraction run with these
+    settings caches its training images. ``keep``: ``items`` are that run's training images, in its order,
+    and the rows are kept for it. ``watch``: as in core.training.feature_cache.compute."""
+    configure_threads()
+    run = replace(settings, strategy="feature-extraction", cut_index=None, augmentation="none", lp_ft=False)
+    device = distributed.local_device(resolve_device(run.device))
+    plan = plan_for(device, run.precision) if run.speedups else plain_plan(device)
+    pp = preprocessing_for(model, run.image_size)
+    net = TransferNet(copy.deepcopy(model), 2)  # as build_run makes it: the head does not enter the key
+    apply_freeze_depth(net, 0)
+    plan.prepare_module(net)
+    key = features_key(net, pp, run)
+    encoder, companions = feature_pass(net, key, cut)
+    files = [(item.path, item.label) for item in items]
+    part = images_key(files, "train", run, 1)
+    started: list[float] = []
+
+    def watching(module: nn.Module) -> Callable[[], None]:  # the clock starts at the first image, after set-up
+        started.append(time.perf_counter())
+        return watch(module) if watch is not None else (lambda: None)
+
+    sets = compute({**key, **part}, files, encoder, views=[cached_eval_crop(pp)],
+                   decode_size=train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
+                   batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
+                   progress=progress, companions=[({**k, **part}, w) for k, w in companions],
+                   save=keep and run.speedups, watch=watching)
+    seconds = time.perf_counter() - started[0] if started else 0.0
+    final = np.asarray(sets[0].data[0])
+    earlier = np.asarray(sets[1].data[0]) if len(sets) > 1 else None
+    return FrozenFeatures(final, earlier, sets[0].labels.numpy(), seconds / max(1, len(files)))
