@@ -12,7 +12,7 @@ from core.base.errors import TransferLabError
 from core.data.dataset import scan_dataset
 from core.evaluation.predict import evaluate, predict
 from core.methods.advisor import Measurements, advise, decide
-from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, OVERRUN, SLACK, about, describe_plan,
+from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, MIN_SLACK_S, OVERRUN, SLACK, about, describe_plan,
                                       duration, parse_budget, plan, prepare_plan, run_auto)
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds
@@ -51,7 +51,11 @@ def test_fast_tries_only_classifiers_on_frozen_features(similar):
     p = plan(_suggestion(similar=similar), TrainSettings(), SPEEDS, 200, 50, "fast")
     assert [c.name for c in p.candidates] == (["final"] if similar else ["final", "earlier"])
     assert all(c.settings.strategy in ("feature-extraction", "truncated") for c in p.candidates)
-    assert p.limit_s == pytest.approx(SLACK * p.predicted_s)
+    assert p.limit_s == pytest.approx(max(SLACK * p.predicted_s, p.predicted_s + MIN_SLACK_S))
+    # a plan of seconds keeps a few seconds' slack: a fit that converges slower must not cost the next try
+    assert p.limit_s >= p.predicted_s + MIN_SLACK_S
+    long = plan(_suggestion(similar=similar), TrainSettings(), Speeds(forward=1.0, train_step=3.0), 200, 50, "fast")
+    assert long.limit_s == pytest.approx(SLACK * long.predicted_s)
 
 
 def test_the_final_pass_caches_the_earlier_level_only_for_an_earlier_candidate_which_then_only_fits():

@@ -9,7 +9,7 @@ trainer itself (core.training.refit); its reported accuracy stays the held-out o
 The budget (``BUDGETS`` or a number of minutes) is planned before anything runs, from speeds
 measured on this computer (core.methods.speeds), and kept while running: a candidate that no
 longer fits what is left is skipped, and fine-tuning stops at the deadline keeping its best epoch
-(core.training.trainer). A named budget's deadline is its predicted time plus 25%, shown as "at the latest".
+(core.training.trainer). A named budget's deadline is its predicted time plus 25% (at least 5 s), shown as "at the latest".
 Cancel keeps the best candidate finished so far as the run's model.
 """
 
@@ -38,7 +38,9 @@ BUDGET_WORDS = {
 }
 FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-stage, LP-FT)
 MAX_FINE_TUNE_EPOCHS = 10
-SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)
+SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)...
+MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by more than a quarter (a fit
+# that converges slower), and Fast's earlier-layer try, which may win, was skipped for a fraction of a second
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
 FIT_SECONDS = 0.3  # cross-validated classifier fit and refit on the final features, with the run's set-up...
 FIT_SECONDS_PER_IMAGE = 0.0025  # ...plus this per image up to FIT_GROWS_TO images: past about the features'
@@ -129,10 +131,10 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":
         chosen = options[:1] + [o for o in options[1:2] if not similar]
-        return _plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+        return _plan(budget, chosen, _deadline(chosen))
     if budget in BUDGETS:  # views never won on the benchmark (at best a tie, at 4x the cost): Best only
         chosen = [o for o in options if o.name != "views" or budget == "best"] + ([fine] if fine else [])
-        return _plan(budget, chosen, SLACK * sum(c.predicted_s for c in chosen))
+        return _plan(budget, chosen, _deadline(chosen))
     limit = float(budget) * 60
     chosen, used = [], 0.0
     for option in options + ([fine] if fine else []):
@@ -145,6 +147,12 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
         raise TransferLabError(f"{budget} minute(s) is too little for even the quickest candidate (about "
                                f"{options[0].predicted_s / 60:.1f} minutes on this computer): allow more time")
     return _plan(budget, chosen, limit)
+
+
+def _deadline(chosen: list[Planned]) -> float:
+    """A named budget's limit: the predicted time plus 25%, and at least MIN_SLACK_S more."""
+    predicted = sum(c.predicted_s for c in chosen)
+    return max(SLACK * predicted, predicted + MIN_SLACK_S)
 
 
 def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
