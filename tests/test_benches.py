@@ -18,6 +18,7 @@ SUMMARY = re.compile(r"^\w+=\S+( [a-z]+)?( \w+=\S+( [a-z]+)?)*$")
 BENCHES = {
     "bench.compare": ([], "feature_extraction_speedup"),
     "bench.dann": ([], "dann_target_gain"),
+    "bench.feature_concat": ([], "concat_gain_best"),
     "bench.rank": (["--out", "rank.json"], "kendall_tau_heldout_textures"),
     "bench.model_speed": ([], "fastest_images_per_second"),
     "bench.quality": ([], "auto_vs_best_reference"),
