@@ -293,9 +293,12 @@ def test_the_final_features_pass_caches_an_earlier_level_for_the_run_cut_there(d
     base = TrainSettings(image_size=64, augmentation="none", classifier_fit="converged", epochs=1, seed=5)
     cut = replace(base, strategy="truncated", cut_index=2)
     monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "shared-cache"))
+    first = train(scan_dataset(data), base, tmp_path / "first")  # the final features cached, no earlier level
     final = train(scan_dataset(data), replace(base, extra={ALSO_CACHE_CUT: 2}), tmp_path / "final")
     after = train(scan_dataset(data), cut, tmp_path / "after")
-    assert not _compute(final.run_dir)["reused"] and _compute(after.run_dir)["reused"]
+    assert not _compute(first.run_dir)["reused"]
+    assert not _compute(final.run_dir)["reused"]  # its companion was missing: the pass ran again, for both
+    assert _compute(after.run_dir)["reused"]
     monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "own-cache"))
     alone = train(scan_dataset(data), cut, tmp_path / "alone")
     plain = train(scan_dataset(data), base, tmp_path / "plain")

@@ -223,7 +223,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
 
     The sample goes through the network as a feature-extraction run's cache computes it
     (core.training.frozen_pass). When the sample is every training image (small sets), those rows are
-    kept for that run (``Suggestion.extra["train_features_cached"]``), which then computes only the
+    kept for that run (``Measurements.train_features_cached``), which then computes only the
     validation images; the pass's time is the speed "Auto" plans with."""
     from core.training.frozen_pass import frozen_features
     scan.require_trainable()
@@ -305,6 +305,8 @@ def use_probe(suggestion: Suggestion, probe) -> None:
     suggestion.extra["probe"] = probe.to_dict()
     if probe.best_index is None or suggestion.strategy != "truncated":
         return
+    if probe.best_index != suggestion.measurements.early_level:  # the measured pass kept another level's rows
+        suggestion.measurements.train_features_cached = False
     suggestion.cut_index = probe.best_index
     suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
     suggestion.measurements.early_level = probe.best_index

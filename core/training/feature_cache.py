@@ -92,6 +92,16 @@ def _load(key: dict, budget_bytes: int) -> TensorSet | None:
         return None  # a damaged cache entry is simply recomputed
 
 
+def _cached(key: dict) -> bool:
+    """Whether ``key``'s arrays are on disk (read no further)."""
+    array_path, meta_path = _paths_for(key)
+    try:
+        return array_path.is_file() and json.loads(meta_path.read_text(encoding="utf-8")).get("key") == \
+            json.loads(json.dumps(key, default=str))
+    except (OSError, ValueError):
+        return False
+
+
 def _save_meta(key: dict, labels: list[int], kept: list[int]) -> None:
     _, meta_path = _paths_for(key)
     tmp = _private(meta_path, ".json.tmp")
@@ -172,11 +182,12 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     ``companions``: (key, width) of more outputs the same pass computes, for a later run to reuse (an
     earlier level's pooled features beside the final ones): the encoder's rows end with their columns,
     in this order. Each is saved under its own key; only the leading columns, ``key``'s, are returned.
+    With a companion missing from the disk, everything is computed again.
     """
     if not files:  # e.g. no validation images: nothing to run the network on
         return TensorSet(np.empty((len(views), 0), dtype=np.float32), torch.empty(0, dtype=torch.long), [])
     found = _load(key, budget_bytes)
-    if found is not None:
+    if found is not None and all(_cached(k) for k, _ in companions):
         report(progress, len(files), len(files))
         return found
     return compute(key, files, encoder, views, decode_size, pp, plan, batch_size, budget_bytes, cancel, progress,
