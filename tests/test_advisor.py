@@ -240,3 +240,13 @@ def test_a_large_set_is_measured_on_a_sample_and_keeps_nothing(tmp_path, monkeyp
     root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
     m = advise(scan_dataset(root), TrainSettings(image_size=64), probe=False).measurements
     assert m.sample_size == 9 and not m.train_features_cached
+
+
+def test_a_fixed_size_vision_transformer_is_measured_with_both_levels(tmp_path):
+    """Its patch embedding takes only its own input size: every check the pass makes runs at that size."""
+    root = make_class_folder(tmp_path / "data", ["circles", "squares"], per_class=4, size=48)
+    suggestion = advise(scan_dataset(root), TrainSettings(model_name="vit_small_patch16_224", weights="none"),
+                        probe=False)
+    m = suggestion.measurements
+    assert m.early_level is not None and m.early_separability > 0 and m.imagenet_shift is None
+    assert not m.train_features_cached  # random weights: the run draws others, so nothing is kept for it

@@ -256,7 +256,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
                      final_sep, early_sep, cut, level_name, float(logits.float().softmax(-1).amax(-1).mean()),
                      float(torch.bincount(y).max()) / max(1, len(y)),  # always the most common class
                      shift[0].value() if settings.pretrained and shift else None, seen.seconds_per_image,
-                     whole and settings.speedups)
+                     seen.kept)
     return m, groups, cut
 
 

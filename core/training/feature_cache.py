@@ -92,7 +92,7 @@ def _load(key: dict, budget_bytes: int) -> TensorSet | None:
         return None  # a damaged cache entry is simply recomputed
 
 
-def _cached(key: dict) -> bool:
+def is_cached(key: dict) -> bool:
     """Whether ``key``'s arrays are on disk (read no further)."""
     array_path, meta_path = _paths_for(key)
     try:
@@ -187,7 +187,7 @@ def compute_or_load(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Mo
     if not files:  # e.g. no validation images: nothing to run the network on
         return TensorSet(np.empty((len(views), 0), dtype=np.float32), torch.empty(0, dtype=torch.long), [])
     found = _load(key, budget_bytes)
-    if found is not None and all(_cached(k) for k, _ in companions):
+    if found is not None and all(is_cached(k) for k, _ in companions):
         report(progress, len(files), len(files))
         return found
     return compute(key, files, encoder, views, decode_size, pp, plan, batch_size, budget_bytes, cancel, progress,
@@ -209,7 +209,8 @@ def compute(key: dict, files: Sequence[tuple[Path, int]], encoder: nn.Module,
                 for _ in range(1 + len(companions))]
     resize = short_side_resizer(decode_size, pp)
     # BatchNorm folded into the convolutions: a quarter faster, same outputs within 1e-5 (core.models.fold).
-    probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(plan.device)
+    size = pp.input_size  # what the network will see (a fixed-size model, such as a ViT, takes nothing else)
+    probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(plan.device)
     encoder = plan.prepare_module(folded_copy(encoder, probe))
     cancel_hooks(encoder, cancel)  # felt within part of a batch; the copy is dropped afterwards
     unwatch = watch(encoder) if watch is not None else None

@@ -18,6 +18,7 @@ import numpy as np
 from torch import nn
 
 from core.base.cancel import CancelToken
+from core.base.errors import TransferLabError
 from core.base.progress import Progress
 from core.data.items import ImageItem
 from core.models.accel import configure_threads, plain_plan, plan_for
@@ -25,8 +26,8 @@ from core.models.devices import resolve_device
 from core.models.network import TransferNet, apply_freeze_depth
 from core.models.preprocess import cached_eval_crop, preprocessing_for, train_cache_size
 from core.training import distributed
-from core.training.engines import images_key
-from core.training.feature_cache import compute
+from core.training.engines import FeatureEncoder, images_key
+from core.training.feature_cache import compute, is_cached
 from core.training.run_setup import cache_budget_bytes, feature_pass, features_key
 from core.training.settings import TrainSettings
 
@@ -37,6 +38,7 @@ class FrozenFeatures:
     earlier: np.ndarray | None  # (n, C) pooled features of the earlier level (None: not available)
     labels: np.ndarray  # (n,)
     seconds_per_image: float  # decoding and the frozen pass, as the feature cache runs them (set-up excluded)
+    kept: bool = False  # the rows are on disk for the feature-extraction run
 
 
 def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[ImageItem], cut: int | None,
@@ -54,9 +56,10 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
     apply_freeze_depth(net, 0)
     plan.prepare_module(net)
     key = features_key(net, pp, run)
-    encoder, companions = feature_pass(net, key, cut)
+    encoder, companions = feature_pass(net, key, cut, plan, pp.input_size)
     files = [(item.path, item.label) for item in items]
     part = images_key(files, "train", run, 1)
+    keep = keep and run.speedups and run.pretrained  # random weights: the run draws other ones
     started: list[float] = []
 
     def watching(module: nn.Module) -> Callable[[], None]:  # the clock starts at the first image, after set-up
@@ -67,8 +70,26 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
                    decode_size=train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
                    batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
                    progress=progress, companions=[({**k, **part}, w) for k, w in companions],
-                   save=keep and run.speedups, watch=watching)
+                   save=keep, watch=watching)
     seconds = time.perf_counter() - started[0] if started else 0.0
     final = np.asarray(sets[0].data[0])
     earlier = np.asarray(sets[1].data[0]) if len(sets) > 1 else None
-    return FrozenFeatures(final, earlier, sets[0].labels.numpy(), seconds / max(1, len(files)))
+    if earlier is None and cut is not None:  # one pass could not give both: the earlier level on its own
+        earlier = _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel)
+    return FrozenFeatures(final, earlier, sets[0].labels.numpy(), seconds / max(1, len(files)),
+                          keep and is_cached({**key, **part}))
+
+
+def _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel) -> np.ndarray | None:
+    try:
+        net = TransferNet(copy.deepcopy(model), 2, cut)
+    except (TransferLabError, AttributeError, NotImplementedError):
+        return None
+    apply_freeze_depth(net, 0)
+    plan.prepare_module(net)
+    key = features_key(net, pp, run)
+    (found,) = compute({**key, **part}, files, FeatureEncoder(net), views=[cached_eval_crop(pp)],
+                       decode_size=train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
+                       batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
+                       save=keep)
+    return np.asarray(found.data[0])

@@ -200,7 +200,8 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     key = _cache_key(settings, pp)
     if not any(p.requires_grad for p in net.backbone.parameters()):
         key = features_key(net, pp, settings)
-        encoder, companions = feature_pass(net, key, settings.extra.get(ALSO_CACHE_CUT))
+        also = settings.extra.get(ALSO_CACHE_CUT) if settings.augmentation == "none" else None  # one view, unseeded
+        encoder, companions = feature_pass(net, key, also, plan, pp.input_size)
         # distributed: local rank 0 fills the disk cache, the other ranks then read it
         return distributed.main_first(lambda: cached_engine(net, encoder, net.head, "features", key,
                                                             train_files, val_files, pp, settings, plan, budget,
@@ -230,10 +231,12 @@ def features_key(net: TransferNet, pp: Preprocessing, settings: TrainSettings) -
             "weights": modules_fingerprint([net.backbone])}
 
 
-def feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn.Module, list[tuple[dict, int]]]:
+def feature_pass(net: TransferNet, key: dict, also_cut: int | None, plan: ComputePlan,
+                 size: int) -> tuple[nn.Module, list[tuple[dict, int]]]:
     """The encoder of a frozen network's features, and (key, width) of what else its pass caches: with
     ``also_cut``, level ``also_cut``'s pooled features under the key a network cut there has, when one pass
-    is observed to give both exactly (else nothing more: that run then computes its own)."""
+    is observed to give both exactly (on ``size``-pixel input, in exact fp32; else nothing more: that run
+    then computes its own)."""
     encoder = FeatureEncoder(net)
     if also_cut is None or net.cut_index is not None:
         return encoder, []
@@ -243,15 +246,15 @@ def feature_pass(net: TransferNet, key: dict, also_cut: int | None) -> tuple[nn.
         return encoder, []
     both = LevelsEncoder(net, int(also_cut))
     device = next(net.parameters()).device
-    probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
+    probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     modes = [(m, m.training) for m in net.modules()]  # frozen BatchNorm may sit in eval mode in a training net
     try:
         net.eval()
         earlier.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), plan.evaluation.autocast():
             apart = torch.cat([encoder(probe), FeatureEncoder(earlier)(probe)], dim=1)
             together = both(probe)
-    except (RuntimeError, ValueError, TypeError, AttributeError, NotImplementedError):
+    except (RuntimeError, ValueError, TypeError, AttributeError, NotImplementedError, AssertionError):
         return encoder, []
     finally:
         for module, mode in modes:
