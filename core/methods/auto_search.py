@@ -9,8 +9,8 @@ trainer itself (core.training.refit); its reported accuracy stays the held-out o
 The budget (``BUDGETS`` or a number of minutes) is planned before anything runs, from speeds
 measured on this computer (core.methods.speeds), and kept while running: a candidate that no
 longer fits what is left is skipped, and fine-tuning stops at the deadline keeping its best epoch
-(core.training.trainer). A named budget's deadline is its predicted time plus 25% (at least 5 s), shown as "at the latest".
-Cancel keeps the best candidate finished so far as the run's model.
+(core.training.trainer). A named budget's deadline is its predicted time plus 25% (at least 5 s), shown
+as "at the latest". Cancel keeps the best candidate finished so far as the run's model.
 """
 
 from __future__ import annotations
@@ -114,12 +114,10 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
-    final = head("feature-extraction")
-    if cut is not None:  # the final pass caches the earlier level's features too: that candidate then only fits
-        final = replace(final, extra={**final.extra, ALSO_CACHE_CUT: cut})
     # the advisor's pass kept a small set's training features for this candidate: only the validation images are left
     passed = val_images if suggestion.measurements.train_features_cached else n_all
-    options = [Planned("final", "Classifier on the final features", final, passed * speeds.forward + head_fit)]
+    options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
+                       passed * speeds.forward + head_fit)]
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
                                EARLIER_AFTER_FINAL_S + EARLIER_FIT_SECONDS_PER_IMAGE * n_all))
@@ -156,10 +154,13 @@ def _deadline(chosen: list[Planned]) -> float:
 
 
 def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
-    """The plan of ``chosen``; the final pass caches the earlier level only for an earlier-layer candidate."""
-    if not any(c.name == "earlier" for c in chosen):
-        chosen = [replace(c, settings=replace(c.settings, extra={k: v for k, v in c.settings.extra.items()
-                                                                 if k != ALSO_CACHE_CUT})) for c in chosen]
+    """The plan of ``chosen``. With an earlier-layer candidate, the final candidate's pass caches that level's
+    features too (the earlier one is planned as only fitting)."""
+    earlier = next((c for c in chosen if c.name == "earlier"), None)
+    if earlier is not None:
+        chosen = [replace(c, settings=replace(c.settings, extra={**c.settings.extra,
+                                                                 ALSO_CACHE_CUT: earlier.settings.cut_index}))
+                  if c.name == "final" else c for c in chosen]
     return Plan(budget, chosen, limit_s)
 
 

@@ -75,14 +75,29 @@ def _private(path: Path, tail: str) -> Path:
     return path.parent / f"{path.stem}.{socket.gethostname()}-{os.getpid()}{tail}"
 
 
-def _load(key: dict, budget_bytes: int) -> TensorSet | None:
+def _meta(key: dict) -> dict | None:
+    """The metadata of ``key``'s cached arrays, when both files are there and were written for this key."""
     array_path, meta_path = _paths_for(key)
     if not (array_path.is_file() and meta_path.is_file()):
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("key") != json.loads(json.dumps(key, default=str)):
-            return None
+    except (OSError, ValueError):
+        return None
+    return meta if meta.get("key") == json.loads(json.dumps(key, default=str)) else None
+
+
+def is_cached(key: dict) -> bool:
+    """Whether ``key``'s arrays are on disk (read no further)."""
+    return _meta(key) is not None
+
+
+def _load(key: dict, budget_bytes: int) -> TensorSet | None:
+    array_path, _ = _paths_for(key)
+    meta = _meta(key)
+    if meta is None:
+        return None
+    try:
         data = np.load(array_path, mmap_mode="r")
         if data.nbytes <= budget_bytes:
             data = np.array(data)
@@ -90,16 +105,6 @@ def _load(key: dict, budget_bytes: int) -> TensorSet | None:
         return TensorSet(data, torch.tensor(meta["labels"], dtype=torch.long), list(meta["kept"]), True)
     except (OSError, ValueError, KeyError):
         return None  # a damaged cache entry is simply recomputed
-
-
-def is_cached(key: dict) -> bool:
-    """Whether ``key``'s arrays are on disk (read no further)."""
-    array_path, meta_path = _paths_for(key)
-    try:
-        return array_path.is_file() and json.loads(meta_path.read_text(encoding="utf-8")).get("key") == \
-            json.loads(json.dumps(key, default=str))
-    except (OSError, ValueError):
-        return False
 
 
 def _save_meta(key: dict, labels: list[int], kept: list[int]) -> None:

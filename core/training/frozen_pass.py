@@ -66,11 +66,8 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
         started.append(time.perf_counter())
         return watch(module) if watch is not None else (lambda: None)
 
-    sets = compute({**key, **part}, files, encoder, views=[cached_eval_crop(pp)],
-                   decode_size=train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
-                   batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
-                   progress=progress, companions=[({**k, **part}, w) for k, w in companions],
-                   save=keep, watch=watching)
+    sets = _pass({**key, **part}, files, encoder, run, plan, pp, keep, cancel, progress=progress,
+                 companions=[({**k, **part}, w) for k, w in companions], watch=watching)
     seconds = time.perf_counter() - started[0] if started else 0.0
     final = np.asarray(sets[0].data[0])
     earlier = np.asarray(sets[1].data[0]) if len(sets) > 1 else None
@@ -87,9 +84,12 @@ def _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel) -> np.n
         return None
     apply_freeze_depth(net, 0)
     plan.prepare_module(net)
-    key = features_key(net, pp, run)
-    (found,) = compute({**key, **part}, files, FeatureEncoder(net), views=[cached_eval_crop(pp)],
-                       decode_size=train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
-                       batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
-                       save=keep)
+    (found,) = _pass({**features_key(net, pp, run), **part}, files, FeatureEncoder(net), run, plan, pp, keep, cancel)
     return np.asarray(found.data[0])
+
+
+def _pass(key, files, encoder, run, plan, pp, keep, cancel, **more):
+    """The training images' pass as core.training.engines.cached_engine runs it for ``run``."""
+    return compute(key, files, encoder, views=[cached_eval_crop(pp)], decode_size=train_cache_size(pp, "none"),
+                   pp=pp, plan=plan.evaluation, batch_size=max(run.batch_size, 32),
+                   budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel, save=keep, **more)

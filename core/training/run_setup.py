@@ -197,7 +197,6 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
                                                                          plan)
     budget = cache_budget_bytes(settings)
     progress = lambda done, total, stage: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731 (as events)
-    key = _cache_key(settings, pp)
     if not any(p.requires_grad for p in net.backbone.parameters()):
         key = features_key(net, pp, settings)
         also = settings.extra.get(ALSO_CACHE_CUT) if settings.augmentation == "none" else None  # one view, unseeded
@@ -209,7 +208,8 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     split = split_at_freeze_boundary(net)
     if split is not None and settings.augmentation == "none":
         prefix = FrozenPrefix(split)
-        key.update(kind="boundary", boundary=split.boundary, weights=modules_fingerprint([prefix]))
+        key = {**_cache_key(settings, pp), "kind": "boundary", "boundary": split.boundary,
+               "weights": modules_fingerprint([prefix])}
         return distributed.main_first(lambda: cached_engine(net, prefix, TrainableTop(net, split), "boundary", key,
                                                             train_files, val_files, pp, settings, plan, budget,
                                                             cancel, progress, images))
