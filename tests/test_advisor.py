@@ -203,9 +203,10 @@ def test_the_shift_read_off_a_folded_network_is_the_one_its_batchnorms_see():
     assert 0 < plain.value() < 5 and read.value() == pytest.approx(plain.value(), rel=1e-4)
 
 
-def test_measuring_a_small_set_keeps_its_training_features_for_the_feature_extraction_run(tmp_path, monkeypatch):
-    """The advisor's pass over every training image is what the run's feature cache computes: the run then
-    reads those rows instead of computing them, and trains the same model as a run that computes its own."""
+def test_measuring_a_small_set_keeps_its_features_for_the_feature_extraction_run(tmp_path, monkeypatch):
+    """The advisor's pass over every training image (and then the validation images) is what the run's
+    feature cache computes: the run then reads those rows instead of computing them, and trains the same
+    model as a run that computes its own."""
     from dataclasses import replace
 
     from core.training.trainer import train
@@ -213,22 +214,25 @@ def test_measuring_a_small_set_keeps_its_training_features_for_the_feature_extra
     root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
     settings = TrainSettings(image_size=64)
     suggestion = advise(scan_dataset(root), settings, probe=False)
-    assert suggestion.measurements.train_features_cached and suggestion.measurements.seconds_per_image > 0
+    assert suggestion.measurements.features_cached and suggestion.measurements.seconds_per_image > 0
     run = replace(settings, strategy="feature-extraction", augmentation="none", classifier_fit="converged", epochs=1)
     from core.training.events import TrainCallback
 
-    class Steps(TrainCallback):  # how many progress steps computing the training images' features took
+    class Steps(TrainCallback):  # how many progress steps computing the images' features took
         def __init__(self):
-            self.steps = 0
+            self.steps = self.val_steps = 0
 
         def on_prepare(self, event):
             self.steps += "of the training images" in event.stage
+            self.val_steps += "of the validation images" in event.stage
 
     kept, own = Steps(), Steps()
     after = train(scan_dataset(root), run, tmp_path / "after", kept)
     monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "own-cache"))
     alone = train(scan_dataset(root), run, tmp_path / "alone", own)
     assert kept.steps == 1 and own.steps == suggestion.measurements.sample_size  # read at once / image by image
+    val_images = len(make_split(scan_dataset(root), settings.val_fraction, settings.seed).val)
+    assert val_images > 1 and kept.val_steps == 1 and own.val_steps == val_images
     assert after.best_val_accuracy == alone.best_val_accuracy
     assert after.best_val_loss == pytest.approx(alone.best_val_loss, abs=1e-5)
 
@@ -239,7 +243,7 @@ def test_a_large_set_is_measured_on_a_sample_and_keeps_nothing(tmp_path, monkeyp
     monkeypatch.setattr(advisor, "SAMPLE_PER_CLASS", 3)
     root = make_class_folder(tmp_path / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
     m = advise(scan_dataset(root), TrainSettings(image_size=64), probe=False).measurements
-    assert m.sample_size == 9 and not m.train_features_cached
+    assert m.sample_size == 9 and not m.features_cached
 
 
 def test_a_fixed_size_vision_transformer_is_measured_with_both_levels(tmp_path):
@@ -249,4 +253,4 @@ def test_a_fixed_size_vision_transformer_is_measured_with_both_levels(tmp_path):
                         probe=False)
     m = suggestion.measurements
     assert m.early_level is not None and m.early_separability > 0 and m.imagenet_shift is None
-    assert not m.train_features_cached  # random weights: the run draws others, so nothing is kept for it
+    assert not m.features_cached  # random weights: the run draws others, so nothing is kept for it

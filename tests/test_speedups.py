@@ -210,6 +210,19 @@ def test_caching_reports_progress_and_cancel_stops_it(data, tmp_path):
     assert len(rec.events) <= 4
 
 
+
+def test_a_run_folds_its_frozen_network_once_for_both_passes_and_leaves_no_hooks_on_it(data, tmp_path, monkeypatch):
+    import core.training.feature_cache as feature_cache
+    folded = []
+    real = feature_cache.folded_copy
+    monkeypatch.setattr(feature_cache, "folded_copy", lambda module, probe: folded.append(real(module, probe)) or
+                        folded[-1])
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "cache"))
+    result = train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, augmentation="none", seed=5),
+                   tmp_path / "run", cancel=CancelToken())  # a token: each pass hooks Cancel into the network
+    assert not _compute(result.run_dir)["reused"] and len(folded) == 1  # training and validation images
+    assert not any(m._forward_pre_hooks for m in folded[0].modules())
+
 def test_plans_per_device(cpu_precision):
     cpu = plan_for(torch.device("cpu"))
     assert cpu.channels_last and cpu.precision == cpu_precision == ("bf16" if cpu_has_native_bf16() else "fp32")
@@ -305,3 +318,25 @@ def test_the_final_features_pass_caches_an_earlier_level_for_the_run_cut_there(d
     assert not _compute(alone.run_dir)["reused"] and not _compute(plain.run_dir)["reused"]
     _same_runs(alone, after, data, tol=1e-5)
     _same_runs(plain, final, data, tol=1e-5)  # the final features are what they are without the companion
+
+
+def test_the_one_pass_check_is_remembered_for_the_same_weights_only(monkeypatch):
+    """Auto's final candidate asks again what the advisor's pass observed on the same weights: answered
+    without building the earlier network or running the check; other weights are checked afresh."""
+    import core.training.run_setup as run_setup
+    from core.models.preprocess import preprocessing_for
+    monkeypatch.setattr(run_setup, "_ONE_PASS_SEEN", {})  # what earlier tests' runs observed
+    built = []
+    real = run_setup.TransferNet
+    monkeypatch.setattr(run_setup, "TransferNet", lambda *a: built.append(a) or real(*a))
+    net = TransferNet(create_backbone("tf_efficientnet_lite0").model, 3)
+    apply_freeze_depth(net, 0)
+    settings, plan = TrainSettings(image_size=64), plain_plan(torch.device("cpu"))
+    pp = preprocessing_for(net.backbone, 64)
+    _, first = run_setup.feature_pass(net, run_setup.features_key(net, pp, settings), 2, plan, 64)
+    _, again = run_setup.feature_pass(net, run_setup.features_key(net, pp, settings), 2, plan, 64)
+    assert first and again == first and len(built) == 1
+    with torch.no_grad():
+        net.backbone.conv_stem.weight.mul_(0.5)
+    _, other = run_setup.feature_pass(net, run_setup.features_key(net, pp, settings), 2, plan, 64)
+    assert len(built) == 2 and other[0][0]["weights"] != first[0][0]["weights"]

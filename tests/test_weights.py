@@ -53,6 +53,22 @@ def test_conversion_is_cached_as_safetensors(tmp_path, monkeypatch):
     assert set(LITE_PACKAGES) >= {"tf_efficientnet_lite0"} and bundled_weights_file("resnet18") is None
 
 
+
+def test_a_kept_backbone_is_handed_out_as_a_fresh_copy_and_leaves_the_random_state_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    create_backbone("tf_efficientnet_lite0")  # converted and kept
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    first = create_backbone("tf_efficientnet_lite0").model
+    assert torch.equal(torch.get_rng_state(), before)
+    with torch.no_grad():
+        first.conv_stem.weight.zero_()  # a run changing its copy
+    second = create_backbone("tf_efficientnet_lite0").model
+    assert second is not first and second.conv_stem.weight.abs().sum() > 0
+    assert top5(second, skimage_data.chelsea()) & CATS
+    (tmp_path / "weights" / "tf_efficientnet_lite0.safetensors").unlink()  # another file: read again
+    assert torch.equal(create_backbone("tf_efficientnet_lite0").model.conv_stem.weight, second.conv_stem.weight)
+
 def test_imported_safetensors_file_is_used(tmp_path):
     source = timm.create_model("test_efficientnet", pretrained=False)
     torch.nn.init.constant_(source.conv_stem.weight, 0.125)

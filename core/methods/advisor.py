@@ -44,7 +44,7 @@ class Measurements:
     chance: float  # always answering the sample's most common class
     imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
     seconds_per_image: float = 0.0  # the measurement pass (decoding + frozen forward), for time budgets
-    train_features_cached: bool = False  # the pass was over every training image and kept them for the run
+    features_cached: bool = False  # the pass was over every image of the split and kept their features for the run
 
     @property
     def small(self) -> bool:
@@ -223,8 +223,8 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
 
     The sample goes through the network as a feature-extraction run's cache computes it
     (core.training.frozen_pass). When the sample is every training image (small sets), those rows are
-    kept for that run (``Measurements.train_features_cached``), which then computes only the
-    validation images; the pass's time is the speed "Auto" plans with."""
+    kept for that run, and the validation images' rows as well (``Measurements.features_cached``): the
+    run then computes nothing. The pass's time is the speed "Auto" plans with."""
     from core.training.frozen_pass import frozen_features
     scan.require_trainable()
     split = make_split(scan, settings.val_fraction, settings.seed)
@@ -245,7 +245,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
 
     # the whole training split in its own order is the key a feature-extraction run looks for
     seen = frozen_features(settings, model, sample, cut, keep=whole, watch=watch,
-                           progress=progress, cancel=cancel)
+                           progress=progress, cancel=cancel, val_items=split.val if whole else ())
     check(cancel)
     logits = model.get_classifier()(torch.from_numpy(seen.final).to(next(model.parameters()).dtype))
     y = torch.from_numpy(seen.labels).long()
@@ -306,7 +306,7 @@ def use_probe(suggestion: Suggestion, probe) -> None:
     if probe.best_index is None or suggestion.strategy != "truncated":
         return
     if probe.best_index != suggestion.measurements.early_level:  # the measured pass kept another level's rows
-        suggestion.measurements.train_features_cached = False
+        suggestion.measurements.features_cached = False
     suggestion.cut_index = probe.best_index
     suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
     suggestion.measurements.early_level = probe.best_index

@@ -42,14 +42,17 @@ SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far 
 MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by more than a quarter (a fit
 # that converges slower), and Fast's earlier-layer try, which may win, was skipped for a fraction of a second
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
-FIT_SECONDS = 0.3  # cross-validated classifier fit and refit on the final features, with the run's set-up...
-FIT_SECONDS_PER_IMAGE = 0.0025  # ...plus this per image up to FIT_GROWS_TO images: past about the features'
-FIT_GROWS_TO = 1500  # width the cost stops growing (more rows than dimensions: L-BFGS needs fewer steps); 2 CPU
-# cores: 0.35-0.75 s for 120-200 images, 4 s for 1,500, 3.5 s for 2,000-3,400 (bench.quality, 2026-12-03)
-# The earlier-layer candidate after the final one, whose pass cached its features: set-up and its fit only
-# (the narrow features fit quicker; measured: 0.3 s for 120-160 images, 0.7 s for 1,497, 2 s for 2,550-3,445)
-EARLIER_AFTER_FINAL_S = 0.2
-EARLIER_FIT_SECONDS_PER_IMAGE = 0.0005
+# A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
+# refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3
+# folds from 600 rows: the fits need fewer steps). Measured on 2 CPU cores (bench.quality, 2026-12-03), the
+# whole candidate: 0.3 s for 120-160 images of 2-3 classes, 0.5-0.6 s for 195-200 of 10-13, 3.5 s for 1,497
+# of 10, 2.7-3 s for 2,550-3,315 of 10-13; the earlier level's narrower features: 0.2 s, 0.4 s, 0.5 s, 2 s
+CANDIDATE_SET_UP_S = 0.15
+FIT_SECONDS = 0.1
+FIT_SECONDS_PER_ROW_CLASS = 1.5e-4  # final features
+EARLIER_FIT_SECONDS = 0.05
+EARLIER_FIT_SECONDS_PER_ROW_CLASS = 1.0e-4
+FIT_GROWS_TO = 16_000  # rows x classes
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
@@ -109,18 +112,18 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     numbers in, the plan out (tests drive it with made-up speeds)."""
     budget = parse_budget(budget)
     groups, similar = suggestion.num_groups, suggestion.similarity == "similar"
-    n_all = train_images + val_images
-    head_fit = fit_seconds(n_all)
+    n_all, classes = train_images + val_images, suggestion.measurements.num_classes
+    head_fit = fit_seconds(n_all, classes)
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
-    # the advisor's pass kept a small set's training features for this candidate: only the validation images are left
-    passed = val_images if suggestion.measurements.train_features_cached else n_all
+    # the advisor's pass kept a small set's features for this candidate: only the fit is left
+    passed = 0 if suggestion.measurements.features_cached else n_all
     options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
                        passed * speeds.forward + head_fit)]
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                               EARLIER_AFTER_FINAL_S + EARLIER_FIT_SECONDS_PER_IMAGE * n_all))
+                               fit_seconds(n_all, classes, earlier=True)))
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
@@ -164,9 +167,12 @@ def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
     return Plan(budget, chosen, limit_s)
 
 
-def fit_seconds(images: int) -> float:
-    """Predicted seconds of the converged classifier's fit and refit on the final features of ``images``."""
-    return FIT_SECONDS + FIT_SECONDS_PER_IMAGE * min(images, FIT_GROWS_TO)
+def fit_seconds(images: int, classes: int, earlier: bool = False) -> float:
+    """Predicted seconds of a classifier candidate on cached features of ``images`` (its fit and refit,
+    with the run's set-up): on the final features, or on the earlier level's."""
+    fixed, per = (EARLIER_FIT_SECONDS, EARLIER_FIT_SECONDS_PER_ROW_CLASS) if earlier else \
+        (FIT_SECONDS, FIT_SECONDS_PER_ROW_CLASS)
+    return CANDIDATE_SET_UP_S + fixed + per * min(images * max(2, classes), FIT_GROWS_TO)
 
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
@@ -181,7 +187,7 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     strategy = values["strategy"]
     # LP-FT's head-only stage fits on the evaluation crop's features: the "final" candidate has cached
     # them (same key) when it ran first, so only the fit is left to pay
-    fit = fit_seconds(train_images + val_images)
+    fit = fit_seconds(train_images + val_images, suggestion.measurements.num_classes)
     head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
@@ -223,6 +229,11 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
         row = {"name": candidate.name, "title": candidate.title, "predicted_s": candidate.predicted_s}
         rows.append(row)
         left = deadline - clock()
+        perfect = next((r for r in rows if r.get("val_accuracy") == 1.0), None)
+        if perfect is not None and not (cancel is not None and cancel.cancelled):  # a tie keeps the earlier
+            # candidate (_winner): no later one can win (after Cancel, the trainer says so as before)
+            row.update(status="skipped", reason=f"{perfect['title']} already scored 100% on the validation images")
+            continue
         if candidate.name != "fine-tune" and candidate.predicted_s > left:
             row.update(status="skipped", reason=f"not enough time left ({max(0.0, left):.0f} s)")
             continue

@@ -8,6 +8,7 @@ Order of preference:
 3. the timm / Hugging Face hub cache, then a hub download when online.
 """
 
+import copy
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,13 @@ def create_backbone(
     progress: Progress | None = None,
 ) -> LoadedBackbone:
     """A timm model with ImageNet weights; ``weights='none'`` gives random initialisation."""
+    if weights == "pretrained" and weights_file is None:
+        bundled = _bundled_cached(model_name, progress)
+        if bundled is not None:
+            return _local(model_name, bundled, "bundled weights", "ImageNet weights bundled with TransferLab (offline)")
+        cached = converted_weights_file(model_name)
+        if cached.is_file():
+            return _local(model_name, cached, "cached weights", "ImageNet weights from the TransferLab cache")
     try:
         model = timm.create_model(model_name, pretrained=False)
     except RuntimeError as exc:
@@ -131,14 +139,6 @@ def create_backbone(
         return LoadedBackbone(model, "random initialisation (no pretrained weights)", False)
     if weights != "pretrained":
         raise WeightsError(f"Unknown weights option '{weights}' (use 'pretrained' or 'none')")
-    bundled = _bundled_cached(model_name, progress)
-    if bundled is not None:
-        load_into(model, read_state_dict(bundled), "bundled weights")
-        return LoadedBackbone(model, "ImageNet weights bundled with TransferLab (offline)", True)
-    cached = converted_weights_file(model_name)
-    if cached.is_file():
-        load_into(model, read_state_dict(cached), "cached weights")
-        return LoadedBackbone(model, "ImageNet weights from the TransferLab cache", True)
     hub_file = hub_cached_file(model_name)
     if hub_file is not None:
         model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay={"file": str(hub_file)})
@@ -155,3 +155,30 @@ def create_backbone(
     except Exception as exc:
         raise WeightsError(f"Downloading weights for '{model_name}' failed: {exc}") from exc
     return LoadedBackbone(model, "ImageNet weights downloaded from the Hugging Face hub", True)
+
+
+# The last backbone read from a local weights file, never handed out: a copy of it is several times quicker
+# than building the model and reading the file again (Auto builds it once per candidate). Big ones are not kept.
+_KEPT: dict[tuple, nn.Module] = {}
+KEEP_MAX_PARAMS = 30_000_000
+
+
+def _local(model_name: str, file: Path, what: str, source: str) -> LoadedBackbone:
+    """``model_name`` with the weights of a local safetensors ``file`` (a copy of the kept one when it is
+    the same file). The random weights it is built with are replaced, so building it leaves the caller's
+    random state alone, kept or not: a seeded run draws the same numbers after it either way."""
+    stat = file.stat()
+    key = (model_name, str(file), stat.st_mtime_ns, stat.st_size)
+    model = _KEPT.get(key)
+    if model is None:
+        try:
+            with torch.random.fork_rng(devices=[]):
+                model = timm.create_model(model_name, pretrained=False)
+        except RuntimeError as exc:
+            raise WeightsError(f"Unknown model '{model_name}'. Run 'transferlab models' for the list.") from exc
+        load_into(model, read_state_dict(file), what)
+        if sum(p.numel() for p in model.parameters()) > KEEP_MAX_PARAMS:
+            return LoadedBackbone(model, source, True)
+        _KEPT.clear()
+        _KEPT[key] = model
+    return LoadedBackbone(copy.deepcopy(model), source, True)

@@ -36,7 +36,7 @@ from core.models.preprocess import (Preprocessing, cached_eval_crop, cached_trai
                                     resize_size, train_cache_size, train_transform)
 from core.training.decode_cache import DecodedImages
 from core.training.distributed import shard
-from core.training.feature_cache import TensorSet, compute_or_load
+from core.training.feature_cache import FoldOnce, TensorSet, compute_or_load
 from core.training.settings import TrainSettings
 
 Files = Sequence[tuple[Path, int]]
@@ -261,7 +261,7 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     augmentation = "none" if settings.lp_ft else settings.augmentation  # as cache_views
     # Cached outputs are computed in fp32 (core.models.accel's precision rule): they are what validation and
     # the classifier see, and a prediction later runs the same frozen layers in fp32.
-    common = dict(encoder=encoder, pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
+    common = dict(encoder=FoldOnce(encoder), pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
                   budget_bytes=budget_bytes // 2, cancel=cancel)
     what = "features" if kind == "features" else "activations at the freeze boundary"
     train_part = images_key(train_files, "train", settings, len(views))

@@ -24,10 +24,10 @@ from core.data.items import ImageItem
 from core.models.accel import configure_threads, plain_plan, plan_for
 from core.models.devices import resolve_device
 from core.models.network import TransferNet, apply_freeze_depth
-from core.models.preprocess import cached_eval_crop, preprocessing_for, train_cache_size
+from core.models.preprocess import cached_eval_crop, preprocessing_for, resize_size, train_cache_size
 from core.training import distributed
 from core.training.engines import FeatureEncoder, images_key
-from core.training.feature_cache import compute, is_cached
+from core.training.feature_cache import FoldOnce, compute, is_cached
 from core.training.run_setup import cache_budget_bytes, feature_pass, features_key
 from core.training.settings import TrainSettings
 
@@ -38,15 +38,18 @@ class FrozenFeatures:
     earlier: np.ndarray | None  # (n, C) pooled features of the earlier level (None: not available)
     labels: np.ndarray  # (n,)
     seconds_per_image: float  # decoding and the frozen pass, as the feature cache runs them (set-up excluded)
-    kept: bool = False  # the rows are on disk for the feature-extraction run
+    kept: bool = False  # the rows (and the validation images' ones) are on disk for the feature-extraction run
 
 
 def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[ImageItem], cut: int | None,
                     keep: bool = False, watch: Callable[[nn.Module], Callable[[], None]] | None = None,
-                    progress: Progress | None = None, cancel: CancelToken | None = None) -> FrozenFeatures:
+                    progress: Progress | None = None, cancel: CancelToken | None = None,
+                    val_items: Sequence[ImageItem] = ()) -> FrozenFeatures:
     """``model`` (a loaded backbone; not changed) over ``items`` as a feature-extraction run with these
     settings caches its training images. ``keep``: ``items`` are that run's training images, in its order,
-    and the rows are kept for it. ``watch``: as in core.training.feature_cache.compute."""
+    and the rows are kept for it, with those of its validation images ``val_items`` (computed after the
+    measured ones, by the same folded network; not returned). ``watch``: as in
+    core.training.feature_cache.compute."""
     configure_threads()
     run = replace(settings, strategy="feature-extraction", cut_index=None, augmentation="none", lp_ft=False)
     device = distributed.local_device(resolve_device(run.device))
@@ -57,6 +60,7 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
     plan.prepare_module(net)
     key = features_key(net, pp, run)
     encoder, companions = feature_pass(net, key, cut, plan, pp.input_size)
+    encoder = FoldOnce(encoder)  # one folded copy for both passes
     files = [(item.path, item.label) for item in items]
     part = images_key(files, "train", run, 1)
     keep = keep and run.speedups and run.pretrained  # random weights: the run draws other ones
@@ -73,8 +77,14 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
     earlier = np.asarray(sets[1].data[0]) if len(sets) > 1 else None
     if earlier is None and cut is not None:  # one pass could not give both: the earlier level on its own
         earlier = _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel)
-    return FrozenFeatures(final, earlier, sets[0].labels.numpy(), seconds / max(1, len(files)),
-                          keep and is_cached({**key, **part}))
+    kept = keep and is_cached({**key, **part})
+    if kept and val_items:
+        val = [(item.path, item.label) for item in val_items]
+        val_part = images_key(val, "val", run, 1)
+        _pass({**key, **val_part}, val, encoder, run, plan, pp, keep, cancel,
+              companions=[({**k, **val_part}, w) for k, w in companions], decode_size=resize_size(pp))
+        kept = is_cached({**key, **val_part})
+    return FrozenFeatures(final, earlier, sets[0].labels.numpy(), seconds / max(1, len(files)), kept)
 
 
 def _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel) -> np.ndarray | None:
@@ -88,8 +98,10 @@ def _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel) -> np.n
     return np.asarray(found.data[0])
 
 
-def _pass(key, files, encoder, run, plan, pp, keep, cancel, **more):
-    """The training images' pass as core.training.engines.cached_engine runs it for ``run``."""
-    return compute(key, files, encoder, views=[cached_eval_crop(pp)], decode_size=train_cache_size(pp, "none"),
-                   pp=pp, plan=plan.evaluation, batch_size=max(run.batch_size, 32),
-                   budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel, save=keep, **more)
+def _pass(key, files, encoder, run, plan, pp, keep, cancel, decode_size: int | None = None, **more):
+    """The training images' pass (or with ``decode_size``, the validation images') as
+    core.training.engines.cached_engine runs it for ``run``."""
+    return compute(key, files, encoder, views=[cached_eval_crop(pp)],
+                   decode_size=decode_size or train_cache_size(pp, "none"), pp=pp, plan=plan.evaluation,
+                   batch_size=max(run.batch_size, 32), budget_bytes=cache_budget_bytes(run) // 2, cancel=cancel,
+                   save=keep, **more)

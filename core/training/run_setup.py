@@ -17,7 +17,7 @@ from torch import nn
 
 from core.base.cancel import CancelToken
 from core.base.errors import TransferLabError
-from core.base.fingerprint import modules_fingerprint
+from core.base.fingerprint import dict_fingerprint, modules_fingerprint
 from core.data.health import IMBALANCE_RATIO, class_weights, imbalance
 from core.data.items import ImageItem
 from core.models.accel import ComputePlan, configure_threads, plain_plan, plan_for
@@ -240,12 +240,16 @@ def feature_pass(net: TransferNet, key: dict, also_cut: int | None, plan: Comput
     encoder = FeatureEncoder(net)
     if also_cut is None or net.cut_index is not None:
         return encoder, []
+    device = next(net.parameters()).device
+    seen = dict_fingerprint({**key, "also": int(also_cut), "size": size, "device": str(device),
+                             "precision": plan.evaluation.precision})
+    if seen in _ONE_PASS_SEEN:  # observed on these very weights in this process (the advisor's pass, then Auto's)
+        return LevelsEncoder(net, int(also_cut)), [_ONE_PASS_SEEN[seen]]
     try:
         earlier = TransferNet(copy.deepcopy(net.backbone), 1, int(also_cut))  # as that run builds its network
     except (TransferLabError, AttributeError, NotImplementedError):
         return encoder, []
     both = LevelsEncoder(net, int(also_cut))
-    device = next(net.parameters()).device
     probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     modes = [(m, m.training) for m in net.modules()]  # frozen BatchNorm may sit in eval mode in a training net
     try:
@@ -261,5 +265,12 @@ def feature_pass(net: TransferNet, key: dict, also_cut: int | None, plan: Comput
             module.training = mode
     if together.shape != apart.shape or not torch.allclose(together, apart, atol=1e-5, rtol=1e-4):
         return encoder, []
-    return both, [({**key, "cut": int(also_cut), "weights": modules_fingerprint([earlier.backbone])},
-                   earlier.head.in_features)]
+    _ONE_PASS_SEEN[seen] = ({**key, "cut": int(also_cut), "weights": modules_fingerprint([earlier.backbone])},
+                            earlier.head.in_features)
+    while len(_ONE_PASS_SEEN) > 8:
+        _ONE_PASS_SEEN.pop(next(iter(_ONE_PASS_SEEN)))
+    return both, [_ONE_PASS_SEEN[seen]]
+
+
+# feature_pass's checks that passed, by what they depend on: (companion key, width), the latest last
+_ONE_PASS_SEEN: dict[str, tuple[dict, int]] = {}
