@@ -223,3 +223,4 @@ def test_after_a_perfect_validation_score_the_later_candidates_are_skipped(data,
     result = run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim)
     assert sim.calls == names[:2] and result.winner == names[1]
     assert all(r["status"] == "skipped" and "already scored 100%" in r["reason"] for r in result.rows[2:])
+    assert "Once one scores 100% on them, the rest are skipped" in describe_plan(p, now=0)

@@ -366,7 +366,9 @@ def finish_words(auto_plan: Plan, now: float | None = None) -> str:
 def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
     """The plan in plain words, with the predicted finish time of day."""
     tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
-    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept. "
+    rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept), and it ends "
+            "sooner." if len(auto_plan.candidates) > 1 else "")
+    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept.{rest} "
             + finish_words(auto_plan, now))
 
 
