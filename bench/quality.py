@@ -26,7 +26,10 @@ from a cold feature cache) and its median shown. The bundled weights are convert
 ``auto_vs_best_reference=±X.X points auto_time_ratio=Y.YY``: balanced auto's accuracy minus the
 better reference's in points on the set where it compares worst, and balanced auto's time over
 fastai's on the set where that ratio is largest (over the probe's when fastai is not installed),
-then ``fast_vs_probe_time=Z.ZZ``: Fast's time over the probe's on the set where that ratio is largest.
+then ``fast_vs_probe_time=Z.ZZ``: Fast's time over the probe's on the set where that ratio is largest,
+and ``prediction_miss=N%``: the largest miss of a search's time against the prediction the user was shown
+for what happened (the whole plan, or its early end when a classifier scored 100%; a miss under 0.5 s
+counts as none).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def write_digits(out: Path, held_out: int = 300, size: int = 64, limit: int | No
 
 REPEATS = 3
 REPEAT_BELOW_S = 5.0
+PREDICTION_FLOOR_S = 0.5  # a miss of less than this is none (a plan of tenths of a second)
 
 SETS = {  # name: (expected quadrant, what kind of images)
     "photo crops": ("small + similar", "colour photos of things"),
@@ -109,7 +113,7 @@ def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None,
     m = suggestion.measurements
     return {"accuracy": accuracy, "seconds": seconds, "quadrant": f"{suggestion.size} + {suggestion.similarity}",
             "signals": f"shift {m.imagenet_shift:.2f}, conf {m.imagenet_confidence:.0%}",
-            "predicted": plan.predicted_s, "search": sum(r.get("seconds", 0.0) for r in result.rows),
+            "predicted": plan.predicted_s, "early": plan.early_s, "search": sum(r.get("seconds", 0.0) for r in result.rows),
             "winner": result.winner, "rows": result.rows}
 
 
@@ -160,10 +164,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="transferlab-quality-"))
     from core.models.accel import configure_threads
     configure_threads()
-    rows, fast_ratios = [], []
+    rows, fast_ratios, misses = [], [], []
     from core.models.weights import create_backbone
     os.environ["TRANSFERLAB_CACHE_DIR"] = str(_cold_cache(work, "converting", "weights"))
     create_backbone("tf_efficientnet_lite0")  # the once-per-computer conversion, before any arm's clock
+    from core.methods.speeds import fit_factor
+    print(f"this computer fits classifiers in {fit_factor():.2f}x the reference's time (measured once)", flush=True)
     print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "
           f"sklearn probe | fastai fine_tune |")
     print("|---|---|---|" + "---|" * (len(budgets) + 2))
@@ -194,6 +200,7 @@ def main() -> int:
                 f"{c['name']} {100 * c['val_accuracy']:.1f}% val, {_s(c['seconds'])} (predicted {_s(c['predicted_s'])})"
                 if "val_accuracy" in c else f"{c['name']} {c['status']}" for c in r["rows"]) + " |", flush=True)
         rows.append((autos.get("balanced", first), probe, fastai))
+        misses.extend(_prediction_miss(r) for r in autos.values())
         if "fast" in autos:
             fast_ratios.append(autos["fast"]["seconds"] / probe["seconds"])
     def reference(probe, fastai):  # noqa: E306
@@ -204,14 +211,28 @@ def main() -> int:
         print(f"* fastai's cell from {args.fastai_from} (not run again)")
     print(f"auto_vs_best_reference={100 * (worst[0]['accuracy'] - reference(worst[1], worst[2])['accuracy']):+.1f} "
           f"points auto_time_ratio={ratio:.2f}"
-          + (f" fast_vs_probe_time={max(fast_ratios):.2f}" if fast_ratios else ""))
+          + (f" fast_vs_probe_time={max(fast_ratios):.2f}" if fast_ratios else "")
+          + f" prediction_miss={100 * max(misses, default=0.0):.0f}%")
     return 0
 
 
 def _ran(r: dict) -> str:
-    """The prediction for the candidates that ran, when some were skipped (after a perfect score, or late)."""
-    ran = [c for c in r["rows"] if c.get("status") != "skipped"]
-    return "" if len(ran) == len(r["rows"]) else f" ({_s(sum(c['predicted_s'] for c in ran))} for those that ran)"
+    """The plan's prediction for a run whose classifiers scored 100% (the rest skipped), when it has one."""
+    return f" ({_s(r['early'])} if a classifier scores 100%)" if r["early"] is not None else ""
+
+
+def _applicable(r: dict) -> float:
+    """The prediction a user was shown for what happened: the early end when it came, else the whole plan."""
+    from core.methods.auto_search import CLASSIFIERS
+    perfect = any(c.get("val_accuracy") == 1.0 for c in r["rows"] if c["name"] in CLASSIFIERS)
+    return r["early"] if perfect and r["early"] is not None else r["predicted"]
+
+
+def _prediction_miss(r: dict) -> float:
+    """How far the search's time lay from the applicable prediction, as a share of it (a miss under
+    PREDICTION_FLOOR_S counts as none: a plan of tenths of a second is not read to the tenth)."""
+    miss = abs(r["search"] - _applicable(r))
+    return 0.0 if miss < PREDICTION_FLOOR_S else miss / max(_applicable(r), 1e-9)
 
 
 def _timed(arm, clocks: tuple[str, ...]) -> dict:
@@ -230,6 +251,8 @@ def _cold_cache(work: Path, name: str, budget: str) -> Path:
     folder.mkdir(parents=True)
     (work / "weights").mkdir(exist_ok=True)
     (folder / "weights").symlink_to(work / "weights", target_is_directory=True)
+    (work / "computer").mkdir(exist_ok=True)  # this computer's fit speed, measured once (core.methods.speeds)
+    (folder / "computer").symlink_to(work / "computer", target_is_directory=True)
     return folder
 
 

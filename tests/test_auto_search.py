@@ -13,13 +13,13 @@ from core.data.dataset import scan_dataset
 from core.evaluation.predict import evaluate, predict
 from core.methods.advisor import Measurements, advise, decide
 from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, MIN_SLACK_S, OVERRUN, SLACK, about, describe_plan,
-                                      duration, parse_budget, plan, prepare_plan, run_auto)
+                                      duration, finish_words, parse_budget, plan, prepare_plan, run_auto)
 from core.methods.compare import CompareCallback
 from core.methods.speeds import Speeds
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.training.result import TrainResult
 from core.training.runs import RUN_FILE
-from core.training.settings import ALSO_CACHE_CUT, TrainSettings
+from core.training.settings import TrainSettings
 from core.training.trainer import train
 from tests.datagen import make_class_folder
 
@@ -27,10 +27,10 @@ CLASSES = ["circles", "squares", "stripes"]
 SPEEDS = Speeds(forward=0.02, train_step=0.12)
 
 
-def _suggestion(per_class: float = 20, similar: bool = True):
-    m = Measurements(3, int(per_class * 3), per_class, 60, 0.9, 0.8, 3, "blocks.4", 0.35 if similar else 0.1, 1 / 3,
-                     0.17 if similar else 0.4)
-    return decide(m, num_groups=8, default_cut=3)
+def _suggestion(per_class: float = 20, similar: bool = True, cut: int | None = 3):
+    m = Measurements(3, int(per_class * 3), per_class, 60, 0.9, 0.8, cut, "blocks.4" if cut is not None else "(none)",
+                     0.35 if similar else 0.1, 1 / 3, 0.17 if similar else 0.4)
+    return decide(m, num_groups=8, default_cut=cut)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_budget_words_and_minutes_are_parsed_with_clear_errors():
 @pytest.mark.parametrize("similar", [True, False])
 def test_fast_tries_only_classifiers_on_frozen_features(similar):
     p = plan(_suggestion(similar=similar), TrainSettings(), SPEEDS, 200, 50, "fast")
-    assert [c.name for c in p.candidates] == (["final"] if similar else ["final", "earlier"])
+    assert [c.name for c in p.candidates] == (["both"] if similar else ["both", "earlier"])
     assert all(c.settings.strategy in ("feature-extraction", "truncated") for c in p.candidates)
     assert p.limit_s == pytest.approx(max(SLACK * p.predicted_s, p.predicted_s + MIN_SLACK_S))
     # a plan of seconds keeps a few seconds' slack: a fit that converges slower must not cost the next try
@@ -58,25 +58,26 @@ def test_fast_tries_only_classifiers_on_frozen_features(similar):
     assert long.limit_s == pytest.approx(SLACK * long.predicted_s)
 
 
-def test_the_final_pass_caches_the_earlier_level_only_for_an_earlier_candidate_which_then_only_fits():
+def test_the_first_candidate_sees_both_levels_and_the_earlier_one_then_only_fits():
     fast = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast")
-    final, earlier = fast.candidates
-    assert final.settings.extra[ALSO_CACHE_CUT] == earlier.settings.cut_index == 3
-    assert earlier.predicted_s < final.predicted_s - 250 * SPEEDS.forward + 1e-9  # no pass of its own
-    only_final = plan(_suggestion(similar=True), TrainSettings(), SPEEDS, 200, 50, "fast")
-    assert ALSO_CACHE_CUT not in only_final.candidates[0].settings.extra
-    # a budget in minutes that cannot hold the final candidate charges the earlier one its own pass
+    both, earlier = fast.candidates
+    assert both.settings.with_level == earlier.settings.cut_index == 3 and both.settings.strategy == "feature-extraction"
+    both.settings.validate()
+    assert earlier.predicted_s < both.predicted_s - 250 * SPEEDS.forward + 1e-9  # no pass of its own
+    # a model that cannot be cut: the final features alone, and no earlier candidate
+    uncut = plan(_suggestion(similar=False, cut=None), TrainSettings(), SPEEDS, 200, 50, "fast")
+    assert [c.name for c in uncut.candidates] == ["final"] and uncut.candidates[0].settings.with_level is None
+    # a budget in minutes that cannot hold the first candidate charges the earlier one its own pass
     slow = Speeds(forward=0.5, train_step=3.0, earlier=0.2)
     lone = plan(_suggestion(similar=False), TrainSettings(), slow, 200, 50, "2.05")
     assert [c.name for c in lone.candidates] == ["earlier"] and lone.candidates[0].predicted_s > 250 * slow.earlier
-    assert ALSO_CACHE_CUT not in lone.candidates[0].settings.extra
 
 
 def test_balanced_adds_views_and_a_two_stage_fine_tuning_and_best_fine_tunes_longer():
     balanced = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "balanced")
     best = plan(_suggestion(), TrainSettings(), SPEEDS, 200, 50, "best")
-    assert [c.name for c in balanced.candidates] == ["final", "earlier", "fine-tune"]
-    assert [c.name for c in best.candidates] == ["final", "earlier", "views", "fine-tune"]
+    assert [c.name for c in balanced.candidates] == ["both", "earlier", "fine-tune"]
+    assert [c.name for c in best.candidates] == ["both", "earlier", "views", "fine-tune"]
     fine, longer = balanced.candidates[-1].settings, best.candidates[-1].settings
     assert fine.two_stage and fine.lp_ft and fine.augmentation == "standard" and fine.strategy == "fine-tune-top"
     assert longer.epochs > fine.epochs and best.predicted_s > balanced.predicted_s
@@ -162,7 +163,7 @@ def test_auto_hands_back_a_working_model_and_says_what_it_tried(data, tmp_path):
     p = prepare_plan(scan, base, advise(scan, base, probe=False), "fast")
     # a clock that stands still: a slow test machine must not push a candidate past the deadline
     result = run_auto(scan, p, tmp_path / "run", clock=lambda: 0.0)
-    assert [r["name"] for r in result.rows] == [c.name for c in p.candidates] == ["final", "earlier"]
+    assert [r["name"] for r in result.rows] == [c.name for c in p.candidates] == ["both", "earlier"]
     assert sum(r["winner"] for r in result.rows) == 1 and result.rows[0]["status"] == "done"
     assert result.rows[1]["status"] == "done" or (result.rows[0]["val_accuracy"] == 1.0 and  # these shapes are easy
                                                   "already scored 100%" in result.rows[1]["reason"])
@@ -181,7 +182,7 @@ def test_cancel_keeps_the_best_candidate_finished_so_far(data, tmp_path):
 
     p = plan(_suggestion(), TrainSettings(image_size=48), SPEEDS, 28, 8, "balanced")
     result = run_auto(scan_dataset(data), p, tmp_path / "run", CancelAfterFirst(), cancel)
-    assert result.cancelled and result.winner == "final"
+    assert result.cancelled and result.winner == "both"
     assert [r["status"] for r in result.rows] == ["done", "cancelled"]
     assert predict(load_bundle(tmp_path / "run"), [next(data.rglob("*.png"))])[0]["label"] in CLASSES
 
@@ -190,7 +191,7 @@ def test_on_a_tie_the_cheaper_candidate_is_kept(data, tmp_path):
     p = plan(_suggestion(), TrainSettings(), SPEEDS, 40, 10, "balanced")
     costs = {c.name: 1.0 for c in p.candidates}
     sim = _SimulatedTrainer(costs, {c.name: 0.9 for c in p.candidates})
-    assert run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim).winner == "final"
+    assert run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim).winner == "both"
 
 
 def test_fast_does_not_time_a_training_step_and_other_budgets_then_ask_to_measure_again(data):
@@ -224,3 +225,44 @@ def test_after_a_perfect_validation_score_the_later_candidates_are_skipped(data,
     assert sim.calls == names[:2] and result.winner == names[1]
     assert all(r["status"] == "skipped" and "already scored 100%" in r["reason"] for r in result.rows[2:])
     assert "Once one scores 100% on them, the rest are skipped" in describe_plan(p, now=0)
+
+
+def test_the_plan_predicts_the_early_end_after_a_perfect_classifier_too():
+    """The two times a user may see: the whole plan, and the classifiers alone (their 100% skips the rest)."""
+    balanced = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
+    classifiers = [c for c in balanced.candidates if c.name in ("both", "earlier")]
+    assert len(classifiers) == 2 and balanced.candidates[-1].name == "fine-tune"
+    assert balanced.early_s == pytest.approx(sum(c.predicted_s for c in classifiers))
+    assert balanced.early_s < balanced.predicted_s
+    assert f"Only {duration(balanced.early_s)} if a classifier scores 100%" in finish_words(balanced, now=0)
+    fast = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast")
+    assert fast.early_s is None and "Only" not in finish_words(fast, now=0)  # nothing costlier to skip
+
+
+def test_classifier_predictions_follow_this_computers_fit_speed():
+    """A computer twice as slow at fitting gets twice the classifiers' time; the network's passes are timed apart."""
+    one = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast")
+    two = plan(_suggestion(similar=False), TrainSettings(), replace(SPEEDS, fit_factor=2.0), 200, 50, "fast")
+    assert one.candidates[1].predicted_s > 0
+    assert two.candidates[1].predicted_s == pytest.approx(2 * one.candidates[1].predicted_s)  # the fit alone
+
+
+def test_the_fit_speed_is_measured_once_per_computer_and_remembered(tmp_path, monkeypatch):
+    import core.methods.speeds as speeds
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    timed = []
+    monkeypatch.setattr(speeds, "_time_fit", lambda: timed.append(1) or 2 * speeds.REFERENCE_FIT_S)
+    assert speeds.fit_factor() == pytest.approx(2.0) and speeds.fit_factor() == pytest.approx(2.0)
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})  # a new process: read from the file, not timed again
+    assert speeds.fit_factor() == pytest.approx(2.0) and len(timed) == 1
+    assert (tmp_path / "computer" / speeds.FIT_FILE).is_file()
+    (tmp_path / "computer" / speeds.FIT_FILE).write_text("not json")  # damaged: measured again
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    assert speeds.fit_factor() == pytest.approx(2.0) and len(timed) == 2
+
+
+def test_the_real_fit_timing_is_quick_and_positive():
+    from core.methods.speeds import _time_fit
+    started = time.monotonic()
+    assert 0 < _time_fit(repeats=1) < 5 and time.monotonic() - started < 10

@@ -299,25 +299,26 @@ def test_batchnorm_folding_is_not_used_where_it_would_change_the_result():
         assert torch.allclose(kept(x), model(x))
 
 
-def test_the_final_features_pass_caches_an_earlier_level_for_the_run_cut_there(data, tmp_path, monkeypatch):
-    """Auto's final candidate caches the earlier level's features in the same pass; the earlier-layer
-    candidate then only fits, and its model is the one a run that computes its own features gives."""
-    from core.training.settings import ALSO_CACHE_CUT
+def test_a_both_levels_run_caches_each_part_for_the_runs_that_use_it_alone(data, tmp_path, monkeypatch):
+    """Auto's first candidate (final and earlier features side by side) caches each part under its own run's
+    key, from one pass: the earlier-layer candidate then only fits, and its model and a final-features run's are
+    the ones runs that compute their own features give."""
     base = TrainSettings(image_size=64, augmentation="none", classifier_fit="converged", epochs=1, seed=5)
     cut = replace(base, strategy="truncated", cut_index=2)
     monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "shared-cache"))
     first = train(scan_dataset(data), base, tmp_path / "first")  # the final features cached, no earlier level
-    final = train(scan_dataset(data), replace(base, extra={ALSO_CACHE_CUT: 2}), tmp_path / "final")
+    both = train(scan_dataset(data), replace(base, with_level=2), tmp_path / "both")
     after = train(scan_dataset(data), cut, tmp_path / "after")
+    final = train(scan_dataset(data), base, tmp_path / "final")
     assert not _compute(first.run_dir)["reused"]
-    assert not _compute(final.run_dir)["reused"]  # its companion was missing: the pass ran again, for both
-    assert _compute(after.run_dir)["reused"]
+    assert not _compute(both.run_dir)["reused"]  # the earlier part was missing: the pass ran again, for both
+    assert _compute(after.run_dir)["reused"] and _compute(final.run_dir)["reused"]
     monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "own-cache"))
     alone = train(scan_dataset(data), cut, tmp_path / "alone")
     plain = train(scan_dataset(data), base, tmp_path / "plain")
     assert not _compute(alone.run_dir)["reused"] and not _compute(plain.run_dir)["reused"]
     _same_runs(alone, after, data, tol=1e-5)
-    _same_runs(plain, final, data, tol=1e-5)  # the final features are what they are without the companion
+    _same_runs(plain, final, data, tol=1e-5)  # the final features are what they are, passed alone or with another
 
 
 def test_the_one_pass_check_is_remembered_for_the_same_weights_only(monkeypatch):

@@ -250,6 +250,9 @@ class TrainPage(WizardPage):
             row = item[1]
             if "val_accuracy" in row:
                 self._log(f"{row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s")
+                if row["val_accuracy"] == 1.0 and self._later_s:  # run_auto skips the rest: nothing could win
+                    self._later_s = 0.0
+                    self._log("A perfect score on the validation images: the remaining candidates are skipped.")
         elif kind == "prepare":
             e = item[1]
             if e.stage != self._prepare_stage:

@@ -23,6 +23,13 @@ def weights_cache_dir() -> Path:
     return path
 
 
+def computer_dir() -> Path:
+    """What was measured about this computer once (how fast it fits a classifier): kept beside the cache."""
+    path = cache_dir() / "computer"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_dir() -> Path:
     """Per-user data directory for runs the app trains (override with TRANSFERLAB_DATA_DIR)."""
     override = os.environ.get(DATA_ENV)

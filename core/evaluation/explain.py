@@ -18,7 +18,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from core.data.images import load_rgb
-from core.models.network import TransferNet
+from core.models.network import TransferNet, final_and_level, pool
 from core.models.preprocess import Preprocessing, eval_transform, interpolation_mode, resize_size
 
 OVERLAY_ALPHA = 0.45
@@ -64,10 +64,13 @@ def _feature_map_and_head(net: TransferNet, x: torch.Tensor):
             feats = backbone.forward_features(x)
         else:
             (feats,) = backbone.forward_intermediates(x, indices=[net.cut_index], intermediates_only=True)
+        # a classifier on final + earlier features: the earlier part held fixed, the map explains the final part
+        inner = None if net.with_level is None else final_and_level(backbone, x, net.with_level)[:, backbone.num_features:]
     if net.cut_index is None:
-        head = lambda f: net.head(backbone.forward_head(f))  # noqa: E731
+        head = lambda f: net.head(backbone.forward_head(f) if inner is None  # noqa: E731
+                                  else torch.cat([backbone.forward_head(f), inner], dim=1))
     else:
-        head = lambda f: net.head(f.mean(dim=(2, 3)) if f.ndim == 4 else f.mean(dim=1))  # noqa: E731
+        head = lambda f: net.head(pool(f))  # noqa: E731
     return feats, head
 
 

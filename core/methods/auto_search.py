@@ -25,9 +25,9 @@ from core.base.atomic import atomic_write_json
 from core.base.errors import Cancelled, TransferLabError
 from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
-from core.methods.speeds import Speeds, measure_speeds
+from core.methods.speeds import Speeds, fit_factor, measure_speeds
 from core.training.result import TrainResult
-from core.training.settings import ALSO_CACHE_CUT, TrainSettings, consistent, strategy_settings
+from core.training.settings import TrainSettings, consistent, strategy_settings
 
 BUDGETS = ("fast", "balanced", "best")
 DEFAULT_BUDGET = "balanced"
@@ -44,24 +44,27 @@ MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
 # A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
 # refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3
-# folds from 600 rows: the fits need fewer steps). Measured on 2 CPU cores (bench.quality, 2026-12-03), the
-# whole candidate: 0.3 s for 120-160 images of 2-3 classes, 0.5-0.6 s for 195-200 of 10-13, 3.5 s for 1,497
-# of 10, 2.7-3 s for 2,550-3,315 of 10-13; the earlier level's narrower features: 0.2 s, 0.4 s, 0.5 s, 2 s
+# folds from 600 rows: the fits need fewer steps). Measured on the reference computer of core.methods.speeds
+# (2 CPU cores, 2026-12-04; scaled by Speeds.fit_factor elsewhere), the whole "both" candidate: 0.6-0.8 s for
+# 120-160 images of 2-3 classes, 1.3-1.6 s for 195-200 of 10-13, a 4.8 s fit for 1,497 of 10 and 5.4-7.4 s for
+# 2,550-3,315 of 10-13 (reading two caches and building the cut network's view cost a quarter second more
+# than one); the earlier level's narrower features alone: 0.3 s, 0.8 s, 0.9 s, 2.4 s
 CANDIDATE_SET_UP_S = 0.15
-FIT_SECONDS = 0.1
-FIT_SECONDS_PER_ROW_CLASS = 1.5e-4  # final features
-EARLIER_FIT_SECONDS = 0.05
-EARLIER_FIT_SECONDS_PER_ROW_CLASS = 1.0e-4
+FIT_SECONDS = 0.43
+FIT_SECONDS_PER_ROW_CLASS = 3.9e-4  # final features (and the earlier level's beside them)
+EARLIER_FIT_SECONDS = 0.1
+EARLIER_FIT_SECONDS_PER_ROW_CLASS = 6e-5
 FIT_GROWS_TO = 16_000  # rows x classes
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
 VIEWS = FEATURE_VIEWS  # augmented views per training image of the "views" candidate
+CLASSIFIERS = ("final", "both", "earlier")  # the candidates that only fit a classifier on cached features
 
 
 @dataclass
 class Planned:
-    name: str  # "final", "earlier", "views", "fine-tune"
+    name: str  # "both" (or "final" for a model that cannot be cut), "earlier", "views", "fine-tune"
     title: str  # in plain words, for the Strategy page and the log
     settings: TrainSettings
     predicted_s: float
@@ -76,6 +79,17 @@ class Plan:
     @property
     def predicted_s(self) -> float:
         return sum(c.predicted_s for c in self.candidates)
+
+    @property
+    def early_s(self) -> float | None:
+        """The predicted seconds when a classifier on cached features scores 100% on the validation images:
+        the later, costlier candidates are then skipped (run_auto). None when nothing costlier follows."""
+        leading = 0
+        while leading < len(self.candidates) and self.candidates[leading].name in CLASSIFIERS:
+            leading += 1
+        if not leading or leading == len(self.candidates):
+            return None
+        return sum(c.predicted_s for c in self.candidates[:leading])
 
     def to_dict(self) -> dict:
         return {"budget": self.budget, "limit_s": self.limit_s, "predicted_s": self.predicted_s,
@@ -113,17 +127,22 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     budget = parse_budget(budget)
     groups, similar = suggestion.num_groups, suggestion.similarity == "similar"
     n_all, classes = train_images + val_images, suggestion.measurements.num_classes
-    head_fit = fit_seconds(n_all, classes)
+    head_fit = fit_seconds(n_all, classes, factor=speeds.fit_factor)
     head = lambda strategy, **kw: consistent(replace(base, **{**strategy_settings(  # noqa: E731
         strategy, groups, suggestion.cut_index, suggestion.size == "small"), **kw}))
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     # the advisor's pass kept a small set's features for this candidate: only the fit is left
     passed = 0 if suggestion.measurements.features_cached else n_all
-    options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
-                       passed * speeds.forward + head_fit)]
+    if cut is None:
+        options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
+                           passed * speeds.forward + head_fit)]
+    else:  # measured: at least as accurate on new images as the final features alone on all 7 bench sets
+        options = [Planned("both", "Classifier on the final and earlier-layer features together",
+                           head("feature-extraction", with_level=cut),
+                           passed * speeds.forward + head_fit)]
     if cut is not None:
         options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                               fit_seconds(n_all, classes, earlier=True)))
+                               fit_seconds(n_all, classes, earlier=True, factor=speeds.fit_factor)))
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
@@ -131,15 +150,15 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
                            (VIEWS * train_images + val_images) * speeds.forward + VIEWS * head_fit))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":
-        chosen = options[:1] + [o for o in options[1:2] if not similar]
-        return _plan(budget, chosen, _deadline(chosen))
+        chosen = options[:1] + [o for o in options[1:2] if not similar and o.name == "earlier"]
+        return Plan(budget, chosen, _deadline(chosen))
     if budget in BUDGETS:  # views never won on the benchmark (at best a tie, at 4x the cost): Best only
         chosen = [o for o in options if o.name != "views" or budget == "best"] + ([fine] if fine else [])
-        return _plan(budget, chosen, _deadline(chosen))
+        return Plan(budget, chosen, _deadline(chosen))
     limit = float(budget) * 60
     chosen, used = [], 0.0
     for option in options + ([fine] if fine else []):
-        if option.name == "earlier" and not chosen:  # without the final pass before it, it runs its own
+        if option.name == "earlier" and not chosen:  # without the first pass before it, it runs its own
             option = replace(option, predicted_s=head_fit + n_all * (speeds.earlier or speeds.forward))
         if used + option.predicted_s <= limit:
             chosen.append(option)
@@ -147,7 +166,7 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     if not chosen:
         raise TransferLabError(f"{budget} minute(s) is too little for even the quickest candidate (about "
                                f"{options[0].predicted_s / 60:.1f} minutes on this computer): allow more time")
-    return _plan(budget, chosen, limit)
+    return Plan(budget, chosen, limit)
 
 
 def _deadline(chosen: list[Planned]) -> float:
@@ -156,23 +175,13 @@ def _deadline(chosen: list[Planned]) -> float:
     return max(SLACK * predicted, predicted + MIN_SLACK_S)
 
 
-def _plan(budget: str, chosen: list[Planned], limit_s: float) -> Plan:
-    """The plan of ``chosen``. With an earlier-layer candidate, the final candidate's pass caches that level's
-    features too (the earlier one is planned as only fitting)."""
-    earlier = next((c for c in chosen if c.name == "earlier"), None)
-    if earlier is not None:
-        chosen = [replace(c, settings=replace(c.settings, extra={**c.settings.extra,
-                                                                 ALSO_CACHE_CUT: earlier.settings.cut_index}))
-                  if c.name == "final" else c for c in chosen]
-    return Plan(budget, chosen, limit_s)
-
-
-def fit_seconds(images: int, classes: int, earlier: bool = False) -> float:
+def fit_seconds(images: int, classes: int, earlier: bool = False, factor: float = 1.0) -> float:
     """Predicted seconds of a classifier candidate on cached features of ``images`` (its fit and refit,
-    with the run's set-up): on the final features, or on the earlier level's."""
+    with the run's set-up): on the final features (with the earlier level's beside them), or on the earlier
+    level's alone; ``factor``: this computer's fit speed against the reference (core.methods.speeds)."""
     fixed, per = (EARLIER_FIT_SECONDS, EARLIER_FIT_SECONDS_PER_ROW_CLASS) if earlier else \
         (FIT_SECONDS, FIT_SECONDS_PER_ROW_CLASS)
-    return CANDIDATE_SET_UP_S + fixed + per * min(images * max(2, classes), FIT_GROWS_TO)
+    return factor * (CANDIDATE_SET_UP_S + fixed + per * min(images * max(2, classes), FIT_GROWS_TO))
 
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
@@ -187,8 +196,9 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
     strategy = values["strategy"]
     # LP-FT's head-only stage fits on the evaluation crop's features: the "final" candidate has cached
     # them (same key) when it ran first, so only the fit is left to pay
-    fit = fit_seconds(train_images + val_images, suggestion.measurements.num_classes)
-    head_epoch = fit if any(o.name == "final" for o in before) else (train_images + val_images) * speeds.forward + fit
+    fit = fit_seconds(train_images + val_images, suggestion.measurements.num_classes, factor=speeds.fit_factor)
+    head_epoch = fit if any(o.name in ("final", "both") for o in before) else \
+        (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
     if budget in FINE_TUNE_EPOCHS:
@@ -334,7 +344,7 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
                                 depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
                                 repeats=6 if many else 3)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
-                                  "earlier": speeds.earlier, "decode": speeds.decode}
+                                  "earlier": speeds.earlier, "decode": speeds.decode, "fit_factor": fit_factor()}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 
 
@@ -359,15 +369,20 @@ def finish_words(auto_plan: Plan, now: float | None = None) -> str:
     now = time.time() if now is None else now
     finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
     latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
-    return (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
-            f"{latest} at the latest.")
+    words = (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
+             f"{latest} at the latest.")
+    early = auto_plan.early_s
+    if early is not None:
+        words += (f" Only {duration(early)} if a classifier scores 100% on the validation images (nothing costlier "
+                  "could then do better).")
+    return words
 
 
 def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
     """The plan in plain words, with the predicted finish time of day."""
     tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
-    rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept), and it ends "
-            "sooner." if len(auto_plan.candidates) > 1 else "")
+    rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept)."
+            if len(auto_plan.candidates) > 1 else "")
     return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept.{rest} "
             + finish_words(auto_plan, now))
 

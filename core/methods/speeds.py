@@ -19,6 +19,73 @@ class Speeds:
     train_step: float  # an augmented image from memory through a training step
     earlier: float | None = None  # a forward pass up to the earlier layer only (None: as ``forward``)
     decode: float = 0.0  # reading and resizing one image (fine-tuning pays it once per image)
+    fit_factor: float = 1.0  # this computer's classifier fits take this many times the reference's (fit_factor())
+
+
+# A classifier's fit is a few hundred small float64 steps, whose speed differs between computers far more than the
+# network's (memory bandwidth and one core's speed: 2-4x between two 2-core cloud machines). It is timed on a
+# small fixed problem, once per computer, against REFERENCE_FIT_S: that fit's seconds on the computer the fit
+# constants of core.methods.auto_search were measured on (a 2-core AMD EPYC without bf16, 2026-12-04).
+FIT_PROBE = (120, 256, 4)  # rows, dimensions, classes
+REFERENCE_FIT_S = 0.15
+FIT_FILE = "fit-speed.json"
+_FIT_SEEN: dict[str, float] = {}
+
+
+def fit_factor() -> float:
+    """How many times the reference computer's time this one takes to fit a classifier (remembered per
+    computer and library version in core.base.paths.computer_dir(); measured in under a second otherwise)."""
+    import json
+    import os
+    import platform
+
+    import torch
+
+    from core.base.atomic import atomic_write_json
+    from core.base.paths import computer_dir
+    key = "|".join([platform.platform(), platform.processor() or _cpu_name(), str(os.cpu_count()),
+                    str(torch.get_num_threads()), torch.__version__])
+    if key not in _FIT_SEEN:
+        path = computer_dir() / FIT_FILE
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict) or not isinstance(known.get(key), (int, float)):
+            known = {key: _time_fit()}
+            try:
+                atomic_write_json(path, known)
+            except OSError:  # a read-only cache: measured again next time
+                pass
+        _FIT_SEEN[key] = float(known[key])
+    return max(0.25, min(8.0, _FIT_SEEN[key] / REFERENCE_FIT_S))
+
+
+def _time_fit(repeats: int = 4) -> float:
+    """The fastest of ``repeats`` fits of FIT_PROBE's seeded problem (strength chosen by cross-validation, as a
+    run does), after one that warms up."""
+    import numpy as np
+
+    from core.training.linear_head import fit_linear
+    rows, dims, classes = FIT_PROBE
+    rng = np.random.default_rng(0)
+    y = np.arange(rows) % classes
+    x = rng.standard_normal((rows, dims)).astype(np.float32)
+    x[np.arange(rows), y] += 3.0
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        fit_linear(x, y, classes)
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return ""
 
 
 def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, cut: int | None = None,

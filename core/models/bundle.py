@@ -37,7 +37,8 @@ def save_bundle(run_dir: Path, net: TransferNet, meta: dict) -> None:
             raise ValueError(f"bundle metadata needs '{key}'")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     blob = save(state)  # in memory first: its hash goes into the description
-    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "versions": library_versions(),
+    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "with_level": net.with_level,
+            "versions": library_versions(),
             "weights_sha256": hashlib.sha256(blob).hexdigest(), **meta}
     text = json.dumps(full, indent=2, ensure_ascii=False)
     run_dir = Path(run_dir)
@@ -97,7 +98,7 @@ def load_bundle(run_dir: Path) -> Bundle:
         raise BundleError(f"{weights} does not belong to {META_FILE} in {run_dir} (the files come from "
                           "different saves, or one is damaged); save or train the model again")
     backbone = create_backbone(meta["model_name"], weights="none").model
-    net = TransferNet(backbone, len(meta["classes"]), meta.get("cut_index"))
+    net = TransferNet(backbone, len(meta["classes"]), meta.get("cut_index"), meta.get("with_level"))
     try:
         net.load_state_dict(load(data))
     except Exception as exc:

@@ -15,31 +15,55 @@ from core.base.errors import TransferLabError
 
 
 class TransferNet(nn.Module):
-    """``cut_index=None``: pooled final features; else pooled features of intermediate level ``cut_index``."""
+    """``cut_index=None``: pooled final features; else pooled features of intermediate level ``cut_index``.
+    ``with_level`` (uncut networks only): the pooled final features followed by level ``with_level``'s, from
+    one forward pass (the earlier level is on the way to the final one), for one classifier on both."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int, cut_index: int | None = None) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int, cut_index: int | None = None,
+                 with_level: int | None = None) -> None:
         super().__init__()
-        self.cut_index = cut_index
+        self.cut_index, self.with_level = cut_index, with_level
+        if with_level is not None and cut_index is not None:
+            raise TransferLabError("A network cut at an earlier layer has no final features to add that layer's to")
         if cut_index is None:
             backbone.reset_classifier(0)
             dim = backbone.num_features
+            if with_level is not None:
+                dim += _level(backbone, with_level)["num_chs"]
         else:
-            levels = cut_levels(backbone)
-            if not 0 <= cut_index < len(levels):
-                raise TransferLabError(f"Cut level {cut_index} does not exist; this model has levels 0-{len(levels) - 1}")
-            dim = levels[cut_index]["num_chs"]
+            dim = _level(backbone, cut_index)["num_chs"]
             backbone.prune_intermediate_layers(indices=[cut_index], prune_norm=True, prune_head=True)
         self.backbone = backbone
         self.head = nn.Linear(dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_level is not None:
+            return final_and_level(self.backbone, x, self.with_level)
         if self.cut_index is None:
             return self.backbone(x)
         (f,) = self.backbone.forward_intermediates(x, indices=[self.cut_index], intermediates_only=True)
-        return f.mean(dim=(2, 3)) if f.ndim == 4 else f.mean(dim=1)
+        return pool(f)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def pool(f: torch.Tensor) -> torch.Tensor:
+    """An intermediate level's output, average-pooled: over space (CNN maps) or over tokens (ViT)."""
+    return f.mean(dim=(2, 3)) if f.ndim == 4 else f.mean(dim=1)
+
+
+def final_and_level(backbone: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
+    """An uncut backbone's pooled final features followed by level ``level``'s pooled output, in one pass."""
+    last, (inner,) = backbone.forward_intermediates(x, indices=[level], norm=False)
+    return torch.cat([backbone.forward_head(last), pool(inner)], dim=1)
+
+
+def _level(backbone: nn.Module, index: int) -> dict:
+    levels = cut_levels(backbone)
+    if not 0 <= index < len(levels):
+        raise TransferLabError(f"Cut level {index} does not exist; this model has levels 0-{len(levels) - 1}")
+    return levels[index]
 
 
 def cut_levels(backbone: nn.Module) -> list[dict]:

@@ -31,7 +31,7 @@ from core.base.progress import Progress, saying
 from core.data.augmentation import FEATURE_VIEWS
 from core.data.loading import make_loader
 from core.models.accel import ComputePlan
-from core.models.network import TransferNet
+from core.models.network import TransferNet, final_and_level
 from core.models.preprocess import (Preprocessing, cached_eval_crop, cached_train_crop, eval_transform, normalize_batch,
                                     resize_size, train_cache_size, train_transform)
 from core.training.decode_cache import DecodedImages
@@ -222,10 +222,7 @@ class LevelsEncoder(nn.Module):
         self.net, self.cut = net, cut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        backbone = self.net.backbone
-        last, (level,) = backbone.forward_intermediates(x, indices=[self.cut], norm=False)
-        pooled = level.mean(dim=(2, 3)) if level.ndim == 4 else level.mean(dim=1)
-        return torch.cat([backbone.forward_head(last), pooled], dim=1)
+        return final_and_level(self.net.backbone, x, self.cut)
 
 
 def cache_views(pp: Preprocessing, settings: TrainSettings) -> list[Callable]:

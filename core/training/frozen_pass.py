@@ -51,7 +51,8 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
     measured ones, by the same folded network; not returned). ``watch``: as in
     core.training.feature_cache.compute."""
     configure_threads()
-    run = replace(settings, strategy="feature-extraction", cut_index=None, augmentation="none", lp_ft=False)
+    run = replace(settings, strategy="feature-extraction", cut_index=None, with_level=None, augmentation="none",
+                  lp_ft=False)
     device = distributed.local_device(resolve_device(run.device))
     plan = plan_for(device, run.precision) if run.speedups else plain_plan(device)
     pp = preprocessing_for(model, run.image_size)

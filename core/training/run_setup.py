@@ -29,12 +29,14 @@ from core.models.trunk import FrozenPrefix, TrainableTop, split_at_freeze_bounda
 from core.models.weights import LoadedBackbone, create_backbone
 from core.training import distributed
 from core.training.decode_cache import default_budget_bytes
-from core.training.engines import DecodedEngine, Engine, FeatureEncoder, LevelsEncoder, PlainEngine, cached_engine
+from core.training.engines import (CachedEngine, DecodedEngine, Engine, FeatureEncoder, LevelsEncoder, PlainEngine,
+                                   cached_engine)
 from core.training.events import Prepare, TrainCallback
+from core.training.feature_cache import side_by_side
 from core.training.method import TrainingMethod
 from core.training.regularizers import L2SP, l2sp_for
 from core.training.schedule import Stage, stage_at, stage_scheduler, trainable_groups
-from core.training.settings import ALSO_CACHE_CUT, TrainSettings
+from core.training.settings import TrainSettings
 
 
 @dataclass
@@ -102,7 +104,7 @@ def build_run(settings: TrainSettings, classes: list[str], train_items: list[Ima
     # Seed again: loading weights may or may not have drawn random numbers (a first-time conversion
     # builds a model), and the new head's initialisation must not depend on that.
     seed_everything(settings.seed)
-    net = TransferNet(loaded.model, len(classes), cut)
+    net = TransferNet(loaded.model, len(classes), cut, settings.with_level)
     freeze = apply_freeze_depth(net, trainable_groups(settings, epoch))
     plan.prepare_module(net)
     regularizer = l2sp_for(net, settings)  # the starting point, on the device, before any training
@@ -198,13 +200,14 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     budget = cache_budget_bytes(settings)
     progress = lambda done, total, stage: cb.on_prepare(Prepare(stage, done, total))  # noqa: E731 (as events)
     if not any(p.requires_grad for p in net.backbone.parameters()):
+        if net.with_level is not None:
+            return distributed.main_first(lambda: _levels_engine(net, pp, settings, plan, train_files, val_files,
+                                                                 budget, cancel, progress, images))
         key = features_key(net, pp, settings)
-        also = settings.extra.get(ALSO_CACHE_CUT) if settings.augmentation == "none" else None  # one view, unseeded
-        encoder, companions = feature_pass(net, key, also, plan, pp.input_size)
         # distributed: local rank 0 fills the disk cache, the other ranks then read it
-        return distributed.main_first(lambda: cached_engine(net, encoder, net.head, "features", key,
+        return distributed.main_first(lambda: cached_engine(net, FeatureEncoder(net), net.head, "features", key,
                                                             train_files, val_files, pp, settings, plan, budget,
-                                                            cancel, progress, images, companions))
+                                                            cancel, progress, images))
     split = split_at_freeze_boundary(net)
     if split is not None and settings.augmentation == "none":
         prefix = FrozenPrefix(split)
@@ -216,6 +219,30 @@ def make_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, pl
     if isinstance(reuse, DecodedEngine):
         return reuse
     return DecodedEngine(net, train_files, val_files, pp, settings, plan, budget, cancel, progress, images)
+
+
+def _levels_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings, plan: ComputePlan, train_files: list,
+                   val_files: list, budget: int, cancel: CancelToken | None, progress, images: str) -> CachedEngine:
+    """A classifier on the final features and an earlier level's side by side: each part is cached under the
+    key its own run has (a network not cut, and one cut at that level), so either may come from such a run;
+    the final pass computes the earlier level too when one pass gives both (feature_pass)."""
+    with torch.random.fork_rng(devices=[]):  # the two views' throwaway heads draw nothing the run sees
+        final = TransferNet(net.backbone, 1)  # the same (frozen) backbone: only its features are used
+        earlier = TransferNet(copy.deepcopy(net.backbone), 1, net.with_level)
+    key = features_key(final, pp, settings)
+    encoder, companions = feature_pass(final, key, net.with_level, plan, pp.input_size)
+    parts = [cached_engine(final, encoder, final.head, "features", key, train_files, val_files, pp, settings, plan,
+                           budget, cancel, progress, images, companions),
+             cached_engine(earlier, FeatureEncoder(earlier), earlier.head, "features",
+                           features_key(earlier, pp, settings), train_files, val_files, pp, settings, plan, budget,
+                           cancel, progress, images)]
+    first = parts[0].details
+    details = {**first, "cache_mib": round(sum(p.details["cache_mib"] for p in parts), 1),
+               "reused": all(p.details["reused"] for p in parts),
+               "summary": first["summary"].replace("features computed once", "final and earlier-layer features "
+                                                   "computed once", 1)}
+    return CachedEngine(net.head, side_by_side(parts[0].train, parts[1].train),
+                        side_by_side(parts[0].val, parts[1].val), settings, plan.evaluation, details)
 
 
 def _cache_key(settings: TrainSettings, pp: Preprocessing) -> dict:

@@ -25,9 +25,6 @@ STRATEGY_TITLES = {
 }
 
 
-# TrainSettings.extra[ALSO_CACHE_CUT]: an earlier level whose pooled features a frozen run's feature pass
-# caches too, for a run cut there that follows on the same images (Auto's earlier-layer candidate)
-ALSO_CACHE_CUT = "also_cache_cut"
 
 
 @dataclass
@@ -38,6 +35,7 @@ class TrainSettings:
     strategy: str = "feature-extraction"
     freeze_depth: int = 0  # backbone layer groups trained, counted from the head
     cut_index: int | None = None  # only for "truncated": the intermediate level to cut at
+    with_level: int | None = None  # only for "feature-extraction": the classifier also sees this level's features
     epochs: int = 10
     batch_size: int = 32
     head_lr: float = 3e-3
@@ -103,6 +101,9 @@ class TrainSettings:
             raise TransferLabError(f"Weights file not found: {self.weights_file}")
         self._validate_variants()
         self._validate_classifier_fit()
+        if self.with_level is not None and (self.strategy != "feature-extraction" or self.augmentation != "none"):
+            raise TransferLabError("A classifier on the final and an earlier layer's features together needs feature "
+                                   "extraction without augmentation (each image's features are computed once)")
 
     def _validate_classifier_fit(self) -> None:
         if self.classifier_fit not in CLASSIFIER_FITS:
@@ -189,7 +190,9 @@ def consistent(s: TrainSettings) -> TrainSettings:
     if s.classifier_fit == "converged":
         converged = s.strategy in HEAD_ONLY_STRATEGIES and s.speedups
         s = replace(s, epochs=1) if converged else replace(s, classifier_fit="epochs")
+    both = s.strategy == "feature-extraction" and s.augmentation == "none"  # what with_level needs
     return replace(s, two_stage=two, head_epochs=min(max(1, s.head_epochs), max(1, s.epochs - 1)),
+                   with_level=s.with_level if both else None,
                    gradual_unfreeze=s.gradual_unfreeze and two, l2sp_alpha=s.l2sp_alpha if fine else 0.0,
                    lp_ft=s.lp_ft and two and s.speedups)
 

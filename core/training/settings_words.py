@@ -14,6 +14,9 @@ def methods_words(s: TrainSettings, adaptation=None) -> list[str]:
         parts.append("the classifier is fitted once, to convergence, on the features of your images, with its "
                      "regularisation chosen by cross-validation on the training images: there are no epochs, "
                      "learning rate or batch size to set")
+    if s.with_level is not None:
+        parts.append("the classifier sees the model's final features and an earlier layer's side by side (one "
+                     "pass over your images gives both)")
     if s.two_stage:
         parts.append(f"two-stage: {s.head_epochs} epoch(s) classifier only, then fine-tuning" +
                      (", unfreezing gradually" if s.gradual_unfreeze else ""))

@@ -1,0 +1,77 @@
+"""A classifier on the final and an earlier layer's features side by side (Auto's "both levels" candidate)."""
+
+import json
+
+import pytest
+import torch
+
+from core.base.errors import TransferLabError
+from core.data.dataset import scan_dataset
+from core.evaluation.explain import gradcam
+from core.evaluation.export import export_model
+from core.evaluation.predict import predict
+from core.models.bundle import META_FILE, load_bundle
+from core.models.network import TransferNet, cut_levels
+from core.models.weights import create_backbone
+from core.training.settings import TrainSettings
+from core.training.trainer import train
+from tests.datagen import make_class_folder, make_image
+
+LEVEL = 3
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A final-features run and a run cut at level 3, then the both-levels run on the same images."""
+    root = tmp_path_factory.mktemp("levels")
+    data = make_class_folder(root / "data", ["circles", "squares", "stripes"], per_class=8, size=64)
+    base = TrainSettings(image_size=64, augmentation="none", classifier_fit="converged", epochs=1)
+    train(scan_dataset(data), base, root / "final")
+    train(scan_dataset(data), TrainSettings(**{**base.to_dict(), "strategy": "truncated", "cut_index": LEVEL}),
+          root / "cut")
+    train(scan_dataset(data), TrainSettings(**{**base.to_dict(), "with_level": LEVEL}), root / "both")
+    make_image(1, size=80, seed=4321).save(root / "new.png")
+    return root
+
+
+def test_the_network_puts_both_levels_side_by_side_from_one_pass():
+    model = create_backbone("tf_efficientnet_lite0").model.eval()
+    width = cut_levels(model)[LEVEL]["num_chs"]
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    import copy
+    final, earlier = TransferNet(copy.deepcopy(model), 2).eval(), TransferNet(copy.deepcopy(model), 2, LEVEL).eval()
+    both = TransferNet(copy.deepcopy(model), 2, with_level=LEVEL).eval()
+    assert both.head.in_features == final.head.in_features + width
+    with torch.no_grad():
+        torch.testing.assert_close(both.features(x), torch.cat([final.features(x), earlier.features(x)], 1),
+                                   atol=1e-5, rtol=1e-4)
+    with pytest.raises(TransferLabError, match="no final features"):
+        TransferNet(copy.deepcopy(model), 2, cut_index=LEVEL, with_level=LEVEL)
+
+
+def test_the_run_reads_each_part_from_the_runs_that_cached_it_and_ships_both(runs):
+    meta = json.loads((runs / "both" / META_FILE).read_text())
+    assert meta["compute"]["reused"] is True, meta["compute"]  # nothing computed: both parts were cached
+    assert "final and earlier-layer features" in meta["compute"]["summary"] and meta["with_level"] == LEVEL
+    bundle = load_bundle(runs / "both")
+    assert bundle.net.with_level == LEVEL and bundle.net.head.in_features > 1280
+    row = predict(bundle, [runs / "new.png"])[0]
+    assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
+
+
+def test_export_and_gradcam_work_on_both_levels(runs, tmp_path):
+    bundle = load_bundle(runs / "both")
+    assert export_model(bundle, tmp_path / "model.onnx", "onnx").max_abs_difference <= 1e-4
+    from core.data.images import load_rgb
+    from core.models.preprocess import eval_transform
+    x = eval_transform(bundle.preprocessing)(load_rgb(runs / "new.png")).unsqueeze(0)
+    heatmap, index, probabilities, _ = gradcam(bundle.net, x)
+    assert heatmap.shape == (64, 64) and 0 <= index < 3 and abs(sum(probabilities) - 1) < 1e-4
+    assert heatmap.max() > 0  # the final part's map carries the class evidence
+
+
+def test_both_levels_need_frozen_features_without_augmentation():
+    with pytest.raises(TransferLabError, match="feature extraction without augmentation"):
+        TrainSettings(strategy="fine-tune-top", freeze_depth=2, with_level=LEVEL).validate()
+    with pytest.raises(TransferLabError, match="feature extraction without augmentation"):
+        TrainSettings(augmentation="light", with_level=LEVEL).validate()
