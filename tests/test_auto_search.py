@@ -12,9 +12,10 @@ from core.base.errors import TransferLabError
 from core.data.dataset import scan_dataset
 from core.evaluation.predict import evaluate, predict
 from core.methods.advisor import Measurements, advise, decide
-from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, MIN_SLACK_S, OVERRUN, SLACK, about, describe_plan,
-                                      duration, finish_words, parse_budget, plan, prepare_plan, run_auto)
+from core.methods.auto_search import (AUTO_FILE, CANDIDATES_DIR, MIN_SLACK_S, OVERRUN, SLACK, parse_budget, plan,
+                                      prepare_plan, run_auto)
 from core.methods.compare import CompareCallback
+from core.methods.plan_words import about, describe_plan, duration, finish_words
 from core.methods.speeds import Speeds
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.training.result import TrainResult

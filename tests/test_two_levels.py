@@ -68,6 +68,9 @@ def test_export_and_gradcam_work_on_both_levels(runs, tmp_path):
     heatmap, index, probabilities, _ = gradcam(bundle.net, x)
     assert heatmap.shape == (64, 64) and 0 <= index < 3 and abs(sum(probabilities) - 1) < 1e-4
     assert heatmap.max() > 0  # the final part's map carries the class evidence
+    with torch.no_grad():  # the map's head on its feature map gives the model's own probabilities
+        expected = bundle.net(x).softmax(-1)[0].tolist()
+    assert max(abs(a - b) for a, b in zip(probabilities, expected)) < 1e-4
 
 
 def test_both_levels_need_frozen_features_without_augmentation():

@@ -99,7 +99,8 @@ class TrainPage(WizardPage):
         self.list_devices()
         s = self.state.settings
         if self.state.auto_budget is not None and self.state.suggestion is not None and self.state.adaptation is None:
-            from core.methods.auto_search import describe_plan, plan_for
+            from core.methods.auto_search import plan_for
+            from core.methods.plan_words import describe_plan
             try:
                 words = describe_plan(plan_for(self.state.suggestion, s, self.state.auto_budget))
             except Exception as exc:  # noqa: BLE001 - e.g. a budget too small: said here, and again on Start
@@ -135,7 +136,8 @@ class TrainPage(WizardPage):
         run_dir = new_run_dir(settings.model_name)
         adaptation = self.state.adaptation
         if self.state.auto_budget is not None and adaptation is None and self.state.suggestion is not None:
-            from core.methods.auto_search import describe_plan, plan_for
+            from core.methods.auto_search import plan_for
+            from core.methods.plan_words import describe_plan
             auto_plan = plan_for(self.state.suggestion, settings, self.state.auto_budget)
             self._begin(f"Starting Auto ({self.state.auto_budget} budget) with {settings.model_name} → {run_dir}")
             self._auto_plan = auto_plan

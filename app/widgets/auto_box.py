@@ -7,7 +7,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout
 
 from core.base.errors import TransferLabError
-from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, about, duration, finish_words, plan_for
+from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, plan_for
+from core.methods.plan_words import about, duration, finish_words
 
 MINUTES = "minutes"
 

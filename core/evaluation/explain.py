@@ -18,7 +18,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from core.data.images import load_rgb
-from core.models.network import TransferNet, final_and_level, pool
+from core.models.network import TransferNet, pool
 from core.models.preprocess import Preprocessing, eval_transform, interpolation_mode, resize_size
 
 OVERLAY_ALPHA = 0.45
@@ -59,13 +59,15 @@ def _centre_offset(outer: tuple[int, int], inner: tuple[int, int]) -> tuple[int,
 def _feature_map_and_head(net: TransferNet, x: torch.Tensor):
     """The last spatial features (no grad) and a function from them to logits."""
     backbone = net.backbone
+    inner = None  # a classifier on final + earlier features: the earlier part held fixed, the map explains the rest
     with torch.no_grad():
-        if net.cut_index is None:
+        if net.with_level is not None:  # both from one pass, as TransferNet.features computes them
+            feats, (level,) = backbone.forward_intermediates(x, indices=[net.with_level], norm=False)
+            inner = pool(level)
+        elif net.cut_index is None:
             feats = backbone.forward_features(x)
         else:
             (feats,) = backbone.forward_intermediates(x, indices=[net.cut_index], intermediates_only=True)
-        # a classifier on final + earlier features: the earlier part held fixed, the map explains the final part
-        inner = None if net.with_level is None else final_and_level(backbone, x, net.with_level)[:, backbone.num_features:]
     if net.cut_index is None:
         head = lambda f: net.head(backbone.forward_head(f) if inner is None  # noqa: E731
                                   else torch.cat([backbone.forward_head(f), inner], dim=1))

@@ -138,11 +138,9 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
                            passed * speeds.forward + head_fit)]
     else:  # measured: at least as accurate on new images as the final features alone on all 7 bench sets
         options = [Planned("both", "Classifier on the final and earlier-layer features together",
-                           head("feature-extraction", with_level=cut),
-                           passed * speeds.forward + head_fit)]
-    if cut is not None:
-        options.append(Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                               fit_seconds(n_all, classes, earlier=True, factor=speeds.fit_factor)))
+                           head("feature-extraction", with_level=cut), passed * speeds.forward + head_fit),
+                   Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
+                           fit_seconds(n_all, classes, earlier=True, factor=speeds.fit_factor))]
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
@@ -362,46 +360,6 @@ def prepare_plan(scan, base: TrainSettings, suggestion, budget: str = DEFAULT_BU
     """Time this computer on the user's images and plan the budget."""
     time_for_plans(scan, base, suggestion, fine_tune=parse_budget(budget) != "fast")
     return plan_for(suggestion, base, budget)
-
-
-def finish_words(auto_plan: Plan, now: float | None = None) -> str:
-    """The predicted time and finish time of day, in plain words."""
-    now = time.time() if now is None else now
-    finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
-    latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
-    words = (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
-             f"{latest} at the latest.")
-    early = auto_plan.early_s
-    if early is not None:
-        words += (f" Only {duration(early)} if a classifier scores 100% on the validation images (nothing costlier "
-                  "could then do better).")
-    return words
-
-
-def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
-    """The plan in plain words, with the predicted finish time of day."""
-    tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
-    rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept)."
-            if len(auto_plan.candidates) > 1 else "")
-    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept.{rest} "
-            + finish_words(auto_plan, now))
-
-
-def about(seconds: float) -> str:
-    """A predicted time in words: "about 7 s", or "under a second" (an earlier-layer try that only fits)."""
-    return "under a second" if seconds < 0.5 else f"about {duration(seconds)}"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 0.5:
-        return "under a second"
-    seconds = int(seconds + 0.5)  # half up: 0.5 s reads "1 s", never "0 s"
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def auto_train(scan, base: TrainSettings, run_dir: Path, budget: str = DEFAULT_BUDGET,

@@ -25,8 +25,6 @@ STRATEGY_TITLES = {
 }
 
 
-
-
 @dataclass
 class TrainSettings:
     model_name: str = DEFAULT_MODEL

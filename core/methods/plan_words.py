@@ -1,0 +1,50 @@
+"""Auto's plan in plain words: the predicted time, the finish time of day, and the tries in order
+(core.methods.auto_search makes the plan; the window and the CLI show these words)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.methods.auto_search import Plan
+
+
+def finish_words(auto_plan: Plan, now: float | None = None) -> str:
+    """The predicted time and finish time of day, in plain words."""
+    now = time.time() if now is None else now
+    finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
+    latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
+    words = (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
+             f"{latest} at the latest.")
+    early = auto_plan.early_s
+    if early is not None:
+        words += (f" Only {duration(early)} if a classifier scores 100% on the validation images (nothing costlier "
+                  "could then do better).")
+    return words
+
+
+def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
+    """The plan in plain words, with the predicted finish time of day."""
+    tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
+    rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept)."
+            if len(auto_plan.candidates) > 1 else "")
+    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept.{rest} "
+            + finish_words(auto_plan, now))
+
+
+def about(seconds: float) -> str:
+    """A predicted time in words: "about 7 s", or "under a second" (an earlier-layer try that only fits)."""
+    return "under a second" if seconds < 0.5 else f"about {duration(seconds)}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 0.5:
+        return "under a second"
+    seconds = int(seconds + 0.5)  # half up: 0.5 s reads "1 s", never "0 s"
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
