@@ -22,8 +22,9 @@ the fine-tuning references fit in the hour):
   skipped when fastai is not installed: ``pip install -e ".[bench]"``).
 
 Times are wall clock, feature extraction included; an arm under 5 s is run three times (each auto run
-from a cold feature cache) and its median shown. The bundled weights are converted once before any clock. The last line is
-``auto_vs_best_reference=±X.X points auto_time_ratio=Y.YY``: balanced auto's accuracy minus the
+from a cold feature cache) and its median shown. The bundled weights are converted and read once before any clock
+(once per computer and once per process, as in the window; every arm, the probe's too, copies the model read).
+The last line is ``auto_vs_best_reference=±X.X points auto_time_ratio=Y.YY``: balanced auto's accuracy minus the
 better reference's in points on the set where it compares worst, and balanced auto's time over
 fastai's on the set where that ratio is largest (over the probe's when fastai is not installed),
 then ``fast_vs_probe_time=Z.ZZ``: Fast's time over the probe's on the set where that ratio is largest,
@@ -167,7 +168,7 @@ def main() -> int:
     rows, fast_ratios, misses = [], [], []
     from core.models.weights import create_backbone
     os.environ["TRANSFERLAB_CACHE_DIR"] = str(_cold_cache(work, "converting", "weights"))
-    create_backbone("tf_efficientnet_lite0")  # the once-per-computer conversion, before any arm's clock
+    create_backbone("tf_efficientnet_lite0")  # the once-per-computer conversion and once-per-process read, off the clock
     from core.methods.speeds import fit_factor
     print(f"this computer fits classifiers in {fit_factor():.2f}x the reference's time (measured once)", flush=True)
     print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "

@@ -69,6 +69,19 @@ def test_a_kept_backbone_is_handed_out_as_a_fresh_copy_and_leaves_the_random_sta
     (tmp_path / "weights" / "tf_efficientnet_lite0.safetensors").unlink()  # another file: read again
     assert torch.equal(create_backbone("tf_efficientnet_lite0").model.conv_stem.weight, second.conv_stem.weight)
 
+
+def test_the_kept_backbone_serves_the_same_file_reached_through_another_path(tmp_path, monkeypatch):
+    from core.models import weights
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "one"))
+    create_backbone("tf_efficientnet_lite0")  # converted and kept
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "weights").symlink_to(tmp_path / "one" / "weights", target_is_directory=True)
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path / "two"))
+    reads = []
+    monkeypatch.setattr(weights, "read_state_dict", lambda path: reads.append(path))  # reading it again would fail
+    assert top5(create_backbone("tf_efficientnet_lite0").model, skimage_data.chelsea()) & CATS
+    assert reads == []
+
 def test_imported_safetensors_file_is_used(tmp_path):
     source = timm.create_model("test_efficientnet", pretrained=False)
     torch.nn.init.constant_(source.conv_stem.weight, 0.125)

@@ -97,12 +97,12 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
     each; the first warms up, the fastest of the others counts): the backward pass through a few top
     groups costs far less than their share of the groups.
     ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0."""
-    import copy
 
     import torch
 
     from core.data.images import load_rgb
     from core.models.accel import configure_threads, plain_plan, plan_for
+    from core.models.clone import clone_module
     from core.models.devices import resolve_device
     from core.models.fold import folded_copy
     from core.models.network import TransferNet, apply_freeze_depth, set_train_mode
@@ -126,7 +126,7 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
     early_encoder = None
     if cut is not None:  # the cut network as its candidate caches it (pruned above the cut, folded)
         early_encoder = look.prepare_module(folded_copy(
-            FeatureEncoder(TransferNet(copy.deepcopy(model), 2, cut_index=cut)), probe).eval())
+            FeatureEncoder(TransferNet(clone_module(model), 2, cut_index=cut)), probe).eval())
     net = TransferNet(model, 2)
     encoder = look.prepare_module(folded_copy(FeatureEncoder(net), probe).eval())
     if depth is not None:

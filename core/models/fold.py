@@ -9,10 +9,10 @@ original on the same input, and not used if it differs. The original network is 
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
+
+from core.models.clone import clone_module
 
 TOLERANCE = 1e-4
 
@@ -89,7 +89,7 @@ def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
     model.eval()
     try:
         expected = model(probe)
-        folded = copy.deepcopy(model)
+        folded = clone_module(model)
         pairs = _conv_bn_pairs(folded, probe)
         affine: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for conv_name, bn_name, kind in pairs:
@@ -102,6 +102,6 @@ def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
         if pairs and torch.allclose(folded(probe), expected, atol=TOLERANCE, rtol=TOLERANCE):
             setattr(folded, FOLDED_BATCHNORMS, affine)
             return folded
-        return copy.deepcopy(model).eval()
+        return clone_module(model).eval()
     finally:
         model.train(original)

@@ -8,7 +8,6 @@ Order of preference:
 3. the timm / Hugging Face hub cache, then a hub download when online.
 """
 
-import copy
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 from core.base.errors import WeightsError
 from core.base.progress import Progress, report
 from core.models import lite_weights
+from core.models.clone import clone_module
 from core.models.weights_status import converted_weights_file, hub_cached_file
 
 HUB_HOST = "huggingface.co"
@@ -167,8 +167,8 @@ def _local(model_name: str, file: Path, what: str, source: str) -> LoadedBackbon
     """``model_name`` with the weights of a local safetensors ``file`` (a copy of the kept one when it is
     the same file). The random weights it is built with are replaced, so building it leaves the caller's
     random state alone, kept or not: a seeded run draws the same numbers after it either way."""
-    stat = file.stat()
-    key = (model_name, str(file), stat.st_mtime_ns, stat.st_size)
+    stat = file.stat()  # the file itself, however it is reached (a link to it, another cache folder's path)
+    key = (model_name, stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
     model = _KEPT.get(key)
     if model is None:
         try:
@@ -181,4 +181,4 @@ def _local(model_name: str, file: Path, what: str, source: str) -> LoadedBackbon
             return LoadedBackbone(model, source, True)
         _KEPT.clear()
         _KEPT[key] = model
-    return LoadedBackbone(copy.deepcopy(model), source, True)
+    return LoadedBackbone(clone_module(model), source, True)

@@ -9,7 +9,6 @@ again; the time the pass took is the speed that run's pass will have.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -22,6 +21,7 @@ from core.base.errors import TransferLabError
 from core.base.progress import Progress
 from core.data.items import ImageItem
 from core.models.accel import configure_threads, plain_plan, plan_for
+from core.models.clone import clone_module
 from core.models.devices import resolve_device
 from core.models.network import TransferNet, apply_freeze_depth
 from core.models.preprocess import cached_eval_crop, preprocessing_for, resize_size, train_cache_size
@@ -56,7 +56,7 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
     device = distributed.local_device(resolve_device(run.device))
     plan = plan_for(device, run.precision) if run.speedups else plain_plan(device)
     pp = preprocessing_for(model, run.image_size)
-    net = TransferNet(copy.deepcopy(model), 2)  # as build_run makes it: the head does not enter the key
+    net = TransferNet(clone_module(model), 2)  # as build_run makes it: the head does not enter the key
     apply_freeze_depth(net, 0)
     plan.prepare_module(net)
     key = features_key(net, pp, run)
@@ -90,7 +90,7 @@ def frozen_features(settings: TrainSettings, model: nn.Module, items: Sequence[I
 
 def _earlier_alone(model, cut, run, plan, pp, files, part, keep, cancel) -> np.ndarray | None:
     try:
-        net = TransferNet(copy.deepcopy(model), 2, cut)
+        net = TransferNet(clone_module(model), 2, cut)
     except (TransferLabError, AttributeError, NotImplementedError):
         return None
     apply_freeze_depth(net, 0)

@@ -9,7 +9,6 @@ run (core.training.distributed) the engine's module is also wrapped in Distribut
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -21,6 +20,7 @@ from core.base.fingerprint import dict_fingerprint, modules_fingerprint
 from core.data.health import IMBALANCE_RATIO, class_weights, imbalance
 from core.data.items import ImageItem
 from core.models.accel import ComputePlan, configure_threads, plain_plan, plan_for
+from core.models.clone import clone_module
 from core.models.devices import describe, resolve_device
 from core.models.network import (FreezeSummary, TransferNet, apply_freeze_depth, default_cut_index,
                                  optimizer_param_groups)
@@ -228,7 +228,7 @@ def _levels_engine(net: TransferNet, pp: Preprocessing, settings: TrainSettings,
     the final pass computes the earlier level too when one pass gives both (feature_pass)."""
     with torch.random.fork_rng(devices=[]):  # the two views' throwaway heads draw nothing the run sees
         final = TransferNet(net.backbone, 1)  # the same (frozen) backbone: only its features are used
-        earlier = TransferNet(copy.deepcopy(net.backbone), 1, net.with_level)
+        earlier = TransferNet(clone_module(net.backbone), 1, net.with_level)
     key = features_key(final, pp, settings)
     encoder, companions = feature_pass(final, key, net.with_level, plan, pp.input_size)
     parts = [cached_engine(final, encoder, final.head, "features", key, train_files, val_files, pp, settings, plan,
@@ -273,7 +273,7 @@ def feature_pass(net: TransferNet, key: dict, also_cut: int | None, plan: Comput
     if seen in _ONE_PASS_SEEN:  # observed on these very weights in this process (the advisor's pass, then Auto's)
         return LevelsEncoder(net, int(also_cut)), [_ONE_PASS_SEEN[seen]]
     try:
-        earlier = TransferNet(copy.deepcopy(net.backbone), 1, int(also_cut))  # as that run builds its network
+        earlier = TransferNet(clone_module(net.backbone), 1, int(also_cut))  # as that run builds its network
     except (TransferLabError, AttributeError, NotImplementedError):
         return encoder, []
     both = LevelsEncoder(net, int(also_cut))
