@@ -29,8 +29,8 @@ better reference's in points on the set where it compares worst, and balanced au
 fastai's on the set where that ratio is largest (over the probe's when fastai is not installed),
 then ``fast_vs_probe_time=Z.ZZ``: Fast's time over the probe's on the set where that ratio is largest,
 and ``prediction_miss=N%``: the largest miss of a search's time against the prediction the user was shown
-for what happened (the whole plan, or its early end when a classifier scored 100%; a miss under 0.5 s
-counts as none).
+for what happened (the whole plan, or the candidates that ran when a classifier's 100% ended the search
+early; a miss under 0.5 s counts as none).
 """
 
 from __future__ import annotations
@@ -219,14 +219,17 @@ def main() -> int:
 
 def _ran(r: dict) -> str:
     """The plan's prediction for a run whose classifiers scored 100% (the rest skipped), when it has one."""
-    return f" ({_s(r['early'])} if a classifier scores 100%)" if r["early"] is not None else ""
+    return f" ({_s(r['early'])} if the first classifier scores 100%)" if r["early"] is not None else ""
 
 
 def _applicable(r: dict) -> float:
-    """The prediction a user was shown for what happened: the early end when it came, else the whole plan."""
+    """The prediction a user was shown for what happened: when a classifier's 100% ended the search early, the
+    predicted times of the candidates that ran (the plan shows each one's; the first alone is the plan's early
+    end), else the whole plan."""
     from core.methods.auto_search import CLASSIFIERS
-    perfect = any(c.get("val_accuracy") == 1.0 for c in r["rows"] if c["name"] in CLASSIFIERS)
-    return r["early"] if perfect and r["early"] is not None else r["predicted"]
+    ran = [c for c in r["rows"] if "val_accuracy" in c]
+    perfect = any(c["val_accuracy"] == 1.0 for c in ran if c["name"] in CLASSIFIERS)
+    return sum(c["predicted_s"] for c in ran) if perfect and len(ran) < len(r["rows"]) else r["predicted"]
 
 
 def _prediction_miss(r: dict) -> float:

@@ -101,7 +101,7 @@ def _train_auto(args, scan) -> int:
         early = auto_plan.early_s
         callback.on_status(f"Budget {budget}: {len(auto_plan.candidates)} candidates, about "
                            f"{auto_plan.predicted_s / 60:.1f} minutes (stops by {auto_plan.limit_s / 60:.1f})"
-                           + (f"; {early / 60:.1f} if a classifier scores 100% on the validation images"
+                           + (f"; {early / 60:.1f} if the first classifier scores 100% on the validation images"
                               if early is not None else ""))
         with ctrl_c_cancels(callback.on_status) as cancel:
             result = run_auto(scan, auto_plan, Path(args.out), callback, cancel, overwrite=args.overwrite)

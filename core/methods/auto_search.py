@@ -82,14 +82,13 @@ class Plan:
 
     @property
     def early_s(self) -> float | None:
-        """The predicted seconds when a classifier on cached features scores 100% on the validation images:
-        the later, costlier candidates are then skipped (run_auto). None when nothing costlier follows."""
-        leading = 0
-        while leading < len(self.candidates) and self.candidates[leading].name in CLASSIFIERS:
-            leading += 1
-        if not leading or leading == len(self.candidates):
+        """The predicted seconds when the first candidate, a classifier on cached features, scores 100% on the
+        validation images: the later ones are then skipped (run_auto). None when it is not a classifier or
+        no costlier kind of candidate follows. (When a later classifier is the first to score 100%, the run
+        ends after that one.)"""
+        if self.candidates[0].name not in CLASSIFIERS or all(c.name in CLASSIFIERS for c in self.candidates):
             return None
-        return sum(c.predicted_s for c in self.candidates[:leading])
+        return self.candidates[0].predicted_s
 
     def to_dict(self) -> dict:
         return {"budget": self.budget, "limit_s": self.limit_s, "predicted_s": self.predicted_s,

@@ -19,8 +19,8 @@ def finish_words(auto_plan: Plan, now: float | None = None) -> str:
              f"{latest} at the latest.")
     early = auto_plan.early_s
     if early is not None:
-        words += (f" Only {duration(early)} if a classifier scores 100% on the validation images (nothing costlier "
-                  "could then do better).")
+        words += (f" Only {duration(early)} if the first classifier scores 100% on the validation images (nothing "
+                  "after it could then do better).")
     return words
 
 

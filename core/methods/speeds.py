@@ -61,7 +61,7 @@ def fit_factor() -> float:
     return max(0.25, min(8.0, _FIT_SEEN[key] / REFERENCE_FIT_S))
 
 
-def _time_fit(repeats: int = 4) -> float:
+def _time_fit(repeats: int = 8) -> float:
     """The fastest of ``repeats`` fits of FIT_PROBE's seeded problem (strength chosen by cross-validation, as a
     run does), after one that warms up."""
     import numpy as np
