@@ -34,7 +34,7 @@ _FIT_SEEN: dict[str, float] = {}
 
 def fit_factor() -> float:
     """How many times the reference computer's time this one takes to fit a classifier (remembered per
-    computer and library version in core.base.paths.computer_dir(); measured in under a second otherwise)."""
+    computer and library version in core.base.paths.computer_dir(); measured in about a second otherwise)."""
     import json
     import os
     import platform
