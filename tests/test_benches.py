@@ -23,6 +23,7 @@ BENCHES = {
     "bench.model_speed": ([], "fastest_images_per_second"),
     "bench.quality": ([], "auto_vs_best_reference"),
     "bench.startup": ([], "startup_seconds"),
+    "bench.tta_ensemble": ([], "tta_gain_best"),
     "bench.photo_patches": (["patches"], "images_written"),
     "bench.real_photos": (["photos"], "images_written"),
     "bench.glyphs": (["glyphs"], "images_written"),

@@ -144,7 +144,9 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
                                 augmentation="light"),
-                           (VIEWS * train_images + val_images) * speeds.forward + VIEWS * head_fit))
+                           (VIEWS * train_images + val_images) * speeds.forward  # one set-up, 4x the rows
+                           + fit_seconds(VIEWS * n_all, classes, earlier=views_strategy == "truncated",
+                                         factor=speeds.fit_factor)))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":
         chosen = options[:1] + [o for o in options[1:2] if not similar and o.name == "earlier"]
@@ -339,7 +341,9 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     else:
         speeds = measure_speeds(base, [i.path for i in split.train[:8]],
                                 depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
-                                repeats=6 if many else 3)
+                                repeats=6 if many else 4)
+        if looked > 0:  # the pass over the user's images, decoding included, is steadier than a few timed
+            speeds = replace(speeds, forward=looked)  # batches (on 1,497 digits those predicted 9 s for 12)
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
                                   "earlier": speeds.earlier, "decode": speeds.decode, "fit_factor": fit_factor()}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]

@@ -1,0 +1,92 @@
+"""Would Auto gain from test-time augmentation or from averaging its classifier candidates? (issue 13)
+
+    .venv/bin/python -m bench.tta_ensemble           # bench.quality's seven sets (about 5 minutes)
+    .venv/bin/python -m bench.tta_ensemble --quick   # seconds: one tiny set, a smoke test
+
+For each set of bench.quality (same training and held-out folders, 128 px), Auto's two classifier candidates
+are fitted as a run fits them (core.training.linear_head, strength cross-validated on the training images):
+"both" on tf_efficientnet_lite0's final features beside its earlier level's, and "earlier" on the earlier
+level's alone. Each is scored on the held-out images as they are, and with test-time augmentation (TTA: the
+probabilities of each image and of its mirror image averaged); and the two candidates' probabilities are
+averaged (the ensemble of the best candidates), with and without TTA. The last line:
+``tta_gain_best=+X.X points tta_gain_worst=±Y.Y points ensemble_gain_best=... ensemble_gain_worst=...``
+(against "both" alone, on the sets where that gains most and least).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+
+def mirrored(folder: Path, out: Path) -> Path:
+    """A copy of an image folder with every image mirrored left to right (same names, same classes)."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            target = out / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as image:
+                ImageOps.mirror(image).save(target)
+    return out
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
+
+
+def main() -> int:
+    from bench.quality import datasets
+    from core.data.dataset import scan_dataset
+    from core.methods.pooled_features import extract, labelled_items
+    from core.models.accel import configure_threads
+    from core.models.network import default_cut_index
+    from core.models.preprocess import preprocessing_for
+    from core.models.weights import create_backbone
+    from core.training.linear_head import fit_linear
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
+    args = parser.parse_args()
+    configure_threads()
+    model = create_backbone("tf_efficientnet_lite0").model
+    pp = preprocessing_for(model, 32 if args.quick else 128)
+    cut = default_cut_index(model)
+    work = Path(tempfile.mkdtemp(prefix="transferlab-tta-"))
+    print("| set | both | both + TTA | earlier | earlier + TTA | both & earlier averaged | the same + TTA | "
+          "their logits averaged |")
+    print("|---|---|---|---|---|---|---|---|")
+    tta_gains, ensemble_gains = [], []
+    for set_name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
+        flipped_dir = mirrored(test_dir, work / "mirrored" / set_name.replace(" ", "-").replace(",", ""))
+        train, test, flipped = (extract(model, labelled_items(scan_dataset(d)), pp, levels=[cut])
+                                for d in (train_dir, test_dir, flipped_dir))
+        assert np.array_equal(test.labels, flipped.labels)
+
+        def columns(f, part):
+            return np.concatenate([f.final, f.levels[0]], 1) if part == "both" else f.levels[0]
+
+        probs, logits = {}, {}
+        for part in ("both", "earlier"):
+            fit = fit_linear(columns(train, part), train.labels)
+            logits[part] = fit.logits(columns(test, part))
+            probs[part] = _softmax(logits[part])
+            probs[part + " tta"] = (probs[part] + _softmax(fit.logits(columns(flipped, part)))) / 2
+        probs["averaged"] = (probs["both"] + probs["earlier"]) / 2
+        probs["averaged tta"] = (probs["both tta"] + probs["earlier tta"]) / 2
+        probs["logits averaged"] = _softmax((logits["both"] + logits["earlier"]) / 2)  # one linear head
+        accuracy = {k: float(np.mean(p.argmax(1) == test.labels)) for k, p in probs.items()}
+        tta_gains.append(100 * (accuracy["both tta"] - accuracy["both"]))
+        ensemble_gains.append(100 * (max(accuracy["averaged"], accuracy["averaged tta"]) - accuracy["both"]))
+        order = ("both", "both tta", "earlier", "earlier tta", "averaged", "averaged tta", "logits averaged")
+        print(f"| {set_name} | " + " | ".join(f"{100 * accuracy[k]:.1f}%" for k in order) + " |", flush=True)
+    print(f"tta_gain_best={max(tta_gains):+.1f} points tta_gain_worst={min(tta_gains):+.1f} points "
+          f"ensemble_gain_best={max(ensemble_gains):+.1f} points ensemble_gain_worst={min(ensemble_gains):+.1f} points")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
