@@ -88,3 +88,12 @@ def test_a_warm_start_reaches_the_same_optimum_as_the_path(n, d):
     start = torch.softmax(torch.as_tensor(near.logits(x)), 1).numpy()
     assert np.abs(start - expected).max() > 1e-3  # the start is not already the answer
     assert np.abs(torch.softmax(torch.as_tensor(warm.logits(x)), 1).numpy() - expected).max() < 1e-4
+
+
+def test_an_averaged_head_scores_the_mean_of_its_fits_scores():
+    from core.training.linear_head import averaged
+    x, y = _blobs(90, 30, 3, spread=2.0)
+    whole, part = fit_linear(x, y, 3, l2=0.1), fit_linear(x[:, 20:], y, 3, l2=1.0)
+    head = averaged([(0, whole), (20, part)], 30)
+    np.testing.assert_allclose(head.logits(x), (whole.logits(x) + part.logits(x[:, 20:])) / 2, rtol=1e-10, atol=1e-10)
+    assert head.weight.shape == (3, 30) and head.l2 == 0.1 and head.seconds == whole.seconds + part.seconds

@@ -59,6 +59,37 @@ def test_the_run_reads_each_part_from_the_runs_that_cached_it_and_ships_both(run
     assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
 
 
+def _features(bundle, paths):
+    """Each image's features as the saved network computes them (evaluation crop)."""
+    from core.data.images import load_rgb
+    from core.models.preprocess import eval_transform
+    transform = eval_transform(bundle.preprocessing)
+    with torch.no_grad():
+        return bundle.net.eval().features(torch.stack([transform(load_rgb(p)) for p in paths])).double().numpy()
+
+
+def test_the_saved_classifier_averages_the_one_on_both_levels_and_the_one_on_the_earlier_alone(runs):
+    """Refitted on every labelled image, each at the strength cross-validation chose: the head's scores are the
+    mean of the two fits' scores (bench.tta_ensemble: never less accurate than the first alone on 7 sets)."""
+    import numpy as np
+
+    from core.data.dataset import make_split
+    from core.training.linear_head import fit_linear
+    bundle = load_bundle(runs / "both")
+    parts = bundle.meta["compute"]["classifier"]["parts"]
+    assert [p["from_column"] for p in parts] == [0, 1280] and bundle.meta["refit"]["images"] == 24
+    settings = TrainSettings(image_size=64)
+    split = make_split(scan_dataset(runs / "data"), settings.val_fraction, settings.seed)
+    x, y = _features(bundle, [i.path for i in split.train + split.val]), [i.label for i in split.train + split.val]
+    whole, earlier = (fit_linear(x[:, p["from_column"]:], y, 3, l2=p["l2"]) for p in parts)
+    expected = (whole.logits(x) + earlier.logits(x[:, 1280:])) / 2
+    with torch.no_grad():
+        got = bundle.net.head(torch.from_numpy(x).float()).double().numpy()
+    alone = whole.logits(x)  # what a head on both levels alone would score
+    miss = np.abs(got - expected).max()  # not 0: these features are not the cache's (its decoding, a folded network)
+    assert miss < np.abs(got - alone).max() / 3, (miss, np.abs(got - alone).max())  # here 0.19 against 0.92
+
+
 def test_export_and_gradcam_work_on_both_levels(runs, tmp_path):
     bundle = load_bundle(runs / "both")
     assert export_model(bundle, tmp_path / "model.onnx", "onnx").max_abs_difference <= 1e-4

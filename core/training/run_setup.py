@@ -61,6 +61,7 @@ class Run:
     regularizer: L2SP | None = None
     ddp: nn.Module | None = None  # the engine's module in DistributedDataParallel (distributed runs only)
     method: TrainingMethod = field(default_factory=TrainingMethod)  # what a method adds (DANN), else nothing
+    classifier_parts: list = field(default_factory=list)  # (first column, LinearFit) of a converged head's fits
 
     @property
     def train_module(self) -> nn.Module:
