@@ -216,12 +216,25 @@ def test_predicted_times_are_words_a_user_reads():
     assert "Classifier on earlier-layer features (under a second)" in words and "about 0 s" not in words
 
 
+@pytest.mark.parametrize("better_by, wins", [(1, False), (2, True)])
+def test_a_costlier_candidate_must_be_right_on_two_more_validation_images(data, tmp_path, better_by, wins):
+    """One image is no evidence: a tie or one image more keeps the earlier, cheaper candidate."""
+    from core.data.dataset import make_split
+    p = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
+    names = [c.name for c in p.candidates]
+    val = len(make_split(scan_dataset(data), p.candidates[0].settings.val_fraction, 0).val)
+    sim = _SimulatedTrainer({n: 1.0 for n in names}, {n: 0.5 + (better_by / val if n == names[-1] else 0)
+                                                      for n in names})
+    result = run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim)
+    assert sim.calls == names and result.winner == (names[-1] if wins else names[0])
+
+
 def test_after_a_perfect_validation_score_the_later_candidates_are_skipped(data, tmp_path):
     """A tie keeps the earlier candidate, so nothing after a 100% can win: its time is saved, and said."""
     p = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
     names = [c.name for c in p.candidates]
     assert len(names) >= 3
-    sim = _SimulatedTrainer({n: 1.0 for n in names}, {n: 1.0 if n == names[1] else 0.8 for n in names})
+    sim = _SimulatedTrainer({n: 1.0 for n in names}, {n: 1.0 if n == names[1] else 0.5 for n in names})
     result = run_auto(scan_dataset(data), p, tmp_path / "run", clock=sim.clock, trainer=sim)
     assert sim.calls == names[:2] and result.winner == names[1]
     assert all(r["status"] == "skipped" and "already scored 100%" in r["reason"] for r in result.rows[2:])
