@@ -276,6 +276,44 @@ def test_the_fit_speed_is_measured_once_per_computer_and_remembered(tmp_path, mo
     assert speeds.fit_factor() == pytest.approx(2.0) and len(timed) == 2
 
 
+def test_finished_classifier_runs_teach_the_fit_speed_and_the_median_holds(tmp_path, monkeypatch):
+    """One timing at a busy moment must not mislead every later plan: real runs' fits add their own speeds."""
+    import json
+
+    import core.methods.speeds as speeds
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    monkeypatch.setattr(speeds, "_time_fit", lambda: 3 * speeds.REFERENCE_FIT_S)  # timed at a busy moment: 3x
+    assert speeds.fit_factor() == pytest.approx(3.0)
+    for _ in range(2):  # fit-only runs that each took a third of the time predicted: the computer fits at 1x
+        speeds.learn_fit_speed(2.0, 2.0, 3.0, 2.0 / 3)
+    assert speeds.fit_factor() == pytest.approx(1.0)  # the median of 3, 1, 1
+    speeds.learn_fit_speed(10.0, 1.0, 3.0, 30.0)  # 9 s of its 10 were the network's pass: nothing learnt
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})  # a new process reads what was learnt
+    assert speeds.fit_factor() == pytest.approx(1.0)
+    (entry,) = json.loads((tmp_path / "computer" / speeds.FIT_FILE).read_text()).values()
+    assert entry["observed"] == pytest.approx([1.0, 1.0])
+    for _ in range(speeds.FIT_OBSERVED_KEPT + 5):
+        speeds.observe_fit_factor(2.0)
+    assert speeds.fit_factor() == pytest.approx(2.0) and len(speeds._FIT_SEEN.popitem()[1]["observed"]) == \
+        speeds.FIT_OBSERVED_KEPT
+
+
+def test_a_fit_speed_file_of_the_earlier_format_is_read(tmp_path, monkeypatch):
+    import json
+
+    import core.methods.speeds as speeds
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    monkeypatch.setattr(speeds, "_time_fit", lambda: 3 * speeds.REFERENCE_FIT_S)
+    speeds.fit_factor()
+    path = tmp_path / "computer" / speeds.FIT_FILE
+    (key,) = json.loads(path.read_text())
+    path.write_text(json.dumps({key: 0.5 * speeds.REFERENCE_FIT_S}))  # seconds alone, as sessions before wrote it
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    assert speeds.fit_factor() == pytest.approx(0.5)
+
+
 def test_the_real_fit_timing_is_quick_and_positive():
     from core.methods.speeds import _time_fit
     started = time.monotonic()

@@ -25,7 +25,7 @@ from core.base.atomic import atomic_write_json
 from core.base.errors import Cancelled, TransferLabError
 from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
-from core.methods.speeds import Speeds, fit_factor, measure_speeds
+from core.methods.speeds import Speeds, fit_factor, learn_fit_speed, measure_speeds
 from core.training.result import TrainResult
 from core.training.settings import TrainSettings, consistent, strategy_settings
 
@@ -68,6 +68,8 @@ class Planned:
     title: str  # in plain words, for the Strategy page and the log
     settings: TrainSettings
     predicted_s: float
+    fit_s: float = 0.0  # a classifier's fit (with its run's set-up) within predicted_s, at fit_factor: what
+    fit_factor: float = 1.0  # a finished run teaches core.methods.speeds about this computer's fit speed
 
 
 @dataclass
@@ -132,17 +134,19 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     cut = suggestion.cut_index if suggestion.cut_index is not None else suggestion.measurements.early_level
     # the advisor's pass kept a small set's features for this candidate: only the fit is left
     passed = 0 if suggestion.measurements.features_cached else n_all
+    factor = speeds.fit_factor
     if cut is None:
         options = [Planned("final", "Classifier on the final features", head("feature-extraction"),
-                           passed * speeds.forward + head_fit)]
+                           passed * speeds.forward + head_fit, head_fit, factor)]
     else:  # measured: at least as accurate on new images as the final features alone on all 7 bench sets; its
         # classifier averages one on both and one on the earlier level alone (core.training.linear_head.averaged)
-        earlier_fit = fit_seconds(n_all, classes, earlier=True, factor=speeds.fit_factor)
+        earlier_fit = fit_seconds(n_all, classes, earlier=True, factor=factor)
+        both_fit = head_fit + earlier_fit - factor * CANDIDATE_SET_UP_S  # one run's set-up
         options = [Planned("both", "Classifier on the final and earlier-layer features together",
-                           head("feature-extraction", with_level=cut),
-                           passed * speeds.forward + head_fit + earlier_fit - speeds.fit_factor * CANDIDATE_SET_UP_S),
+                           head("feature-extraction", with_level=cut), passed * speeds.forward + both_fit, both_fit,
+                           factor),
                    Planned("earlier", "Classifier on earlier-layer features", head("truncated", cut_index=cut),
-                           earlier_fit)]
+                           earlier_fit, earlier_fit, factor)]
     views_strategy = "feature-extraction" if similar or cut is None else "truncated"
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
@@ -228,6 +232,7 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
     """Train the plan's candidates in order within its limit; the winner's model becomes ``run_dir``'s.
     ``clock`` and ``trainer`` (core.training.trainer.train's signature) are seams for tests."""
     from core.training.trainer import check_run_dir, train
+    learn = trainer is None and clock is time.monotonic  # a simulated run teaches nothing about this computer
     trainer = trainer or train
     cb = callback or CompareCallback()
     run_dir = Path(run_dir)
@@ -271,6 +276,8 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
         if stopped:
             cancelled = True
             break
+        if learn:  # a run whose time is mostly a classifier's fit tells this computer's fit speed
+            learn_fit_speed(candidate.predicted_s, candidate.fit_s, candidate.fit_factor, row["seconds"])
     if not results:
         if cancelled:
             raise Cancelled()

@@ -25,40 +25,79 @@ class Speeds:
 # A classifier's fit is a few hundred small float64 steps, whose speed differs between computers far more than the
 # network's (memory bandwidth and one core's speed: 2-4x between two 2-core cloud machines). It is timed on a
 # small fixed problem, once per computer, against REFERENCE_FIT_S: that fit's seconds on the computer the fit
-# constants of core.methods.auto_search were measured on (a 2-core AMD EPYC without bf16, 2026-12-04).
+# constants of core.methods.auto_search were measured on (a 2-core AMD EPYC without bf16, 2026-12-04). One timing
+# can catch a busy moment (here 0.58x in one run, 0.90x in the next), so Auto's finished classifier runs add
+# what they saw (observe_fit_factor) and the factor is the median of the timing and the latest FIT_OBSERVED_KEPT.
 FIT_PROBE = (120, 256, 4)  # rows, dimensions, classes
 REFERENCE_FIT_S = 0.15
 FIT_FILE = "fit-speed.json"
-_FIT_SEEN: dict[str, float] = {}
+FIT_OBSERVED_KEPT = 15
+MIN_FIT_TO_LEARN_S = 0.3  # a shorter classifier fit is too noisy to learn this computer's fit speed from
+_FIT_SEEN: dict[str, dict] = {}  # per computer key: {"probe": seconds, "observed": [factors]}
 
 
 def fit_factor() -> float:
     """How many times the reference computer's time this one takes to fit a classifier (remembered per
     computer and library version in core.base.paths.computer_dir(); measured in about a second otherwise)."""
+    import statistics
+    entry = _fit_entry()[1]
+    return max(0.25, min(8.0, statistics.median([entry["probe"] / REFERENCE_FIT_S, *entry["observed"]])))
+
+
+def observe_fit_factor(factor: float) -> None:
+    """A classifier fit of a real run took ``factor`` times what it takes on the reference computer."""
+    key, entry = _fit_entry()
+    entry["observed"] = [*entry["observed"], float(factor)][-FIT_OBSERVED_KEPT:]
+    _save_fit_entry(key, entry)
+
+
+def learn_fit_speed(predicted_s: float, fit_s: float, factor: float, seconds: float) -> None:
+    """A run predicted at ``predicted_s``, of which ``fit_s`` a classifier's fit at ``factor``, took ``seconds``:
+    when the fit is most of it, what it took (the network's pass, predicted apart, taken off) is observed."""
+    passing = predicted_s - fit_s
+    if fit_s >= MIN_FIT_TO_LEARN_S and passing <= 0.5 * fit_s and seconds > passing:
+        observe_fit_factor(factor * (seconds - passing) / fit_s)
+
+
+def _fit_entry() -> tuple[str, dict]:
     import json
     import os
     import platform
 
     import torch
 
-    from core.base.atomic import atomic_write_json
     from core.base.paths import computer_dir
     key = "|".join([platform.platform(), platform.processor() or _cpu_name(), str(os.cpu_count()),
                     str(torch.get_num_threads()), torch.__version__])
     if key not in _FIT_SEEN:
-        path = computer_dir() / FIT_FILE
         try:
-            known = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = {}
-        if not isinstance(known, dict) or not isinstance(known.get(key), (int, float)):
-            known = {key: _time_fit()}
-            try:
-                atomic_write_json(path, known)
-            except OSError:  # a read-only cache: measured again next time
-                pass
-        _FIT_SEEN[key] = float(known[key])
-    return max(0.25, min(8.0, _FIT_SEEN[key] / REFERENCE_FIT_S))
+            entry = json.loads((computer_dir() / FIT_FILE).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            entry = None
+        if isinstance(entry, (int, float)):  # written before observations were kept: the timing alone
+            entry = {"probe": float(entry), "observed": []}
+        if not (isinstance(entry, dict) and isinstance(entry.get("probe"), (int, float))
+                and isinstance(entry.get("observed"), list)):
+            entry = {"probe": _time_fit(), "observed": []}
+            _save_fit_entry(key, entry)
+        _FIT_SEEN[key] = entry
+    return key, _FIT_SEEN[key]
+
+
+def _save_fit_entry(key: str, entry: dict) -> None:
+    import json
+
+    from core.base.atomic import atomic_write_json
+    from core.base.paths import computer_dir
+    path = computer_dir() / FIT_FILE
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    try:
+        atomic_write_json(path, {**(known if isinstance(known, dict) else {}), key: entry})
+    except OSError:  # a read-only cache: measured again next time
+        pass
 
 
 def _time_fit(repeats: int = 8) -> float:
