@@ -96,12 +96,13 @@ def _train_auto(args, scan) -> int:
             from core.methods.advisor import advise
             suggestion = advise(scan, s, progress=bar, probe=False)
         from core.methods.auto_search import prepare_plan, run_auto
+        from core.methods.plan_words import about, duration
         auto_plan = prepare_plan(scan, s, suggestion, budget)
         callback.on_status("Strategy: " + "\n  ".join(suggestion.rationale))
-        early = auto_plan.early_s
-        callback.on_status(f"Budget {budget}: {len(auto_plan.candidates)} candidates, about "
-                           f"{auto_plan.predicted_s / 60:.1f} minutes (stops by {auto_plan.limit_s / 60:.1f})"
-                           + (f"; {early / 60:.1f} if the first classifier scores 100% on the validation images"
+        early, count = auto_plan.early_s, len(auto_plan.candidates)
+        callback.on_status(f"Budget {budget}: {count} candidate{'s' if count != 1 else ''}, {about(auto_plan.predicted_s)} "
+                           f"(stops by {duration(auto_plan.limit_s)})"
+                           + (f"; {duration(early)} if the first classifier scores 100% on the validation images"
                               if early is not None else ""))
         with ctrl_c_cancels(callback.on_status) as cancel:
             result = run_auto(scan, auto_plan, Path(args.out), callback, cancel, overwrite=args.overwrite)
