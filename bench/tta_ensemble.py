@@ -8,9 +8,11 @@ are fitted as a run fits them (core.training.linear_head, strength cross-validat
 "both" on tf_efficientnet_lite0's final features beside its earlier level's, and "earlier" on the earlier
 level's alone. Each is scored on the held-out images as they are, and with test-time augmentation (TTA: the
 probabilities of each image and of its mirror image averaged); and the two candidates' probabilities are
-averaged (the ensemble of the best candidates), with and without TTA. The last line:
-``tta_gain_best=+X.X points tta_gain_worst=±Y.Y points ensemble_gain_best=... ensemble_gain_worst=...``
-(against "both" alone, on the sets where that gains most and least).
+averaged (the ensemble of the best candidates), with and without TTA, and their logits averaged (one linear
+head: what Auto's "both" does since 2026-12-06). The last line: ``tta_gain_best=+X.X points
+tta_gain_worst=±Y.Y points ensemble_gain_best=... ensemble_gain_worst=... logits_gain_best=...
+logits_gain_worst=...`` (mirror TTA, probabilities averaged and logits averaged, each against "both" alone,
+on the sets where that gains most and least).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def mirrored(folder: Path, out: Path) -> Path:
         if path.is_file():
             target = out / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with Image.open(path) as image:
-                ImageOps.mirror(image).save(target)
+            with Image.open(path) as image:  # JPEGs at quality 95: the mirror must not lose more than the original
+                ImageOps.mirror(image).save(target, quality=95)
     return out
 
 
@@ -59,7 +61,7 @@ def main() -> int:
     print("| set | both | both + TTA | earlier | earlier + TTA | both & earlier averaged | the same + TTA | "
           "their logits averaged |")
     print("|---|---|---|---|---|---|---|---|")
-    tta_gains, ensemble_gains = [], []
+    tta_gains, ensemble_gains, logits_gains = [], [], []
     for set_name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
         flipped_dir = mirrored(test_dir, work / "mirrored" / set_name.replace(" ", "-").replace(",", ""))
         train, test, flipped = (extract(model, labelled_items(scan_dataset(d)), pp, levels=[cut])
@@ -80,11 +82,13 @@ def main() -> int:
         probs["logits averaged"] = _softmax((logits["both"] + logits["earlier"]) / 2)  # one linear head
         accuracy = {k: float(np.mean(p.argmax(1) == test.labels)) for k, p in probs.items()}
         tta_gains.append(100 * (accuracy["both tta"] - accuracy["both"]))
-        ensemble_gains.append(100 * (max(accuracy["averaged"], accuracy["averaged tta"]) - accuracy["both"]))
+        ensemble_gains.append(100 * (accuracy["averaged"] - accuracy["both"]))
+        logits_gains.append(100 * (accuracy["logits averaged"] - accuracy["both"]))
         order = ("both", "both tta", "earlier", "earlier tta", "averaged", "averaged tta", "logits averaged")
         print(f"| {set_name} | " + " | ".join(f"{100 * accuracy[k]:.1f}%" for k in order) + " |", flush=True)
     print(f"tta_gain_best={max(tta_gains):+.1f} points tta_gain_worst={min(tta_gains):+.1f} points "
-          f"ensemble_gain_best={max(ensemble_gains):+.1f} points ensemble_gain_worst={min(ensemble_gains):+.1f} points")
+          f"ensemble_gain_best={max(ensemble_gains):+.1f} points ensemble_gain_worst={min(ensemble_gains):+.1f} points "
+          f"logits_gain_best={max(logits_gains):+.1f} points logits_gain_worst={min(logits_gains):+.1f} points")
     return 0
 
 

@@ -299,6 +299,24 @@ def test_finished_classifier_runs_teach_the_fit_speed_and_the_median_holds(tmp_p
         speeds.FIT_OBSERVED_KEPT
 
 
+def test_one_odd_run_or_a_damaged_list_does_not_mislead_the_plan(tmp_path, monkeypatch):
+    import json
+
+    import core.methods.speeds as speeds
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    monkeypatch.setattr(speeds, "_time_fit", lambda: 0.6 * speeds.REFERENCE_FIT_S)
+    speeds.observe_fit_factor(20.0)  # a run while the computer slept
+    assert speeds.fit_factor() == pytest.approx(0.6)  # one run alone does not outvote the timing
+    speeds.observe_fit_factor(20.0)
+    assert speeds.fit_factor() == pytest.approx(1.8)  # each counts as 3x off at most
+    path = tmp_path / "computer" / speeds.FIT_FILE
+    (key,) = json.loads(path.read_text())
+    path.write_text(json.dumps({key: {"probe": 0.09, "observed": ["fast", None, 0.5, 0.5]}}))
+    monkeypatch.setattr(speeds, "_FIT_SEEN", {})
+    assert speeds.fit_factor() == pytest.approx(0.5)  # the numbers kept, the rest dropped
+
+
 def test_a_fit_speed_file_of_the_earlier_format_is_read(tmp_path, monkeypatch):
     import json
 

@@ -40,7 +40,7 @@ FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-
 MAX_FINE_TUNE_EPOCHS = 10
 SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)...
 MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by more than a quarter (a fit
-# that converges slower), and Fast's earlier-layer try, which may win, was skipped for a fraction of a second
+# that converges slower), and an earlier-layer try, which may win, was once skipped for a fraction of a second
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
 # A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
 # refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3

@@ -41,13 +41,23 @@ def fit_factor() -> float:
     computer and library version in core.base.paths.computer_dir(); measured in about a second otherwise)."""
     import statistics
     entry = _fit_entry()[1]
-    return max(0.25, min(8.0, statistics.median([entry["probe"] / REFERENCE_FIT_S, *entry["observed"]])))
+    timed = entry["probe"] / REFERENCE_FIT_S
+    seen = entry["observed"] if len(entry["observed"]) >= 2 else []  # one run alone does not outvote the timing
+    return _clamped(statistics.median([timed, *seen]))
+
+
+def _clamped(factor: float) -> float:
+    return max(0.25, min(8.0, factor))
 
 
 def observe_fit_factor(factor: float) -> None:
     """A classifier fit of a real run took ``factor`` times what it takes on the reference computer."""
+    import math
     key, entry = _fit_entry()
-    entry["observed"] = [*entry["observed"], float(factor)][-FIT_OBSERVED_KEPT:]
+    if not math.isfinite(factor) or factor <= 0:
+        return
+    timed = entry["probe"] / REFERENCE_FIT_S  # a run on a sleeping or swamped computer counts as 3x off at most
+    entry["observed"] = [*entry["observed"], _clamped(min(3 * timed, max(timed / 3, factor)))][-FIT_OBSERVED_KEPT:]
     _save_fit_entry(key, entry)
 
 
@@ -76,12 +86,18 @@ def _fit_entry() -> tuple[str, dict]:
             entry = None
         if isinstance(entry, (int, float)):  # written before observations were kept: the timing alone
             entry = {"probe": float(entry), "observed": []}
-        if not (isinstance(entry, dict) and isinstance(entry.get("probe"), (int, float))
-                and isinstance(entry.get("observed"), list)):
+        if isinstance(entry, dict) and isinstance(entry.get("observed"), list):  # keep only usable numbers
+            entry["observed"] = [v for v in entry["observed"] if _usable(v)]
+        if not (isinstance(entry, dict) and _usable(entry.get("probe")) and isinstance(entry.get("observed"), list)):
             entry = {"probe": _time_fit(), "observed": []}
             _save_fit_entry(key, entry)
         _FIT_SEEN[key] = entry
     return key, _FIT_SEEN[key]
+
+
+def _usable(value) -> bool:
+    import math
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _save_fit_entry(key: str, entry: dict) -> None:

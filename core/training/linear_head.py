@@ -123,7 +123,7 @@ class _Problem:
 def averaged(parts: list[tuple[int, LinearFit]], width: int) -> LinearFit:
     """One linear head on ``width`` columns whose scores are the mean of several fits' scores, each fitted on
     the columns from its first index on: on a network's final features with an earlier level's beside them,
-    the classifier on both and the one on the earlier level alone (their logits averaged: held-out +0 to +3.9
+    the classifier on both and the one on the earlier level alone (their logits averaged: held-out +0 to +3.8
     points over the first alone on bench.tta_ensemble's seven sets, never fewer). The first fit's strength and
     cross-validated numbers describe it."""
     first = parts[0][1]
