@@ -16,6 +16,16 @@ def net(name="test_efficientnet", classes=3, cut=None):
 
 @pytest.mark.parametrize("name", ["tf_efficientnet_lite0", "mobilenetv3_large_100", "resnet18", "convnext_tiny",
                                   "vit_small_patch16_224", "efficientnet_b0", "resnet50"])
+def test_every_catalog_model_classifies_and_its_head_fits_its_features(name):
+    """mobilenetv3_large_100's head adds a layer: 1,280 pooled numbers after 960 channels (num_features)."""
+    model = TransferNet(timm.create_model(name, pretrained=False), 3).eval()
+    x = torch.randn(2, 3, *model.backbone.pretrained_cfg["input_size"][1:])
+    with torch.no_grad():
+        assert model(x).shape == (2, 3) and model.features(x).shape[1] == model.head.in_features
+
+
+@pytest.mark.parametrize("name", ["tf_efficientnet_lite0", "mobilenetv3_large_100", "resnet18", "convnext_tiny",
+                                  "vit_small_patch16_224", "efficientnet_b0", "resnet50"])
 def test_catalog_models_have_named_groups_covering_every_backbone_weight(name):
     model = TransferNet(timm.create_model(name, pretrained=False), 4)
     groups = layer_groups(model)

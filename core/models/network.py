@@ -27,7 +27,7 @@ class TransferNet(nn.Module):
             raise TransferLabError("A network cut at an earlier layer has no final features to add that layer's to")
         if cut_index is None:
             backbone.reset_classifier(0)
-            dim = backbone.num_features
+            dim = final_width(backbone)
             if with_level is not None:
                 dim += _level(backbone, with_level)["num_chs"]
         else:
@@ -46,6 +46,12 @@ class TransferNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def final_width(backbone: nn.Module) -> int:
+    """How many numbers the backbone's pooled final features have: timm's ``head_hidden_size`` where the head
+    adds a layer of its own (mobilenetv3_large_100: 1,280 after the 960 channels of ``num_features``)."""
+    return getattr(backbone, "head_hidden_size", None) or backbone.num_features
 
 
 def pool(f: torch.Tensor) -> torch.Tensor:

@@ -138,7 +138,8 @@ def averaged(parts: list[tuple[int, LinearFit]], width: int) -> LinearFit:
 def head_parts(net) -> list[int]:
     """Where each averaged fit's columns start in ``net``'s head: [0], or [0, final width] for a network whose
     head sees an earlier level's features beside the final ones (core.models.network.TransferNet.with_level)."""
-    return [0] if getattr(net, "with_level", None) is None else [0, net.backbone.num_features]
+    from core.models.network import final_width
+    return [0] if getattr(net, "with_level", None) is None else [0, final_width(net.backbone)]
 
 
 def _scores(logits: np.ndarray, y: np.ndarray) -> tuple[int, float]:
