@@ -65,6 +65,7 @@ def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
     assert len(evaluation["confusion_matrix"]) == 2 and 0 <= evaluation["accuracy"] <= 1
     results = window.pages[5]
     assert "%" in results.accuracy_label.text() and "Auto kept" in results.accuracy_label.text()
+    assert "the one candidate it trained" in results.accuracy_label.text()  # Fast trains one: never "best of 1"
     assert results.confusion.rowCount() == 2 and results.confusion.columnCount() == 2
     # Save a copy where the user chooses; a place that cannot hold a folder is a clear message.
     blocker = tmp_path / "a-file"

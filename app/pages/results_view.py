@@ -256,9 +256,12 @@ class ResultsPage(WizardPage):
         if auto and (which == SPLIT_NAME or which.startswith("val")):
             kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
             tried = sum(1 for r in auto["rows"] if "val_accuracy" in r)
-            scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this number "
-                       "may be a little optimistic; a test/ folder in your dataset (or “Test on another folder…”) "
-                       "gives one that is not")
+            if tried > 1:
+                scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this "
+                           "number may be a little optimistic; a test/ folder in your dataset (or “Test on another "
+                           "folder…”) gives one that is not")
+            else:  # nothing was chosen on these images (the rest skipped, or a plan of one)
+                scored += f". Auto kept “{kept}”, the one candidate it trained"
         interval = ""
         if report["num_images"] < INTERVAL_BELOW:
             lo, hi = report["accuracy_interval"]

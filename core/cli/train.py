@@ -117,7 +117,9 @@ def _train_auto(args, scan) -> int:
     if result.cancelled:
         data["cancelled"] = True
         lines.append("Cancelled: the best candidate finished so far is the saved model.")
-    emit(args, data, "\n".join([f"Saved model to {result.run_dir} (kept the best of {len(result.rows)} candidates, "
+    trained = sum(1 for r in result.rows if "val_accuracy" in r)
+    kept = f"kept the best of {trained} candidates" if trained > 1 else "the one candidate trained"
+    emit(args, data, "\n".join([f"Saved model to {result.run_dir} ({kept}, "
                                   f"validation accuracy {result.best_val_accuracy:.1%})", *lines]))
     return EXIT_CANCELLED if result.cancelled else 0
 
