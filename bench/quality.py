@@ -168,7 +168,7 @@ def main() -> int:
     rows, fast_ratios, misses = [], [], []
     from core.models.weights import create_backbone
     os.environ["TRANSFERLAB_CACHE_DIR"] = str(_cold_cache(work, "converting", "weights"))
-    create_backbone("tf_efficientnet_lite0")  # the once-per-computer conversion and once-per-process read, off the clock
+    create_backbone("tf_efficientnet_lite0")  # the once-per-computer conversion and per-process read, off the clock
     from core.methods.speeds import fit_factor
     print(f"this computer fits classifiers in {fit_factor():.2f}x the reference's time (measured once)", flush=True)
     print(f"| set | train / held-out | expected → placed (signals) | {' | '.join('auto ' + b for b in budgets)} | "
@@ -226,8 +226,8 @@ def _applicable(r: dict) -> float:
     """The prediction a user was shown for what happened: when a classifier's 100% ended the search early, the
     predicted times of the candidates that ran (the plan shows each one's; the first alone is the plan's early
     end), else the whole plan."""
-    from core.methods.auto_search import CLASSIFIERS
-    ran = [c for c in r["rows"] if "val_accuracy" in c]
+    from core.methods.auto_search import CLASSIFIERS, trained
+    ran = trained(r["rows"])
     perfect = any(c["val_accuracy"] == 1.0 for c in ran if c["name"] in CLASSIFIERS)
     return sum(c["predicted_s"] for c in ran) if perfect and len(ran) < len(r["rows"]) else r["predicted"]
 

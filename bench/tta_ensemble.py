@@ -25,6 +25,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 
+# the summary line's comparisons with "both" alone: mirror TTA, probabilities averaged, logits averaged
+GAINS = {"tta": "both tta", "ensemble": "averaged", "logits": "logits averaged"}
+
+
 def mirrored(folder: Path, out: Path) -> Path:
     """A copy of an image folder with every image mirrored left to right (same names, same classes)."""
     for path in sorted(folder.rglob("*")):
@@ -61,7 +65,7 @@ def main() -> int:
     print("| set | both | both + TTA | earlier | earlier + TTA | both & earlier averaged | the same + TTA | "
           "their logits averaged |")
     print("|---|---|---|---|---|---|---|---|")
-    tta_gains, ensemble_gains, logits_gains = [], [], []
+    gains: dict[str, list[float]] = {name: [] for name in GAINS}
     for set_name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
         flipped_dir = mirrored(test_dir, work / "mirrored" / set_name.replace(" ", "-").replace(",", ""))
         train, test, flipped = (extract(model, labelled_items(scan_dataset(d)), pp, levels=[cut])
@@ -81,14 +85,12 @@ def main() -> int:
         probs["averaged tta"] = (probs["both tta"] + probs["earlier tta"]) / 2
         probs["logits averaged"] = _softmax((logits["both"] + logits["earlier"]) / 2)  # one linear head
         accuracy = {k: float(np.mean(p.argmax(1) == test.labels)) for k, p in probs.items()}
-        tta_gains.append(100 * (accuracy["both tta"] - accuracy["both"]))
-        ensemble_gains.append(100 * (accuracy["averaged"] - accuracy["both"]))
-        logits_gains.append(100 * (accuracy["logits averaged"] - accuracy["both"]))
+        for name, column in GAINS.items():
+            gains[name].append(100 * (accuracy[column] - accuracy["both"]))
         order = ("both", "both tta", "earlier", "earlier tta", "averaged", "averaged tta", "logits averaged")
         print(f"| {set_name} | " + " | ".join(f"{100 * accuracy[k]:.1f}%" for k in order) + " |", flush=True)
-    print(f"tta_gain_best={max(tta_gains):+.1f} points tta_gain_worst={min(tta_gains):+.1f} points "
-          f"ensemble_gain_best={max(ensemble_gains):+.1f} points ensemble_gain_worst={min(ensemble_gains):+.1f} points "
-          f"logits_gain_best={max(logits_gains):+.1f} points logits_gain_worst={min(logits_gains):+.1f} points")
+    print(" ".join(f"{name}_gain_best={max(g):+.1f} points {name}_gain_worst={min(g):+.1f} points"
+                   for name, g in gains.items()))
     return 0
 
 

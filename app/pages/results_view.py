@@ -17,6 +17,7 @@ from app.widgets.roc import RocPanel
 from core.evaluation.heldout import SPLIT_NAME
 from core.evaluation.metrics import INTERVAL_BELOW, at_threshold, baseline_words
 from core.evaluation.result_words import stopped_words
+from core.methods.auto_search import trained
 
 TOP_LOSSES = 30
 
@@ -255,7 +256,7 @@ class ResultsPage(WizardPage):
         auto = bundle.meta.get("auto") if bundle is not None else None
         if auto and (which == SPLIT_NAME or which.startswith("val")):
             kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
-            tried = sum(1 for r in auto["rows"] if "val_accuracy" in r)
+            tried = len(trained(auto["rows"]))
             if tried > 1:
                 scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this "
                            "number may be a little optimistic; a test/ folder in your dataset (or “Test on another "

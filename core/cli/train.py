@@ -95,13 +95,13 @@ def _train_auto(args, scan) -> int:
         with Bar(args.quiet, "Measuring") as bar:
             from core.methods.advisor import advise
             suggestion = advise(scan, s, progress=bar, probe=False)
-        from core.methods.auto_search import prepare_plan, run_auto
+        from core.methods.auto_search import prepare_plan, run_auto, trained
         from core.methods.plan_words import about, duration
         auto_plan = prepare_plan(scan, s, suggestion, budget)
         callback.on_status("Strategy: " + "\n  ".join(suggestion.rationale))
         early, count = auto_plan.early_s, len(auto_plan.candidates)
-        callback.on_status(f"Budget {budget}: {count} candidate{'s' if count != 1 else ''}, {about(auto_plan.predicted_s)} "
-                           f"(stops by {duration(auto_plan.limit_s)})"
+        callback.on_status(f"Budget {budget}: {count} candidate{'s' if count != 1 else ''}, "
+                           f"{about(auto_plan.predicted_s)} (stops by {duration(auto_plan.limit_s)})"
                            + (f"; {duration(early)} if the first classifier scores 100% on the validation images"
                               if early is not None else ""))
         with ctrl_c_cancels(callback.on_status) as cancel:
@@ -117,8 +117,8 @@ def _train_auto(args, scan) -> int:
     if result.cancelled:
         data["cancelled"] = True
         lines.append("Cancelled: the best candidate finished so far is the saved model.")
-    trained = sum(1 for r in result.rows if "val_accuracy" in r)
-    kept = f"kept the best of {trained} candidates" if trained > 1 else "the one candidate trained"
+    count = len(trained(result.rows))
+    kept = f"kept the best of {count} candidates" if count > 1 else "the one candidate trained"
     emit(args, data, "\n".join([f"Saved model to {result.run_dir} ({kept}, "
                                   f"validation accuracy {result.best_val_accuracy:.1%})", *lines]))
     return EXIT_CANCELLED if result.cancelled else 0

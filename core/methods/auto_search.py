@@ -90,7 +90,8 @@ class Plan:
         validation images: the later ones are then skipped (run_auto). None when it is not a classifier or
         no costlier kind of candidate follows. (When a later classifier is the first to score 100%, the run
         ends after that one.)"""
-        if self.candidates[0].name not in CLASSIFIERS or all(c.name in CLASSIFIERS for c in self.candidates):
+        if not self.candidates or self.candidates[0].name not in CLASSIFIERS or \
+                all(c.name in CLASSIFIERS for c in self.candidates):
             return None
         return self.candidates[0].predicted_s
 
@@ -155,7 +156,7 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
                                 augmentation="light"),
                            (VIEWS * train_images + val_images) * speeds.forward  # one set-up, 4x the rows
                            + fit_seconds(VIEWS * n_all, classes, earlier=views_strategy == "truncated",
-                                         factor=speeds.fit_factor)))
+                                         factor=factor)))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
     if budget == "fast":  # the first candidate's classifier already averages in the earlier level's own one
         chosen = options[:1]
@@ -300,6 +301,11 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
                       best.stopped_early, cancelled, rows, winner)
 
 
+def trained(rows: list[dict]) -> list[dict]:
+    """The candidates of an Auto run (its rows) that finished training: those with a validation accuracy."""
+    return [r for r in rows if "val_accuracy" in r]
+
+
 def _wall_deadline(deadline: float, clock: Callable[[], float]) -> float:
     """The deadline on time.monotonic()'s scale (the trainer's clock), whatever ``clock`` is."""
     return time.monotonic() + (deadline - clock())
@@ -357,9 +363,8 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     else:
         speeds = measure_speeds(base, [i.path for i in split.train[:8]],
                                 depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
-                                repeats=6 if many else 4)
-        if looked > 0:  # the pass over the user's images, decoding included, is steadier than a few timed
-            speeds = replace(speeds, forward=looked)  # batches (on 1,497 digits those predicted 9 s for 12)
+                                repeats=6 if many else 4,  # the pass over the user's images, decoding included,
+                                forward_s=looked if looked > 0 else None)  # is steadier than a few timed batches
     suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
                                   "earlier": speeds.earlier, "decode": speeds.decode, "fit_factor": fit_factor()}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]

@@ -52,9 +52,8 @@ def _clamped(factor: float) -> float:
 
 def observe_fit_factor(factor: float) -> None:
     """A classifier fit of a real run took ``factor`` times what it takes on the reference computer."""
-    import math
     key, entry = _fit_entry()
-    if not math.isfinite(factor) or factor <= 0:
+    if not _usable(factor):
         return
     timed = entry["probe"] / REFERENCE_FIT_S  # a run on a sleeping or swamped computer counts as 3x off at most
     entry["observed"] = [*entry["observed"], _clamped(min(3 * timed, max(timed / 3, factor)))][-FIT_OBSERVED_KEPT:]
@@ -144,14 +143,17 @@ def _cpu_name() -> str:
 
 
 def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, cut: int | None = None,
-                   depth: int | None = None, train_step: bool = True, repeats: int = 3) -> Speeds:
+                   depth: int | None = None, train_step: bool = True, repeats: int = 3,
+                   forward_s: float | None = None) -> Speeds:
     """Seconds per image on this computer, timed: decoding and resizing a few of the user's images,
     and the network's forward pass as the feature cache runs it (BatchNorm folded into the convolutions,
     on the run's device and compute plan: channels-last memory is 40% quicker here) and a training step
     of its top ``depth`` layer groups (all when None) on a batch of random images (``repeats`` times
     each; the first warms up, the fastest of the others counts): the backward pass through a few top
     groups costs far less than their share of the groups.
-    ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0."""
+    ``train_step=False`` (a plan without fine-tuning) leaves the training step out: its speed is then 0.
+    ``forward_s``: the pass's seconds per image, decoding included, already measured on the user's images (the
+    advisor's pass, as the feature cache runs it): that is the forward speed, and it is not timed again."""
 
     import torch
 
@@ -183,7 +185,7 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
         early_encoder = look.prepare_module(folded_copy(
             FeatureEncoder(TransferNet(clone_module(model), 2, cut_index=cut)), probe).eval())
     net = TransferNet(model, 2)
-    encoder = look.prepare_module(folded_copy(FeatureEncoder(net), probe).eval())
+    encoder = None if forward_s is not None else look.prepare_module(folded_copy(FeatureEncoder(net), probe).eval())
     if depth is not None:
         apply_freeze_depth(net, depth)
     plan.prepare_module(net)
@@ -208,8 +210,9 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
 
     forward = step = early = float("inf")
     for attempt in range(repeats):  # the first pays for warming up; the fastest of the others is kept
-        seconds = timed(look_at(encoder))
-        forward = min(forward, seconds) if attempt else forward
+        if encoder is not None:
+            seconds = timed(look_at(encoder))
+            forward = min(forward, seconds) if attempt else forward
         if early_encoder is not None:
             seconds = timed(look_at(early_encoder))
             early = min(early, seconds) if attempt else early
@@ -230,5 +233,6 @@ def measure_speeds(settings: TrainSettings, paths: list[Path], batch: int = 16, 
         step = min(step, seconds) if attempt else step
     # fine-tuning decodes each image once and keeps it in memory; an epoch then augments (about half a
     # decode) and steps
-    return Speeds(decode + forward / batch, 0.5 * decode + step / batch if train_step else 0.0,
+    return Speeds(forward_s if forward_s is not None else decode + forward / batch,
+                  0.5 * decode + step / batch if train_step else 0.0,
                   decode + early / batch if cut is not None else None, decode)

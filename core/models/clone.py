@@ -22,8 +22,8 @@ _EMPTY_ALIKE = (dict, OrderedDict, list, set)
 def clone_module(module: nn.Module) -> nn.Module:
     """A deep copy of ``module``: equal weights in new memory, the same structure, attributes and hooks,
     nothing shared with ``module``, no gradients (as ``copy.deepcopy``). Unlike it, buffers that share one
-    storage get one each, and tensors' own Python attributes are not copied (no catalog model has either). Modules that copy themselves (TorchScript, their own ``__deepcopy__``)
-    go through ``copy.deepcopy``."""
+    storage get one each, and tensors' own Python attributes are not copied (no catalog model has either).
+    Modules that copy themselves (TorchScript, their own ``__deepcopy__``) go through ``copy.deepcopy``."""
     if not _plain(module):
         return copy.deepcopy(module)
     memo: dict[int, object] = {}
@@ -40,7 +40,7 @@ def _tensor(t: torch.Tensor | None, memo: dict):
         return None
     found = memo.get(id(t))
     if found is None:
-        if isinstance(t, nn.Parameter) and type(t) is nn.Parameter:
+        if type(t) is nn.Parameter:
             found = nn.Parameter(t.detach().clone(), t.requires_grad)  # no .grad: deepcopy drops it too
         elif type(t) is torch.Tensor:
             found = t.detach().clone().requires_grad_(t.requires_grad)

@@ -254,14 +254,15 @@ def fit_run_classifier(run: Run, cb: TrainCallback, cancel: CancelToken | None) 
     run.classifier_parts = [(start, fit_linear(x[:, start:], y, head.out_features, groups=groups,
                                                sample_weight=row_weights(run.class_weights, y), seed=run.settings.seed,
                                                cancel=cancel)) for start in head_parts(run.net)]
-    fit = run.classifier_parts[0][1] if len(run.classifier_parts) == 1 else averaged(run.classifier_parts, x.shape[1])
+    fit = averaged(run.classifier_parts, x.shape[1])  # one part: that fit itself
     fit.to_linear(head)
     head.to(run.device)
     right, loss = _scores(fit.logits(x), y)
     run.engine.details["classifier"] = {"solver": "L-BFGS to convergence", "l2": fit.l2, "cv_accuracy": fit.cv_accuracy,
                                         "cv_loss": fit.cv_loss, "seconds": round(fit.seconds, 2), "path": fit.path}
     if len(run.classifier_parts) > 1:
-        run.engine.details["classifier"]["parts"] = [{"from_column": start, "l2": part.l2, "cv_accuracy": part.cv_accuracy}
+        run.engine.details["classifier"]["parts"] = [{"from_column": start, "l2": part.l2,
+                                                      "cv_accuracy": part.cv_accuracy}
                                                      for start, part in run.classifier_parts]
         cv = [part.cv_accuracy for _, part in run.classifier_parts]
         cb.on_status("Two classifiers fitted to convergence, one on the final and earlier-layer features together and "

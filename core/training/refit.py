@@ -28,7 +28,7 @@ def refit_run_classifier(run: Run, val_logits: torch.Tensor, root: Path, cb: Tra
     if run.settings.classifier_fit != "converged" or not chosen or not len(run.engine.val) or \
             distributed.current() is not None:
         return {}
-    starts = {start: fit for start, fit in run.classifier_parts}  # a resumed run refits without them (slower)
+    starts = {start: (fit.weight, fit.bias) for start, fit in run.classifier_parts}  # a resumed run: none (slower)
     parts = [(part["from_column"], part["l2"], starts.get(part["from_column"])) for part in chosen.get("parts", [])]
     images = refit_on_all(run.engine, run.net.head, chosen["l2"], run.class_weights, parts)
     run.net.head.to(run.device)
@@ -41,23 +41,18 @@ def refit_run_classifier(run: Run, val_logits: torch.Tensor, root: Path, cb: Tra
 def refit_on_all(engine, head: torch.nn.Linear, l2: float, class_weights: list[float] | None,
                  parts: list[tuple] = ()) -> int:
     """Refit ``head`` on every cached training view and every validation image; returns the images used.
-    ``parts``: (first column, strength, measured LinearFit or None) of a head averaged from several fits
-    (core.training.linear_head.averaged), each refitted on its columns."""
+    ``parts``: (first column, strength, measured (weight, bias) or None) of a head averaged from several fits
+    (core.training.linear_head.averaged), each refitted on its columns; none: the head is one fit, at ``l2``."""
     import numpy as np
 
     from core.training.linear_head import averaged, cached_rows, fit_linear, row_weights
     train, val = engine.train, engine.val
     (xt, yt, _), (xv, yv, _) = cached_rows(train), cached_rows(val, views=1)
     x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
+    if not parts:  # from the measured fit: the answer moves little with a fifth more images
+        parts = [(0, l2, (head.weight.detach().double().cpu().numpy(), head.bias.detach().double().cpu().numpy()))]
     weights = row_weights(class_weights, y)
-    if parts:
-        fits = [(first, fit_linear(x[:, first:], y, head.out_features, l2=strength, sample_weight=weights,
-                                   start=None if measured is None else (measured.weight, measured.bias)))
-                for first, strength, measured in parts]
-        averaged(fits, x.shape[1]).to_linear(head)
-        return len(train) + len(val)
-    start = (head.weight.detach().double().cpu().numpy(), head.bias.detach().double().cpu().numpy())
-    fit = fit_linear(x, y, head.out_features, l2=l2, sample_weight=weights,
-                     start=start)  # from the measured fit: the answer moves little with a fifth more images
-    fit.to_linear(head)
+    fits = [(first, fit_linear(x[:, first:], y, head.out_features, l2=strength, sample_weight=weights, start=start))
+            for first, strength, start in parts]
+    averaged(fits, x.shape[1]).to_linear(head)
     return len(train) + len(val)
