@@ -213,7 +213,7 @@ def test_predicted_times_are_words_a_user_reads():
     assert duration(106) == "1 min 46 s" and duration(7.4) == "7 s" and duration(0.3) == "under a second"
     assert about(7.4) == "about 7 s" and about(0.3) == "under a second"  # never "about 0 s"
     words = describe_plan(plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced"), now=0)
-    assert "Classifier on earlier-layer features (about 1 s)" in words and "about 0 s" not in words
+    assert "Classifier on earlier-layer features (under a second)" in words and "about 0 s" not in words
 
 
 @pytest.mark.parametrize("better_by, wins", [(1, False), (2, True)])

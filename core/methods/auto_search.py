@@ -44,18 +44,16 @@ MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
 # A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
 # refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3
-# folds from 600 rows: the fits need fewer steps). Measured on the reference computer of core.methods.speeds
-# (2 CPU cores, 2026-12-04; scaled by Speeds.fit_factor elsewhere), the whole "both" candidate: 0.6-0.8 s for
-# 120-160 images of 2-3 classes, 1.3-1.6 s for 195-200 of 10-13, a 4.8 s fit for 1,497 of 10 and 5.4-7.4 s for
-# 2,550-3,315 of 10-13 (reading two caches and building the cut network's view cost a quarter second more
-# than one); the earlier level's narrower features alone: 0.3 s, 0.8 s, 0.9 s, 2.4 s. Its fit's fixed part was
-# raised on 2026-12-06, when "both" began to fit it too: on 200 glyphs (112 columns, 10 classes) it took 0.4-0.6 s
-# at a fit factor of 0.7 (narrow features need more L-BFGS steps), as long as the 1,392-column fit beside it
+# folds from 600 rows: the fits need fewer steps). In reference seconds (the computer of core.methods.speeds;
+# scaled by Speeds.fit_factor elsewhere), measured 2026-12-06 after cross-validation's fits were capped at
+# linear_head.CV_MAX_ITER steps, as the whole "both" candidate (timed on a computer at fit factor 0.64, divided
+# by it): 0.8 s for 120-160 images of 2-3 classes, 1.1-1.5 s for 195-200 of 10-13, about 4.5 s of fit for
+# 1,497 of 10; the earlier level's narrower features take about a third of the fixed part and little per row
 CANDIDATE_SET_UP_S = 0.15
-FIT_SECONDS = 0.43
-FIT_SECONDS_PER_ROW_CLASS = 3.9e-4  # final features (and the earlier level's beside them)
-EARLIER_FIT_SECONDS = 0.4
-EARLIER_FIT_SECONDS_PER_ROW_CLASS = 3e-5
+FIT_SECONDS = 0.35
+FIT_SECONDS_PER_ROW_CLASS = 2.5e-4  # final features (and the earlier level's beside them)
+EARLIER_FIT_SECONDS = 0.22
+EARLIER_FIT_SECONDS_PER_ROW_CLASS = 2e-5
 FIT_GROWS_TO = 16_000  # rows x classes
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
