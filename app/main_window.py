@@ -131,6 +131,8 @@ class MainWindow(QMainWindow):
             self._set_aside_stale_result()
             index = min(index, TRAIN)  # Results and Try would show the earlier run
         self.reached = max(self.reached, index)
+        if index != self.current_index:
+            self.current_page.on_leave()
         self.stack.setCurrentIndex(index)
         self.steps.blockSignals(True)
         self.steps.setCurrentRow(index)
@@ -164,7 +166,7 @@ class MainWindow(QMainWindow):
         self.go_next()
 
     def _step_clicked(self, row: int) -> None:
-        allowed = row <= self.reached and not self.current_page.is_busy() and all(
+        allowed = row <= self.reached and not self.current_page.holds_navigation() and all(
             self.pages[i].is_complete() for i in range(min(row, self.current_index)))
         if allowed and row != self.current_index:
             self.show_page(row)
@@ -177,7 +179,7 @@ class MainWindow(QMainWindow):
         page = self.current_page
         busy = page.is_busy()
         last = self.current_index == len(self.pages) - 1
-        self.back_button.setEnabled(self.current_index > 0 and not busy)
+        self.back_button.setEnabled(self.current_index > 0 and not page.holds_navigation())
         self.next_button.setEnabled(not last and not busy and page.is_complete())
         self.next_button.setVisible(not last)
         for i in range(self.steps.count()):

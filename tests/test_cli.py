@@ -83,6 +83,7 @@ def test_train_auto_then_predict_and_evaluate(capsys, data, tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert code == 0 and written["evaluated"]
     assert all(part in page for part in ("Confusion matrix", "<svg", "data:image/png;base64", "ROC", "Strategy"))
+    assert f", in {data})" in page  # which folder the scored images came from
 
 
 def test_explicit_strategy_and_freeze_depth(capsys, data, tmp_path):

@@ -183,3 +183,19 @@ def test_model_without_offline_weights_needs_a_download_and_offline_says_so(qtbo
     with qtbot.waitSignal(page.task.stopped, timeout=30000):
         page.download_button.click()
     assert "internet" in page.banner.text() and not page.is_complete()
+
+
+def test_loss_axis_reads_as_plain_decimals_when_the_loss_is_tiny(qtbot):
+    from app.widgets.curves import TrainingCurves
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.resize(800, 300)
+    curves.show()
+    curves.add_epoch(1, 0.00007, 0.00009, 1.0, 1.0)  # a converged classifier on separable features
+    qtbot.wait(50)
+    axis = curves.loss_plot.getAxis("left")
+    low, high = curves.loss_plot.getViewBox().viewRange()[1]
+    labels = [text for spacing, values in axis.tickValues(low, high, 300)
+              for text in axis.tickStrings(values, 1.0, spacing)]
+    assert labels and not any("e" in text for text in labels), labels
+    assert any(text.startswith("0.0000") for text in labels), labels

@@ -285,3 +285,23 @@ def test_freeze_page_without_a_suggestion_asks_to_go_back(qtbot, pages, tmp_path
 def PRESETS_DESCRIPTION(name: str) -> str:  # noqa: N802
     from core.models.preprocess import PRESETS
     return PRESETS[name].description
+
+
+def test_measuring_says_how_long_is_left_from_its_own_pace(qtbot):
+    """A simulated clock: the bar adds the time left once a tenth of a stage's images took two seconds;
+    a new stage (another count of images) starts its own clock."""
+    page = StrategyPage(WizardState())
+    qtbot.addWidget(page)
+    now = [100.0]
+    page.clock = lambda: now[0]
+    page._on_progress(0, 400, "")
+    now[0] += 10
+    page._on_progress(100, 400, "")
+    assert page.progress.format() == "100 of 400 images · about 30 s left"
+    page._on_progress(0, 50, "Probing the layers")  # another stage: no guess until it has a pace of its own
+    now[0] += 1
+    page._on_progress(10, 50, "Probing the layers")
+    assert page.progress.format() == "10 of 50 images"
+    now[0] += 3
+    page._on_progress(20, 50, "Probing the layers")
+    assert page.progress.format() == "20 of 50 images · about 6 s left"

@@ -13,7 +13,7 @@ from core.training import runs
 from core.training.events import BatchEnd, EpochEnd, FitStart, TrainCallback
 from tests.datagen import make_class_folder
 
-TRAIN, RESULTS = 4, 5
+STRATEGY, TRAIN, RESULTS = 2, 4, 5
 
 
 @pytest.fixture(autouse=True)
@@ -194,3 +194,35 @@ def test_enter_means_next_from_the_model_table(qtbot, window):
     model.table.setFocus()
     qtbot.keyClick(model.table, Qt.Key.Key_Return)
     assert window.current_index == 2
+
+
+def test_back_while_measuring_stops_it_and_coming_back_measures_again(qtbot, window):
+    """Measuring does not lock the wizard: Back stays available, leaving stops the measuring, and the
+    Strategy step measures again when it is shown again."""
+    strategy = window.pages[STRATEGY]
+    window.reached = STRATEGY
+    window.show_page(STRATEGY)
+    assert strategy.task.is_running() and window.back_button.isEnabled() and not window.next_button.isEnabled()
+    with qtbot.waitSignal(strategy.task.stopped, timeout=60000):
+        window.go_back()
+    assert window.current_index == STRATEGY - 1 and window.state.suggestion is None
+    window.show_page(STRATEGY)
+    assert strategy.task.is_running()
+    qtbot.waitUntil(lambda: window.state.suggestion is not None and not strategy.is_busy(), timeout=60000)
+    assert window.next_button.isEnabled()
+
+
+def test_start_and_cancel_stay_put_when_a_banner_appears(qtbot, window):
+    page = window.pages[TRAIN]
+    window.show()
+    window.show_page(TRAIN)
+    qtbot.waitExposed(window)
+
+    def places():
+        window.layout().activate()
+        qtbot.wait(50)
+        return [b.mapTo(window, b.rect().topLeft()) for b in (page.start_button, page.cancel_button)]
+
+    before = places()
+    page.banner.show_message("Training finished. Press Next to see the results.", "ok")
+    assert page.banner.isVisible() and places() == before

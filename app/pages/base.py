@@ -114,6 +114,13 @@ class WizardPage(QWidget):
     def is_busy(self) -> bool:
         return self.task.is_running()
 
+    def holds_navigation(self) -> bool:
+        """Whether Back and the step list wait for this page's work (else leaving the page stops it: on_leave)."""
+        return self.is_busy()
+
+    def on_leave(self) -> None:
+        """Called when another page is shown instead of this one."""
+
     def shutdown(self) -> None:
         """Cancel background work and wait for it (window closing)."""
         if self.task.is_running():

@@ -60,6 +60,8 @@ class TrainPage(WizardPage):
         self.progress.setFormat("Not started")
         self.progress.setValue(0)
         self.body.addWidget(self.progress)
+        self.layout().removeWidget(self.banner)  # below Start and Cancel, so that they stay where the mouse is
+        self.body.addWidget(self.banner)
         self.curves = TrainingCurves()
         self.body.addWidget(self.curves, 3)
         self.log = QPlainTextEdit()

@@ -1,5 +1,7 @@
 """Live training curves (pyqtgraph): loss and accuracy, per batch (smoothed) and per epoch."""
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -11,14 +13,22 @@ SECOND_PLOT_DELAY_MS = 80
 VAL_COLOUR = "#e8710a"
 
 
+class PlainAxis(pg.AxisItem):
+    """Tick labels as plain decimals ("0.00007", never "7e-05"), with as many places as the tick spacing needs."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        places = max(0, -math.floor(math.log10(spacing * scale))) if spacing > 0 else 0
+        return [f"{v * scale:.{places}f}" for v in values]
+
+
 class TrainingCurves(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole())
-        self.loss_plot = pg.PlotWidget(background=background)
-        self.acc_plot = pg.PlotWidget(background=background)
+        self.loss_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left")})
+        self.acc_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left")})
         for plot, title, label in ((self.loss_plot, "Loss (lower is better)", "loss"),
                                    (self.acc_plot, "Accuracy (higher is better)", "accuracy %")):
             plot.setTitle(title, color=foreground.name())

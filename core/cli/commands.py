@@ -77,8 +77,9 @@ def cmd_evaluate(args) -> int:
     with Bar(args.quiet, "Evaluating") as bar:
         report = evaluate(bundle, scan, args.device, progress=bar)
     from core.evaluation.metrics import accuracy_words, baseline_words
+    from core.evaluation.result_words import scored_where
     lines = [f"accuracy {accuracy_words(report)}, balanced accuracy {report['balanced_accuracy']:.1%} "
-             f"on {report['num_images']} images ({report['split']}); {baseline_words(report)}",
+             f"on {report['num_images']} images ({scored_where(report)}); {baseline_words(report)}",
              f"{'class':24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
     for name, m in report["per_class"].items():
         lines.append(f"{name:24} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:7d}")

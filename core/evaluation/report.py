@@ -144,9 +144,10 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
     if evaluation:
         body.append("<h2>Results</h2>")
         from core.evaluation.metrics import accuracy_words, baseline_words
+        from core.evaluation.result_words import scored_where
         body.append(f"<p><b>{esc(accuracy_words(evaluation))}</b> accuracy, balanced accuracy "
                     f"{evaluation['balanced_accuracy']:.1%}, on {evaluation['num_images']} images "
-                    f"({esc(evaluation['split'])}) the model did not train on. For comparison, "
+                    f"({esc(scored_where(evaluation))}) the model did not train on. For comparison, "
                     f"{esc(baseline_words(evaluation))}.</p>")
         body.append("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>" +
                     "".join(f"<tr><td>{esc(c)}</td><td>{m['precision']:.2f}</td><td>{m['recall']:.2f}</td>"

@@ -9,3 +9,10 @@ def stopped_words(meta: dict) -> str:
         return ""
     return (f" Training was cancelled after epoch {stopped['after_epoch']} of {stopped['of']}; this is the best "
             "epoch until then, and the run can be resumed to its planned end.")
+
+
+def scored_where(report: dict) -> str:
+    """Which images an evaluation scored, with their folder: "test, in /data/birds/test" (the split alone when the
+    report names no folder)."""
+    folder = report.get("folder")
+    return f"{report['split']}, in {folder}" if folder else str(report["split"])
