@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         for page in self.pages:
             self.stack.addWidget(page)
             page.completeChanged.connect(self._update_buttons)
+            page.focusReturned.connect(self._focus_returned)
             page.task.stopped.connect(self._update_buttons)
             page.task.progress.connect(lambda *_: None)
 
@@ -139,8 +140,20 @@ class MainWindow(QMainWindow):
         self.steps.blockSignals(False)
         self.pages[index].on_enter()
         self._update_buttons()
-        target = self.pages[index].focus_target() or (self.next_button if self.next_button.isEnabled() else None)
-        (target or self.pages[index]).setFocus(Qt.FocusReason.OtherFocusReason)  # never a stray banner button
+        self._focus_page()
+
+    def _focus_page(self) -> None:
+        page = self.current_page
+        target = page.focus_target() or (self.next_button if self.next_button.isEnabled() else None)
+        (target or page).setFocus(Qt.FocusReason.OtherFocusReason)  # never a stray banner button
+
+    def _focus_returned(self) -> None:
+        """A page's work ended, and the button that started it had the focus (Qt passed it on to the next
+        button while it was disabled): it goes to the page's action or Next, not to a button the user did
+        not choose."""
+        if self.sender() is self.current_page:
+            self._update_buttons()
+            self._focus_page()
 
     def _set_aside_stale_result(self) -> None:
         """The data or settings changed after a run: its curves and results no longer describe what the

@@ -17,13 +17,24 @@ class VisibleFocusStyle(QProxyStyle):
     def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt API
         super().drawPrimitive(element, option, painter, widget)
         focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
-        if element == QStyle.PrimitiveElement.PE_FrameFocusRect or (
-                focused and element == QStyle.PrimitiveElement.PE_PanelButtonCommand):
-            painter.save()
-            painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Highlight), FOCUS_WIDTH))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(option.rect.adjusted(1, 1, -1, -1), 2, 2)
-            painter.restore()
+        if element == QStyle.PrimitiveElement.PE_FrameFocusRect or (focused and element in (
+                QStyle.PrimitiveElement.PE_PanelButtonCommand, QStyle.PrimitiveElement.PE_FrameLineEdit)):
+            _ring(option, painter)
+
+    def drawComplexControl(self, control, option, painter, widget=None) -> None:  # noqa: N802 - Qt API
+        super().drawComplexControl(control, option, painter, widget)
+        # Fusion marks a focused drop-down list or number field by a tint of its 1-px outline only, a slider not at all
+        if option.state & QStyle.StateFlag.State_HasFocus and control in (
+                QStyle.ComplexControl.CC_ComboBox, QStyle.ComplexControl.CC_SpinBox, QStyle.ComplexControl.CC_Slider):
+            _ring(option, painter)
+
+
+def _ring(option, painter) -> None:
+    painter.save()
+    painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Highlight), FOCUS_WIDTH))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRoundedRect(option.rect.adjusted(1, 1, -1, -1), 2, 2)
+    painter.restore()
 
 
 def system_prefers_dark(app: QApplication) -> bool:

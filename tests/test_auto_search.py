@@ -336,3 +336,14 @@ def test_the_real_fit_timing_is_quick_and_positive():
     from core.methods.speeds import _time_fit
     started = time.monotonic()
     assert 0 < _time_fit(repeats=1) < 5 and time.monotonic() - started < 10
+
+
+def test_a_plan_within_one_minute_of_the_clock_says_its_seconds_not_one_time_twice():
+    """'done around 07:51 if started now, 07:51 at the latest' read alike: a short plan gives its seconds."""
+    fast = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "fast")
+    minute = 60 * 60 * 24 * 365  # the start of a minute, in any time zone of whole minutes
+    words = finish_words(fast, now=minute)
+    assert fast.limit_s < 60 and words.count(time.strftime("%H:%M", time.localtime(minute))) == 1
+    assert f"Predicted time {duration(fast.predicted_s)}, {duration(fast.limit_s)} at the latest: done around" in words
+    balanced = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "balanced")
+    assert "at the latest." in finish_words(balanced, now=minute)  # minutes apart: both times of day

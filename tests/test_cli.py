@@ -138,3 +138,13 @@ def test_train_auto_with_a_budget_tries_candidates_and_keeps_the_best(capsys, da
     assert re.search(r"Budget fast: 1 candidate, (about \d+ s|under a second) \(stops by [^)]+\)", err), err
     code = main(["train", str(data), "--out", str(tmp_path / "o"), "--budget", "fast", "--epochs", "2", "--quiet"])
     assert code == 2 and "--budget" in capsys.readouterr().err
+
+
+def test_progress_bars_show_no_rate_for_a_step_read_from_a_cache(capsys):
+    """Features read from a cache jump from 0 to all at once: a walkthrough saw '9151208 it/s'."""
+    from core.cli.common import Bar
+    with Bar(False, "Computing the features") as bar:
+        bar(0, 160, "Computing the features of the training images")
+        bar(160, 160, "Computing the features of the training images")
+    err = capsys.readouterr().err
+    assert "160/160" in err and "it/s" not in err and "s/it" not in err

@@ -4,7 +4,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from app.pages.data_page import DataPage
 from app.pages.model_page import ModelPage
@@ -199,3 +199,43 @@ def test_loss_axis_reads_as_plain_decimals_when_the_loss_is_tiny(qtbot):
               for text in axis.tickStrings(values, 1.0, spacing)]
     assert labels and not any("e" in text for text in labels), labels
     assert any(text.startswith("0.0000") for text in labels), labels
+
+
+@pytest.mark.parametrize("kind", ["QComboBox", "QSpinBox", "QSlider", "QLineEdit", "QPushButton"])
+def test_the_keyboard_focus_ring_can_be_seen(qtbot, kind):
+    """Fusion marks a focused drop-down list or number field by a tint of its outline and a slider not at all;
+    the app's style draws a ring in the highlight colour around each."""
+    from PySide6 import QtWidgets
+    from PySide6.QtGui import QColor, QPalette
+
+    from app.theme import VisibleFocusStyle
+    host = QtWidgets.QWidget()
+    qtbot.addWidget(host)
+    style = VisibleFocusStyle()
+    widget = getattr(QtWidgets, kind)(*(["Next"] if kind == "QPushButton" else []))
+    other = QtWidgets.QPushButton("elsewhere")
+    layout = QtWidgets.QVBoxLayout(host)
+    for w in (widget, other):
+        w.setStyle(style)
+        layout.addWidget(w)
+    host.resize(240, 120)
+    host.show()
+    host.activateWindow()
+    qtbot.waitExposed(host)
+    ring = widget.palette().color(QPalette.ColorRole.Highlight)
+
+    def ring_pixels() -> int:
+        image = widget.grab().toImage()
+        return sum(1 for x in range(image.width()) for y in range(image.height())
+                   if _near(QColor(image.pixel(x, y)), ring))
+
+    other.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(other.hasFocus)
+    unfocused = ring_pixels()
+    widget.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(widget.hasFocus)
+    assert unfocused == 0 and ring_pixels() >= 2 * (widget.width() + widget.height())  # a ring all round
+
+
+def _near(a, b) -> bool:
+    return abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) < 60

@@ -226,3 +226,18 @@ def test_start_and_cancel_stay_put_when_a_banner_appears(qtbot, window):
     before = places()
     page.banner.show_message("Training finished. Press Next to see the results.", "ok")
     assert page.banner.isVisible() and places() == before
+
+
+def test_after_a_scan_the_focus_goes_to_next_not_to_the_button_beside_choose(qtbot, window, tmp_path):
+    """The choose button is disabled while scanning, so Qt hands the focus to the next button ("Open a run…");
+    when the scan ends, the focus goes to Next."""
+    data = window.pages[0]
+    window.show()
+    window.show_page(0)
+    data.choose_button.setFocus()
+    root = window.state.scan.root
+    window.state.scan = None
+    with qtbot.waitSignal(data.task.stopped, timeout=60000):
+        data.scan_folder(str(root))
+        data.open_run_button.setFocus()  # where Qt put it while the choose button was disabled
+    assert window.next_button.isEnabled() and window.focusWidget() is window.next_button

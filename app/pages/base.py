@@ -76,6 +76,7 @@ class WizardPage(QWidget):
     title = ""
     subtitle = ""
     completeChanged = Signal()
+    focusReturned = Signal()  # the page's work ended: the focus goes back to its action or Next (main_window)
 
     def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -134,11 +134,14 @@ class DataPage(WizardPage):
         self.task.stopped.connect(self._on_stopped)
         self.skipped_box.hide()
         self._health: dict = {}
+        self._started_from_focus = False
 
     # public -----------------------------------------------------------------------------------
     def scan_folder(self, folder: str) -> None:
         if self.task.is_running():
             return
+        # started from one of the page's buttons (or with no focus at all): the focus returns when it ends
+        self._started_from_focus = self.window().focusWidget() in (None, self.choose_button, self.sample_button)
         self.banner.hide()
         self.folder_label.setText(folder)
         if Path(folder) != sample_data_dir():
@@ -185,6 +188,8 @@ class DataPage(WizardPage):
         self.choose_button.setEnabled(True)
         self.sample_button.setEnabled(True)
         self.completeChanged.emit()
+        if self._started_from_focus:
+            self.focusReturned.emit()
 
     def _on_scanned(self, result) -> None:
         scan, thumbs, health = result

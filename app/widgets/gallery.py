@@ -108,6 +108,8 @@ class Gallery(QWidget):
             self.list.addItem(entry)
         self._pending = [i["path"] for i in items]
         self._start_pending()
+        if items:  # the first picture's heatmap shows at once; a click shows another's
+            self.list.setCurrentRow(0)
 
     def _start_pending(self) -> None:
         """One thumbnail job at a time; a newer selection waits for the cancelled one to end."""

@@ -24,11 +24,13 @@ class RocPanel(QWidget):
         self.curve = self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=2))
         self.marker = self.plot.plot([], [], pen=None, symbol="o", symbolSize=9, symbolBrush=VAL_COLOUR)
         self.title = QLabel()
+        self.title.setWordWrap(True)  # a long class name must not widen the window
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 99)
         self.slider.setValue(50)
         self.slider.setToolTip("Move to trade missed positives against false alarms")
         self.value = QLabel()
+        self.value.setWordWrap(True)
         self.slider.valueChanged.connect(self._moved)
         row = QHBoxLayout()
         row.addWidget(QLabel("Threshold:"))
@@ -44,7 +46,7 @@ class RocPanel(QWidget):
     def set_roc(self, roc: dict) -> None:
         self.roc = roc
         self.title.setText(f"<b>ROC curve</b> — '{roc['positive']}' is positive · AUC {roc['auc']:.3f} "
-                           "(1.0 = perfect ranking, 0.5 = chance)")
+                           "(1.0 = perfect ranking, 0.5 = no better than guessing)")
         self.curve.setData(roc["fpr"], roc["tpr"])
         self.slider.blockSignals(True)
         self.slider.setValue(50)

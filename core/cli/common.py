@@ -31,7 +31,9 @@ class Bar:
         desc = message or self.desc
         if self.bar is None or self.bar.total != total or self.bar.desc != desc:
             self.close()
-            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+            # no rate: a step read from a cache jumps to its end at once ("9151208 it/s" says nothing to a user)
+            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
         self.bar.n = done
         self.bar.refresh()
 

@@ -16,7 +16,9 @@ def finish_words(auto_plan: Plan, now: float | None = None) -> str:
     finish = time.strftime("%H:%M", time.localtime(now + auto_plan.predicted_s))
     latest = time.strftime("%H:%M", time.localtime(now + auto_plan.limit_s))
     words = (f"Predicted time {duration(auto_plan.predicted_s)}: done around {finish} if started now, "
-             f"{latest} at the latest.")
+             f"{latest} at the latest." if latest != finish else  # a short plan: one minute of the clock
+             f"Predicted time {duration(auto_plan.predicted_s)}, {duration(auto_plan.limit_s)} at the latest: "
+             f"done around {finish} if started now.")
     early = auto_plan.early_s
     if early is not None:
         words += (f" Only {duration(early)} if the first classifier scores 100% on the validation images (nothing "
