@@ -46,21 +46,13 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
+    from bench.both_levels import BothLevels
     from bench.quality import datasets
-    from core.data.dataset import scan_dataset
-    from core.methods.pooled_features import extract, labelled_items
-    from core.models.accel import configure_threads
-    from core.models.network import default_cut_index
-    from core.models.preprocess import preprocessing_for
-    from core.models.weights import create_backbone
     from core.training.linear_head import fit_linear
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
     args = parser.parse_args()
-    configure_threads()
-    model = create_backbone("tf_efficientnet_lite0").model
-    pp = preprocessing_for(model, 32 if args.quick else 128)
-    cut = default_cut_index(model)
+    levels = BothLevels(args.quick)
     work = Path(tempfile.mkdtemp(prefix="transferlab-tta-"))
     print("| set | both | both + TTA | earlier | earlier + TTA | both & earlier averaged | the same + TTA | "
           "their logits averaged |")
@@ -68,8 +60,7 @@ def main() -> int:
     gains: dict[str, list[float]] = {name: [] for name in GAINS}
     for set_name, (train_dir, test_dir) in datasets(work / "data", args.quick).items():
         flipped_dir = mirrored(test_dir, work / "mirrored" / set_name.replace(" ", "-").replace(",", ""))
-        train, test, flipped = (extract(model, labelled_items(scan_dataset(d)), pp, levels=[cut])
-                                for d in (train_dir, test_dir, flipped_dir))
+        train, test, flipped = (levels.features(d) for d in (train_dir, test_dir, flipped_dir))
         assert np.array_equal(test.labels, flipped.labels)
 
         def columns(f, part):

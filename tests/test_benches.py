@@ -24,6 +24,7 @@ BENCHES = {
     "bench.quality": ([], "auto_vs_best_reference"),
     "bench.startup": ([], "startup_seconds"),
     "bench.tta_ensemble": ([], "tta_gain_best"),
+    "bench.unknown": ([], "beats_softmax_on"),
     "bench.photo_patches": (["patches"], "images_written"),
     "bench.real_photos": (["photos"], "images_written"),
     "bench.glyphs": (["glyphs"], "images_written"),

@@ -59,7 +59,7 @@ def test_train_auto_then_predict_and_evaluate(capsys, data, tmp_path):
     assert labels == {"a red one.png": "red", "a blue one.png": "blue"}
     with csv_path.open(encoding="utf-8") as f:
         header = next(csv.reader(f))
-    assert header == ["path", "label", "confidence", "p_blue", "p_red", "error"]
+    assert header == ["path", "label", "confidence", "unknown_score", "is_unknown", "p_blue", "p_red", "error"]
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
     assert {r["label"] for r in rows} == {"red", "blue"}
     for r in rows:

@@ -55,10 +55,12 @@ def test_onnx_export_round_trip(run, tmp_path):
     import onnxruntime
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     x = _preprocessed(bundle, run / "new.png").numpy()
-    exported = session.run(["probabilities"], {"image": np.concatenate([x, x])})[0]  # any batch size
-    ours = predict(bundle, [run / "new.png"])[0]["probabilities"]
-    assert exported.shape == (2, 3)
-    assert np.abs(exported[0] - [ours[c] for c in bundle.classes]).max() < 1e-4
+    exported, unknown = session.run(["probabilities", "unknown_score"], {"image": np.concatenate([x, x])})
+    ours = predict(bundle, [run / "new.png"])[0]
+    assert exported.shape == (2, 3) and unknown.shape == (2,)  # any batch size
+    assert np.abs(exported[0] - [ours["probabilities"][c] for c in bundle.classes]).max() < 1e-4
+    assert abs(unknown[0] - ours["unknown_score"]) < 1e-4  # "I don't know" travels with the model
+    assert side["unknown_score"]["threshold"] == bundle.meta["unknown"]["threshold"]
 
 
 def test_torchscript_export_round_trip(run, tmp_path):
@@ -70,9 +72,10 @@ def test_torchscript_export_round_trip(run, tmp_path):
     loaded = torch.jit.load(str(path), _extra_files=extra)
     assert json.loads(extra["transferlab.json"])["classes"] == bundle.classes
     with torch.inference_mode():
-        exported = loaded(_preprocessed(bundle, run / "new.png"))[0].numpy()
-    ours = predict(bundle, [run / "new.png"])[0]["probabilities"]
-    assert np.abs(exported - [ours[c] for c in bundle.classes]).max() < 1e-4
+        probabilities, unknown = loaded(_preprocessed(bundle, run / "new.png"))
+    ours = predict(bundle, [run / "new.png"])[0]
+    assert np.abs(probabilities[0].numpy() - [ours["probabilities"][c] for c in bundle.classes]).max() < 1e-4
+    assert abs(float(unknown[0]) - ours["unknown_score"]) < 1e-4
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -91,7 +94,7 @@ def test_what_predict_shows_is_what_the_export_computes_under_either_cpu_plan(fi
         exported = session.run(["probabilities"], {"image": x.numpy()})[0][0]
     else:
         with torch.inference_mode():
-            exported = torch.jit.load(str(tmp_path / "m.torchscript"))(x)[0].numpy()
+            exported = torch.jit.load(str(tmp_path / "m.torchscript"))(x)[0][0].numpy()
     ours = predict(bundle, [fine_tuned / "new.png"])[0]["probabilities"]
     assert np.abs(exported - [ours[c] for c in bundle.classes]).max() < 1e-4
 
@@ -99,7 +102,7 @@ def test_what_predict_shows_is_what_the_export_computes_under_either_cpu_plan(fi
 def test_an_export_that_does_not_match_fails_loudly_and_leaves_nothing(run, tmp_path, monkeypatch):
     bundle = load_bundle(run / "run")
     real = export._run_onnx
-    monkeypatch.setattr(export, "_run_onnx", lambda path, inputs: real(path, inputs) + 0.01)
+    monkeypatch.setattr(export, "_run_onnx", lambda *args: [a + 0.01 for a in real(*args)])
     with pytest.raises(ExportError, match="does not reproduce the trained model"):
         export_model(bundle, tmp_path / "bad.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []

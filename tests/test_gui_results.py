@@ -129,7 +129,8 @@ def test_try_page_heatmaps_and_a_folder_to_csv(qtbot, trained, tmp_path):
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         page.predict_folder_to_csv(str(folder), str(tmp_path / "out.csv"))
     rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
-    assert list(rows[0]) == ["path", "label", "confidence", "p_circles", "p_squares", "error"]
+    assert list(rows[0]) == ["path", "label", "confidence", "unknown_score", "is_unknown", "p_circles", "p_squares",
+                             "error"]
     assert len(rows) == 3 and sum(1 for r in rows if r["error"]) == 1
     assert "3 images" in page.banner.text() and "1 could not be read" in page.banner.text()
     # Another model chosen (e.g. a second run): the pictures tried with the first are not left beside new ones.
@@ -150,3 +151,21 @@ def test_a_long_class_name_does_not_widen_the_roc_curve(qtbot):
     view.set_roc({"positive": "functional with minor scratches on the left edge " * 2, "auc": 0.9,
                   "fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.9, 1.0], "thresholds": [1.0, 0.5, 0.0]})
     assert view.minimumSizeHint().width() < 400
+
+
+def test_try_page_says_unknown_for_an_image_unlike_the_training_ones(qtbot, trained, tmp_path):
+    import numpy as np
+    from PIL import Image
+    data, result = trained
+    page = TryPage(WizardState(scan=scan_dataset(data), result=result))
+    qtbot.addWidget(page)
+    page.on_enter()
+    page.heat_check.setChecked(False)
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.predict_paths([str(noise)])
+    assert page.last_label() == "unknown"
+    row = page.results.itemWidget(page.results.item(0))
+    from PySide6.QtWidgets import QLabel
+    assert any("looks unlike your training images" in label.text() for label in row.findChildren(QLabel))

@@ -58,8 +58,18 @@ class ResultRow(QWidget):
         else:
             self.label = result["label"]
             probs = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
-            text.addWidget(QLabel(f"<span style='font-size:14pt; font-weight:600'>{self.label}</span>"
-                                  f"  {probs[0][1]:.1%}"))
+            if result.get("is_unknown"):  # "I don't know" (core.models.unknown_score); its nearest class below
+                from core.models.unknown_score import UNKNOWN_LABEL  # torch is loaded: predictions ran
+                self.label = UNKNOWN_LABEL
+                unknown = QLabel(f"<span style='font-size:14pt; font-weight:600'>unknown</span> (looks unlike your "
+                                 f"training images; unknown score {result['unknown_score']:.3f})")
+                unknown.setToolTip("Farther from every class than 95% of your training images are. The bars show "
+                                   "the classes it resembles most all the same.")
+                unknown.setWordWrap(True)
+                text.addWidget(unknown)
+            else:
+                text.addWidget(QLabel(f"<span style='font-size:14pt; font-weight:600'>{self.label}</span>"
+                                      f"  {probs[0][1]:.1%}"))
             for cls, p in probs[:3]:
                 bar = QProgressBar()
                 bar.setRange(0, 1000)

@@ -1,7 +1,5 @@
 """Live training curves (pyqtgraph): loss and accuracy, per batch (smoothed) and per epoch."""
 
-import math
-
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -17,7 +15,8 @@ class PlainAxis(pg.AxisItem):
     """Tick labels as plain decimals ("0.00007", never "7e-05"), with as many places as the tick spacing needs."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
-        places = max(0, -math.floor(math.log10(spacing * scale))) if spacing > 0 else 0
+        step = abs(spacing * scale)
+        places = next((p for p in range(13) if abs(round(step, p) - step) <= step * 1e-6), 12) if step else 0
         return [f"{v * scale:.{places}f}" for v in values]
 
 

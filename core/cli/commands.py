@@ -58,13 +58,28 @@ def cmd_advise(args) -> int:
 def cmd_predict(args) -> int:
     from core.evaluation.predict import predict, write_predictions_csv
     from core.models.bundle import load_bundle
+    from core.models.unknown_score import UNKNOWN_LABEL
     bundle = load_bundle(Path(args.run))
+    if args.threshold is not None and not args.reject:
+        raise TransferLabError("--threshold goes with --reject")
+    if args.reject and "unknown" not in bundle.meta:
+        raise TransferLabError(f"The model in {args.run} cannot say \"I don't know\": it was trained before "
+                               "TransferLab could; train it again to use --reject")
     with Bar(args.quiet, "Predicting") as bar:
-        results = predict(bundle, [Path(p) for p in args.paths], args.device, progress=bar)
+        results = predict(bundle, [Path(p) for p in args.paths], args.device, progress=bar, threshold=args.threshold)
+    if args.reject:
+        for r in results:
+            if r.get("is_unknown"):
+                r["label"] = UNKNOWN_LABEL
     if args.csv:
         write_predictions_csv(Path(args.csv), results, bundle.classes)
-    text = "\n".join(f"{r['path']}\t{r['label']}\t{max(r['probabilities'].values()):.1%}" if r["label"]
-                     else f"{r['path']}\terror: {r['error']}" for r in results)
+
+    def line(r: dict) -> str:
+        if not r["label"]:
+            return f"{r['path']}\terror: {r['error']}"
+        unlike = "\t(looks unlike your training images)" if r.get("is_unknown") and r["label"] != UNKNOWN_LABEL else ""
+        return f"{r['path']}\t{r['label']}\t{r['confidence']:.1%}{unlike}"
+    text = "\n".join(line(r) for r in results)
     emit(args, results, text or "No images found")
     return 0
 
@@ -75,7 +90,8 @@ def cmd_evaluate(args) -> int:
     bundle = load_bundle(Path(args.run))
     scan = scan_folder(args.data, args.quiet)
     with Bar(args.quiet, "Evaluating") as bar:
-        report = evaluate(bundle, scan, args.device, progress=bar)
+        report = evaluate(bundle, scan, args.device, progress=bar,
+                          unknown_folder=Path(args.unknown_folder) if args.unknown_folder else None)
     from core.evaluation.metrics import accuracy_words, baseline_words
     from core.evaluation.result_words import scored_where
     lines = [f"accuracy {accuracy_words(report)}, balanced accuracy {report['balanced_accuracy']:.1%} "
@@ -92,6 +108,9 @@ def cmd_evaluate(args) -> int:
         from core.evaluation.calibration import calibration_sentence
         lines.append(calibration_sentence(calibration) + (f" Expected calibration error on these images: "
                                                           f"{calibration['ece']:.1%}." if "ece" in calibration else ""))
+    if "unknown" in report:
+        from core.evaluation.result_words import unknown_sentence
+        lines.append(unknown_sentence(report["unknown"]))
     emit(args, report, "\n".join(lines))
     return 0
 

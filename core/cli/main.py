@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("run", help="run folder of a trained model")
     c.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     c.add_argument("--csv", help="also write the predictions to this CSV file")
+    c.add_argument("--reject", action="store_true",
+                   help="label images that look unlike every training image 'unknown' instead of their nearest class")
+    c.add_argument("--threshold", type=float,
+                   help="with --reject: the unknown score above which an image is 'unknown' (default: the model's "
+                        "own, set to accept 95%% of images like the training ones)")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_predict)
     c = command("explain", "show what a trained model looks at in an image (Grad-CAM heatmap)")
@@ -122,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("evaluate", "measure a trained model on a labelled folder")
     c.add_argument("run")
     c.add_argument("data")
+    c.add_argument("--unknown-folder", help="images of none of the classes: how many the model calls unknown, and "
+                                            "how well its unknown score tells them apart (AUROC)")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_evaluate)
     from core.cli import experiments

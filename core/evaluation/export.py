@@ -40,7 +40,7 @@ class ExportResult:
     sidecar: str  # its JSON description: classes, preprocessing, how to read the output
     format: str
     images: str  # what the check ran on ("your images" or "random inputs")
-    max_abs_difference: float  # largest difference of any probability from PyTorch's
+    max_abs_difference: float  # largest difference of any output (probability, unknown score) from PyTorch's
     tolerance: float
 
     def to_dict(self) -> dict:
@@ -59,8 +59,20 @@ class CalibratedProbabilities(nn.Module):
         self.net = net
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(image) / self.temperature, dim=1)
+    def forward(self, image: torch.Tensor):
+        """Probabilities; with the model's "I don't know" (core.models.unknown_score), also its score per image."""
+        logits, unknown = self.net.scored(image)
+        probabilities = torch.softmax(logits / self.temperature, dim=1)
+        return probabilities if unknown is None else (probabilities, unknown)
+
+
+def _outputs(model: nn.Module) -> list[str]:
+    return ["probabilities", "unknown_score"] if getattr(model.net, "unknown", None) is not None else ["probabilities"]
+
+
+def _arrays(result) -> list[np.ndarray]:
+    return [r.numpy() if isinstance(r, torch.Tensor) else np.asarray(r)
+            for r in (result if isinstance(result, (tuple, list)) else [result])]
 
 
 def sample_inputs(bundle: Bundle, extra: list[Path] | None = None) -> tuple[torch.Tensor, str]:
@@ -102,6 +114,11 @@ def sidecar(bundle: Bundle, fmt: str) -> dict:
                           "centre_crop": pp.input_size, "scale": "pixel / 255", "mean": list(pp.mean),
                           "std": list(pp.std)},
         "output": {"name": "probabilities", "meaning": "softmax(logits / temperature), one column per class"},
+        **({"unknown_score": {"name": "unknown_score", "meaning": "the second output, one number per image: how "
+                              "unlike the training images it looks (squared Mahalanobis distance of its features to "
+                              "the nearest class mean, per feature: about 1 for images like the training ones); "
+                              "above the threshold, call the image unknown",
+                              "threshold": bundle.meta["unknown"]["threshold"]}} if "unknown" in bundle.meta else {}),
         "temperature": bundle.temperature,
         "exported_by": f"TransferLab {__version__}",
     }
@@ -109,20 +126,21 @@ def sidecar(bundle: Bundle, fmt: str) -> dict:
 
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     buffer = io.BytesIO()
+    names = _outputs(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, example[:1], buffer, input_names=["image"], output_names=["probabilities"],
-                          dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(model, example[:1], buffer, input_names=["image"], output_names=names,
+                          dynamic_axes={"image": {0: "batch"}, **{name: {0: "batch"} for name in names}},
+                          opset_version=17, dynamo=False)
     path.write_bytes(buffer.getvalue())
 
 
-def _run_onnx(path: Path, inputs: torch.Tensor) -> np.ndarray:
+def _run_onnx(path: Path, inputs: torch.Tensor, names: list[str]) -> list[np.ndarray]:
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return session.run(["probabilities"], {"image": inputs.numpy()})[0]
+    return session.run(names, {"image": inputs.numpy()})
 
 
 def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
@@ -137,7 +155,7 @@ def _run_torchscript(path: Path, inputs: torch.Tensor) -> np.ndarray:
         warnings.simplefilter("ignore")
         loaded = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
-            return loaded(inputs).numpy()
+            return _arrays(loaded(inputs))
 
 
 def export_model(bundle: Bundle, out: Path, fmt: str, samples: list[Path] | None = None,
@@ -151,9 +169,9 @@ def export_model(bundle: Bundle, out: Path, fmt: str, samples: list[Path] | None
     model = CalibratedProbabilities(bundle.net.cpu().eval(), bundle.temperature).eval()
     inputs, source = sample_inputs(bundle, samples)
     with torch.inference_mode():
-        expected = model(inputs).numpy()
+        expected = _arrays(model(inputs))  # probabilities, and the unknown score for a model that has one
     meta = sidecar(bundle, fmt)
-    written: dict[Path, np.ndarray] = {}
+    written: dict[Path, list[np.ndarray]] = {}
 
     def write_model(tmp: Path) -> None:
         report(progress, 0, 0, f"Exporting to {fmt.upper()}…")
@@ -162,12 +180,12 @@ def export_model(bundle: Bundle, out: Path, fmt: str, samples: list[Path] | None
         else:
             _export_torchscript(model, inputs, tmp, meta)
         report(progress, 0, 0, f"Checking the exported model on {source}…")
-        written[tmp] = _run_onnx(tmp, inputs) if fmt == "onnx" else _run_torchscript(tmp, inputs)
-        difference = float(np.abs(written[tmp] - expected).max())
+        written[tmp] = _run_onnx(tmp, inputs, _outputs(model)) if fmt == "onnx" else _run_torchscript(tmp, inputs)
+        difference = max(float(np.abs(got - want).max()) for got, want in zip(written[tmp], expected, strict=True))
         meta["verification"] = {"images": source, "max_abs_difference": difference, "tolerance": TOLERANCE}
         if not difference <= TOLERANCE:  # NaN fails too
             raise ExportError(f"The exported {fmt.upper()} model does not reproduce the trained model: its "
-                              f"probabilities differ by up to {difference:.2g} (allowed {TOLERANCE:g}). "
+                              f"outputs differ by up to {difference:.2g} (allowed {TOLERANCE:g}). "
                               "Nothing was saved.")
 
     try:

@@ -31,8 +31,11 @@ def collect_images(paths: list[Path]) -> list[Path]:
 
 
 def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size: int = 32,
-            progress: Progress | None = None, cancel: CancelToken | None = None) -> list[dict]:
-    """One result per file: {path, label, probabilities} or {path, error} when it cannot be read."""
+            progress: Progress | None = None, cancel: CancelToken | None = None,
+            threshold: float | None = None) -> list[dict]:
+    """One result per file: {path, label, confidence, probabilities} or {path, error} when it cannot be read;
+    a model that can say "I don't know" adds unknown_score and is_unknown (the score above ``threshold``, by
+    default the one set when it was trained: core.models.unknown_score)."""
     files = collect_images(paths)
     dev = resolve_device(device)
     net, plan = inference.fast_copy(bundle.net, dev)
@@ -40,6 +43,8 @@ def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size:
     out = inference.run(net, loader, dev, cancel, saying(progress, "Predicting"), plan, bundle.temperature)
     classes = bundle.classes
     by_index = {int(i): row for i, row in zip(out.indices, out.probabilities)}
+    unknown = {} if out.unknown is None else dict(zip(out.indices.tolist(), out.unknown.tolist()))
+    limit = unknown_threshold(bundle, threshold)
     results = []
     for i, path in enumerate(files):
         row = by_index.get(i)
@@ -50,7 +55,16 @@ def predict(bundle: Bundle, paths: list[Path], device: str = "auto", batch_size:
         probs = {name: float(p) for name, p in zip(classes, row)}
         results.append({"path": str(path), "label": classes[int(row.argmax())], "confidence": float(row.max()),
                         "probabilities": probs})
+        if i in unknown:
+            results[-1].update(unknown_score=unknown[i], is_unknown=unknown[i] > limit)
     return results
+
+
+def unknown_threshold(bundle: Bundle, threshold: float | None = None) -> float:
+    """The score above which an image is called unknown: ``threshold``, else the model's own (inf without one)."""
+    if threshold is not None:
+        return float(threshold)
+    return float((bundle.meta.get("unknown") or {}).get("threshold", float("inf")))
 
 
 def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
@@ -70,19 +84,25 @@ def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
 
 
 def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
-             progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
+             progress: Progress | None = None, cancel: CancelToken | None = None,
+             unknown_folder: Path | None = None) -> dict:
     """Metrics on a labelled folder (see :func:`evaluation_items` for which images), as a JSON-ready dict:
     ``accuracy``, ``accuracy_interval`` (95% Wilson), ``majority_baseline`` ({class, accuracy}),
     ``balanced_accuracy``, ``num_images``, ``classes``, ``per_class`` ({class: precision, recall, f1,
     support}), ``confusion_matrix`` (rows true, columns predicted), ``loss``, ``unreadable`` (paths),
     ``split`` and ``folder`` (which images), ``images`` (one row per scored image: path, true,
-    predicted, confidence, loss, probabilities), ``calibration`` (the bundle's, plus ``ece`` here) and,
-    with two classes, ``roc`` ({fpr, tpr, thresholds, auc, positive})."""
+    predicted, confidence, loss, probabilities, and unknown_score for a model that has one), ``calibration`` (the
+    bundle's, plus ``ece`` here), with two classes ``roc`` ({fpr, tpr, thresholds, auc, positive}), and for a model
+    that can say "I don't know" ``unknown`` ({threshold, rejected_known}: the share of these known images called
+    unknown; with ``unknown_folder``, images of none of the classes, also folder, images, auroc, rejected_unknown)."""
     classes = bundle.classes
-    unknown = [c for c in scan.classes if c not in classes]
-    if unknown:
-        raise DatasetError(f"Classes not known to this model: {', '.join(unknown)} "
+    foreign = [c for c in scan.classes if c not in classes]
+    if foreign:
+        raise DatasetError(f"Classes not known to this model: {', '.join(foreign)} "
                            f"(the model knows: {', '.join(classes)})")
+    if unknown_folder is not None and "unknown" not in bundle.meta:
+        raise TransferLabError("This model cannot say \"I don't know\" (it was trained before TransferLab could); "
+                               "train it again to measure how it treats images of none of its classes")
     which, items = evaluation_items(bundle, scan)
     if not items:
         raise DatasetError(f"No images to evaluate in {scan.root}")
@@ -109,21 +129,52 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         confidence.tolist(), (predicted == out.labels).tolist())}
     if len(classes) == 2:  # the second class is "positive"
         report["roc"] = {**roc_curve(out.labels.tolist(), out.probabilities[:, 1].tolist()), "positive": classes[1]}
+    if out.unknown is not None:
+        report["unknown"] = _unknown_report(bundle, out.unknown.tolist(), unknown_folder, device, batch_size, cancel)
     return report
+
+
+def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, device: str, batch_size: int,
+                    cancel: CancelToken | None) -> dict:
+    """How the model's "I don't know" treats the known images scored, and the images of ``folder`` (none of
+    its classes): the share of each called unknown, and the AUROC of the score (1.0: every unknown image
+    scores above every known one; 0.5: no better than guessing)."""
+    threshold = unknown_threshold(bundle)
+    out = {"threshold": threshold, "rejected_known": sum(s > threshold for s in known) / max(1, len(known))}
+    if folder is None:
+        return out
+    files = collect_images([Path(folder)])
+    if not files:
+        raise DatasetError(f"No images found in {folder}")
+    dev = resolve_device(device)
+    net, plan = inference.fast_copy(bundle.net, dev)
+    loader = make_loader([(p, -1) for p in files], eval_transform(bundle.preprocessing), batch_size)
+    scored = inference.run(net, loader, dev, cancel, None, plan).unknown
+    if scored is None:
+        raise DatasetError(f"None of the images in {folder} could be read")
+    other = scored.tolist()
+    roc = roc_curve([0] * len(known) + [1] * len(other), known + other)
+    return {**out, "folder": str(folder), "images": len(other), "auroc": roc["auc"],
+            "rejected_unknown": sum(s > threshold for s in other) / max(1, len(other))}
 
 
 def _per_image(files: list, out) -> list[dict]:
     """Each scored image: path, true and predicted class index, confidence, its loss, all probabilities."""
     rows = []
-    for index, probs, label in zip(out.indices.tolist(), out.probabilities, out.labels.tolist()):
+    unknown = out.unknown.tolist() if out.unknown is not None else None
+    for row, (index, probs, label) in enumerate(zip(out.indices.tolist(), out.probabilities, out.labels.tolist())):
         predicted = int(probs.argmax())
         rows.append({"path": str(files[index][0]), "true": label, "predicted": predicted,
                      "confidence": float(probs[predicted]), "loss": float(-probs[label].clamp_min(1e-12).log()),
                      "probabilities": [round(float(p), 6) for p in probs]})
+        if unknown is not None:
+            rows[-1]["unknown_score"] = unknown[row]
     return rows
 
 
-CSV_COLUMNS = ("path", "label", "confidence")  # then p_<class> per class, then error
+CSV_COLUMNS = ("path", "label", "confidence")  # then unknown_score and is_unknown (a model that has them),
+# p_<class> per class, and error
+UNKNOWN_COLUMNS = ("unknown_score", "is_unknown")
 
 
 def write_predictions_csv(path: Path, results: list[dict], classes: list[str]) -> None:
@@ -136,10 +187,13 @@ def write_predictions_csv(path: Path, results: list[dict], classes: list[str]) -
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow([*CSV_COLUMNS, *[f"p_{c}" for c in classes], "error"])
+            scored = any("unknown_score" in r for r in results)
+            w.writerow([*CSV_COLUMNS, *(UNKNOWN_COLUMNS if scored else ()), *[f"p_{c}" for c in classes], "error"])
             for r in results:
                 probs = r.get("probabilities") or {}
-                w.writerow([r["path"], r.get("label") or "", f"{r['confidence']:.6f}" if probs else "",
+                unknown = ([f"{r['unknown_score']:.6f}", "yes" if r["is_unknown"] else "no"] if "unknown_score" in r
+                           else ["", ""]) if scored else []
+                w.writerow([r["path"], r.get("label") or "", f"{r['confidence']:.6f}" if probs else "", *unknown,
                             *[f"{probs[c]:.6f}" if probs else "" for c in classes], r.get("error", "")])
     try:
         atomic_write(Path(path), write)

@@ -154,6 +154,9 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
                             f"<td>{m['f1']:.2f}</td><td>{m['support']}</td></tr>"
                             for c, m in evaluation["per_class"].items()) + "</table>")
         body.append("<h3>Confusion matrix</h3>" + _confusion_html(evaluation["confusion_matrix"], classes))
+        if "unknown" in evaluation:
+            from core.evaluation.result_words import unknown_sentence
+            body.append(f"<p>{esc(unknown_sentence(evaluation['unknown']))}</p>")
         roc = evaluation.get("roc")
         if roc:
             body.append(_svg_lines([(f"AUC {roc['auc']:.3f}", TRAIN, roc["fpr"], roc["tpr"])],

@@ -16,3 +16,14 @@ def scored_where(report: dict) -> str:
     report names no folder)."""
     folder = report.get("folder")
     return f"{report['split']}, in {folder}" if folder else str(report["split"])
+
+
+def unknown_sentence(unknown: dict) -> str:
+    """What an evaluation found of the model's "I don't know" (core.evaluation.predict's report["unknown"])."""
+    words = (f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown "
+             "(the threshold was set to accept about 95% of images like the training ones).")
+    if "auroc" in unknown:
+        words += (f" Of the {unknown['images']} images in {unknown['folder']} (none of the classes), "
+                  f"{unknown['rejected_unknown']:.0%} were called unknown; the score tells them from the known images "
+                  f"with an AUROC of {unknown['auroc']:.3f} (1.0: perfectly; 0.5: no better than guessing).")
+    return words

@@ -55,6 +55,9 @@ FIT_SECONDS_PER_ROW_CLASS = 2.5e-4  # final features (and the earlier level's be
 EARLIER_FIT_SECONDS = 0.22
 EARLIER_FIT_SECONDS_PER_ROW_CLASS = 2e-5
 FIT_GROWS_TO = 16_000  # rows x classes
+# "I don't know" (core.models.unknown_score), fitted by every run: cross-validated on at most MAX_SPREAD_IMAGES
+# images (the earlier level's 112 numbers cost next to nothing). About 0.3 reference s for 200 images, 0.65 from 500
+UNKNOWN_FIT_SECONDS, UNKNOWN_FIT_PER_IMAGE = 0.05, 1.2e-3
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
@@ -188,7 +191,9 @@ def fit_seconds(images: int, classes: int, earlier: bool = False, factor: float 
     level's alone; ``factor``: this computer's fit speed against the reference (core.methods.speeds)."""
     fixed, per = (EARLIER_FIT_SECONDS, EARLIER_FIT_SECONDS_PER_ROW_CLASS) if earlier else \
         (FIT_SECONDS, FIT_SECONDS_PER_ROW_CLASS)
-    return factor * (CANDIDATE_SET_UP_S + fixed + per * min(images * max(2, classes), FIT_GROWS_TO))
+    from core.models.unknown_score import MAX_SPREAD_IMAGES  # torch: not at import (the window imports this)
+    unknown = 0.0 if earlier else UNKNOWN_FIT_SECONDS + UNKNOWN_FIT_PER_IMAGE * min(images, MAX_SPREAD_IMAGES)
+    return factor * (CANDIDATE_SET_UP_S + fixed + unknown + per * min(images * max(2, classes), FIT_GROWS_TO))
 
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,
@@ -208,6 +213,7 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
         (train_images + val_images) * speeds.forward + fit
     epoch = train_images * speeds.train_step + val_images * speeds.forward  # the step timed at this depth
     head_epoch += train_images * speeds.decode  # the training images are decoded once for fine-tuning
+    head_epoch += (train_images + val_images) * speeds.forward  # and pass once more for "I don't know"
     if budget in FINE_TUNE_EPOCHS:
         epochs = FINE_TUNE_EPOCHS[budget]
     else:

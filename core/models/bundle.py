@@ -99,8 +99,12 @@ def load_bundle(run_dir: Path) -> Bundle:
                           "different saves, or one is damaged); save or train the model again")
     backbone = create_backbone(meta["model_name"], weights="none").model
     net = TransferNet(backbone, len(meta["classes"]), meta.get("cut_index"), meta.get("with_level"))
+    state = load(data)
+    if meta.get("unknown") and "unknown.whitening" in state:  # "I don't know": its numbers travel with the weights
+        from core.models.unknown_score import empty_unknown_score
+        net.unknown = empty_unknown_score(meta["unknown"])
     try:
-        net.load_state_dict(load(data))
+        net.load_state_dict(state)
     except Exception as exc:
         raise BundleError(f"The weights in {weights} do not match the saved model description: {exc}") from exc
     net.eval()

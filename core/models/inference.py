@@ -18,6 +18,7 @@ class Outputs:
     labels: torch.Tensor  # (N,) long, CPU (the loader's labels; -1 where unknown)
     indices: torch.Tensor  # (N,) positions in the loader's file list (failed files are absent)
     loss: float  # mean cross-entropy where labels are known, else nan
+    unknown: torch.Tensor | None = None  # (N,) "I don't know" scores (core.models.unknown_score), None without one
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -58,7 +59,8 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
     plan = (plan or plain_plan(device)).evaluation
     was_training = net.training
     net.eval()
-    probs, labels, indices = [], [], []
+    probs, labels, indices, unknown = [], [], [], []
+    scores = getattr(net, "unknown", None) is not None  # a TransferNet that can say "I don't know"
     loss_sum, loss_n, done = 0.0, 0, 0
     total = len(loader.dataset)
     for batch in loader:
@@ -67,7 +69,12 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
             continue
         x, y, idx = batch
         with plan.autocast():
-            logits = net(plan.to_device(x)).float().cpu() / temperature
+            if scores:
+                logits, score = net.scored(plan.to_device(x))
+                unknown.append(score.float().cpu())
+            else:
+                logits = net(plan.to_device(x))
+        logits = logits.float().cpu() / temperature
         known = y >= 0
         if known.any():
             loss_sum += nn.functional.cross_entropy(logits[known], y[known], reduction="sum").item()
@@ -82,4 +89,4 @@ def run(net: nn.Module, loader: DataLoader, device: torch.device, cancel: Cancel
         return Outputs(torch.empty(0, 0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long),
                        float("nan"))
     return Outputs(torch.cat(probs), torch.cat(labels), torch.cat(indices),
-                   loss_sum / loss_n if loss_n else float("nan"))
+                   loss_sum / loss_n if loss_n else float("nan"), torch.cat(unknown) if unknown else None)

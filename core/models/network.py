@@ -35,6 +35,12 @@ class TransferNet(nn.Module):
             backbone.prune_intermediate_layers(indices=[cut_index], prune_norm=True, prune_head=True)
         self.backbone = backbone
         self.head = nn.Linear(dim, num_classes)
+        self.unknown: nn.Module | None = None  # "I don't know" (core.models.unknown_score), set when trained
+
+    def scored(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, unknown score or None) from one pass through the backbone."""
+        f = self.features(x)
+        return self.head(f), (self.unknown(f) if self.unknown is not None else None)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_level is not None:

@@ -39,6 +39,7 @@ from core.training.run_setup import Run, build_run, enter_epoch
 from core.training.schedule import HEAD, is_staged
 from core.training.settings import TrainSettings
 from core.training.step import step_with_retry
+from core.training.unknown_reference import fit_run_unknown
 
 MIN_LOSS_IMPROVEMENT = 1e-4
 
@@ -230,7 +231,10 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: LoopState, start_epoch
     finally:
         for hook in hooks:
             hook.remove()
-    return _finish(run, run_dir, record, progress, stopped_early, cb, cancelled)
+    # "I don't know" needs one more pass over the images where no features are cached: not after Cancel, and
+    # not when it could end past the deadline (an epoch, forward and backward, is longer than that pass)
+    quick = cancelled or _no_time_for_epoch(deadline, progress.history, time.monotonic())
+    return _finish(run, run_dir, record, progress, stopped_early, cb, cancelled, quick)
 
 
 def _no_time_for_epoch(deadline: float | None, history: list[dict], now: float) -> bool:
@@ -321,7 +325,7 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
 
 
 def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: bool,
-            cb: TrainCallback, cancelled: bool = False) -> TrainResult:
+            cb: TrainCallback, cancelled: bool = False, quick: bool = False) -> TrainResult:
     settings = run.settings
     run.net.load_state_dict(p.best_state, strict=False)
     logits = _val_logits(run, p.micro_batch)
@@ -332,6 +336,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: 
     calibration = calibration_report(*logits)
     refit = refit_run_classifier(run, logits[0], Path(record["dataset_root"]), cb)
     cb.on_status(calibration_sentence(calibration))
+    unknown = fit_run_unknown(run, cb, passing=not quick)
     meta = {
         "classes": list(run.classes),
         "model_name": settings.model_name,
@@ -351,6 +356,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: 
         "class_weights": run.class_weights,
         "calibration": calibration,
         **refit,
+        **unknown,
         **run.method.bundle_meta(p.history),
         "trainable_params": run.freeze.trainable_params,
         "created": runs.now_utc(),
