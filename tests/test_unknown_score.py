@@ -35,14 +35,14 @@ def test_images_unlike_every_labelled_one_score_above_the_threshold():
     assert info["threshold"] == scorer.threshold and info["classes"] == 3 and info["features"] == 16
 
 
-def test_the_threshold_accepts_95_percent_of_new_images_like_the_labelled_ones():
-    """Set on cross-validated scores (each image scored by a detector fitted without it), it accepts about
-    ACCEPTED of new images from the same source."""
+def test_the_threshold_accepts_95_to_98_percent_of_new_images_like_the_labelled_ones():
+    """MARGIN times the ACCEPTED quantile of cross-validated scores (each image scored by a detector fitted
+    without it): new images from the same source are accepted within the issue's 95% +- 3%, at its upper end."""
     scorer, info = fit_unknown_score(*_clusters(1000, 2))
-    assert info["accepted"] == pytest.approx(ACCEPTED, abs=0.005)
+    assert ACCEPTED < info["accepted"] <= 0.99
     with torch.no_grad():
         fresh = scorer(torch.as_tensor(_clusters(4000, 3)[0], dtype=torch.float32)).numpy()
-    assert np.mean(fresh <= scorer.threshold) == pytest.approx(ACCEPTED, abs=0.03)
+    assert 0.95 <= np.mean(fresh <= scorer.threshold) <= 0.99
 
 
 def test_a_class_with_fewer_images_than_folds_still_gets_a_score():
@@ -109,3 +109,20 @@ def test_the_command_line_rejects_and_measures(trained, capsys):
                  str(trained / "strange"), "--quiet"]) == 0
     assert "AUROC of 1.000" in capsys.readouterr().out
     assert main(["predict", str(trained / "run"), str(trained / "known"), "--threshold", "1", "--quiet"]) == 2
+
+
+def test_a_model_with_an_unknown_score_of_another_kind_still_opens_without_one(trained, tmp_path):
+    """A bundle whose "I don't know" numbers this version cannot read (here an earlier kind's reference features)
+    opens as a plain classifier instead of failing."""
+    from torch import nn
+
+    from core.models.bundle import save_bundle
+    bundle = load_bundle(trained / "run")
+    net = bundle.net
+    other = nn.Module()
+    other.register_buffer("reference", torch.zeros(4, 8))
+    net.unknown = other
+    save_bundle(tmp_path, net, {**bundle.meta, "unknown": {"k": 1, "threshold": 0.5}})
+    reopened = load_bundle(tmp_path)
+    assert reopened.net.unknown is None and "unknown" not in reopened.meta
+    assert "unknown_score" not in predict(reopened, [trained / "known"])[0]

@@ -278,9 +278,11 @@ class ResultsPage(WizardPage):
             + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
         calibration = report.get("calibration", {})
         from core.evaluation.calibration import calibration_sentence  # torch is loaded by now (not at startup)
-        self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
-                                       "This model was saved by an earlier TransferLab, without calibrated "
-                                       "probabilities.")
+        from core.evaluation.result_words import unknown_sentence
+        self.calibration_label.setText((calibration_sentence(calibration) if "fitted" in calibration else
+                                        "This model was saved by an earlier TransferLab, without calibrated "
+                                        "probabilities.") + (" " + unknown_sentence(report["unknown"])
+                                                             if "unknown" in report else ""))
         self._predicted = [i["predicted"] for i in report["images"]]
         self._fill_metrics(report)
         self.gallery.set_classes(report["classes"])

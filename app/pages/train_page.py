@@ -278,6 +278,7 @@ class TrainPage(WizardPage):
         elif kind == "batch" and self.eta is not None:
             e, smoothed = item[1], item[2]
             self.eta.batch(e.epoch, e.batch, e.batches)
+            self.progress.setRange(0, self.eta.maximum())  # a preparing step in between had a range of its own
             self.progress.setValue(self.eta.value())
             self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} · batch {e.batch}/{e.batches} · "
                              f"{e.images_per_s:.0f} images/s{self._eta_text()}")
@@ -286,6 +287,7 @@ class TrainPage(WizardPage):
             e = item[1]
             if self.eta is not None:
                 self.eta.epoch_end(e.epoch, e.seconds)
+                self.progress.setRange(0, self.eta.maximum())
                 self.progress.setValue(self.eta.value())
                 self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} done{self._eta_text()}")
             self.curves.add_epoch(e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy)

@@ -63,8 +63,8 @@ class ResultRow(QWidget):
                 self.label = UNKNOWN_LABEL
                 unknown = QLabel(f"<span style='font-size:14pt; font-weight:600'>unknown</span> (looks unlike your "
                                  f"training images; unknown score {result['unknown_score']:.3f})")
-                unknown.setToolTip("Farther from every class than 95% of your training images are. The bars show "
-                                   "the classes it resembles most all the same.")
+                unknown.setToolTip("Farther from every class than almost all of your training images are. The bars "
+                                   "show the classes it resembles most all the same.")
                 unknown.setWordWrap(True)
                 text.addWidget(unknown)
             else:

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label images that look unlike every training image 'unknown' instead of their nearest class")
     c.add_argument("--threshold", type=float,
                    help="with --reject: the unknown score above which an image is 'unknown' (default: the model's "
-                        "own, set to accept 95%% of images like the training ones)")
+                        "own, set from its training images)")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_predict)
     c = command("explain", "show what a trained model looks at in an image (Grad-CAM heatmap)")

@@ -21,7 +21,8 @@ def scored_where(report: dict) -> str:
 def unknown_sentence(unknown: dict) -> str:
     """What an evaluation found of the model's "I don't know" (core.evaluation.predict's report["unknown"])."""
     words = (f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown "
-             "(the threshold was set to accept about 95% of images like the training ones).")
+             "(the threshold lets through about 95% of the training images, each scored by a check that did not "
+             "learn from it, with a fifth more room: new images vary more).")
     if "auroc" in unknown:
         words += (f" Of the {unknown['images']} images in {unknown['folder']} (none of the classes), "
                   f"{unknown['rejected_unknown']:.0%} were called unknown; the score tells them from the known images "

@@ -37,9 +37,9 @@ def save_bundle(run_dir: Path, net: TransferNet, meta: dict) -> None:
             raise ValueError(f"bundle metadata needs '{key}'")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     blob = save(state)  # in memory first: its hash goes into the description
-    full = {"format_version": FORMAT_VERSION, "cut_index": net.cut_index, "with_level": net.with_level,
-            "versions": library_versions(),
-            "weights_sha256": hashlib.sha256(blob).hexdigest(), **meta}
+    full = {**meta, "format_version": FORMAT_VERSION, "cut_index": net.cut_index, "with_level": net.with_level,
+            "versions": library_versions(),  # what this save computed wins over a description read from another
+            "weights_sha256": hashlib.sha256(blob).hexdigest()}
     text = json.dumps(full, indent=2, ensure_ascii=False)
     run_dir = Path(run_dir)
     try:
@@ -103,6 +103,9 @@ def load_bundle(run_dir: Path) -> Bundle:
     if meta.get("unknown") and "unknown.whitening" in state:  # "I don't know": its numbers travel with the weights
         from core.models.unknown_score import empty_unknown_score
         net.unknown = empty_unknown_score(meta["unknown"])
+    else:  # numbers of an unknown score this version cannot read (none, or another kind): the model works without
+        state = {k: v for k, v in state.items() if not k.startswith("unknown.")}
+        meta.pop("unknown", None)
     try:
         net.load_state_dict(state)
     except Exception as exc:

@@ -38,8 +38,8 @@ def fit_run_unknown(run: Run, cb: TrainCallback, cancel: CancelToken | None = No
         return {}
     scorer, info = fit_unknown_score(*labelled, seed=run.settings.seed)
     run.net.unknown = scorer.to(next(run.net.head.parameters()).device)
-    cb.on_status(f"“I don't know”: an image is called unknown when it lies farther from every class than "
-                 f"{info['accepted']:.0%} of the labelled images do (unknown score above {info['threshold']:.2f})")
+    cb.on_status(f"“I don't know”: an image is called unknown when its unknown score is above {info['threshold']:.2f}, "
+                 f"farther from every class than {info['accepted']:.0%} of the labelled images are")
     return {"unknown": info}
 
 
