@@ -244,3 +244,21 @@ def test_after_a_scan_the_focus_goes_to_next_not_to_the_button_beside_choose(qtb
         data.scan_folder(str(root))
         data.open_run_button.setFocus()  # where Qt put it while the choose button was disabled
     assert window.next_button.isEnabled() and window.focusWidget() is window.next_button
+
+
+def test_start_stays_put_when_resume_appears_and_dialogs_open_beside_the_dataset(qtbot, window):
+    page = window.pages[TRAIN]
+    window.show()
+    window.show_page(TRAIN)
+    qtbot.waitExposed(window)
+
+    def start_at():
+        window.layout().activate()
+        qtbot.wait(50)
+        return page.start_button.mapTo(window, page.start_button.rect().topLeft())
+
+    before = start_at()
+    page.resume_button.show()  # after Cancel: "Resume" appears beside Start
+    assert start_at() == before
+    results = window.pages[RESULTS]
+    assert results.start_folder("results/last_test_folder") == str(window.state.scan.root.parent)

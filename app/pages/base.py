@@ -115,6 +115,15 @@ class WizardPage(QWidget):
     def is_busy(self) -> bool:
         return self.task.is_running()
 
+    def start_folder(self, key: str) -> str:
+        """Where a file dialog opens: where the last one of its kind was left, else beside the dataset folder
+        (not the home folder: the user's images are rarely there)."""
+        from pathlib import Path
+
+        from app import app_settings
+        scan = getattr(self.state, "scan", None)
+        return app_settings.get_str(key, str(scan.root.parent if scan is not None else Path.home()))
+
     def holds_navigation(self) -> bool:
         """Whether Back and the step list wait for this page's work (else leaving the page stops it: on_leave)."""
         return self.is_busy()

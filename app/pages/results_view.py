@@ -124,6 +124,8 @@ class ResultsPage(WizardPage):
             button.setEnabled(False)
             bottom.addWidget(button)
         self.body.addLayout(bottom)
+        self.layout().removeWidget(self.banner)  # "Report saved…" below the buttons: they stay where the mouse is
+        self.body.addWidget(self.banner)
         self.save_button.clicked.connect(self._save)
         self.report_button.clicked.connect(self._report)
         self.task.progress.connect(self._on_progress)
@@ -166,23 +168,23 @@ class ResultsPage(WizardPage):
 
     # what the user may call (tests replace the dialogs) ----------------------------------------
     def choose_save_folder(self) -> str | None:
-        start = app_settings.get_str("results/last_save_folder", str(Path.home()))
+        start = self.start_folder("results/last_save_folder")
         return QFileDialog.getExistingDirectory(self, "Save the model into…", start) or None
 
     def choose_export_file(self, fmt: str) -> str | None:
         suffix = ".onnx" if fmt == "onnx" else ".pt"
-        start = str(Path(app_settings.get_str("results/last_save_folder", str(Path.home()))) /
+        start = str(Path(self.start_folder("results/last_save_folder")) /
                     f"{self.state.run_dir.name}{suffix}")
         path, _ = QFileDialog.getSaveFileName(self, f"Export as {fmt.upper()}", start, f"*{suffix}")
         return path or None
 
     def choose_test_folder(self) -> str | None:
-        start = app_settings.get_str("results/last_test_folder", str(Path.home()))
+        start = self.start_folder("results/last_test_folder")
         return QFileDialog.getExistingDirectory(self, "A labelled folder to test on (one subfolder per class)",
                                                 start) or None
 
     def choose_report_file(self) -> str | None:
-        start = str(Path(app_settings.get_str("results/last_save_folder", str(Path.home()))) /
+        start = str(Path(self.start_folder("results/last_save_folder")) /
                     f"{self.state.run_dir.name} report.html")
         path, _ = QFileDialog.getSaveFileName(self, "Save the report", start, "HTML (*.html)")
         return path or None

@@ -51,6 +51,9 @@ class TrainPage(WizardPage):
         row.addWidget(self.cluster_button)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the cancelled run from its last finished epoch to its planned end")
+        policy = self.resume_button.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # its place is kept: Start and Cancel do not move when it appears
+        self.resume_button.setSizePolicy(policy)
         self.resume_button.hide()
         row.addWidget(self.start_button)
         row.addWidget(self.resume_button)
@@ -184,6 +187,9 @@ class TrainPage(WizardPage):
     def set_aside(self, run_dir) -> None:
         """The settings changed after ``run_dir`` was trained: clear its curves and say where it is."""
         self.curves.reset()
+        policy = self.resume_button.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # its place is kept: Start and Cancel do not move when it appears
+        self.resume_button.setSizePolicy(policy)
         self.resume_button.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -211,6 +217,9 @@ class TrainPage(WizardPage):
 
     def _begin(self, message: str) -> None:
         self.run_dir, self.eta, self._resumed_after, self._auto_plan = None, None, 0, None
+        policy = self.resume_button.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # its place is kept: Start and Cancel do not move when it appears
+        self.resume_button.setSizePolicy(policy)
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None

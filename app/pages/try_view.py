@@ -201,13 +201,13 @@ class TryPage(WizardPage):
         return self.results.itemWidget(self.results.item(0)).label
 
     def choose_files(self) -> list[str]:
-        start = app_settings.get_str("try/last_folder", str(Path.home()))
+        start = self.start_folder("try/last_folder")
         pattern = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ")"
         files, _ = QFileDialog.getOpenFileNames(self, "Choose images", start, pattern)
         return files
 
     def choose_folder(self) -> str | None:
-        start = app_settings.get_str("try/last_folder", str(Path.home()))
+        start = self.start_folder("try/last_folder")
         return QFileDialog.getExistingDirectory(self, "Choose a folder of images", start) or None
 
     # drag and drop ----------------------------------------------------------------------------
