@@ -215,20 +215,25 @@ def test_back_while_measuring_stops_it_and_coming_back_measures_again(qtbot, win
     assert window.next_button.isEnabled()
 
 
-def test_start_and_cancel_stay_put_when_a_banner_appears(qtbot, window):
-    page = window.pages[TRAIN]
+def _buttons_at(qtbot, window, *buttons):
+    """Where ``buttons`` are in the window, once its layout has settled."""
+    window.layout().activate()
+    qtbot.wait(50)
+    return [b.mapTo(window, b.rect().topLeft()) for b in buttons]
+
+
+def _train_page_shown(qtbot, window):
     window.show()
     window.show_page(TRAIN)
     qtbot.waitExposed(window)
+    return window.pages[TRAIN]
 
-    def places():
-        window.layout().activate()
-        qtbot.wait(50)
-        return [b.mapTo(window, b.rect().topLeft()) for b in (page.start_button, page.cancel_button)]
 
-    before = places()
+def test_start_and_cancel_stay_put_when_a_banner_appears(qtbot, window):
+    page = _train_page_shown(qtbot, window)
+    before = _buttons_at(qtbot, window, page.start_button, page.cancel_button)
     page.banner.show_message("Training finished. Press Next to see the results.", "ok")
-    assert page.banner.isVisible() and places() == before
+    assert page.banner.isVisible() and _buttons_at(qtbot, window, page.start_button, page.cancel_button) == before
 
 
 def test_after_a_scan_the_focus_goes_to_next_not_to_the_button_beside_choose(qtbot, window, tmp_path):
@@ -247,18 +252,9 @@ def test_after_a_scan_the_focus_goes_to_next_not_to_the_button_beside_choose(qtb
 
 
 def test_start_stays_put_when_resume_appears_and_dialogs_open_beside_the_dataset(qtbot, window):
-    page = window.pages[TRAIN]
-    window.show()
-    window.show_page(TRAIN)
-    qtbot.waitExposed(window)
-
-    def start_at():
-        window.layout().activate()
-        qtbot.wait(50)
-        return page.start_button.mapTo(window, page.start_button.rect().topLeft())
-
-    before = start_at()
+    page = _train_page_shown(qtbot, window)
+    before = _buttons_at(qtbot, window, page.start_button)
     page.resume_button.show()  # after Cancel: "Resume" appears beside Start
-    assert start_at() == before
+    assert _buttons_at(qtbot, window, page.start_button) == before
     results = window.pages[RESULTS]
     assert results.start_folder("results/last_test_folder") == str(window.state.scan.root.parent)
