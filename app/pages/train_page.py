@@ -71,6 +71,7 @@ class TrainPage(WizardPage):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.log.setPlaceholderText("Messages from training appear here.")
+        self.log.setMinimumHeight(6 * self.log.fontMetrics().lineSpacing())  # a walkthrough saw it 2 lines tall
         self.body.addWidget(self.log, 1)
 
         self.start_button.clicked.connect(self.start_training)
@@ -187,9 +188,6 @@ class TrainPage(WizardPage):
     def set_aside(self, run_dir) -> None:
         """The settings changed after ``run_dir`` was trained: clear its curves and say where it is."""
         self.curves.reset()
-        policy = self.resume_button.sizePolicy()
-        policy.setRetainSizeWhenHidden(True)  # its place is kept: Start and Cancel do not move when it appears
-        self.resume_button.setSizePolicy(policy)
         self.resume_button.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -217,9 +215,6 @@ class TrainPage(WizardPage):
 
     def _begin(self, message: str) -> None:
         self.run_dir, self.eta, self._resumed_after, self._auto_plan = None, None, 0, None
-        policy = self.resume_button.sizePolicy()
-        policy.setRetainSizeWhenHidden(True)  # its place is kept: Start and Cancel do not move when it appears
-        self.resume_button.setSizePolicy(policy)
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
