@@ -126,3 +126,18 @@ def test_a_model_with_an_unknown_score_of_another_kind_still_opens_without_one(t
     reopened = load_bundle(tmp_path)
     assert reopened.net.unknown is None and "unknown" not in reopened.meta
     assert "unknown_score" not in predict(reopened, [trained / "known"])[0]
+
+
+def test_a_class_left_out_of_the_covariance_sample_keeps_its_mean():
+    """From MAX_SPREAD_IMAGES images on, the covariance comes from a sample; every class still has its mean,
+    so a rare class's images are not called unknown for being far from the others."""
+    from core.models.unknown_score import MAX_SPREAD_IMAGES
+    x, y = _clusters(MAX_SPREAD_IMAGES + 300, 5)
+    rare = np.eye(16)[7] * 5 + np.random.default_rng(6).normal(0, 0.5, (2, 16))  # a fourth class of two images
+    n = len(x) + 2
+    seed = next(s for s in range(100)  # a seed whose sample leaves both rare images out (as fit_unknown_score draws)
+                if not {n - 2, n - 1} & set(np.random.default_rng(s).choice(n, MAX_SPREAD_IMAGES, replace=False)))
+    scorer, info = fit_unknown_score(np.concatenate([x, rare]), np.concatenate([y, [3, 3]]), seed=seed)
+    assert info["classes"] == 4
+    with torch.no_grad():
+        assert (scorer(torch.as_tensor(rare + 0.1, dtype=torch.float32)) <= scorer.threshold).all()

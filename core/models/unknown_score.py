@@ -23,9 +23,9 @@ from torch import nn
 
 ACCEPTED = 0.95  # the share of the labelled images' cross-validated scores under the threshold...
 # ...which is then raised by a fifth: new images of a class vary more than the labelled ones do among themselves.
-# On bench.unknown's seven sets the held-out images of known classes were accepted 94-97% (same source as the
+# On bench.quality's seven sets the held-out images of known classes were accepted 94-97% (same source as the
 # training images: digits, glyphs) and 51-88% (crops from other parts of the same photos; 30-40 textures or
-# faces) without it, 97-98% and 62-93% with it; images of no class were still rejected 98-100%
+# faces) without it, 97-98% and 62-93% with it; bench.unknown's images of no class were still rejected 98-100%
 MARGIN = 1.2
 SHRINK = 0.5  # the covariance's weight against its average variance times the identity (bench.unknown)
 FOLDS = 5
@@ -126,6 +126,7 @@ def fit_unknown_score(features, labels, accepted: float = ACCEPTED, seed: int = 
         held = fold == k
         scores[held] = _Fitted(xs[~held], ys[~held])(xs[held])
     fitted = _Fitted(xs, ys)
+    fitted.classes = np.unique(y)  # every class has its mean, a rare one left out of the sample too
     fitted.means = np.stack([x[y == c].mean(0) for c in fitted.classes])
     scorer = fitted.module()
     scorer.threshold = MARGIN * float(np.quantile(scores, accepted, method="higher"))
