@@ -143,16 +143,10 @@ def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, dev
     out = {"threshold": threshold, "rejected_known": sum(s > threshold for s in known) / max(1, len(known))}
     if folder is None:
         return out
-    files = collect_images([Path(folder)])
-    if not files:
-        raise DatasetError(f"No images found in {folder}")
-    dev = resolve_device(device)
-    net, plan = inference.fast_copy(bundle.net, dev)
-    loader = make_loader([(p, -1) for p in files], eval_transform(bundle.preprocessing), batch_size)
-    scored = inference.run(net, loader, dev, cancel, None, plan).unknown
-    if scored is None:
-        raise DatasetError(f"None of the images in {folder} could be read")
-    other = scored.tolist()
+    other = [r["unknown_score"] for r in predict(bundle, [Path(folder)], device, batch_size, cancel=cancel)
+             if "unknown_score" in r]
+    if not other:
+        raise DatasetError(f"No readable images in {folder}")
     roc = roc_curve([0] * len(known) + [1] * len(other), known + other)
     return {**out, "folder": str(folder), "images": len(other), "auroc": roc["auc"],
             "rejected_unknown": sum(s > threshold for s in other) / max(1, len(other))}
