@@ -104,6 +104,25 @@ def test_export_and_gradcam_work_on_both_levels(runs, tmp_path):
     assert max(abs(a - b) for a, b in zip(probabilities, expected)) < 1e-4
 
 
+def test_the_unknown_score_reads_the_earlier_level_and_travels_into_the_export(runs, tmp_path):
+    """bench.unknown: the earlier level's features tell images of no class apart best; a two-level model's
+    score reads those columns alone, and the exported file computes the same number."""
+    bundle, final = load_bundle(runs / "both"), load_bundle(runs / "final")
+    width = cut_levels(bundle.net.backbone)[LEVEL]["num_chs"]
+    described = bundle.meta["unknown"]
+    assert described["features"] == width and described["first_column"] == bundle.net.head.in_features - width
+    assert final.meta["unknown"]["first_column"] == 0 and final.meta["unknown"]["features"] == final.net.head.in_features
+    export_model(bundle, tmp_path / "model.onnx", "onnx")
+    import numpy as np
+    import onnxruntime
+    from core.data.images import load_rgb
+    from core.models.preprocess import eval_transform
+    x = eval_transform(bundle.preprocessing)(load_rgb(runs / "new.png")).unsqueeze(0).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (unknown,) = session.run(["unknown_score"], {"image": x})
+    assert abs(float(unknown[0]) - predict(bundle, [runs / "new.png"])[0]["unknown_score"]) < 1e-4
+
+
 def test_both_levels_need_frozen_features_without_augmentation():
     with pytest.raises(TransferLabError, match="feature extraction without augmentation"):
         TrainSettings(strategy="fine-tune-top", freeze_depth=2, with_level=LEVEL).validate()

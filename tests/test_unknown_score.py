@@ -18,11 +18,11 @@ from core.training.trainer import train
 from tests.datagen import make_class_folder, make_image
 
 
-def _clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _clusters(n: int, seed: int, spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Three classes: tight clusters on the first three axes, in 16 dimensions."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 3, n)
-    return np.eye(16)[:3][labels] * 5 + rng.normal(0, 0.5, (n, 16)), labels
+    return np.eye(16)[:3][labels] * 5 + rng.normal(0, spread, (n, 16)), labels
 
 
 def test_images_unlike_every_labelled_one_score_above_the_threshold():
@@ -35,14 +35,32 @@ def test_images_unlike_every_labelled_one_score_above_the_threshold():
     assert info["threshold"] == scorer.threshold and info["classes"] == 3 and info["features"] == 16
 
 
-def test_the_threshold_accepts_95_to_98_percent_of_new_images_like_the_labelled_ones():
-    """MARGIN times the ACCEPTED quantile of cross-validated scores (each image scored by a detector fitted
-    without it): new images from the same source are accepted within the issue's 95% +- 3%, at its upper end."""
-    scorer, info = fit_unknown_score(*_clusters(1000, 2))
-    assert ACCEPTED < info["accepted"] <= 0.99
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_the_threshold_accepts_95_percent_of_new_images_like_the_labelled_ones(seed):
+    """The ACCEPTED quantile of cross-validated scores (each image scored by a detector fitted without it): new
+    images from the same source are accepted within the issue's 95% +- 3%."""
+    scorer, info = fit_unknown_score(*_clusters(1000, seed))
+    assert ACCEPTED <= info["accepted"] <= 0.96 and info["threshold_from"] == "cross-validation"
     with torch.no_grad():
-        fresh = scorer(torch.as_tensor(_clusters(4000, 3)[0], dtype=torch.float32)).numpy()
-    assert 0.95 <= np.mean(fresh <= scorer.threshold) <= 0.99
+        fresh = scorer(torch.as_tensor(_clusters(4000, seed + 10)[0], dtype=torch.float32)).numpy()
+    assert 0.92 <= np.mean(fresh <= scorer.threshold) <= 0.98
+
+
+def test_features_fitted_to_the_training_images_get_their_threshold_from_the_validation_ones():
+    """Fine-tuning pulls the training images' features towards their class (here: a third of the spread) while
+    new images keep theirs: a threshold from the training images would call a third of the new ones unknown."""
+    x, y = _clusters(400, 7, spread=0.5 / 3)
+    vx, vy = _clusters(100, 8)
+    held = np.r_[np.zeros(len(x), bool), np.ones(len(vx), bool)]
+    with torch.no_grad():
+        fresh = torch.as_tensor(_clusters(4000, 9)[0], dtype=torch.float32)
+        scorer, info = fit_unknown_score(np.r_[x, vx], np.r_[y, vy], held=held)
+        assert info["threshold_from"] == "validation" and info["threshold_images"] == 100
+        assert 0.92 <= np.mean(scorer(fresh).numpy() <= scorer.threshold) <= 0.98
+        blind, _ = fit_unknown_score(np.r_[x, vx], np.r_[y, vy])  # the same images, the old rule
+        assert np.mean(blind(fresh).numpy() <= blind.threshold) < 0.8
+        few, info = fit_unknown_score(np.r_[x, vx[:10]], np.r_[y, vy[:10]], held=held[:-90])  # under MIN_HELD
+        assert info["threshold_from"] == "cross-validation"
 
 
 def test_a_class_with_fewer_images_than_folds_still_gets_a_score():
@@ -141,3 +159,15 @@ def test_a_class_left_out_of_the_covariance_sample_keeps_its_mean():
     assert info["classes"] == 4
     with torch.no_grad():
         assert (scorer(torch.as_tensor(rare + 0.1, dtype=torch.float32)) <= scorer.threshold).all()
+
+
+def test_a_fine_tuned_model_sets_its_threshold_on_the_validation_images(tmp_path):
+    """Fine-tuning changed the features its training images are scored by; the images it did not train on
+    (every validation image) set the threshold."""
+    data = make_class_folder(tmp_path / "data", ["circles", "squares"], per_class=60, size=48)
+    train(scan_dataset(data), TrainSettings(image_size=48, epochs=1, batch_size=16, strategy="fine-tune-top", freeze_depth=2,
+                              two_stage=False, augmentation="none"), tmp_path / "run")
+    meta = load_bundle(tmp_path / "run").meta
+    described = meta["unknown"]
+    assert described["threshold_from"] == "validation" and described["scored_images"] == 120
+    assert described["threshold_images"] == meta["dataset"]["split"]["val"] >= 20

@@ -1,6 +1,7 @@
 """A finished run learns what its labelled images look like to it, so that its model can say "I don't know"
-(core.models.unknown_score): the features its classifier sees, of every training and validation image, give the
-unknown score its class means and covariance, and their cross-validated scores set its threshold."""
+(core.models.unknown_score): the features its classifier sees, of every training and validation image (the
+earlier level's part, where it sees two levels), give the unknown score its class means and covariance. Their cross-validated scores set its threshold, or, where training
+changed the features (fine-tuning, or no pretrained weights), the validation images' scores do."""
 
 from __future__ import annotations
 
@@ -36,15 +37,28 @@ def fit_run_unknown(run: Run, cb: TrainCallback, cancel: CancelToken | None = No
     if len(labelled[0]) < FOLDS:
         cb.on_status(f"Too few labelled images ({len(labelled[0])}) to learn when to say “I don't know”")
         return {}
-    scorer, info = fit_unknown_score(*labelled, seed=run.settings.seed)
+    features_trained = run.settings.freeze_depth > 0 or not run.settings.pretrained
+    held = labelled[2] if features_trained else None
+    scorer, info = fit_unknown_score(*labelled[:2], seed=run.settings.seed, held=held,
+                                     first_column=earlier_columns(run.net))
     run.net.unknown = scorer.to(next(run.net.head.parameters()).device)
     cb.on_status(f"“I don't know”: an image is called unknown when its unknown score is above {info['threshold']:.2f}, "
-                 f"farther from every class than {info['accepted']:.0%} of the labelled images are")
+                 f"farther from every class than {info['accepted']:.0%} of the "
+                 f"{'validation' if info['threshold_from'] == 'validation' else 'labelled'} images are, each measured "
+                 "by a score that had not seen it")
     return {"unknown": info}
 
 
-def _cached(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
-    """(features, labels): the head's inputs from the run's feature cache (each image's first view), or None."""
+def earlier_columns(net) -> int:
+    """Where the unknown score's columns of ``net.features`` begin: at the earlier level's, for a classifier on
+    final and earlier features (bench.unknown: they tell images of no class apart best); else at the first."""
+    from core.models.network import final_width
+    return final_width(net.backbone) if net.with_level is not None else 0
+
+
+def _cached(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(features, labels, is_validation): the head's inputs from the run's feature cache (each image's first
+    view), or None."""
     engine = run.engine
     if engine.details.get("cache") != "features" or getattr(engine, "train", None) is None:
         return None
@@ -52,14 +66,17 @@ def _cached(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
     parts = [cached_rows(engine.train, views=1)]
     if engine.val is not None and len(engine.val):
         parts.append(cached_rows(engine.val, views=1))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    held = np.concatenate([np.full(len(p[1]), i > 0) for i, p in enumerate(parts)])
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), held
 
 
 @torch.inference_mode()
-def _passed(run: Run, cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarray]:
+def _passed(run: Run, cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from core.data.loading import make_loader
     from core.models.preprocess import eval_transform
-    files = [(item.path, item.label) for item in [*run.train_items, *run.val_items]]
+    k = len(run.classes)  # a validation image travels as label + k: an unreadable image dropped keeps the rest in step
+    files = [(item.path, item.label + k * held) for held, items in enumerate((run.train_items, run.val_items))
+             for item in items]
     loader = make_loader(files, eval_transform(run.pp), BATCH)
     net, plan = run.net, run.plan.evaluation
     was_training = net.training
@@ -74,5 +91,6 @@ def _passed(run: Run, cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarra
         labels.append(batch[1])
     net.train(was_training)
     if not rows:
-        return np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.int64)
-    return torch.cat(rows).numpy(), torch.cat(labels).numpy()
+        return np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+    coded = torch.cat(labels).numpy()
+    return torch.cat(rows).numpy(), coded % k, coded >= k
