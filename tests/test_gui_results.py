@@ -39,7 +39,7 @@ def results_page(qtbot, trained):
 def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page):
     page = results_page
     report = page.state.evaluation
-    assert page.confusion.rowCount() == 2 and not page.roc.isHidden()
+    assert page.confusion.rowCount() == 2 and page.left_tabs.isTabVisible(1)  # the ROC curve, for two classes
     page.show_cell(0, 0)
     expected = [i for i in report["images"] if i["true"] == 0 and i["predicted"] == 0]
     assert page.gallery.list.count() == len(expected) > 0
@@ -169,3 +169,54 @@ def test_try_page_says_unknown_for_an_image_unlike_the_training_ones(qtbot, trai
     row = page.results.itemWidget(page.results.item(0))
     from PySide6.QtWidgets import QLabel
     assert any("looks unlike your training images" in label.text() for label in row.findChildren(QLabel))
+
+
+def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtbot, trained, tmp_path):
+    """Results draws what each "I don't know" threshold lets through of known images (those that set it) and,
+    given a folder of images of no class, catches of them; Keep saves the moved threshold with the model, and
+    "Back to the trained one" restores it."""
+    import dataclasses
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from core.evaluation.predict import predict
+    from core.models.bundle import load_bundle
+    data, result = trained
+    run = tmp_path / "run"
+    shutil.copytree(result.run_dir, run)  # the module's model keeps its threshold for the other tests
+    page = ResultsPage(WizardState(scan=scan_dataset(data), result=dataclasses.replace(result, run_dir=run)))
+    qtbot.addWidget(page)
+    page.resize(1000, 900)
+    page.show()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.on_enter()
+    panel = page.unknown_panel
+    assert page.left_tabs.isTabVisible(2) and page.left_tabs.isTabVisible(1)  # two classes: the ROC curve too
+    page.left_tabs.setCurrentWidget(panel)
+    first = load_bundle(run).meta["unknown"]["threshold"]
+    assert panel.isVisible() and "24 labelled images" in panel.value.toolTip() and "of 24 images" in panel.value.text()
+    assert panel.threshold() == first and not panel.keep_button.isEnabled()
+    assert panel.curve.at(first)[0] >= 0.95 and panel.curve.at(first)[1] is None
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    for i in range(5):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise / f"{i}.png")
+    page.choose_unknown_folder = lambda: str(noise)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        qtbot.mouseClick(panel.other_button, Qt.MouseButton.LeftButton)
+    assert panel.curve.other_images == 5 and f"the 5 images in {noise}" in panel.value.toolTip()
+    assert "catches 100%</b> of 5 images of no class" in panel.value.text()
+    panel.slider.setFocus()
+    qtbot.keyClick(panel.slider, Qt.Key.Key_End)  # above every score: nothing is called unknown
+    assert "catches 0%" in panel.value.text() and panel.keep_button.isEnabled()
+    qtbot.mouseClick(panel.keep_button, Qt.MouseButton.LeftButton)
+    assert "Kept the “I don't know” threshold" in page.banner.text() and not panel.keep_button.isEnabled()
+    kept = load_bundle(run)
+    assert kept.meta["unknown"]["threshold"] == panel.threshold() > first
+    assert kept.meta["unknown"]["trained_threshold"] == first
+    assert not any(r["is_unknown"] for r in predict(kept, [noise]))
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    assert load_bundle(run).meta["unknown"]["threshold"] == first == panel.threshold()
+    page.shutdown()

@@ -171,3 +171,35 @@ def test_a_fine_tuned_model_sets_its_threshold_on_the_validation_images(tmp_path
     described = meta["unknown"]
     assert described["threshold_from"] == "validation" and described["scored_images"] == 120
     assert described["threshold_images"] == meta["dataset"]["split"]["val"] >= 20
+
+
+def test_the_threshold_curve_counts_what_each_threshold_lets_through_and_catches():
+    from core.evaluation.unknown_threshold import threshold_curve
+    curve = threshold_curve([1, 2, 3, 4], [3.5, 10], extra=[2.5])
+    assert curve.at(2.5) == (0.5, 1.0) and curve.at(3.5) == (0.75, 0.5)
+    assert curve.at(0.5) == (0.0, 1.0) and curve.at(100) == (1.0, 0.0)
+    assert curve.threshold_accepting(0.75) == 3 and curve.known_images == 4 and curve.other_images == 2
+    alone = threshold_curve([1, 2, 3, 4])
+    assert alone.at(2) == (0.5, None) and alone.rejected_other == []
+
+
+def test_a_kept_threshold_is_what_predict_uses_and_the_trained_one_stays_known(trained, tmp_path):
+    import shutil
+
+    from core.evaluation.unknown_threshold import known_scores, set_unknown_threshold
+    shutil.copytree(trained / "run", tmp_path / "run")
+    bundle = load_bundle(tmp_path / "run")
+    first = bundle.meta["unknown"]["threshold"]
+    scores, words = known_scores(bundle)
+    assert len(scores) == 24 and "24 labelled images" in words
+    assert np.mean(np.asarray(scores) <= first) >= 0.95  # the scores that set it
+    lenient = 1 + max(r["unknown_score"] for r in predict(bundle, [trained / "strange"]))
+    set_unknown_threshold(bundle, lenient)
+    assert not any(r["is_unknown"] for r in predict(bundle, [trained / "strange"]))  # in memory at once
+    reopened = load_bundle(tmp_path / "run")
+    assert reopened.meta["unknown"]["threshold"] == lenient and reopened.meta["unknown"]["trained_threshold"] == first
+    assert not any(r["is_unknown"] for r in predict(reopened, [trained / "strange"]))
+    report = evaluate(reopened, scan_dataset(trained / "data"))
+    assert report["unknown"]["trained_threshold"] == first and report["unknown"]["threshold"] == lenient
+    with pytest.raises(Exception, match="positive number"):
+        set_unknown_threshold(reopened, float("nan"))

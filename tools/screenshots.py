@@ -104,8 +104,16 @@ def main() -> int:
     wait_until(lambda: results.gallery.preview.pixmap() is not None and not results.gallery.preview.pixmap().isNull()
                and all(not results.gallery.list.item(i).icon().isNull() for i in range(results.gallery.list.count())))
     shot("6-results")
-    window.go_next()
     tmp = Path(tempfile.mkdtemp())
+    (tmp / "no-class").mkdir()
+    for i in range(12):  # drawn shapes: none of the sample's textures
+        make_image(i % 3, 96, seed=40 + i).save(tmp / "no-class" / f"shape{i}.png")
+    from core.evaluation.predict import score_folder
+    results.unknown_panel.set_other(score_folder(results._bundle, tmp / "no-class"), str(tmp / "no-class"))
+    results.left_tabs.setCurrentWidget(results.unknown_panel)
+    shot("6b-results-unknown")
+    results.left_tabs.setCurrentIndex(0)
+    window.go_next()
     samples = sorted((ROOT / "resources" / "sample_data" / "gravel").glob("*.jpg"))[:1] + \
         sorted((ROOT / "resources" / "sample_data" / "brick").glob("*.jpg"))[:1]
     make_image(0, 96, seed=1).save(tmp / "something-else.png")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout)
+                               QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from app import app_settings
 from app.pages.base import WizardPage
@@ -14,10 +14,9 @@ from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
 from app.widgets.roc import RocPanel
-from core.evaluation.heldout import SPLIT_NAME
+from app.widgets.unknown_panel import UnknownPanel
 from core.evaluation.metrics import INTERVAL_BELOW, at_threshold, baseline_words
-from core.evaluation.result_words import stopped_words
-from core.methods.auto_search import trained
+from core.evaluation.result_words import measured_on, stopped_words
 
 TOP_LOSSES = 30
 
@@ -70,16 +69,19 @@ class ResultsPage(WizardPage):
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.per_class.horizontalHeader().setStretchLastSection(True)
         self.per_class.setMinimumWidth(340)
-        self.per_class.setToolTip("Precision: of the images predicted as this class, the share that really are.\n"
-                                  "Recall: of the images of this class, the share the model found.\n"
-                                  "F1: the balance of the two.")
         self.roc = RocPanel()
-        self.roc.hide()
         self.roc.thresholdChanged.connect(self._threshold_changed)
         left = QVBoxLayout()
-        left.addWidget(QLabel("<b>Per class</b>"))
-        left.addWidget(self.per_class, 1)
-        left.addWidget(self.roc, 2)
+        self.unknown_panel = UnknownPanel()
+        self.unknown_panel.otherRequested.connect(self._unknown_folder)
+        self.unknown_panel.kept.connect(self.banner.show_message)
+        self.left_tabs = QTabWidget()  # one view at a time: the page fits the window without scrolling
+        self.left_tabs.addTab(self.per_class, "Per class")
+        self.left_tabs.addTab(self.roc, "ROC curve")
+        self.left_tabs.addTab(self.unknown_panel, "“I don't know”")
+        self.left_tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)  # not the plots' 480 px
+        self.left_tabs.setMinimumHeight(230)
+        left.addWidget(self.left_tabs, 1)
         self.confusion = ConfusionMatrixWidget()
         self.confusion.cellClicked.connect(self.show_cell)
         self.top_losses_button = QPushButton("Top losses")
@@ -183,6 +185,11 @@ class ResultsPage(WizardPage):
         return QFileDialog.getExistingDirectory(self, "A labelled folder to test on (one subfolder per class)",
                                                 start) or None
 
+    def choose_unknown_folder(self) -> str | None:
+        start = self.start_folder("results/last_unknown_folder")
+        return QFileDialog.getExistingDirectory(self, "A folder of images that belong to none of the classes",
+                                                start) or None
+
     def choose_report_file(self) -> str | None:
         start = str(Path(self.start_folder("results/last_save_folder")) /
                     f"{self.state.run_dir.name} report.html")
@@ -240,6 +247,8 @@ class ResultsPage(WizardPage):
                                      f"{Path(r.sidecar).name}.", "ok")
         elif kind == "report":
             self.banner.show_message(f"Report saved to {result[1]}.", "ok")
+        elif kind == "unknown":
+            self.unknown_panel.set_other(*result[1:])
         else:
             self._show_evaluation(*result[1:])
 
@@ -247,24 +256,7 @@ class ResultsPage(WizardPage):
         if run_dir != self.state.run_dir:
             return
         self.state.evaluation, self._bundle = report, bundle
-        which, images = report["split"], report["num_images"]
-        scored = (f"{images} validation images, held out from the classifier that was measured. The saved "
-                  "classifier was then fitted again on all your labelled images, these included, so none is "
-                  "wasted; it is usually at least as good, but these images can no longer test it"
-                  if which == SPLIT_NAME
-                  else f"{images} validation images held out during training" if which.startswith("val")
-                  else f"{images} test images in {report['folder']}" if which == "test"
-                  else f"{images} images in {report['folder']}")
-        auto = bundle.meta.get("auto") if bundle is not None else None
-        if auto and (which == SPLIT_NAME or which.startswith("val")):
-            kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
-            tried = len(trained(auto["rows"]))
-            if tried > 1:
-                scored += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this "
-                           "number may be a little optimistic; a test/ folder in your dataset (or “Test on another "
-                           "folder…”) gives one that is not")
-            else:  # nothing was chosen on these images (the rest skipped, or a plan of one)
-                scored += f". Auto kept “{kept}”, the one candidate it trained"
+        scored = measured_on(report, bundle.meta.get("auto") if bundle is not None else None)
         interval = ""
         if report["num_images"] < INTERVAL_BELOW:
             lo, hi = report["accuracy_interval"]
@@ -280,17 +272,16 @@ class ResultsPage(WizardPage):
             + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
         calibration = report.get("calibration", {})
         from core.evaluation.calibration import calibration_sentence  # torch is loaded by now (not at startup)
-        from core.evaluation.result_words import unknown_sentence
-        self.calibration_label.setText((calibration_sentence(calibration) if "fitted" in calibration else
-                                        "This model was saved by an earlier TransferLab, without calibrated "
-                                        "probabilities.") + (" " + unknown_sentence(report["unknown"])
-                                                             if "unknown" in report else ""))
+        self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
+                                       "This model was saved by an earlier TransferLab, without calibrated "
+                                       "probabilities.")  # "I don't know" has its own panel, with its threshold
+        self.left_tabs.setTabVisible(2, self.unknown_panel.show_model(bundle, report))
         self._predicted = [i["predicted"] for i in report["images"]]
         self._fill_metrics(report)
         self.gallery.set_classes(report["classes"])
         if "roc" in report:
             self.roc.set_roc(report["roc"])
-        self.roc.setVisible("roc" in report)
+        self.left_tabs.setTabVisible(1, "roc" in report)
         self.where_label.setText(f"The model is kept in {run_dir}. Save a copy, export it or save a report:")
 
     def _fill_metrics(self, report: dict) -> None:
@@ -354,6 +345,19 @@ class ResultsPage(WizardPage):
         app_settings.set_value("results/last_test_folder", folder)
         self.banner.hide()
         self._run_job(lambda ctx: _evaluate(run_dir, None, ctx, folder))
+
+    def _unknown_folder(self) -> None:
+        folder = self.choose_unknown_folder() if self._bundle is not None else None
+        if not folder:
+            return
+        app_settings.set_value("results/last_unknown_folder", folder)
+        bundle = self._bundle
+
+        def work(ctx):
+            from core.evaluation.predict import score_folder
+            return "unknown", score_folder(bundle, folder, progress=ctx.progress, cancel=ctx.cancel), folder
+
+        self._run_job(work)
 
     def _save(self) -> None:
         run_dir = self.state.run_dir

@@ -140,16 +140,26 @@ def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, dev
     its classes): the share of each called unknown, and the AUROC of the score (1.0: every unknown image
     scores above every known one; 0.5: no better than guessing)."""
     threshold = unknown_threshold(bundle)
-    out = {"threshold": threshold, "rejected_known": sum(s > threshold for s in known) / max(1, len(known))}
+    described = bundle.meta["unknown"]
+    out = {"threshold": threshold, "rejected_known": sum(s > threshold for s in known) / max(1, len(known)),
+           "trained_threshold": described.get("trained_threshold", threshold),
+           "threshold_from": described.get("threshold_from", "cross-validation")}
     if folder is None:
         return out
-    other = [r["unknown_score"] for r in predict(bundle, [Path(folder)], device, batch_size, cancel=cancel)
-             if "unknown_score" in r]
-    if not other:
-        raise DatasetError(f"No readable images in {folder}")
+    other = score_folder(bundle, folder, device, batch_size, cancel=cancel)
     roc = roc_curve([0] * len(known) + [1] * len(other), known + other)
-    return {**out, "folder": str(folder), "images": len(other), "auroc": roc["auc"],
+    return {**out, "folder": str(folder), "images": len(other), "auroc": roc["auc"], "other_scores": other,
             "rejected_unknown": sum(s > threshold for s in other) / max(1, len(other))}
+
+
+def score_folder(bundle: Bundle, folder, device: str = "auto", batch_size: int = 32, progress: Progress | None = None,
+                 cancel: CancelToken | None = None) -> list[float]:
+    """The unknown scores of every readable image in ``folder`` (images of none of the model's classes)."""
+    scores = [r["unknown_score"] for r in predict(bundle, [Path(folder)], device, batch_size, progress, cancel)
+              if "unknown_score" in r]
+    if not scores:
+        raise DatasetError(f"No readable images in {folder}")
+    return scores
 
 
 def _per_image(files: list, out) -> list[dict]:

@@ -20,11 +20,38 @@ def scored_where(report: dict) -> str:
 
 def unknown_sentence(unknown: dict) -> str:
     """What an evaluation found of the model's "I don't know" (core.evaluation.predict's report["unknown"])."""
-    words = (f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown "
-             "(the threshold lets through about 95% of the training images, each scored by a check that did not "
-             "learn from it, with a fifth more room: new images vary more).")
+    trained, threshold = unknown.get("trained_threshold", unknown["threshold"]), unknown["threshold"]
+    which = "validation" if unknown.get("threshold_from") == "validation" else "labelled"
+    rule = (f"at the threshold you set, {threshold:.3g} (the trained one, {trained:.3g}, let through 95% of the "
+            f"{which} images)" if abs(threshold - trained) > 1e-9 * max(1.0, abs(trained)) else
+            f"the threshold lets through 95% of the {which} images, each scored by a check that had not seen it; "
+            "images from another camera, site or source may be called unknown more often")
+    words = f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown ({rule})."
     if "auroc" in unknown:
         words += (f" Of the {unknown['images']} images in {unknown['folder']} (none of the classes), "
                   f"{unknown['rejected_unknown']:.0%} were called unknown; the score tells them from the known images "
                   f"with an AUROC of {unknown['auroc']:.3f} (1.0: perfectly; 0.5: no better than guessing).")
+    return words
+
+
+def measured_on(report: dict, auto: dict | None) -> str:
+    """Which images an evaluation's accuracy comes from, for the Results page; with an Auto run's description
+    (its meta's "auto"), whether choosing among candidates on those images made it optimistic."""
+    from core.evaluation.heldout import SPLIT_NAME
+    which, images = report["split"], report["num_images"]
+    words = (f"{images} validation images, held out from the classifier that was measured. The saved classifier "
+             "was then fitted again on all your labelled images, these included, so none is wasted; it is usually "
+             "at least as good, but these images can no longer test it" if which == SPLIT_NAME
+             else f"{images} validation images held out during training" if which.startswith("val")
+             else f"{images} test images in {report['folder']}" if which == "test"
+             else f"{images} images in {report['folder']}")
+    if auto and (which == SPLIT_NAME or which.startswith("val")):
+        kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
+        tried = len([r for r in auto["rows"] if "val_accuracy" in r])  # the candidates that finished training
+        if tried > 1:
+            words += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this number "
+                      "may be a little optimistic; a test/ folder in your dataset (or “Test on another folder…”) "
+                      "gives one that is not")
+        else:  # nothing was chosen on these images (the rest skipped, or a plan of one)
+            words += f". Auto kept “{kept}”, the one candidate it trained"
     return words
