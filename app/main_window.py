@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.pages[MODEL].compareRequested.connect(self.open_comparison)
         self.opener = RunOpener(self)
         self.pages[0].openRunRequested.connect(self.choose_and_open_run)
+        self.pages[RESULTS].retrainRequested.connect(self._retrain_with_changed_data)
         self.resumer = ResumeController(self, self.resume_bar)
         self.resumer.offer()
         self.warmup = Task(self)
@@ -162,6 +163,12 @@ class MainWindow(QMainWindow):
         self.state.result, self.state.result_key, self.state.evaluation = None, None, None
         self.reached = min(self.reached, TRAIN)
         self.pages[TRAIN].set_aside(run_dir)
+
+    def _retrain_with_changed_data(self, words: str) -> None:
+        """Results changed the data (a folder of images of no class added as a class): Train, with the earlier
+        run put aside and what changed said."""
+        self.show_page(TRAIN)
+        self.pages[TRAIN].banner.show_message(words, "info")
 
     def go_next(self) -> None:
         if self.next_button.isEnabled():

@@ -203,9 +203,11 @@ def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtb
     noise.mkdir()
     for i in range(5):
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise / f"{i}.png")
-    page.choose_unknown_folder = lambda: str(noise)
-    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+    panel.choose_other_folder = lambda: str(noise)
+    assert not panel.extra_button.isEnabled()  # nothing to add as a class yet
+    with qtbot.waitSignal(panel.task.stopped, timeout=60000):
         qtbot.mouseClick(panel.other_button, Qt.MouseButton.LeftButton)
+    assert panel.extra_button.isEnabled()
     assert panel.curve.other_images == 5 and f"the 5 images in {noise}" in panel.value.toolTip()
     assert "catches 100%</b> of 5 images of no class" in panel.value.text()
     panel.slider.setFocus()

@@ -191,6 +191,24 @@ class DataPage(WizardPage):
         if self._started_from_focus:
             self.focusReturned.emit()
 
+    def on_enter(self) -> None:
+        """A class added since the scan (Results: images of no class as a class of their own) gets its row."""
+        scan = self.state.scan
+        shown = {self.table.item(r, 0).text() for r in range(self.table.rowCount()) if self.table.item(r, 0)}
+        added = [c for c in scan.classes if c not in shown] if scan is not None and shown else []
+        for name in added:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            self.table.setItem(row, 0, QTableWidgetItem(name))
+            count = QTableWidgetItem(f"{scan.class_counts()[name]}")
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, 1, count)
+            self.table.setItem(row, 2, QTableWidgetItem("added on the Results page: read from its own folder"))
+        if added:
+            self.banner.show_message(f"Also used: {', '.join(f'“{c}”' for c in added)}, added on the Results page "
+                                     "from a folder outside this one. Choose the folder again to train without it.",
+                                     "info")
+
     def _on_scanned(self, result) -> None:
         scan, thumbs, health = result
         self.state.scan = scan

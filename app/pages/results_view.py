@@ -3,7 +3,7 @@
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
                                QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
@@ -42,6 +42,7 @@ BALANCED_TIP = ("The average of every class's recall: each class counts the same
                 "so a model that ignores a rare class cannot hide behind the common one")
 
 class ResultsPage(WizardPage):
+    retrainRequested = Signal(str)  # the data changed (a class added): the window goes to Train and says this
     title = "Results"
     subtitle = ("Measured on images the measured model did not learn from; the text below says which images, "
                 "and where a number may be a little optimistic.")
@@ -72,9 +73,9 @@ class ResultsPage(WizardPage):
         self.roc = RocPanel()
         self.roc.thresholdChanged.connect(self._threshold_changed)
         left = QVBoxLayout()
-        self.unknown_panel = UnknownPanel()
-        self.unknown_panel.otherRequested.connect(self._unknown_folder)
+        self.unknown_panel = UnknownPanel(self.start_folder, lambda: self.state.scan)
         self.unknown_panel.kept.connect(self.banner.show_message)
+        self.unknown_panel.extraClassReady.connect(self._extra_class_ready)
         self.left_tabs = QTabWidget()  # one view at a time: the page fits the window without scrolling
         self.left_tabs.addTab(self.per_class, "Per class")
         self.left_tabs.addTab(self.roc, "ROC curve")
@@ -161,6 +162,7 @@ class ResultsPage(WizardPage):
         return self.state.evaluation is not None and not self.task.is_running()
 
     def shutdown(self) -> None:
+        self.unknown_panel.shutdown()
         self._explain_pending = None
         self.explain_task.cancel()
         self.explain_task.wait(15000)
@@ -183,11 +185,6 @@ class ResultsPage(WizardPage):
     def choose_test_folder(self) -> str | None:
         start = self.start_folder("results/last_test_folder")
         return QFileDialog.getExistingDirectory(self, "A labelled folder to test on (one subfolder per class)",
-                                                start) or None
-
-    def choose_unknown_folder(self) -> str | None:
-        start = self.start_folder("results/last_unknown_folder")
-        return QFileDialog.getExistingDirectory(self, "A folder of images that belong to none of the classes",
                                                 start) or None
 
     def choose_report_file(self) -> str | None:
@@ -247,8 +244,7 @@ class ResultsPage(WizardPage):
                                      f"{Path(r.sidecar).name}.", "ok")
         elif kind == "report":
             self.banner.show_message(f"Report saved to {result[1]}.", "ok")
-        elif kind == "unknown":
-            self.unknown_panel.set_other(*result[1:])
+
         else:
             self._show_evaluation(*result[1:])
 
@@ -346,18 +342,10 @@ class ResultsPage(WizardPage):
         self.banner.hide()
         self._run_job(lambda ctx: _evaluate(run_dir, None, ctx, folder))
 
-    def _unknown_folder(self) -> None:
-        folder = self.choose_unknown_folder() if self._bundle is not None else None
-        if not folder:
-            return
-        app_settings.set_value("results/last_unknown_folder", folder)
-        bundle = self._bundle
-
-        def work(ctx):
-            from core.evaluation.predict import score_folder
-            return "unknown", score_folder(bundle, folder, progress=ctx.progress, cancel=ctx.cancel), folder
-
-        self._run_job(work)
+    def _extra_class_ready(self, scan, words: str) -> None:
+        """The dataset with a class of images of no class: the run is out of date, and Train trains with it."""
+        self.state.scan = scan
+        self.retrainRequested.emit(words)
 
     def _save(self) -> None:
         run_dir = self.state.run_dir

@@ -1,5 +1,6 @@
 """'I don't know': at each threshold of the unknown score, the share of images of known classes let through and of
-images of none caught; a slider to move the threshold, and buttons to keep it with the model or go back."""
+images of none caught; a slider to move the threshold, buttons to keep it with the model or go back, and a folder
+of images of no class: scored to draw its curve, or added to the data as a class of its own."""
 
 import html
 import math
@@ -8,8 +9,11 @@ import numpy as np
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
+from app import app_settings
+from app.tasks import Task
+from app.widgets.busy import BusyRow
 from app.widgets.curves import TRAIN_COLOUR, VAL_COLOUR
 
 TIP = ("An image is called “unknown” when it looks unlike every class the model learnt: its unknown score is above "
@@ -23,11 +27,19 @@ class _Plot(pg.PlotWidget):
 
 
 class UnknownPanel(QWidget):
-    otherRequested = Signal()  # "Images of no class…": the page asks for a folder and scores it
     kept = Signal(str, str)  # the threshold was kept with the model (or could not be): what to tell, "ok"/"error"
+    extraClassReady = Signal(object, str)  # the dataset's scan with the folder of no class as a class; what was done
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, start_folder, scan, parent=None) -> None:
+        """``start_folder(key)``: where a folder dialog opens; ``scan()``: the dataset scan the model was trained on."""
         super().__init__(parent)
+        self._start_folder, self._scan = start_folder, scan
+        self.task = Task(self)
+        self.task.finished.connect(self._on_finished)
+        self.task.failed.connect(lambda message: self.kept.emit(message, "error"))
+        self.task.stopped.connect(self._on_stopped)
+        self.busy_row = BusyRow(self.task)
+        self.task.progress.connect(self._on_progress)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
         self.plot = _Plot(background=background)
@@ -54,15 +66,22 @@ class UnknownPanel(QWidget):
         self.other_button.setToolTip("A folder of images that belong to none of your classes (e.g. an empty tray, "
                                      "another kind of scan): used only to show how many the threshold catches, "
                                      "never to train")
-        self.other_button.clicked.connect(self.otherRequested)
-        self.keep_button = QPushButton("Keep this threshold")
-        self.keep_button.setToolTip("Save it with the model: predictions, reports and exports use it from now on")
+        self.other_button.clicked.connect(self._score_other)
+        self.extra_button = QPushButton("Add as a class…")
+        self.extra_button.setToolTip("Train again with these images as one more class (e.g. “none of these”), read "
+                                     "where they are: neither folder is changed")
+        self.extra_button.clicked.connect(self._add_as_class)
+        self.extra_button.setEnabled(False)
+        self.keep_button = QPushButton("Keep")
+        self.keep_button.setToolTip("Keep this threshold with the model: predictions, reports and exports use it "
+                                    "from now on")
         self.keep_button.clicked.connect(self._keep)
-        self.reset_button = QPushButton("Trained threshold")
+        self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Go back to the threshold set when the model was trained")
         self.reset_button.clicked.connect(self._reset)
         buttons = QHBoxLayout()
         buttons.addWidget(self.other_button)
+        buttons.addWidget(self.extra_button)
         buttons.addStretch(1)
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.keep_button)
@@ -72,8 +91,9 @@ class UnknownPanel(QWidget):
         layout.addWidget(self.slider)
         layout.addWidget(self.value)
         layout.addWidget(self.title)
+        layout.addWidget(self.busy_row)
         layout.addLayout(buttons)
-        self.bundle = self.curve = None
+        self.bundle = self.curve = self.other_folder = None
         self.known_words, self.other_words = "", ""
 
     def show_model(self, bundle, evaluation: dict | None) -> bool:
@@ -94,6 +114,8 @@ class UnknownPanel(QWidget):
         unknown = (evaluation or {}).get("unknown") or {}
         self._other, self.other_words = (unknown["other_scores"], f"the {unknown['images']} images in "
                                          f"{unknown['folder']}") if "other_scores" in unknown else ([], "")
+        self.other_folder = unknown.get("folder")
+        self.extra_button.setEnabled(self.other_folder is not None)
         for widget in (self.plot, self.slider, self.value, self.keep_button, self.reset_button):
             widget.show()
         self.title.hide()
@@ -105,6 +127,8 @@ class UnknownPanel(QWidget):
         if self.curve is None:
             return
         self._other, self.other_words = scores, f"the {len(scores)} images in {folder}"
+        self.other_folder = folder
+        self.extra_button.setEnabled(True)
         self._draw(self.threshold())
 
     def threshold(self) -> float:
@@ -164,3 +188,71 @@ class UnknownPanel(QWidget):
             set_unknown_threshold(self.bundle, trained)
             self.kept.emit(f"Back to the trained “I don't know” threshold, {trained:.3g}.", "ok")
         self._draw(trained)
+
+    # a folder of images of no class (tests replace the dialogs) --------------------------------
+    def choose_other_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(self, "A folder of images that belong to none of the classes",
+                                                self._start_folder("results/last_unknown_folder")) or None
+
+    def choose_class_name(self) -> str | None:
+        from core.data.extra_class import EXTRA_CLASS_NAME
+        name, ok = QInputDialog.getText(
+            self, "Add as a class", f"Train again with the images in {self.other_folder} as one more class, named:",
+            text=EXTRA_CLASS_NAME)
+        return name.strip() if ok and name.strip() else None
+
+    def _score_other(self) -> None:
+        folder = self.choose_other_folder() if self.bundle is not None and not self.task.is_running() else None
+        if not folder:
+            return
+        app_settings.set_value("results/last_unknown_folder", folder)
+        bundle = self.bundle
+
+        def work(ctx):
+            from core.evaluation.predict import score_folder
+            return "scored", score_folder(bundle, folder, progress=ctx.progress, cancel=ctx.cancel), folder
+
+        self._start(work)
+
+    def _add_as_class(self) -> None:
+        scan, folder = self._scan(), self.other_folder
+        name = self.choose_class_name() if scan is not None and folder and not self.task.is_running() else None
+        if not name:
+            return
+
+        def work(ctx):
+            from core.data.extra_class import with_extra_class
+            return "class", with_extra_class(scan, folder, name, progress=ctx.progress, cancel=ctx.cancel), name
+
+        self._start(work)
+
+    def _start(self, work) -> None:
+        for button in (self.other_button, self.extra_button):
+            button.setEnabled(False)
+        self.busy_row.progress.setRange(0, 0)
+        self.busy_row.show()
+        self.task.start(work)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.busy_row.progress.setRange(0, total)
+        self.busy_row.progress.setValue(done)
+        self.busy_row.progress.setFormat(f"{message}  %v / %m" if total else message)
+
+    def _on_finished(self, result) -> None:
+        if result[0] == "scored":
+            self.set_other(result[1], result[2])
+            return
+        scan, name = result[1], result[2]
+        count = scan.class_counts()[name]
+        self.extraClassReady.emit(scan, f"Added the {count} images in {self.other_folder} as the class “{name}” "
+                                  "(read where they are; neither folder is changed). Press Start training to train "
+                                  "with it.")
+
+    def _on_stopped(self) -> None:
+        self.busy_row.hide()
+        self.other_button.setEnabled(True)
+        self.extra_button.setEnabled(self.other_folder is not None)
+
+    def shutdown(self) -> None:
+        self.task.cancel()
+        self.task.wait(15000)
