@@ -64,10 +64,17 @@ def test_the_confusion_matrix_works_from_the_keyboard(qtbot, results_page):
     assert page.confusion.property("ownsEnter") and not page.confusion.tabKeyNavigation()  # Tab moves on
 
 
-def test_top_losses_are_sorted_by_loss(results_page):
-    results_page.show_top_losses()
-    losses = [i["loss"] for i in results_page.gallery.items]
-    assert losses and losses == sorted(losses, reverse=True)
+def test_top_losses_show_the_wrong_answers_first_then_the_least_sure_right_ones(results_page):
+    page = results_page
+    images = page.state.evaluation["images"]
+    surest = min(range(len(images)), key=lambda i: images[i]["loss"])
+    page._predicted = [i["true"] if n != surest else 1 - i["true"] for n, i in enumerate(images)]  # e.g. a moved threshold
+    page.show_top_losses()
+    shown = page.gallery.items
+    assert shown[0]["path"] == images[surest]["path"] and shown[0]["predicted"] != shown[0]["true"]
+    losses = [i["loss"] for i in shown[1:]]
+    assert losses and losses == sorted(losses, reverse=True) and all(i["predicted"] == i["true"] for i in shown[1:])
+    assert page.gallery.title.text().startswith("Top losses: the 1 image the model got wrong, worst first, then the")
 
 
 def test_moving_the_threshold_changes_the_predictions(results_page):
@@ -222,3 +229,24 @@ def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtb
     qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
     assert load_bundle(run).meta["unknown"]["threshold"] == first == panel.threshold()
     page.shutdown()
+
+
+def test_ticking_heatmaps_after_trying_draws_the_same_pictures_again_with_them(qtbot, trained):
+    import numpy as np
+    data, result = trained
+    page = TryPage(WizardState(scan=scan_dataset(data), result=result))
+    qtbot.addWidget(page)
+    page.on_enter()
+    page.heat_check.setChecked(False)
+    paths = [str(p) for p in sorted((data / "circles").iterdir())[:2]]
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.predict_paths(paths)
+    plain = [page.results.itemWidget(page.results.item(i)).thumb for i in range(2)]
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.heat_check.setChecked(True)
+    assert page.result_count() == 2  # drawn again, not added
+    drawn = [page.results.itemWidget(page.results.item(i)).thumb for i in range(2)]
+    assert all(not np.array_equal(a, b) for a, b in zip(plain, drawn))
+    page.heat_check.setChecked(False)
+    page.heat_check.setChecked(True)  # already drawn with heatmaps: nothing runs
+    assert not page.task.is_running() and page.result_count() == 2

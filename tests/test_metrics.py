@@ -91,6 +91,8 @@ def test_a_small_accuracy_carries_its_wilson_interval_and_the_majority_baseline(
     assert report["majority_baseline"] == {"class": "functional", "accuracy": pytest.approx(24 / 34)}
     assert accuracy_words(report) == "82.4% (95% interval 66–92% on 34 images)"
     assert "most common class (“functional”) would score 71%" in baseline_words(report)
+    balanced = classification_report([0] * 5 + [1] * 5 + [2] * 5, [0] * 15, ["brick", "grass", "gravel"])
+    assert baseline_words(balanced).startswith("guessing would score 33% (every class has 5 of these images")
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
 
 

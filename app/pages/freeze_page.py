@@ -309,7 +309,7 @@ class FreezePage(WizardPage):
 
     def _describe_augmentation(self) -> None:
         s = self.state.settings
-        self.aug_description.setText(augmentation_words(s))
+        self.aug_description.setText(augmentation_words(s, self.table.rowCount() or None))
         self._agree_orientation(PRESETS.get(s.augmentation))
 
     def _agree_orientation(self, preset) -> None:

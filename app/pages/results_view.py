@@ -179,7 +179,8 @@ class ResultsPage(WizardPage):
         suffix = ".onnx" if fmt == "onnx" else ".pt"
         start = str(Path(self.start_folder("results/last_save_folder")) /
                     f"{self.state.run_dir.name}{suffix}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export as {fmt.upper()}", start, f"*{suffix}")
+        kind = "ONNX model" if fmt == "onnx" else "TorchScript model"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export as {kind}", start, f"{kind} (*{suffix})")
         return path or None
 
     def choose_test_folder(self) -> str | None:
@@ -209,9 +210,14 @@ class ResultsPage(WizardPage):
         report = self.state.evaluation
         if not report:
             return
-        items = sorted(report["images"], key=lambda i: -i["loss"])[:TOP_LOSSES]
-        self.gallery.show_items(f"Top losses: the {len(items)} images the model was most wrong (or least sure) "
-                                "about", items)
+        scored = [dict(i, predicted=p) for i, p in zip(report["images"], self._predicted)]
+        wrong = sorted((i for i in scored if i["predicted"] != i["true"]), key=lambda i: -i["loss"])
+        unsure = sorted((i for i in scored if i["predicted"] == i["true"]), key=lambda i: -i["loss"])
+        items = (wrong + unsure)[:TOP_LOSSES]
+        shown_wrong = min(len(wrong), TOP_LOSSES)
+        self.gallery.show_items(f"Top losses: the {shown_wrong} image{'s' * (shown_wrong != 1)} the model got wrong, "
+                                f"worst first, then the {len(items) - shown_wrong} right answers it was least sure of",
+                                items)
 
     # internals --------------------------------------------------------------------------------
     def _buttons(self) -> tuple:

@@ -220,7 +220,10 @@ class TrainPage(WizardPage):
         self.banner.hide()
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing…")
+        if self.log.blockCount() > 1 or self.log.toPlainText():  # an earlier run's lines stay above, set off
+            self.log.appendPlainText("─" * 40)
         self._log(message)
+        self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())  # the new run, in view
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.device_combo.setEnabled(False)

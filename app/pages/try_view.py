@@ -40,6 +40,7 @@ class ResultRow(QWidget):
 
     def __init__(self, result: dict, thumb) -> None:
         super().__init__()
+        self.thumb = thumb  # what the picture shows: the image, or its heatmap
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 6, 6, 6)
         picture = QLabel()
@@ -96,6 +97,8 @@ class TryPage(WizardPage):
         self.clear_button = QPushButton("Clear")
         self.heat_check = QCheckBox("Show what the model looks at")
         self.heat_check.setToolTip(f"Grad-CAM heatmaps on the pictures (the first {MAX_EXPLAINED} of a batch)")
+        self.heat_check.toggled.connect(self._heat_toggled)
+        self._last_batch: tuple[list[str], int, bool] = ([], 0, False)  # paths, rows shown, with heatmaps
         self.hint = QLabel()
         row = QHBoxLayout()
         row.addWidget(self.files_button)
@@ -132,6 +135,7 @@ class TryPage(WizardPage):
         now = Path(self.state.run_dir).resolve() if self.state.run_dir is not None else None
         if self._shown_run is not None and Path(self._shown_run).resolve() != now:  # another model now
             self.results.clear()
+            self._last_batch = ([], 0, False)
             self.banner.show_message(f"The pictures tried before belonged to the model in {self._shown_run}; "
                                      "they are cleared, so every result here is from the model now chosen.", "info")
             self._shown_run = None
@@ -146,6 +150,7 @@ class TryPage(WizardPage):
             return
         cached = self._busy_bundle(run_dir)
         explain_them = self.heat_check.isChecked()
+        self._last_batch = (list(paths), 0, explain_them)
 
         def work(ctx):
             from core.evaluation.predict import predict
@@ -246,6 +251,13 @@ class TryPage(WizardPage):
         self.busy_row.hide()
         self.on_enter()
 
+    def _heat_toggled(self, on: bool) -> None:
+        """Ticked after pictures were tried without heatmaps: the last batch is drawn again with them."""
+        paths, shown, explained = self._last_batch
+        if on and shown and not explained and not self.task.is_running() and self.results.count() >= shown:
+            self.predict_paths(paths)
+            self._last_batch = (paths, shown, True)
+
     def _on_finished(self, result) -> None:
         if result[0] == "csv":
             _, self._bundle, path, count, unreadable = result
@@ -254,6 +266,10 @@ class TryPage(WizardPage):
             return
         _, self._bundle, results, thumbs = result
         self._shown_run = self._bundle.run_dir
+        paths, replaced, explained = self._last_batch
+        for _ in range(replaced):  # the same pictures drawn again, now with heatmaps: they replace the first drawing
+            self.results.takeItem(0)
+        self._last_batch = (paths, len(results), explained)
         if not results:
             self.banner.show_message("No images found there.", "info")
         for r, thumb in zip(reversed(results), reversed(thumbs)):

@@ -12,7 +12,7 @@ class ProbeChart(QWidget):
         foreground = self.palette().color(self.foregroundRole()).name()
         self.plot = pg.PlotWidget(background=self.palette().color(self.backgroundRole()))
         self.plot.setTitle("How well each layer's features tell your classes apart", color=foreground)
-        self.plot.setLabel("left", "linear-probe accuracy %", color=foreground)
+        self.plot.setLabel("left", "accuracy of a simple classifier on it, %", color=foreground)
         self.plot.setYRange(0, 100)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(170)

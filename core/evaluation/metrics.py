@@ -66,10 +66,15 @@ def accuracy_words(report: dict) -> str:
 
 
 def baseline_words(report: dict) -> str:
-    """What always answering the most common class would score, named as such."""
+    """What always answering the most common class would score, named as such (with classes of equal size:
+    what guessing would score, as there is no most common class)."""
     base = report.get("majority_baseline")
     if not base:
         return ""
+    sizes = {m["support"] for m in (report.get("per_class") or {}).values()}
+    if len(sizes) == 1 and len(report.get("per_class") or {}) > 1:
+        return (f"guessing would score {base['accuracy']:.0%} (every class has {sizes.pop()} of these images, so no "
+                "answer does better by being the most common one)")
     return f"always answering the most common class (“{base['class']}”) would score {base['accuracy']:.0%}"
 
 

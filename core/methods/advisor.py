@@ -158,18 +158,20 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         f"class would score {pct(m.chance)}.",
     ]
     advice = {
-        "feature-extraction": "Keep every pretrained layer frozen and fit only a linear classifier on the final "
-                              "features, to convergence, with its regularisation chosen by cross-validation on "
-                              "your training images: fast, and with few images it cannot overfit the backbone.",
+        "feature-extraction": "Keep every pretrained layer as it is (frozen) and fit only a linear classifier on the "
+                              "final features, to convergence; how strongly it is held back from memorising is "
+                              "chosen by trying several settings on parts of your training images "
+                              "(cross-validation): fast, and with few images it cannot overfit the pretrained "
+                              "layers.",
         "truncated": "Cut the network at an earlier layer, where features are still generic (edges, colours, "
                      "textures), and fit a linear classifier on them to convergence; the later, ImageNet-specific "
                      "layers are dropped.",
         "fine-tune-top": f"Fine-tune the top {values['freeze_depth']} of {num_groups} layer groups with a low "
-                         f"learning rate ({values['backbone_lr']:g}, head {values['head_lr']:g}); with this many "
-                         "images the top layers can adapt without destroying the pretrained features.",
+                         f"learning rate ({values['backbone_lr']:g}; the new classifier {values['head_lr']:g}); "
+                         "with this many images the top layers can adapt without destroying the pretrained features.",
         "fine-tune-all": f"Fine-tune all {num_groups} layer groups starting from the pretrained weights (learning "
-                         f"rate {values['backbone_lr']:g}, head {values['head_lr']:g}); you have enough images to "
-                         "adapt every layer to your kind of data.",
+                         f"rate {values['backbone_lr']:g}; the new classifier {values['head_lr']:g}); you have enough "
+                         "images to adapt every layer to your kind of data.",
     }
     if small and not similar and default_cut is None:
         why.append("This model cannot be cut at an earlier layer, so feature extraction is the next best choice.")

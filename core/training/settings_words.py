@@ -45,13 +45,16 @@ def depth_notes(s: TrainSettings, depth: int, kept: int | None, groups: int) -> 
     return notes
 
 
-def augmentation_words(s: TrainSettings) -> str:
-    """What the preset does, and what it costs with this freeze depth (core.training.engines caches what it can)."""
+def augmentation_words(s: TrainSettings, num_groups: int | None = None) -> str:
+    """What the preset does, and what it costs with this freeze depth (core.training.engines caches what it can),
+    of a network of ``num_groups`` layer groups (when known)."""
     text = PRESETS[s.augmentation].description if s.augmentation in PRESETS else ""
     if s.freeze_depth == 0:
         text += (" The frozen network runs once per image; training then takes seconds." if s.augmentation == "none"
                  else " With a frozen network each augmented view costs one more pass over your images "
                       f"(up to {FEATURE_VIEWS} views are computed once and reused).")
+    elif s.augmentation == "none" and num_groups is not None and s.freeze_depth >= num_groups:
+        text += " Every layer is trained, so each epoch passes every image through the whole network."
     elif s.augmentation == "none":
         text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
     return text
