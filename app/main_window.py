@@ -202,6 +202,8 @@ class MainWindow(QMainWindow):
         self.back_button.setEnabled(self.current_index > 0 and not page.holds_navigation())
         self.next_button.setEnabled(not last and not busy and page.is_complete())
         self.next_button.setVisible(not last)
+        if self.state.result is None and not self.pages[TRAIN].is_busy() and self.current_index <= TRAIN:
+            self.reached = min(self.reached, TRAIN)  # no model (e.g. another folder chosen): Results and Try wait
         for i in range(self.steps.count()):
             item = self.steps.item(i)
             enabled = i <= self.reached

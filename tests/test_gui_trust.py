@@ -258,3 +258,22 @@ def test_start_stays_put_when_resume_appears_and_dialogs_open_beside_the_dataset
     assert _buttons_at(qtbot, window, page.start_button) == before
     results = window.pages[RESULTS]
     assert results.start_folder("results/last_test_folder") == str(window.state.scan.root.parent)
+
+
+def test_another_folder_after_a_run_closes_results_and_try_until_a_new_model(qtbot, window, tmp_path):
+    page = window.pages[TRAIN]
+    window.state.settings = replace(window.state.settings, epochs=1)
+    window.show_page(TRAIN)
+    with qtbot.waitSignal(page.task.stopped, timeout=120000):
+        page.start_training()
+    window.show_page(RESULTS)
+    assert window.steps.item(RESULTS).flags() & Qt.ItemFlag.ItemIsEnabled
+    window.show_page(0)
+    other = make_class_folder(tmp_path / "other", ["x", "y"], per_class=6, size=48)
+    with qtbot.waitSignal(window.pages[0].task.stopped, timeout=60000):
+        window.pages[0].scan_folder(str(other))
+    assert window.state.result is None
+    for step in (RESULTS, RESULTS + 1):  # greyed out: a click cannot land on the earlier folder's model
+        assert not window.steps.item(step).flags() & Qt.ItemFlag.ItemIsEnabled
+    window.steps.setCurrentRow(RESULTS)
+    assert window.current_index == 0
