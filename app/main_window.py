@@ -278,9 +278,13 @@ class MainWindow(QMainWindow):
             text = ("Training is still running. If you quit now, the best epoch so far is saved as a model (once "
                     "an epoch has finished), and the next time TransferLab starts it offers to continue the run "
                     "from its last finished epoch. Quit?")
-        else:  # Auto: the best finished candidate is kept, nothing to resume
-            text = ("Training is still running. If you quit now, the best model finished so far is kept (if one "
-                    "has finished); the rest of the run is not resumed. Quit?")
+        elif train.finished_candidates:  # Auto: the best finished candidate is kept, nothing to resume
+            n = train.finished_candidates
+            text = (f"Auto is still running. If you quit now, the best of the {n} candidate{'s' * (n > 1)} finished "
+                    "so far is kept as a model; the rest of the search is not resumed. Quit?")
+        else:
+            text = ("Auto is still running and has not finished its first candidate: if you quit now, no model is "
+                    "kept from this run, and it cannot be resumed. Quit?")
         answer = QMessageBox.question(self, "Quit TransferLab?", text,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)

@@ -277,3 +277,15 @@ def test_another_folder_after_a_run_closes_results_and_try_until_a_new_model(qtb
         assert not window.steps.item(step).flags() & Qt.ItemFlag.ItemIsEnabled
     window.steps.setCurrentRow(RESULTS)
     assert window.current_index == 0
+
+
+def test_quitting_auto_says_whether_a_model_is_kept(window, monkeypatch):
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    train = window.pages[TRAIN]
+    monkeypatch.setattr(train, "is_busy", lambda: True)
+    train.run_dir, train.finished_candidates = None, 0  # Auto, its first candidate still training
+    assert MainWindow.confirm_quit_while_busy(window) is False
+    train.finished_candidates = 2
+    MainWindow.confirm_quit_while_busy(window)
+    assert "no model is kept" in asked[0] and "best of the 2 candidates finished so far is kept" in asked[1]

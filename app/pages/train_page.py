@@ -230,6 +230,7 @@ class TrainPage(WizardPage):
         self.cancel_requested_at = None
         self._prepare_stage = None
         self._candidate, self._later_s = "", 0.0  # Auto: which try is running, the planned time of those after
+        self.finished_candidates = 0  # Auto: candidates trained to the end (Quit keeps the best of them)
         # A full pass of Python's garbage collector over everything torch, timm and Qt have loaded
         # takes ~250 ms on a slow CPU and would freeze the window mid-training. What is alive now
         # lives as long as the app, so the collector can skip it from here on.
@@ -257,6 +258,7 @@ class TrainPage(WizardPage):
         elif kind == "row":
             row = item[1]
             if "val_accuracy" in row:
+                self.finished_candidates += 1
                 self._log(f"{row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s")
                 if row["val_accuracy"] == 1.0 and self._later_s:  # run_auto skips the rest: nothing could win
                     self._later_s = 0.0
