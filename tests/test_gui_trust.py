@@ -289,3 +289,16 @@ def test_quitting_auto_says_whether_a_model_is_kept(window, monkeypatch):
     train.finished_candidates = 2
     MainWindow.confirm_quit_while_busy(window)
     assert "no model is kept" in asked[0] and "best of the 2 candidates finished so far is kept" in asked[1]
+
+
+def test_scan_again_reads_the_same_folder_with_the_images_added_since(qtbot, window, tmp_path):
+    page = window.pages[0]
+    root = make_class_folder(tmp_path / "grows", ["a", "b"], per_class=4, size=48)
+    assert page.rescan_button.isHidden()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.scan_folder(str(root))
+    assert not page.rescan_button.isHidden() and window.state.scan.class_counts() == {"a": 4, "b": 4}
+    make_class_folder(root, {"c": 2}, per_class=3, size=48)  # the user adds a class in the file manager
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        qtbot.mouseClick(page.rescan_button, Qt.MouseButton.LeftButton)
+    assert window.state.scan.class_counts() == {"a": 4, "b": 4, "c": 3} and page.table.rowCount() == 3

@@ -39,10 +39,15 @@ class DataPage(WizardPage):
         self.folder_label = QLabel("No folder chosen yet.")
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder_label.setWordWrap(True)
+        self.rescan_button = QPushButton("Scan again")
+        self.rescan_button.setToolTip("Read the same folder again, e.g. after fixing or adding images")
+        self.rescan_button.clicked.connect(lambda: self.scan_folder(str(self.state.scan.root)))
+        self.rescan_button.hide()  # until a folder is scanned
         row = QHBoxLayout()
         row.addWidget(self.choose_button)
         row.addWidget(self.sample_button)
         row.addWidget(self.folder_label, 1)
+        row.addWidget(self.rescan_button)
         self.open_run_button = QPushButton("Open a run…")
         self.open_run_button.setToolTip("Open a finished run folder (trained here, in a comparison or on a server) "
                                         "to see its results and try it")
@@ -141,15 +146,16 @@ class DataPage(WizardPage):
         if self.task.is_running():
             return
         # started from one of the page's buttons (or with no focus at all): the focus returns when it ends
-        self._started_from_focus = self.window().focusWidget() in (None, self.choose_button, self.sample_button)
+        self._started_from_focus = self.window().focusWidget() in (None, self.choose_button, self.sample_button,
+                                                                   self.rescan_button)
         self.banner.hide()
         self.folder_label.setText(folder)
         if Path(folder) != sample_data_dir():
             app_settings.set_value("data/last_folder", folder)
         self.progress.setRange(0, 0)
         self.busy_row.show()
-        self.choose_button.setEnabled(False)
-        self.sample_button.setEnabled(False)
+        for button in (self.choose_button, self.sample_button, self.rescan_button):
+            button.setEnabled(False)
         self.completeChanged.emit()
 
         def work(ctx):
@@ -185,8 +191,8 @@ class DataPage(WizardPage):
 
     def _on_stopped(self) -> None:
         self.busy_row.hide()
-        self.choose_button.setEnabled(True)
-        self.sample_button.setEnabled(True)
+        for button in (self.choose_button, self.sample_button, self.rescan_button):
+            button.setEnabled(True)
         self.completeChanged.emit()
         if self._started_from_focus:
             self.focusReturned.emit()
@@ -212,6 +218,7 @@ class DataPage(WizardPage):
     def _on_scanned(self, result) -> None:
         scan, thumbs, health = result
         self.state.scan = scan
+        self.rescan_button.show()
         self.state.suggestion = None
         self.state.result = None
         counts = scan.class_counts()
