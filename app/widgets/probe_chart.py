@@ -35,10 +35,11 @@ class ProbeChart(QWidget):
                                           brushes=brushes))
         self.plot.addItem(pg.InfiniteLine(pos=100 * probe["chance"], angle=0,
                                           pen=pg.mkPen("#5f6368", style=pg.QtCore.Qt.PenStyle.DashLine)))
-        ticks = [(i, f"level {level['index']}") for i, level in enumerate(levels)]
-        self.plot.setToolTip("Levels of the network, from the input (left) to the output: " + ", ".join(
-            f"level {level['index']} = {level['module']}" for level in levels))
-        self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), "final")]])
+        ticks = [(i, f"level {level['index'] + 1}") for i, level in enumerate(levels)]  # as the Strategy text counts
+        self.plot.setToolTip("Feature levels of the network, from the input (left) to the output: " + ", ".join(
+            f"level {level['index'] + 1} = {level['module']}" for level in levels) + f"; level {len(levels) + 1}: the "
+            "final features")
+        self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), f"final ({len(levels) + 1})")]])
         self.caption.setText(f"Each bar: a linear classifier on one layer's pooled features, cross-validated on "
                              f"{probe['images']} of your images (blue: where the network is cut; orange: the "
                              f"final features; dashed: always answering the most common class). Early layers hold "

@@ -48,7 +48,7 @@ class LayerProbe:
         """The finding in one plain-English sentence."""
         final = f"{100 * self.final_accuracy:.0f}%"
         if self.best is None:
-            return f"This model cannot be cut early; its final features reach {final} linear-probe accuracy."
+            return f"This model cannot be cut early; its final features reach {final} accuracy with a linear classifier."
         b = self.best
         from core.models.layer_words import feature_level
         where = feature_level(self.best_index, len(self.levels) + 1)  # the final features count as the last level
