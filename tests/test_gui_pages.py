@@ -136,7 +136,10 @@ def test_training_keeps_the_window_responsive_and_draws_curves(qtbot, tmp_path):
     assert counts["epochs"] == 3 and counts["batch_loss"] >= 3
     assert len(gaps) > 200, "training was too short to measure the event loop"
     print(f"max event-loop gap {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks")
-    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    # With both cores of a 2-core machine training, the longest gaps measured 70-110 ms, spread over the run (a
+    # batch's curve update waiting for the interpreter lock), so 100 ms failed now and then; work done on the GUI
+    # thread by mistake (a synchronous evaluation, a file dialog's scan) stalls it for seconds and still fails 150
+    assert max(gaps) < 0.15, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
     assert "Epoch 3/3" in page.log.toPlainText()
     qtbot.waitUntil(lambda: page.curves.drawn_counts() == {"train_loss": 3, "val_accuracy": 3}, timeout=2000)
 

@@ -179,8 +179,10 @@ def test_the_threshold_curve_counts_what_each_threshold_lets_through_and_catches
     assert curve.at(2.5) == (0.5, 1.0) and curve.at(3.5) == (0.75, 0.5)
     assert curve.at(0.5) == (0.0, 1.0) and curve.at(100) == (1.0, 0.0)
     assert curve.threshold_accepting(0.75) == 3 and curve.known_images == 4 and curve.other_images == 2
+    assert curve.auroc == pytest.approx(7 / 8)  # 3.5 is above three of the four known scores, 10 above all
     alone = threshold_curve([1, 2, 3, 4])
-    assert alone.at(2) == (0.5, None) and alone.rejected_other == []
+    assert alone.at(2) == (0.5, None) and alone.rejected_other == [] and alone.auroc is None
+    assert threshold_curve([1, 2], [2, 3]).auroc == pytest.approx(0.875)  # the tie at 2 counts half
 
 
 def test_a_kept_threshold_is_what_predict_uses_and_the_trained_one_stays_known(trained, tmp_path):

@@ -24,6 +24,7 @@ class ThresholdCurve:
     rejected_other: list[float]
     known_images: int
     other_images: int
+    auroc: float | None  # how well the score ranks the others above the known images (None without others)
 
     def at(self, threshold: float) -> tuple[float, float | None]:
         """(accepted share of known images, rejected share of the others or None) at ``threshold``."""
@@ -49,7 +50,10 @@ def threshold_curve(known, other=(), extra=(), points: int = POINTS) -> Threshol
     grid = np.unique(np.r_[np.quantile(every, np.linspace(0, 1, points), method="nearest"), np.asarray(extra, float)])
     accepted = np.searchsorted(k, grid, side="right") / len(k)
     rejected = (1 - np.searchsorted(o, grid, side="right") / len(o)) if len(o) else np.zeros(0)
-    return ThresholdCurve(grid.tolist(), accepted.tolist(), rejected.tolist(), len(k), len(o))
+    # P(an image of no class scores above a known one), ties counting half (the Mann-Whitney statistic)
+    auroc = float((np.searchsorted(k, o, side="left") + np.searchsorted(k, o, side="right")).sum()
+                  / (2 * len(k) * len(o))) if len(o) else None
+    return ThresholdCurve(grid.tolist(), accepted.tolist(), rejected.tolist(), len(k), len(o), auroc)
 
 
 def known_scores(bundle: Bundle, evaluation: dict | None = None) -> tuple[list[float], str]:
