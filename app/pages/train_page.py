@@ -268,9 +268,9 @@ class TrainPage(WizardPage):
             if e.stage != self._prepare_stage:
                 self._prepare_stage = e.stage
                 self._log(e.stage + "…")
-            self.progress.setRange(0, max(1, e.total))
+            self.progress.setRange(0, e.total)  # no total: a busy bar (finishing after the last epoch)
             self.progress.setValue(e.done)
-            self._set_format(f"{e.stage}: %v / %m")
+            self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage.split(" (")[0] + "…")
         elif kind == "start":
             e = item[1]
             self.eta = RunEta(e.epochs, self.clock)

@@ -19,7 +19,8 @@ class FitStart:
 
 @dataclass(frozen=True)
 class Prepare:
-    """Work done once before the first epoch (decoding, computing cached features)."""
+    """Work done once before the first epoch (decoding, computing cached features), or after the last (finishing
+    the model: ``total`` 0, a step without a count)."""
 
     stage: str  # what is being done, in plain words
     done: int

@@ -30,7 +30,7 @@ from core.models.preprocess import PRESETS
 from core.training import distributed, runs
 from core.training.checkpoint import (CHECKPOINT_FILE, LoopState, changed_state, read_checkpoint, restore,
                                       save_checkpoint)
-from core.training.events import BatchEnd, EpochEnd, FitStart, TrainCallback
+from core.training.events import BatchEnd, EpochEnd, FitStart, Prepare, TrainCallback
 from core.training.linear_head import fit_run_classifier
 from core.training.method import TrainingMethod
 from core.training.refit import refit_run_classifier
@@ -324,6 +324,10 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # every rank's share of validation
 
 
+FINISHING = ("Finishing the model (checking its probabilities, fitting its classifier on all labelled images where "
+             "that is quick, learning when to say “I don't know”)")
+
+
 def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: bool,
             cb: TrainCallback, cancelled: bool = False, quick: bool = False) -> TrainResult:
     settings = run.settings
@@ -333,6 +337,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: 
                          cancelled)
     if not distributed.is_main():
         return result  # rank 0 calibrates and saves the bundle
+    cb.on_prepare(Prepare(FINISHING, 0, 0))  # no count: the window shows a busy bar with these words
     calibration = calibration_report(*logits)
     refit = refit_run_classifier(run, logits[0], Path(record["dataset_root"]), cb)
     cb.on_status(calibration_sentence(calibration))
