@@ -148,3 +148,16 @@ def test_progress_bars_show_no_rate_for_a_step_read_from_a_cache(capsys):
         bar(160, 160, "Computing the features of the training images")
     err = capsys.readouterr().err
     assert "160/160" in err and "it/s" not in err and "s/it" not in err
+
+
+def test_the_report_says_when_the_strategy_was_chosen_by_hand(data, tmp_path):
+    from core.data.dataset import scan_dataset
+    from core.evaluation.report import build_report
+    from core.models.bundle import load_bundle
+    from core.training.settings import TrainSettings
+    from core.training.trainer import train
+    extra = {"suggested": "truncated", "rationale": ["Your images look unlike ImageNet's."]}
+    train(scan_dataset(data), TrainSettings(image_size=64, epochs=1, extra=extra), tmp_path / "run")
+    page = build_report(load_bundle(tmp_path / "run"), None, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Chosen by hand:</b> the advisor suggested “truncated”; this model was trained with “feature-extraction”" \
+        in page and "look unlike ImageNet" in page

@@ -125,6 +125,10 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
                 f"learning rates {settings.get('head_lr')} (new classifier) / {settings.get('backbone_lr')} "
                 f"(pretrained layers), augmentation: {esc(str(meta.get('augmentation', '')))}</p>")
     rationale = (settings.get("extra") or {}).get("rationale") or []
+    suggested = (settings.get("extra") or {}).get("suggested")
+    if suggested and suggested != meta.get("strategy") and not meta.get("auto"):
+        body.append(f"<p><b>Chosen by hand:</b> the advisor suggested “{esc(str(suggested))}”; this model was trained "
+                    f"with “{esc(str(meta.get('strategy', '')))}” instead. The advisor's reasons follow.</p>")
     if rationale:
         body.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in rationale) + "</ul>")
 
