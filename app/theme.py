@@ -20,6 +20,8 @@ class VisibleFocusStyle(QProxyStyle):
         if element == QStyle.PrimitiveElement.PE_FrameFocusRect or (focused and element in (
                 QStyle.PrimitiveElement.PE_PanelButtonCommand, QStyle.PrimitiveElement.PE_FrameLineEdit)):
             _ring(option, painter)
+        elif element == QStyle.PrimitiveElement.PE_Frame and widget is not None and widget.hasFocus():
+            _ring(option, painter)  # a list, table or text box: Fusion marks its focus not at all
 
     def drawComplexControl(self, control, option, painter, widget=None) -> None:  # noqa: N802 - Qt API
         super().drawComplexControl(control, option, painter, widget)
