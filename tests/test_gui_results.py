@@ -250,3 +250,15 @@ def test_ticking_heatmaps_after_trying_draws_the_same_pictures_again_with_them(q
     page.heat_check.setChecked(False)
     page.heat_check.setChecked(True)  # already drawn with heatmaps: nothing runs
     assert not page.task.is_running() and page.result_count() == 2
+
+
+def test_a_long_class_name_is_shortened_with_an_ellipsis_and_whole_in_its_tooltip(qtbot):
+    from app.widgets.confusion import ConfusionMatrixWidget
+    matrix = ConfusionMatrixWidget()
+    qtbot.addWidget(matrix)
+    names = ["scratched surface near the weld seam", "dented housing", "fine"]
+    matrix.set_matrix([[3, 1, 0], [0, 4, 0], [1, 0, 5]], names)
+    matrix.resize(300, 200)
+    assert matrix.horizontalHeader().textElideMode() == Qt.TextElideMode.ElideRight
+    assert matrix.horizontalHeaderItem(0).toolTip() == f"Predicted as {names[0]}"
+    assert matrix.verticalHeaderItem(1).toolTip() == f"Really {names[1]}"

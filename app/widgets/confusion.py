@@ -21,6 +21,7 @@ class ConfusionMatrixWidget(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideRight)  # "→ gravel…", not a cut-off word
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip("Rows: the true class. Columns: what the model predicted. The diagonal is correct. "
                         "Click a cell, or move to it with the arrow keys and press Enter, to see its images.")
@@ -46,6 +47,9 @@ class ConfusionMatrixWidget(QTableWidget):
         self.setColumnCount(k)
         self.setHorizontalHeaderLabels([f"→ {c}" for c in classes])
         self.setVerticalHeaderLabels(classes)
+        for i, name in enumerate(classes):  # a long name shortened in its header is whole in its tooltip
+            self.horizontalHeaderItem(i).setToolTip(f"Predicted as {name}")
+            self.verticalHeaderItem(i).setToolTip(f"Really {name}")
         base = self.palette().color(self.backgroundRole())
         for r in range(k):
             total = sum(matrix[r]) or 1
