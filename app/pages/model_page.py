@@ -198,7 +198,8 @@ class ModelPage(WizardPage):
         if score["skipped_reason"]:
             return "not scored (weights not here)" if "not on this computer" in score["skipped_reason"] else \
                 "not scored"
-        probe = f" · quick check {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
+        # two short lines, not one long one: the column sizes to its widest line, and About keeps its room
+        probe = f"\nquick check {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
         return f"#{rank} · fit {score['logme']:.2f}{probe}"
 
     def _rank_progress(self, done: int, total: int, message: str) -> None:
