@@ -23,9 +23,9 @@ earlier level's, at 128 px. Each detector scores the known set's held-out images
 
 For each it prints the AUROC (1.0: every unknown scores above every known image; 0.5: no better than
 guessing) and the share of unknowns rejected where 95% of the known held-out images are accepted. The
-last line: ``best=NAME worst_auroc=X.XXX softmax_worst_auroc=Y.YYY beats_softmax_on=N/M shipped_accepted_min=A
-shipped_accepted_max=B another_source_accepted_min=C`` (pairs where both score 1.000 left out of M; accepted:
-of known images held out of the training folder, and of the other-source held-out folder).
+last line: ``best=NAME worst_auroc=X.XXX softmax_worst_auroc=Y.YYY beats_softmax_on=N/M tied_at_1=T
+shipped_accepted_min=A shipped_accepted_max=B another_source_accepted_min=C`` (the T pairs where both score 1.000
+left out of M; accepted: of known images held out of the training folder, and of the other-source held-out folder).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def main() -> int:
     untied = [(b, s) for b, s in zip(results[best], results["softmax"]) if min(b, s) < 1]
     print(f"best={best.replace(' ', '').replace(',', '+')} worst_auroc={min(results[best]):.3f} "
           f"softmax_worst_auroc={min(results['softmax']):.3f} "
-          f"beats_softmax_on={sum(b > s for b, s in untied)}/{len(untied)} (ties at 1.000 left out) "
+          f"beats_softmax_on={sum(b > s for b, s in untied)}/{len(untied)} tied_at_1={len(results[best]) - len(untied)} "
           f"shipped_accepted_min={min(accepted['same folder']):.3f} "
           f"shipped_accepted_max={max(accepted['same folder']):.3f} "
           f"another_source_accepted_min={min(accepted['another source']):.2f}")
