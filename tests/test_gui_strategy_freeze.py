@@ -255,6 +255,10 @@ def test_freeze_page_for_a_cut_network_marks_the_groups_above_the_cut_unused(qtb
     kept_params = sum(g["params"] for g in s.extra["layer_groups"][:kept])
     assert f"{kept_params:,}" in page.summary_label.text() and "100.0%" in page.summary_label.text()
     assert "cut" in page.note_label.text() and "fine-tuned" in page.note_label.text()
+    # the slider's words ("… of 2 groups below the cut trained · …% of the pretrained parameters") wrap: on one
+    # line they made this step 74 px wider than the others, and the window grew on arriving here
+    page.slider.setValue(0)
+    assert "of the pretrained parameters" in page.depth_label.text() and page.depth_label.minimumSizeHint().width() < 200
     qtbot.waitUntil(lambda: not page.task.is_running(), timeout=20000)
 
 

@@ -71,7 +71,9 @@ class FreezePage(WizardPage):
         ends.addWidget(QLabel("Head only"))
         ends.addStretch(1)
         self.depth_label = QLabel()
-        ends.addWidget(self.depth_label)
+        self.depth_label.setWordWrap(True)  # one long line made the window 74 px wider on this step
+        self.depth_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        ends.addWidget(self.depth_label, 1)
         ends.addStretch(1)
         ends.addWidget(QLabel("All layers"))
         inner.addLayout(ends)
