@@ -262,3 +262,10 @@ def test_a_long_class_name_is_shortened_with_an_ellipsis_and_whole_in_its_toolti
     assert matrix.horizontalHeader().textElideMode() == Qt.TextElideMode.ElideRight
     assert matrix.horizontalHeaderItem(0).toolTip() == f"Predicted as {names[0]}"
     assert matrix.verticalHeaderItem(1).toolTip() == f"Really {names[1]}"
+
+
+def test_the_unknown_curve_labels_its_log_axis_at_round_numbers_only():
+    from app.widgets.unknown_panel import _LogAxis
+    axis = _LogAxis("bottom")
+    values = [-1.5228787, -1.39794, -1.30103, -1.0, -0.69897, 0.0]  # 0.03, 0.04, 0.05, 0.1, 0.2, 1
+    assert axis.logTickStrings(values, 1.0, 1.0) == ["", "", "0.05", "0.1", "0.2", "1"]

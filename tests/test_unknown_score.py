@@ -205,3 +205,8 @@ def test_a_kept_threshold_is_what_predict_uses_and_the_trained_one_stays_known(t
     assert report["unknown"]["trained_threshold"] == first and report["unknown"]["threshold"] == lenient
     with pytest.raises(Exception, match="positive number"):
         set_unknown_threshold(reopened, float("nan"))
+
+
+def test_unknown_scores_are_written_in_plain_decimals():
+    from core.evaluation.result_words import score_words
+    assert [score_words(v) for v in (0.8421, 1.0712, 4120.4)] == ["0.842", "1.07", "4,120"]

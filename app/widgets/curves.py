@@ -66,7 +66,9 @@ class TrainingCurves(QWidget):
         self._acc_timer.stop()
         for curve in (self.batch_loss, self.train_loss, self.val_loss, self.train_acc, self.val_acc):
             curve.setData([], [])
-        self.loss_plot.enableAutoRange()  # no axis range left over from the run shown before
+        # no axis range left over from the run shown before: empty, the plot keeps its last range unless told
+        self.loss_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.loss_plot.enableAutoRange()
         self.acc_plot.enableAutoRange(axis="x")
         self.acc_plot.setYRange(0, 100)
 

@@ -15,10 +15,27 @@ from app import app_settings
 from app.tasks import Task
 from app.widgets.busy import BusyRow
 from app.widgets.curves import TRAIN_COLOUR, VAL_COLOUR
+from core.evaluation.result_words import score_words
 
 TIP = ("An image is called “unknown” when it looks unlike every class the model learnt: its unknown score is above "
        "the threshold. Lower it to catch more images of none of your classes; raise it to let more of your own "
-       "through.")
+       "through. AUROC: how well the score tells images of no class from yours, whatever the threshold (1.0: "
+       "perfectly; 0.5: no better than guessing).")
+
+
+class _LogAxis(pg.AxisItem):
+    """A logarithmic axis labelled at 1, 2 and 5 times a power of ten only: pyqtgraph labels every minor tick,
+    and within one decade they overlap ("0.030.040.05…")."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        return [_round_label(10 ** v) for v in values]
+
+
+def _round_label(x: float) -> str:
+    if not math.isfinite(x) or x <= 0:
+        return ""
+    mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+    return f"{x:g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else ""
 
 
 class _Plot(pg.PlotWidget):
@@ -42,7 +59,7 @@ class UnknownPanel(QWidget):
         self.task.progress.connect(self._on_progress)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
-        self.plot = _Plot(background=background)
+        self.plot = _Plot(background=background, axisItems={"bottom": _LogAxis("bottom")})
         self.plot.setMinimumHeight(90)
         self.plot.setLogMode(x=True)
         self.plot.setLabel("left", "share", color=foreground)  # of images; the x axis is the slider's threshold
@@ -161,11 +178,12 @@ class UnknownPanel(QWidget):
         accepted, caught = self.curve.at(t)
         trained = self.bundle.meta["unknown"].get("trained_threshold", self.bundle.meta["unknown"]["threshold"])
         kept = self.bundle.meta["unknown"]["threshold"]
-        words = (f"Unknown above <b>{t:.3g}</b>{' (kept)' if t == kept else ''}: <b style='color:{TRAIN_COLOUR}'>"
-                 f"lets through {accepted:.0%}</b> of {self.curve.known_images} images of your classes")
+        words = (f"Unknown above <b>{score_words(t)}</b>{' (kept)' if t == kept else ''}: "
+                 f"<b style='color:{TRAIN_COLOUR}'>lets through {accepted:.0%}</b> of {self.curve.known_images} "
+                 "images of your classes")
         if caught is not None:
             words += (f", <b style='color:{VAL_COLOUR}'>catches {caught:.0%}</b> of {self.curve.other_images} "
-                      f"images of no class (AUROC {self.curve.auroc:.3f}: 1.0 tells them apart perfectly)")
+                      f"images of no class (AUROC {self.curve.auroc:.3f})")
         self.value.setText(words)
         self.keep_button.setEnabled(t != kept)
         self.reset_button.setEnabled(kept != trained or t != kept)
@@ -179,8 +197,8 @@ class UnknownPanel(QWidget):
             self.kept.emit(f"Could not keep the threshold: {exc}", "error")
             return
         self._moved(self.slider.value())
-        self.kept.emit(f"Kept the “I don't know” threshold {t:.3g} with the model in {self.bundle.run_dir}: "
-                       "predictions, reports and exports use it from now on.", "ok")
+        self.kept.emit(f"Kept the “I don't know” threshold {score_words(t)} with the model in {self.bundle.run_dir}"
+                       ": predictions, reports and exports use it from now on.", "ok")
 
     def _reset(self) -> None:
         described = self.bundle.meta["unknown"]
@@ -188,7 +206,7 @@ class UnknownPanel(QWidget):
         if described["threshold"] != trained:
             from core.evaluation.unknown_threshold import set_unknown_threshold
             set_unknown_threshold(self.bundle, trained)
-            self.kept.emit(f"Back to the trained “I don't know” threshold, {trained:.3g}.", "ok")
+            self.kept.emit(f"Back to the trained “I don't know” threshold, {score_words(trained)}.", "ok")
         self._draw(trained)
 
     # a folder of images of no class (tests replace the dialogs) --------------------------------

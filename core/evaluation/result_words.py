@@ -18,15 +18,21 @@ def scored_where(report: dict) -> str:
     return f"{report['split']}, in {folder}" if folder else str(report["split"])
 
 
+def score_words(score: float) -> str:
+    """An unknown score in plain decimals: "0.842", "1.07", "4,120" (never "4.12e+03")."""
+    return f"{score:,.0f}" if score >= 100 else f"{score:.2f}" if score >= 1 else f"{score:.3f}"
+
+
 def unknown_sentence(unknown: dict) -> str:
     """What an evaluation found of the model's "I don't know" (core.evaluation.predict's report["unknown"])."""
     trained, threshold = unknown.get("trained_threshold", unknown["threshold"]), unknown["threshold"]
     which = "validation" if unknown.get("threshold_from") == "validation" else "labelled"
-    rule = (f"at the threshold you set, {threshold:.3g} (the trained one, {trained:.3g}, let through 95% of the "
-            f"{which} images)" if abs(threshold - trained) > 1e-9 * max(1.0, abs(trained)) else
+    rule = (f"at the threshold you set, {score_words(threshold)} (the trained one, {score_words(trained)}, let "
+            f"through 95% of the {which} images)" if abs(threshold - trained) > 1e-9 * max(1.0, abs(trained)) else
             f"the threshold lets through 95% of the {which} images, each scored by a check that had not seen it; "
             "images from another camera, site or source may be called unknown more often")
-    words = f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown ({rule})."
+    words = (f"“I don't know”: {unknown['rejected_known']:.1%} of these images of known classes were called unknown "
+             f"({rule}).")
     if "auroc" in unknown:
         words += (f" Of the {unknown['images']} images in {unknown['folder']} (none of the classes), "
                   f"{unknown['rejected_unknown']:.0%} were called unknown; the score tells them from the known images "
