@@ -20,6 +20,12 @@ def measurements(per_class: float, confidence: float = 0.35, shift: float | None
                         imagenet_shift=shift)
 
 
+def test_the_baseline_named_for_unequal_classes():
+    m = measurements(20)
+    m = type(m)(**{**m.__dict__, "chance": 0.5})
+    assert "always answering the most common class would score 50%" in " ".join(decide(m, 8, 3).rationale)
+
+
 @pytest.mark.parametrize("per_class, signals, strategy", [
     (20, SIMILAR, "feature-extraction"),  # small + similar
     (20, DIFFERENT, "truncated"),  # small + different
@@ -32,6 +38,7 @@ def test_four_quadrants(per_class, signals, strategy):
     text = " ".join(s.rationale)
     assert f"{signals['shift']:.2f}" in text and f"{100 * signals['confidence']:.0f}%" in text
     assert "90%" in text and "80%" in text and f"{per_class:.0f}" in text  # separabilities, reported
+    assert "guessing would score 33% (the classes are the same size)" in text  # chance 1/3 of three classes
     if strategy == "truncated":
         assert s.cut_index == 3 and s.freeze_depth == 0
     if strategy == "fine-tune-top":

@@ -154,8 +154,10 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         similarity_sentence(m),
         f"How well a simple classifier tells your classes apart from the model's features (each sample image "
         f"scored by a classifier that did not see it): {pct(m.final_separability)} at the model's last layer, "
-        f"{pct(m.early_separability)} at an earlier layer; always answering the most common "
-        f"class would score {pct(m.chance)}.",
+        f"{pct(m.early_separability)} at an earlier layer; "
+        + (f"guessing would score {pct(m.chance)} (the classes are the same size)."
+           if m.num_classes > 1 and abs(m.chance * m.num_classes - 1) < 1e-6 else
+           f"always answering the most common class would score {pct(m.chance)}."),
     ]
     advice = {
         "feature-extraction": "Keep every pretrained layer as it is (frozen) and fit only a linear classifier on the "
