@@ -103,3 +103,10 @@ def test_a_large_remaining_calibration_gap_is_called_rough():
     assert "rough" not in calibration_sentence({**calibrated, "ece_after": 0.04})
     left = {"images": 40, "applied": False, "reason": "it did not help", "ece_before": 0.2}
     assert "left as the model gives them" in calibration_sentence(left) and "rough" in calibration_sentence(left)
+
+
+def test_the_calibration_sentence_says_what_the_temperature_does():
+    from core.evaluation.calibration import calibration_sentence
+    text = calibration_sentence({"images": 50, "applied": True, "temperature": 0.85, "ece_before": 0.11,
+                                 "ece_after": 0.05})
+    assert "divided by 0.85 (its “temperature”) before they become probabilities" in text and "11.0% to 5.0%" in text

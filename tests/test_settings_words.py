@@ -30,3 +30,10 @@ def test_augmentation_words_say_what_a_frozen_network_costs():
     assert "frozen lower layers run once" in augmentation_words(top, 8)
     every = TrainSettings(strategy="fine-tune-all", freeze_depth=8, augmentation="none")
     assert "frozen" not in augmentation_words(every, 8) and "Every layer is trained" in augmentation_words(every, 8)
+
+
+def test_the_compute_plan_in_plain_words():
+    from core.training.settings_words import precision_words
+    assert precision_words("bf16, channels-last") == ("16-bit numbers where that is safe, 32-bit elsewhere (bf16); image "
+                                                      "memory laid out as this processor reads it fastest (channels-last)")
+    assert precision_words("fp32") == "32-bit numbers (fp32)"

@@ -15,6 +15,7 @@ from app.widgets.curves import TrainingCurves
 from core.base.paths import new_run_dir
 from core.training.eta import RunEta
 from core.training.settings import STRATEGY_TITLES
+from core.training.settings_words import precision_words
 
 DEVICE_NAMES = {"auto": "Auto (best available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 
@@ -280,7 +281,7 @@ class TrainPage(WizardPage):
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
                       f"{e.weights_source}.")
-            self._log(f"Speed: {e.engine}; {e.precision}.")
+            self._log(f"Speed: {e.engine}; {precision_words(e.precision)}.")
         elif kind == "batch" and self.eta is not None:
             e, smoothed = item[1], item[2]
             self.eta.batch(e.epoch, e.batch, e.batches)

@@ -98,7 +98,8 @@ def calibration_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     helps = nll_after < base["nll_before"] and ece_after <= base["ece_before"]
     needed = abs(math.log(temperature)) >= MIN_LOG_CHANGE
     reason = ("" if helps and needed else "it did not make the probabilities more honest on held-out validation "
-              "images" if not helps else f"they are already about right, temperature {temperature:.2f}")
+              "images" if not helps else f"they are already about right: the best softening factor was "
+              f"{temperature:.2f}, next to no change")
     return {**base, "temperature": temperature if helps and needed else 1.0, "ece_after": ece_after,
             "nll_after": nll_after, "fitted": helps and needed, "applied": helps and needed, "reason": reason}
 
@@ -108,10 +109,11 @@ def calibration_sentence(calibration: dict) -> str:
     if not calibration or "images" not in calibration:
         return ""
     if calibration.get("applied", calibration.get("fitted")):
-        text = (f"Probabilities are calibrated (temperature {calibration['temperature']:.2f}): on validation images "
-                f"the temperature was not fitted on, the average gap between how sure the model says it is and how "
-                f"often it is right (expected calibration error) went from {calibration['ece_before']:.1%} to "
-                f"{calibration['ece_after']:.1%}.")
+        text = (f"Probabilities are calibrated: the model's scores are divided by {calibration['temperature']:.2f} "
+                "(its “temperature”) before they become probabilities, so that it is as sure as it is right. On "
+                "validation images that factor was not fitted on, the average gap between how sure the model says "
+                "it is and how often it is right (expected calibration error) went from "
+                f"{calibration['ece_before']:.1%} to {calibration['ece_after']:.1%}.")
         gap = calibration["ece_after"]
     else:
         reason = calibration.get("reason") or f"fewer than {MIN_IMAGES} validation images"

@@ -58,3 +58,20 @@ def augmentation_words(s: TrainSettings, num_groups: int | None = None) -> str:
     elif s.augmentation == "none":
         text += " The frozen lower layers run once per image where the model allows; each epoch trains the top."
     return text
+
+
+def precision_words(plan: str) -> str:
+    """A compute plan's description (core.models.accel.ComputePlan.describe: "bf16, channels-last") in plain
+    words, the short names kept in brackets."""
+    parts = [p.strip() for p in plan.split(",") if p.strip()]
+    words = []
+    for part in parts:
+        if part in ("bf16", "fp16"):
+            words.append(f"16-bit numbers where that is safe, 32-bit elsewhere ({part})")
+        elif part == "fp32":
+            words.append("32-bit numbers (fp32)")
+        elif part == "channels-last":
+            words.append("image memory laid out as this processor reads it fastest (channels-last)")
+        else:
+            words.append(part)
+    return "; ".join(words)
