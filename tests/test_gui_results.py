@@ -203,7 +203,7 @@ def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtb
     assert page.left_tabs.isTabVisible(2) and page.left_tabs.isTabVisible(1)  # two classes: the ROC curve too
     page.left_tabs.setCurrentWidget(panel)
     first = load_bundle(run).meta["unknown"]["threshold"]
-    assert panel.isVisible() and "24 labelled images" in panel.value.toolTip() and "of 24 images" in panel.value.text()
+    assert panel.isVisible() and "24 labelled images" in panel.value.toolTip() and "of your 24" in panel.value.text()
     assert panel.threshold() == first and not panel.keep_button.isEnabled()
     assert panel.curve.at(first)[0] >= 0.95 and panel.curve.at(first)[1] is None
     noise = tmp_path / "noise"
@@ -216,7 +216,7 @@ def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtb
         qtbot.mouseClick(panel.other_button, Qt.MouseButton.LeftButton)
     assert panel.extra_button.isEnabled()
     assert panel.curve.other_images == 5 and f"the 5 images in {noise}" in panel.value.toolTip()
-    assert "catches 100%</b> of 5 images of no class (AUROC 1.000" in panel.value.text()
+    assert "catches 100%</b> of 5 of no class (AUROC 1.000" in panel.value.text()
     panel.slider.setFocus()
     qtbot.keyClick(panel.slider, Qt.Key.Key_End)  # above every score: nothing is called unknown
     assert "catches 0%" in panel.value.text() and panel.keep_button.isEnabled()

@@ -40,7 +40,7 @@ def _round_label(x: float) -> str:
 
 class _Plot(pg.PlotWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name. pyqtgraph asks for 600 x 480: the page would scroll
-        return QSize(300, 140)
+        return QSize(300, 80)
 
 
 class UnknownPanel(QWidget):
@@ -60,7 +60,7 @@ class UnknownPanel(QWidget):
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
         self.plot = _Plot(background=background, axisItems={"bottom": _LogAxis("bottom")})
-        self.plot.setMinimumHeight(90)
+        self.plot.setMinimumHeight(70)
         self.plot.setLogMode(x=True)
         self.plot.setLabel("left", "share", color=foreground)  # of images; the x axis is the slider's threshold
         self.plot.setToolTip("Across: the unknown score threshold (as on the slider below). Up: the share of images")
@@ -179,11 +179,10 @@ class UnknownPanel(QWidget):
         trained = self.bundle.meta["unknown"].get("trained_threshold", self.bundle.meta["unknown"]["threshold"])
         kept = self.bundle.meta["unknown"]["threshold"]
         words = (f"Unknown above <b>{score_words(t)}</b>{' (kept)' if t == kept else ''}: "
-                 f"<b style='color:{TRAIN_COLOUR}'>lets through {accepted:.0%}</b> of {self.curve.known_images} "
-                 "images of your classes")
+                 f"<b style='color:{TRAIN_COLOUR}'>lets through {accepted:.0%}</b> of your {self.curve.known_images}")
         if caught is not None:
-            words += (f", <b style='color:{VAL_COLOUR}'>catches {caught:.0%}</b> of {self.curve.other_images} "
-                      f"images of no class (AUROC {self.curve.auroc:.3f})")
+            words += (f", <b style='color:{VAL_COLOUR}'>catches {caught:.0%}</b> of {self.curve.other_images} of "
+                      f"no class (AUROC {self.curve.auroc:.3f})")
         self.value.setText(words)
         self.keep_button.setEnabled(t != kept)
         self.reset_button.setEnabled(kept != trained or t != kept)
