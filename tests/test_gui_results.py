@@ -269,3 +269,11 @@ def test_the_unknown_curve_labels_its_log_axis_at_round_numbers_only():
     axis = _LogAxis("bottom")
     values = [-1.5228787, -1.39794, -1.30103, -1.0, -0.69897, 0.0]  # 0.03, 0.04, 0.05, 0.1, 0.2, 1
     assert axis.logTickStrings(values, 1.0, 1.0) == ["", "", "0.05", "0.1", "0.2", "1"]
+
+
+def test_a_message_below_the_buttons_is_scrolled_into_view(qtbot, results_page):
+    page = results_page
+    page.resize(1000, 420)  # short: the page scrolls, the banner below its buttons is out of sight
+    qtbot.wait(50)
+    page.banner.show_message("Report saved to somewhere.", "ok")
+    qtbot.waitUntil(lambda: not page.banner.visibleRegion().isEmpty(), timeout=2000)

@@ -1,6 +1,6 @@
 """Base class of the wizard's pages."""
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from app.state import WizardState
@@ -34,6 +34,14 @@ class MessageBanner(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.label.setText(text)
         self.show()
+        QTimer.singleShot(0, self._into_view)  # once laid out: a banner below a scrolled page is scrolled to
+
+    def _into_view(self) -> None:
+        scroll = self.parentWidget()
+        while scroll is not None and not isinstance(scroll, QScrollArea):
+            scroll = scroll.parentWidget()
+        if scroll is not None and self.isVisible():
+            scroll.ensureWidgetVisible(self)
 
     def text(self) -> str:
         return self.label.text() if not self.isHidden() else ""
