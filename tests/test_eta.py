@@ -42,6 +42,8 @@ def test_a_two_stage_run_fills_the_bar_only_at_its_end_and_the_time_left_is_true
             assert left == pytest.approx(end - now, rel=0.15, abs=1.0)
     at = {e: left for e, b, _, left, _ in seen if b == 4}
     assert at[8] > at[11] > at[20]  # it counts down from epoch to epoch
+    first_fine = [left for epoch, batch, _, left, _ in seen if epoch == 3 and batch == 1]
+    assert first_fine == [None]  # not the head epochs' 0.5 s pace times 38 epochs: no guess until it is known
 
 
 def test_a_resumed_run_starts_where_its_checkpoint_left_off():

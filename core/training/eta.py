@@ -24,15 +24,18 @@ class RunEta:
         self.epoch, self.fraction_of_epoch = 1, 0.0  # the running epoch (1-based) and how much of it is done
         self.epoch_started = clock()
         self.last_epoch_seconds: float | None = None
+        self.batches: int | None = None  # the running epoch's batch count
+        self.last_epoch_batches: int | None = None
         self.finished = False
 
     def batch(self, epoch: int, batch: int, batches: int) -> None:
         if epoch != self.epoch:  # a resumed run's first batch, or an epoch without an end event
             self.epoch, self.epoch_started = epoch, self.clock()
         self.fraction_of_epoch = min(1.0, batch / max(1, batches))
+        self.batches = batches
 
     def epoch_end(self, epoch: int, seconds: float) -> None:
-        self.last_epoch_seconds = seconds
+        self.last_epoch_seconds, self.last_epoch_batches = seconds, self.batches
         self.epoch, self.fraction_of_epoch, self.epoch_started = epoch + 1, 0.0, self.clock()
 
     def finish(self) -> None:
@@ -53,14 +56,16 @@ class RunEta:
         return self.epochs * STEPS_PER_EPOCH
 
     def seconds_left(self) -> float | None:
-        """None until there is a pace to go by (the first fifth of the first epoch)."""
+        """None until there is a pace to go by (the first fifth of the first epoch, or of the first epoch of a
+        new size)."""
         if self.finished or self.epoch > self.epochs:  # the last epoch has ended
             return 0.0
         elapsed = self.clock() - self.epoch_started
         if self.fraction_of_epoch >= MIN_FRACTION_FOR_PACE:
             pace = elapsed / self.fraction_of_epoch
-        elif self.last_epoch_seconds is not None:
-            pace = max(self.last_epoch_seconds, elapsed)
+        elif self.last_epoch_seconds is not None and self.last_epoch_batches in (None, self.batches):
+            pace = max(self.last_epoch_seconds, elapsed)  # (an epoch of another size, e.g. the first of a second
+            # stage, is not timed by the last one: the time left would jump from seconds to minutes)
         else:
             return None
         left_in_epoch = max(0.0, pace - elapsed)
