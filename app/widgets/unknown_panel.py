@@ -118,13 +118,14 @@ class UnknownPanel(QWidget):
     def show_model(self, bundle, evaluation: dict | None) -> bool:
         """Draw the model's curve (its known images' scores, and a folder of no class scored by this evaluation);
         False for a model that cannot say "I don't know" (the page then hides the panel)."""
+        from core.base.errors import TransferLabError
         from core.evaluation.unknown_threshold import known_scores
         self.bundle, self.curve = bundle, None
         if bundle is None or bundle.net.unknown is None or "unknown" not in bundle.meta:
             return False
         try:
             self._known, self.known_words = known_scores(bundle, evaluation)
-        except Exception as exc:  # an earlier model without the scores: say so instead of a curve
+        except TransferLabError as exc:  # an earlier model without the scores: say so instead of a curve
             self.title.setText(html.escape(str(exc)))
             self.title.show()
             for widget in (self.plot, self.slider, self.value, self.keep_button, self.reset_button):
@@ -188,25 +189,31 @@ class UnknownPanel(QWidget):
         self.reset_button.setEnabled(kept != trained or t != kept)
 
     def _keep(self) -> None:
-        from core.evaluation.unknown_threshold import set_unknown_threshold
         t = self.threshold()
-        try:
-            set_unknown_threshold(self.bundle, t)
-        except Exception as exc:  # the run folder cannot be written: the model keeps its threshold
-            self.kept.emit(f"Could not keep the threshold: {exc}", "error")
-            return
-        self._moved(self.slider.value())
-        self.kept.emit(f"Kept the “I don't know” threshold {score_words(t)} with the model in {self.bundle.run_dir}"
-                       ": predictions, reports and exports use it from now on.", "ok")
+        if self._save(t):
+            self._moved(self.slider.value())
+            self.kept.emit(f"Kept the “I don't know” threshold {score_words(t)} with the model in "
+                           f"{self.bundle.run_dir}: predictions, reports and exports use it from now on.", "ok")
 
     def _reset(self) -> None:
         described = self.bundle.meta["unknown"]
         trained = described.get("trained_threshold", described["threshold"])
         if described["threshold"] != trained:
-            from core.evaluation.unknown_threshold import set_unknown_threshold
-            set_unknown_threshold(self.bundle, trained)
+            if not self._save(trained):
+                return
             self.kept.emit(f"Back to the trained “I don't know” threshold, {score_words(trained)}.", "ok")
         self._draw(trained)
+
+    def _save(self, threshold: float) -> bool:
+        """Write ``threshold`` into the model's run folder; False (and said why) when that cannot be done."""
+        from core.base.errors import TransferLabError
+        from core.evaluation.unknown_threshold import set_unknown_threshold
+        try:
+            set_unknown_threshold(self.bundle, threshold)
+        except (TransferLabError, OSError) as exc:  # e.g. a read-only run folder: the model keeps its threshold
+            self.kept.emit(f"Could not keep the threshold: {exc}", "error")
+            return False
+        return True
 
     # a folder of images of no class (tests replace the dialogs) --------------------------------
     def choose_other_folder(self) -> str | None:
