@@ -44,20 +44,9 @@ KS = (1, 5, 10)
 
 
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
-    """P(an unknown image scores above a known one), ties counting half (the Mann-Whitney statistic)."""
-    scores = np.concatenate([known, unknown])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n_k, n_u = len(known), len(unknown)
-    return float((ranks[n_k:].sum() - n_u * (n_u + 1) / 2) / (n_k * n_u))
+    """P(an unknown image scores above a known one), ties counting half: the ROC's area, as evaluate reports it."""
+    from core.evaluation.metrics import roc_curve
+    return roc_curve([0] * len(known) + [1] * len(unknown), [*map(float, known), *map(float, unknown)])["auc"]
 
 
 def rejected_at(known: np.ndarray, unknown: np.ndarray, accepted: float = 0.95) -> float:

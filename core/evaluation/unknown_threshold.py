@@ -10,6 +10,7 @@ import numpy as np
 
 from core.base.atomic import atomic_write_json
 from core.base.errors import TransferLabError
+from core.evaluation.metrics import roc_curve
 from core.models.bundle import META_FILE, Bundle, read_meta
 
 POINTS = 200  # thresholds on the curve
@@ -50,18 +51,16 @@ def threshold_curve(known, other=(), extra=(), points: int = POINTS) -> Threshol
     grid = np.unique(np.r_[np.quantile(every, np.linspace(0, 1, points), method="nearest"), np.asarray(extra, float)])
     accepted = np.searchsorted(k, grid, side="right") / len(k)
     rejected = (1 - np.searchsorted(o, grid, side="right") / len(o)) if len(o) else np.zeros(0)
-    # P(an image of no class scores above a known one), ties counting half (the Mann-Whitney statistic)
-    auroc = float((np.searchsorted(k, o, side="left") + np.searchsorted(k, o, side="right")).sum()
-                  / (2 * len(k) * len(o))) if len(o) else None
+    auroc = roc_curve([0] * len(k) + [1] * len(o), [*k, *o])["auc"] if len(o) else None
     return ThresholdCurve(grid.tolist(), accepted.tolist(), rejected.tolist(), len(k), len(o), auroc)
 
 
 def known_scores(bundle: Bundle, evaluation: dict | None = None) -> tuple[list[float], str]:
     """Scores of images of known classes that no part of the model learnt from, and what they are: a test
     folder's (an evaluation of one), else those that set the threshold when the model was trained."""
-    if evaluation and evaluation.get("split") not in (None, "val", "validation") and \
-            not str(evaluation.get("split", "")).startswith("val") and "unknown_score" in (evaluation["images"] or [{}])[0]:
-        return [i["unknown_score"] for i in evaluation["images"]], f"the {len(evaluation['images'])} images scored"
+    images = (evaluation or {}).get("images") or []
+    if evaluation and evaluation.get("split") in ("test", "all") and images and "unknown_score" in images[0]:
+        return [i["unknown_score"] for i in images], f"the {len(images)} images scored"
     described = bundle.meta.get("unknown") or {}
     scores = described.get("held_out_scores")
     if not scores:
@@ -86,4 +85,3 @@ def set_unknown_threshold(bundle: Bundle, threshold: float) -> None:
     bundle.meta["unknown"] = {**bundle.meta["unknown"], "threshold": float(threshold),
                               "trained_threshold": described["trained_threshold"]}
     bundle.net.unknown.threshold = float(threshold)
-
