@@ -50,7 +50,6 @@ class ResultsPage(WizardPage):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self.busy_row = BusyRow(self.task)
-        self.progress = self.busy_row.progress
         self.body.addWidget(self.busy_row)
         self.accuracy_label = QLabel("No results yet: train a model first.")
         self.accuracy_label.setWordWrap(True)
@@ -131,7 +130,7 @@ class ResultsPage(WizardPage):
         self.body.addWidget(self.banner)
         self.save_button.clicked.connect(self._save)
         self.report_button.clicked.connect(self._report)
-        self.task.progress.connect(self._on_progress)
+        self.task.progress.connect(self.busy_row.report)
         self.task.finished.connect(self._on_finished)
         self.task.stopped.connect(self._on_stopped)
         self.explain_task = Task(self)
@@ -227,11 +226,6 @@ class ResultsPage(WizardPage):
         for button in self._buttons():
             button.setEnabled(enabled and self.state.run_dir is not None)
         self.report_button.setEnabled(enabled and self.state.evaluation is not None)
-
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %v / %m" if total else message)
 
     def _on_stopped(self) -> None:
         self.busy_row.hide()
@@ -333,10 +327,7 @@ class ResultsPage(WizardPage):
         if self.task.is_running():
             return
         self._set_buttons(False)
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("")
-        self.busy_row.cancel_button.setEnabled(True)
-        self.busy_row.show()
+        self.busy_row.begin()
         self.task.start(job)
 
     def _test_folder(self) -> None:

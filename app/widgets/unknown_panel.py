@@ -56,7 +56,7 @@ class UnknownPanel(QWidget):
         self.task.failed.connect(lambda message: self.kept.emit(message, "error"))
         self.task.stopped.connect(self._on_stopped)
         self.busy_row = BusyRow(self.task)
-        self.task.progress.connect(self._on_progress)
+        self.task.progress.connect(self.busy_row.report)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
         self.plot = _Plot(background=background, axisItems={"bottom": _LogAxis("bottom")})
@@ -255,14 +255,8 @@ class UnknownPanel(QWidget):
     def _start(self, work) -> None:
         for button in (self.other_button, self.extra_button):
             button.setEnabled(False)
-        self.busy_row.progress.setRange(0, 0)
-        self.busy_row.show()
+        self.busy_row.begin()
         self.task.start(work)
-
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.busy_row.progress.setRange(0, total)
-        self.busy_row.progress.setValue(done)
-        self.busy_row.progress.setFormat(f"{message}  %v / %m" if total else message)
 
     def _on_finished(self, result) -> None:
         if result[0] == "scored":
