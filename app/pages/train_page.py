@@ -268,10 +268,10 @@ class TrainPage(WizardPage):
             e = item[1]
             if e.stage != self._prepare_stage:
                 self._prepare_stage = e.stage
-                self._log(e.stage + "…")
+                self._log(e.words() + "…")
             self.progress.setRange(0, e.total)  # no total: a busy bar (finishing after the last epoch)
             self.progress.setValue(e.done)
-            self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage.split(" (")[0] + "…")
+            self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage + "…")
         elif kind == "start":
             e = item[1]
             self.eta = RunEta(e.epochs, self.clock)

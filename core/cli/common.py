@@ -86,7 +86,7 @@ class CliCallback(TrainCallback):
             print(message, file=sys.stderr)
 
     def on_prepare(self, e) -> None:
-        self.prepare(e.done, e.total, e.stage)
+        self.prepare(e.done, e.total, e.stage if e.total else e.words())  # a step without a count: one line
 
     def on_fit_start(self, e) -> None:
         self.prepare.close()

@@ -25,6 +25,11 @@ class Prepare:
     stage: str  # what is being done, in plain words
     done: int
     total: int
+    detail: str = ""  # what the stage is made of, for a log line (a progress bar shows the stage alone)
+
+    def words(self) -> str:
+        """The stage with its detail: "Finishing the model (checking its probabilities, …)"."""
+        return f"{self.stage} ({self.detail})" if self.detail else self.stage
 
 
 @dataclass(frozen=True)

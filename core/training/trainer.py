@@ -324,8 +324,9 @@ def _val_logits(run: Run, micro: int | None) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # every rank's share of validation
 
 
-FINISHING = ("Finishing the model (checking its probabilities, fitting its classifier on all labelled images where "
-             "that is quick, learning when to say “I don't know”)")
+FINISHING = "Finishing the model"
+FINISHING_WHAT = ("checking its probabilities, fitting its classifier on all labelled images where that is quick, "
+                  "learning when to say “I don't know”")
 
 
 def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: bool,
@@ -337,7 +338,7 @@ def _finish(run: Run, run_dir: Path, record: dict, p: LoopState, stopped_early: 
                          cancelled)
     if not distributed.is_main():
         return result  # rank 0 calibrates and saves the bundle
-    cb.on_prepare(Prepare(FINISHING, 0, 0))  # no count: the window shows a busy bar with these words
+    cb.on_prepare(Prepare(FINISHING, 0, 0, FINISHING_WHAT))  # no count: the window shows a busy bar
     calibration = calibration_report(*logits)
     refit = refit_run_classifier(run, logits[0], Path(record["dataset_root"]), cb)
     cb.on_status(calibration_sentence(calibration))
