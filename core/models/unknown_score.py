@@ -14,10 +14,10 @@ Its threshold is the ACCEPTED quantile of scores of labelled images, each scored
 Where training left the features as they were (a frozen backbone), those are all labelled images, in FOLDS-fold
 cross-validation: they outnumber the validation ones five to one, which steadies it. Where training changed the
 features (fine-tuning), the training images' features fit them better than a new image's will, so the validation
-images (``held``) set it, scored by a detector fitted on the training images alone. The network carries the score as a submodule
-(``TransferNet.unknown``): the class means and the whitening matrix go into the bundle's weights file (4 x
-features^2 bytes: 50 KB for lite0's 112 earlier features, 6.6 MB for its 1,280 final ones) and into exported
-files, as a second output.
+images (``held``) set it, scored by a detector fitted on the training images alone. The network carries the score
+as a submodule (``TransferNet.unknown``): the class means and the whitening matrix go into the bundle's weights
+file (4 x features^2 bytes: 50 KB for lite0's 112 earlier features, 6.6 MB for its 1,280 final ones) and into
+exported files, as a second output.
 """
 
 from __future__ import annotations
@@ -119,9 +119,10 @@ def fit_unknown_score(features, labels, accepted: float = ACCEPTED, seed: int = 
     """The score of the labelled images' ``features`` (one row per image) and ``labels``, and its threshold: the
     ``accepted`` quantile of their cross-validated scores, or, given ``held`` (True for the rows training did not
     learn from, where training changed the features) and at least MIN_HELD of them, of those rows' scores under the
-    detector, which then learns from the other rows alone. Returns the module and what was measured. The covariance and the threshold come
-    from at most MAX_SPREAD_IMAGES of them (a seeded random choice), the class means from all. Only the columns
-    from ``first_column`` on are read (a network's earlier-level features, after its final ones)."""
+    detector, which then learns from the other rows alone. Returns the module and what was measured. The
+    covariance and the threshold come from at most MAX_SPREAD_IMAGES of them (a seeded random choice), the class
+    means from all. Only the columns from ``first_column`` on are read (a network's earlier-level features, after
+    its final ones)."""
     x, y = np.asarray(features, dtype=np.float64)[:, first_column:], np.asarray(labels, dtype=np.int64)
     if len(x) < FOLDS:
         raise ValueError(f"an unknown score needs at least {FOLDS} labelled images")

@@ -1,7 +1,8 @@
 """A finished run learns what its labelled images look like to it, so that its model can say "I don't know"
 (core.models.unknown_score): the features its classifier sees, of every training and validation image (the
-earlier level's part, where it sees two levels), give the unknown score its class means and covariance. Their cross-validated scores set its threshold, or, where training
-changed the features (fine-tuning, or no pretrained weights), the validation images' scores do."""
+earlier level's part, where it sees two levels), give the unknown score its class means and covariance. Their
+cross-validated scores set its threshold, or, where training changed the features (fine-tuning, or no pretrained
+weights), the validation images' scores do."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from core.base.cancel import CancelToken, check
+from core.evaluation.result_words import score_words
 from core.models.unknown_score import FOLDS, fit_unknown_score
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ def fit_run_unknown(run: Run, cb: TrainCallback, cancel: CancelToken | None = No
     scorer, info = fit_unknown_score(*labelled[:2], seed=run.settings.seed, held=held,
                                      first_column=earlier_columns(run.net))
     run.net.unknown = scorer.to(next(run.net.head.parameters()).device)
-    cb.on_status(f"“I don't know”: an image is called unknown when its unknown score is above {info['threshold']:.2f}, "
+    cb.on_status(f"“I don't know”: an image is called unknown when its unknown score is above "
+                 f"{score_words(info['threshold'])}, "
                  f"farther from every class than {info['accepted']:.0%} of the "
                  f"{'validation' if info['threshold_from'] == 'validation' else 'labelled'} images are, each measured "
                  "by a score that had not seen it")
