@@ -60,10 +60,11 @@ class ResultRow(QWidget):
             self.label = result["label"]
             probs = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
             if result.get("is_unknown"):  # "I don't know" (core.models.unknown_score); its nearest class below
+                from core.evaluation.result_words import score_words
                 from core.models.unknown_score import UNKNOWN_LABEL  # torch is loaded: predictions ran
                 self.label = UNKNOWN_LABEL
                 unknown = QLabel(f"<span style='font-size:14pt; font-weight:600'>unknown</span> (looks unlike your "
-                                 f"training images; unknown score {result['unknown_score']:.3f})")
+                                 f"training images; unknown score {score_words(result['unknown_score'])})")
                 unknown.setToolTip("Farther from every class than almost all of your training images are. The bars "
                                    "show the classes it resembles most all the same.")
                 unknown.setWordWrap(True)
