@@ -347,3 +347,34 @@ def test_a_plan_within_one_minute_of_the_clock_says_its_seconds_not_one_time_twi
     assert f"Predicted time {duration(fast.predicted_s)}, {duration(fast.limit_s)} at the latest: done around" in words
     longer = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 2000, 500, "balanced")
     assert longer.predicted_s > 120 and "at the latest." in finish_words(longer, now=minute)  # two times of day
+
+
+def test_finished_fine_tuning_teaches_the_step_speed_and_a_busy_timing_is_outvoted(tmp_path, monkeypatch):
+    """One timing at a busy moment (45% over what the epochs took) must not set every later plan."""
+    import core.methods.speeds as speeds
+    monkeypatch.setenv("TRANSFERLAB_CACHE_DIR", str(tmp_path))
+    best = plan(_suggestion(similar=False), TrainSettings(), SPEEDS, 200, 50, "best")
+    step = best.candidates[-1].step
+    assert step.key == speeds.step_key(TrainSettings(), best.candidates[-1].settings.freeze_depth)
+    assert (step.train_images, step.other_s, step.timed) == (200, pytest.approx(50 * 0.02), 0.12)
+    assert speeds.steadier_step(0.12, step.key) == 0.12  # nothing recorded yet: the timing
+    head = [{"epoch": 1, "seconds": 99.0}]  # the classifier's epoch is not a fine-tuning step
+    speeds.learn_step_speed(step, head + [{"epoch": e, "seconds": 200 * 0.06 + 1.0} for e in (2, 3, 4)], 1)
+    assert speeds.steadier_step(0.12, step.key) == pytest.approx(0.09)  # one run: halfway
+    speeds.learn_step_speed(step, head + [{"epoch": 2, "seconds": 200 * 0.06 + 1.0}], 1)
+    assert speeds.steadier_step(0.12, step.key) == pytest.approx(0.06)  # two runs outvote a busy timing
+    assert speeds.steadier_step(0.12, speeds.step_key(TrainSettings(image_size=300), None)) == 0.12  # other key
+    speeds.learn_step_speed(step, head, 1)  # stopped before fine-tuning: nothing learnt
+    speeds.learn_step_speed(step, head + [{"epoch": 2, "seconds": 3000.0}], 1)  # the computer slept: 3x at most
+    speeds.learn_step_speed(step, head + [{"epoch": 2, "seconds": 3000.0}], 1)
+    assert speeds._step_records()[step.key] == pytest.approx([0.06, 0.06, 0.36, 0.36])
+    assert speeds.steadier_step(0.12, step.key) == pytest.approx(0.12)  # the median of those and the timing
+    (tmp_path / "computer" / speeds.STEP_FILE).write_text("not json")  # damaged: the timing alone
+    assert speeds.steadier_step(0.12, step.key) == 0.12
+
+
+def test_a_pass_is_timed_in_its_stride_not_by_its_warm_up_or_one_busy_batch():
+    from core.training.frozen_pass import steady_seconds
+    ends = [(1.0, 32), (1.5, 32), (2.0, 32), (3.5, 32), (4.0, 32), (4.1, 5)]  # warm-up 1 s, one batch at 1.5 s
+    assert steady_seconds(ends) == pytest.approx(0.5 / 32)  # the mean would say 4.1 s / 165 images: 60% more
+    assert steady_seconds(ends[:3]) is None  # too few batches to tell: the pass's whole time is used

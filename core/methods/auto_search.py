@@ -25,17 +25,16 @@ from core.base.atomic import atomic_write_json
 from core.base.errors import Cancelled, TransferLabError
 from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
-from core.methods.speeds import Speeds, fit_factor, learn_fit_speed, measure_speeds
+from core.methods.speeds import (Speeds, StepPlan, fit_factor, learn_fit_speed, learn_step_speed, measure_speeds,
+                                 steadier_step, step_key)
 from core.training.result import TrainResult
 from core.training.settings import TrainSettings, consistent, strategy_settings
 
 BUDGETS = ("fast", "balanced", "best")
 DEFAULT_BUDGET = "balanced"
-BUDGET_WORDS = {
-    "fast": "the classifier on the model's features only (seconds to a few minutes)",
-    "balanced": "also earlier-layer features and a short fine-tuning of the network",
-    "best": "also augmented views, and a longer fine-tuning",
-}
+BUDGET_WORDS = {"fast": "the classifier on the model's features only (seconds to a few minutes)",
+                "balanced": "also earlier-layer features and a short fine-tuning of the network",
+                "best": "also augmented views, and a longer fine-tuning"}
 FINE_TUNE_EPOCHS = {"balanced": 3, "best": 8}  # incl. one head-only epoch (two-stage, LP-FT)
 MAX_FINE_TUNE_EPOCHS = 10
 SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far a prediction may miss)...
@@ -73,6 +72,7 @@ class Planned:
     predicted_s: float
     fit_s: float = 0.0  # a classifier's fit (with its run's set-up) within predicted_s, at fit_factor: what
     fit_factor: float = 1.0  # a finished run teaches core.methods.speeds about this computer's fit speed
+    step: StepPlan | None = None  # a fine-tuning candidate's epochs as planned: the run teaches its step speed
 
 
 @dataclass
@@ -155,7 +155,8 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
                                 augmentation="light"),
-                           (VIEWS * train_images + val_images) * speeds.forward  # one set-up, 4x the rows
+                           (train_images * (VIEWS * speeds.forward - (VIEWS - 1) * speeds.decode)  # one decode
+                            + val_images * speeds.forward)  # per image for its views (decode 0: not timed)
                            + fit_seconds(VIEWS * n_all, classes, earlier=views_strategy == "truncated",
                                          factor=factor)))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
@@ -225,7 +226,9 @@ def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: in
                                            "lp_ft": True, "augmentation": "standard"}))
     words = "the top layers" if strategy == "fine-tune-top" else "all layers"
     return Planned("fine-tune", f"Fine-tuning {words} ({epochs - 1} epochs after one for the classifier)",
-                   settings, head_epoch + (epochs - 1) * epoch)
+                   settings, head_epoch + (epochs - 1) * epoch, step=StepPlan(
+                       step_key(base, values["freeze_depth"]), train_images, val_images * speeds.forward,
+                       speeds.train_step))
 
 
 def _fine_tune_settings(suggestion) -> dict:
@@ -283,8 +286,10 @@ def run_auto(scan, auto_plan: Plan, run_dir: Path, callback: CompareCallback | N
         if stopped:
             cancelled = True
             break
-        if learn:  # a run whose time is mostly a classifier's fit tells this computer's fit speed
+        if learn:  # a run whose time is mostly a classifier's fit tells this computer's fit speed, fine-tuning its step's
             learn_fit_speed(candidate.predicted_s, candidate.fit_s, candidate.fit_factor, row["seconds"])
+            if candidate.step is not None:
+                learn_step_speed(candidate.step, result.history, candidate.settings.head_epochs)
     if not results:
         if cancelled:
             raise Cancelled()
@@ -346,12 +351,6 @@ def _install(run_dir: Path, winner_dir: Path, summary: dict) -> None:
     shutil.rmtree(run_dir / CANDIDATES_DIR, ignore_errors=True)
 
 
-def read_auto(run_dir: Path) -> dict | None:
-    """The auto summary of a run (None for a run not trained by Auto)."""
-    from core.models.bundle import read_meta
-    return read_meta(Path(run_dir)).get("auto")
-
-
 def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True) -> None:
     """Time this computer on the user's images (a few seconds) and keep the speeds and split sizes in
     ``suggestion.extra``, so :func:`plan_for` can plan any budget without torch (only Fast when
@@ -362,14 +361,15 @@ def time_for_plans(scan, base: TrainSettings, suggestion, fine_tune: bool = True
     # the earlier level is not timed: the final pass caches its features too (a plan without that pass
     # charges the earlier candidate a full pass at the final one's speed, an upper bound)
     looked = suggestion.measurements.seconds_per_image
+    depth = _fine_tune_settings(suggestion)["freeze_depth"]
     if not fine_tune and looked > 0:  # Fast: the advisor's pass ran the network as the feature cache will
         speeds = Speeds(forward=looked, train_step=0.0)
     else:
-        speeds = measure_speeds(base, [i.path for i in split.train[:8]],
-                                depth=_fine_tune_settings(suggestion)["freeze_depth"], train_step=fine_tune,
+        speeds = measure_speeds(base, [i.path for i in split.train[:8]], depth=depth, train_step=fine_tune,
                                 repeats=6 if many else 4,  # the pass over the user's images, decoding included,
                                 forward_s=looked if looked > 0 else None)  # is steadier than a few timed batches
-    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": speeds.train_step if fine_tune else None,
+    step = steadier_step(speeds.train_step, step_key(base, depth)) if fine_tune else None  # and finished runs'
+    suggestion.extra["speeds"] = {"forward": speeds.forward, "train_step": step,
                                   "earlier": speeds.earlier, "decode": speeds.decode, "fit_factor": fit_factor()}
     suggestion.extra["split_sizes"] = [len(split.train), len(split.val)]
 

@@ -68,16 +68,21 @@ def learn_fit_speed(predicted_s: float, fit_s: float, factor: float, seconds: fl
         observe_fit_factor(factor * (seconds - passing) / fit_s)
 
 
-def _fit_entry() -> tuple[str, dict]:
-    import json
+def _computer_key() -> str:
+    """This computer and library version, as the speeds it has shown are remembered under."""
     import os
     import platform
 
     import torch
+    return "|".join([platform.platform(), platform.processor() or _cpu_name(), str(os.cpu_count()),
+                     str(torch.get_num_threads()), torch.__version__])
+
+
+def _fit_entry() -> tuple[str, dict]:
+    import json
 
     from core.base.paths import computer_dir
-    key = "|".join([platform.platform(), platform.processor() or _cpu_name(), str(os.cpu_count()),
-                    str(torch.get_num_threads()), torch.__version__])
+    key = _computer_key()
     if key not in _FIT_SEEN:
         try:
             entry = json.loads((computer_dir() / FIT_FILE).read_text(encoding="utf-8")).get(key)
@@ -100,11 +105,16 @@ def _usable(value) -> bool:
 
 
 def _save_fit_entry(key: str, entry: dict) -> None:
+    _save_entry(FIT_FILE, key, entry)
+
+
+def _save_entry(name: str, key: str, entry) -> None:
+    """``entry`` under ``key`` in the computer folder's file ``name``, the other keys kept."""
     import json
 
     from core.base.atomic import atomic_write_json
     from core.base.paths import computer_dir
-    path = computer_dir() / FIT_FILE
+    path = computer_dir() / name
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -113,6 +123,71 @@ def _save_fit_entry(key: str, entry: dict) -> None:
         atomic_write_json(path, {**(known if isinstance(known, dict) else {}), key: entry})
     except OSError:  # a read-only cache: measured again next time
         pass
+
+
+# A fine-tuning step is timed in a few seconds on random images at batch 16 (measure_speeds). One timing can catch
+# a busy or an idle moment: three plans on one computer (2026-12-06, digits, all layers) timed 0.031, 0.031 and
+# 0.036 s per image, while their fine-tuning epochs took 0.034-0.036 (on a machine shared with others, one such
+# timing was 45% over). So a finished fine-tuning run records what its epochs took per image (learn_step_speed),
+# and a plan takes the median of its own timing and the latest STEP_OBSERVED_KEPT records for the same model,
+# size, depth and settings (steadier_step).
+STEP_FILE = "step-speed.json"
+STEP_OBSERVED_KEPT = 4
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What a fine-tuning candidate's plan assumed of its epochs, for the run to check against when it ends."""
+
+    key: str  # step_key
+    train_images: int
+    other_s: float  # an epoch's planned seconds besides the training steps (the validation images' pass)
+    timed: float  # seconds per image this plan timed itself (a record is kept within 3x of it)
+
+
+def step_key(settings: TrainSettings, depth: int | None) -> str:
+    """What a fine-tuning step's speed depends on besides the computer: the network, the image size, how many
+    layer groups train (None: all), the batch and the compute plan."""
+    import os
+    return "|".join(map(str, [settings.model_name, settings.image_size, depth, settings.batch_size, settings.device,
+                              settings.precision, settings.speedups, os.environ.get("TRANSFERLAB_CPU_BF16", "")]))
+
+
+def steadier_step(timed: float, key: str) -> float:
+    """A plan's step speed: the median of this timing and what finished runs with ``key`` took on this computer."""
+    import statistics
+    seen = _step_records().get(key, [])[-STEP_OBSERVED_KEPT:]
+    return statistics.median([timed, *seen]) if _usable(timed) and seen else timed
+
+
+def learn_step_speed(step: StepPlan, history: list[dict], head_epochs: int) -> None:
+    """A fine-tuning run planned as ``step`` ended with ``history``: its fine-tuning epochs' median length, the
+    planned validation pass taken off, per training image, is recorded for later plans."""
+    import statistics
+    seconds = [h["seconds"] for h in history if h.get("epoch", 0) > head_epochs and _usable(h.get("seconds"))]
+    if not seconds or step.train_images <= 0 or not _usable(step.timed):
+        return
+    per_image = (statistics.median(seconds) - step.other_s) / step.train_images
+    if not _usable(per_image):
+        return
+    records = _step_records()
+    value = min(3 * step.timed, max(step.timed / 3, per_image))  # a swamped or sleeping computer: 3x off at most
+    _save_entry(STEP_FILE, _computer_key(), {**records, step.key: [*records.get(step.key, []), value][
+        -STEP_OBSERVED_KEPT:]})
+
+
+def _step_records() -> dict[str, list[float]]:
+    """This computer's recorded step speeds by step_key (only usable numbers)."""
+    import json
+
+    from core.base.paths import computer_dir
+    try:
+        entry = json.loads((computer_dir() / STEP_FILE).read_text(encoding="utf-8")).get(_computer_key())
+    except (OSError, ValueError, AttributeError):
+        entry = None
+    if not isinstance(entry, dict):
+        return {}
+    return {k: [v for v in values if _usable(v)] for k, values in entry.items() if isinstance(values, list)}
 
 
 def _time_fit(repeats: int = 8) -> float:
