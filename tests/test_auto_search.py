@@ -378,3 +378,11 @@ def test_a_pass_is_timed_in_its_stride_not_by_its_warm_up_or_one_busy_batch():
     ends = [(1.0, 32), (1.5, 32), (2.0, 32), (3.5, 32), (4.0, 32), (4.1, 5)]  # warm-up 1 s, one batch at 1.5 s
     assert steady_seconds(ends) == pytest.approx(0.5 / 32)  # the mean would say 4.1 s / 165 images: 60% more
     assert steady_seconds(ends[:3]) is None  # too few batches to tell: the pass's whole time is used
+
+
+def test_views_are_planned_as_one_decode_and_further_passes_whatever_the_decode_timing():
+    """A decode timed on 8 images can come out longer than the whole pass per image: views stay positive."""
+    speeds = replace(SPEEDS, decode=0.05)  # more than the forward pass's 0.02, decoding included
+    views = next(c for c in plan(_suggestion(similar=False), TrainSettings(), speeds, 200, 50, "best").candidates
+                 if c.name == "views")
+    assert views.predicted_s >= (200 * (0.02 + 3 * 0.01) + 50 * 0.02)

@@ -25,8 +25,8 @@ from core.base.atomic import atomic_write_json
 from core.base.errors import Cancelled, TransferLabError
 from core.data.augmentation import FEATURE_VIEWS
 from core.methods.compare import CompareCallback
-from core.methods.speeds import (Speeds, StepPlan, fit_factor, learn_fit_speed, learn_step_speed, measure_speeds,
-                                 steadier_step, step_key)
+from core.methods.speeds import (CANDIDATE_SET_UP_S, Speeds, StepPlan, fit_factor, fit_seconds, learn_fit_speed,
+                                 learn_step_speed, measure_speeds, steadier_step, step_key)
 from core.training.result import TrainResult
 from core.training.settings import TrainSettings, consistent, strategy_settings
 
@@ -41,22 +41,6 @@ SLACK = 1.25  # a named budget's deadline: its predicted time plus 25% (how far 
 MIN_SLACK_S = 5.0  # ...and at least this much more: a plan of seconds misses by more than a quarter (a fit
 # that converges slower), and an earlier-layer try, which may win, was once skipped for a fraction of a second
 OVERRUN = 1.10  # what the run may take past its deadline: at most 10% (the tests hold it to that)
-# A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
-# refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3
-# folds from 600 rows: the fits need fewer steps). In reference seconds (the computer of core.methods.speeds;
-# scaled by Speeds.fit_factor elsewhere), measured 2026-12-06 after cross-validation's fits were capped at
-# linear_head.CV_MAX_ITER steps, as the whole "both" candidate (timed on a computer at fit factor 0.64, divided
-# by it): 0.8 s for 120-160 images of 2-3 classes, 1.1-1.5 s for 195-200 of 10-13, about 4.5 s of fit for
-# 1,497 of 10; the earlier level's narrower features take about a third of the fixed part and little per row
-CANDIDATE_SET_UP_S = 0.15
-FIT_SECONDS = 0.35
-FIT_SECONDS_PER_ROW_CLASS = 2.5e-4  # final features (and the earlier level's beside them)
-EARLIER_FIT_SECONDS = 0.22
-EARLIER_FIT_SECONDS_PER_ROW_CLASS = 2e-5
-FIT_GROWS_TO = 16_000  # rows x classes
-# "I don't know" (core.models.unknown_score), fitted by every run: cross-validated on at most MAX_SPREAD_IMAGES
-# images (the earlier level's 112 numbers cost next to nothing). About 0.3 reference s for 200 images, 0.65 from 500
-UNKNOWN_FIT_SECONDS, UNKNOWN_FIT_PER_IMAGE = 0.05, 1.2e-3
 MANY_IMAGES = 1000  # from here, timing this computer takes 6 rounds instead of 3 (a second more, on a run of minutes)
 AUTO_FILE = "auto.json"
 CANDIDATES_DIR = "candidates"
@@ -155,8 +139,8 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     options.append(Planned("views", f"Classifier on {VIEWS} augmented views per image",
                            head(views_strategy, cut_index=cut if views_strategy == "truncated" else None,
                                 augmentation="light"),
-                           (train_images * (VIEWS * speeds.forward - (VIEWS - 1) * speeds.decode)  # one decode
-                            + val_images * speeds.forward)  # per image for its views (decode 0: not timed)
+                           (train_images * (speeds.forward + (VIEWS - 1) * _view_s(speeds))
+                            + val_images * speeds.forward)
                            + fit_seconds(VIEWS * n_all, classes, earlier=views_strategy == "truncated",
                                          factor=factor)))
     fine = _fine_tune(suggestion, base, speeds, train_images, val_images, budget, options)
@@ -180,21 +164,15 @@ def plan(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val
     return Plan(budget, chosen, limit)
 
 
+def _view_s(speeds: Speeds) -> float:
+    """A further augmented view of an image already decoded: the pass without decoding, at least half of it."""
+    return max(speeds.forward - speeds.decode, 0.5 * speeds.forward)
+
+
 def _deadline(chosen: list[Planned]) -> float:
     """A named budget's limit: the predicted time plus 25%, and at least MIN_SLACK_S more."""
     predicted = sum(c.predicted_s for c in chosen)
     return max(SLACK * predicted, predicted + MIN_SLACK_S)
-
-
-def fit_seconds(images: int, classes: int, earlier: bool = False, factor: float = 1.0) -> float:
-    """Predicted seconds of a classifier candidate on cached features of ``images`` (its fit and refit,
-    with the run's set-up): on the final features (with the earlier level's beside them), or on the earlier
-    level's alone; ``factor``: this computer's fit speed against the reference (core.methods.speeds)."""
-    fixed, per = (EARLIER_FIT_SECONDS, EARLIER_FIT_SECONDS_PER_ROW_CLASS) if earlier else \
-        (FIT_SECONDS, FIT_SECONDS_PER_ROW_CLASS)
-    from core.models.unknown_score import MAX_SPREAD_IMAGES  # torch: not at import (the window imports this)
-    unknown = 0.0 if earlier else UNKNOWN_FIT_SECONDS + UNKNOWN_FIT_PER_IMAGE * min(images, MAX_SPREAD_IMAGES)
-    return factor * (CANDIDATE_SET_UP_S + fixed + unknown + per * min(images * max(2, classes), FIT_GROWS_TO))
 
 
 def _fine_tune(suggestion, base: TrainSettings, speeds: Speeds, train_images: int, val_images: int,

@@ -36,6 +36,35 @@ MIN_FIT_TO_LEARN_S = 0.3  # a shorter classifier fit is too noisy to learn this 
 _FIT_SEEN: dict[str, dict] = {}  # per computer key: {"probe": seconds, "observed": [factors]}
 
 
+# A classifier candidate on cached features: its run's set-up and saving, then the cross-validated fit and
+# refit, whose L-BFGS steps cost about rows x classes, up to FIT_GROWS_TO (more rows than dimensions, and 3
+# folds from 600 rows: the fits need fewer steps). In reference seconds (the computer of REFERENCE_FIT_S;
+# scaled by Speeds.fit_factor), measured 2026-12-06 after cross-validation's fits were capped at
+# linear_head.CV_MAX_ITER steps, as the whole "both" candidate (timed on a computer at fit factor 0.64, divided
+# by it): 0.8 s for 120-160 images of 2-3 classes, 1.1-1.5 s for 195-200 of 10-13, about 4.5 s of fit for
+# 1,497 of 10; the earlier level's narrower features take about a third of the fixed part and little per row
+CANDIDATE_SET_UP_S = 0.15
+FIT_SECONDS = 0.35
+FIT_SECONDS_PER_ROW_CLASS = 2.5e-4  # final features (and the earlier level's beside them)
+EARLIER_FIT_SECONDS = 0.22
+EARLIER_FIT_SECONDS_PER_ROW_CLASS = 2e-5
+FIT_GROWS_TO = 16_000  # rows x classes
+# "I don't know" (core.models.unknown_score), fitted by every run: cross-validated on at most MAX_SPREAD_IMAGES
+# images (the earlier level's 112 numbers cost next to nothing). About 0.3 reference s for 200 images, 0.65 from 500
+UNKNOWN_FIT_SECONDS, UNKNOWN_FIT_PER_IMAGE = 0.05, 1.2e-3
+
+
+def fit_seconds(images: int, classes: int, earlier: bool = False, factor: float = 1.0) -> float:
+    """Predicted seconds of a classifier candidate on cached features of ``images`` (its fit and refit,
+    with the run's set-up): on the final features (with the earlier level's beside them), or on the earlier
+    level's alone; ``factor``: this computer's fit speed against the reference (fit_factor)."""
+    fixed, per = (EARLIER_FIT_SECONDS, EARLIER_FIT_SECONDS_PER_ROW_CLASS) if earlier else \
+        (FIT_SECONDS, FIT_SECONDS_PER_ROW_CLASS)
+    from core.models.unknown_score import MAX_SPREAD_IMAGES  # torch: not at import (the window imports this)
+    unknown = 0.0 if earlier else UNKNOWN_FIT_SECONDS + UNKNOWN_FIT_PER_IMAGE * min(images, MAX_SPREAD_IMAGES)
+    return factor * (CANDIDATE_SET_UP_S + fixed + unknown + per * min(images * max(2, classes), FIT_GROWS_TO))
+
+
 def fit_factor() -> float:
     """How many times the reference computer's time this one takes to fit a classifier (remembered per
     computer and library version in core.base.paths.computer_dir(); measured in about a second otherwise)."""
