@@ -11,6 +11,7 @@ from core.training.settings import TrainSettings
 
 if TYPE_CHECKING:  # torch-heavy modules; the window must appear before torch is imported
     from core.data.dataset import DatasetScan
+    from core.evaluation.predict import Evaluation
     from core.methods.advisor import Suggestion
     from core.training.result import TrainResult
 
@@ -22,7 +23,7 @@ class WizardState:
     suggestion: Suggestion | None = None
     suggestion_key: tuple | None = None  # (dataset root, model, weights file) the suggestion was made for
     result: TrainResult | None = None
-    evaluation: dict | None = None
+    evaluation: Evaluation | None = None
     adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
     auto_budget: str | None = "balanced"  # Auto's time budget (core.methods.auto_search); None: the strategy chosen by hand

@@ -59,8 +59,8 @@ def _one_seed(seed: int, epochs: int, work: Path, quick: bool = False) -> dict[s
                                    domain_weight=1.0 if arm == "DANN" else 0.0)
             domain = result.domain_accuracy[-1]
         bundle = load_bundle(run_dir)
-        out[arm] = {"source": evaluate(bundle, scan_dataset(d.source_test))["accuracy"],
-                    "target": evaluate(bundle, scan_dataset(d.target_test))["accuracy"], "domain_clf": domain,
+        out[arm] = {"source": evaluate(bundle, scan_dataset(d.source_test)).accuracy,
+                    "target": evaluate(bundle, scan_dataset(d.target_test)).accuracy, "domain_clf": domain,
                     "centroid": centroid_domain_accuracy(bundle_features(run_dir, d.source_test),
                                                          bundle_features(run_dir, d.target_test)),
                     "seconds": time.monotonic() - started}

@@ -110,7 +110,7 @@ def run_auto(train_dir: Path, test_dir: Path, out: Path, image_size: int | None,
     suggestion, plan, result = auto_train(scan_dataset(train_dir), TrainSettings(image_size=image_size), out,
                                           budget, overwrite=True)
     seconds = time.perf_counter() - start
-    accuracy = evaluate(load_bundle(out), scan_dataset(test_dir))["accuracy"]
+    accuracy = evaluate(load_bundle(out), scan_dataset(test_dir)).accuracy
     m = suggestion.measurements
     return {"accuracy": accuracy, "seconds": seconds, "quadrant": f"{suggestion.size} + {suggestion.similarity}",
             "signals": f"shift {m.imagenet_shift:.2f}, conf {m.imagenet_confidence:.0%}",

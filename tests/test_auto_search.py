@@ -170,7 +170,7 @@ def test_auto_hands_back_a_working_model_and_says_what_it_tried(data, tmp_path):
     assert result.rows[0]["winner"] and result.rows[0]["status"] == "done" and result.winner == "both"
     bundle = load_bundle(tmp_path / "run")
     assert bundle.meta["auto"]["winner"] == result.winner
-    assert evaluate(bundle, scan_dataset(data))["accuracy"] > 0.5
+    assert evaluate(bundle, scan_dataset(data)).accuracy > 0.5
     assert not (tmp_path / "run" / CANDIDATES_DIR).exists()
 
 

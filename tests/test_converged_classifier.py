@@ -59,7 +59,7 @@ def test_a_converged_run_is_one_validated_fit_saved_as_a_bundle(data, tmp_path):
     assert any("cross-validated accuracy on the training images" in m for m in said)
     # the accuracy the run reports is what the saved model scores on its held-out images
     report = evaluate(load_bundle(tmp_path / "run"), scan_dataset(data))
-    assert report["split"].startswith("val") and report["accuracy"] == pytest.approx(result.best_val_accuracy)
+    assert report.split.startswith("val") and report.accuracy == pytest.approx(result.best_val_accuracy)
     assert result.best_val_accuracy >= 0.8  # the shapes are easy for ImageNet features
 
 
@@ -92,10 +92,10 @@ def test_the_saved_classifier_learns_from_every_labelled_image_and_is_never_scor
     # Evaluating the training folder shows the measured fit's held-out predictions, not the saved
     # classifier's on images it learnt from; the numbers are the run's own.
     report = evaluate(bundle, scan_dataset(data))
-    assert report["split"] == SPLIT_NAME and report["num_images"] == split["val"]
-    assert report["accuracy"] == pytest.approx(result.best_val_accuracy)
-    assert report["loss"] == pytest.approx(result.best_val_loss, abs=1e-4) or bundle.temperature != 1.0
+    assert report.split == SPLIT_NAME and report.num_images == split["val"]
+    assert report.accuracy == pytest.approx(result.best_val_accuracy)
+    assert report.loss == pytest.approx(result.best_val_loss, abs=1e-4) or bundle.temperature != 1.0
     # any other folder is scored by the saved model itself
     other = make_class_folder(tmp_path / "other", CLASSES, per_class=3, size=64, seed=5)
     fresh = evaluate(bundle, scan_dataset(other))
-    assert fresh["split"] == "all" and fresh["num_images"] == 9
+    assert fresh.split == "all" and fresh.num_images == 9

@@ -75,10 +75,10 @@ def test_dann_confuses_the_domain_classifier_and_raises_target_accuracy(domains,
     # own here, and near 1.0 if the gradient helped it: bench.dann has the comparison over 5 seeds).
     assert sum(result.domain_accuracy[-3:]) / 3 <= 0.68, result.domain_accuracy
     target, source = scan_dataset(domains.target_test), scan_dataset(domains.source_test)
-    plain_target = evaluate(load_bundle(runs_["plain"]), target)["accuracy"]
-    assert evaluate(load_bundle(runs_["plain"]), source)["accuracy"] - plain_target >= 0.15  # the shift hurts
+    plain_target = evaluate(load_bundle(runs_["plain"]), target).accuracy
+    assert evaluate(load_bundle(runs_["plain"]), source).accuracy - plain_target >= 0.15  # the shift hurts
     assert result.target_test_accuracy >= plain_target + 0.1, (result.target_test_accuracy, plain_target)
-    assert evaluate(load_bundle(runs_["dann"]), source)["accuracy"] >= 0.9  # still right on the source domain
+    assert evaluate(load_bundle(runs_["dann"]), source).accuracy >= 0.9  # still right on the source domain
 
 
 def test_the_adapted_model_is_a_normal_bundle_with_an_adaptation_section(domains, fingerprints, runs_):

@@ -62,7 +62,7 @@ def test_whole_wizard_from_folder_to_prediction(qtbot, window, tmp_path):
     next_page(window, qtbot, 5)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60000)
     evaluation = window.state.evaluation
-    assert len(evaluation["confusion_matrix"]) == 2 and 0 <= evaluation["accuracy"] <= 1
+    assert len(evaluation.confusion_matrix) == 2 and 0 <= evaluation.accuracy <= 1
     results = window.pages[5]
     assert "%" in results.accuracy_label.text() and "Auto kept" in results.accuracy_label.text()
     assert "the one candidate it trained" in results.accuracy_label.text()  # Fast trains one: never "best of 1"

@@ -52,7 +52,7 @@ def test_compare_two_candidates_and_open_the_best_in_results(qtbot, window, tmp_
         qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
     assert window.current_index == 5 and str(window.state.run_dir) == best["run_dir"]
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60000)
-    assert window.state.evaluation["accuracy"] == pytest.approx(best["accuracy"])
+    assert window.state.evaluation.accuracy == pytest.approx(best["accuracy"])
 
 
 def test_rank_models_for_my_data_fills_the_fit_column(qtbot, window):

@@ -41,7 +41,7 @@ def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page
     report = page.state.evaluation
     assert page.confusion.rowCount() == 2 and page.left_tabs.isTabVisible(1)  # the ROC curve, for two classes
     page.show_cell(0, 0)
-    expected = [i for i in report["images"] if i["true"] == 0 and i["predicted"] == 0]
+    expected = [i for i in report.images if i["true"] == 0 and i["predicted"] == 0]
     assert page.gallery.list.count() == len(expected) > 0
     confidences = [i["confidence"] for i in page.gallery.items]
     assert confidences == sorted(confidences, reverse=True)
@@ -60,13 +60,13 @@ def test_the_confusion_matrix_works_from_the_keyboard(qtbot, results_page):
     page.confusion.setCurrentCell(1, 0)
     qtbot.keyClick(page.confusion, Qt.Key.Key_Return)
     report = page.state.evaluation
-    assert page.gallery.list.count() == sum(1 for i in report["images"] if i["true"] == 1 and i["predicted"] == 0)
+    assert page.gallery.list.count() == sum(1 for i in report.images if i["true"] == 1 and i["predicted"] == 0)
     assert page.confusion.property("ownsEnter") and not page.confusion.tabKeyNavigation()  # Tab moves on
 
 
 def test_top_losses_show_the_wrong_answers_first_then_the_least_sure_right_ones(results_page):
     page = results_page
-    images = page.state.evaluation["images"]
+    images = page.state.evaluation.images
     surest = min(range(len(images)), key=lambda i: images[i]["loss"])
     page._predicted = [i["true"] if n != surest else 1 - i["true"] for n, i in enumerate(images)]  # e.g. a moved threshold
     page.show_top_losses()
@@ -84,7 +84,7 @@ def test_moving_the_threshold_changes_the_predictions(results_page):
     page.roc.slider.setValue(1)  # 'squares' almost always
     lenient = [[int(page.confusion.item(r, c).text()) for c in range(2)] for r in range(2)]
     assert strict[0][1] + strict[1][1] <= lenient[0][1] + lenient[1][1]  # more predicted positive when lenient
-    assert lenient[0][1] + lenient[1][1] == page.state.evaluation["num_images"] or lenient != strict
+    assert lenient[0][1] + lenient[1][1] == page.state.evaluation.num_images or lenient != strict
     assert "AUC" in page.roc.title.text()
 
 
@@ -96,8 +96,8 @@ def test_testing_on_another_labelled_folder(qtbot, results_page, tmp_path):
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
     report = page.state.evaluation
-    assert report["num_images"] == 8 and report["folder"] == str(test)
-    assert all(i["path"].startswith(str(test)) for i in report["images"])
+    assert report.num_images == 8 and report.folder == str(test)
+    assert all(i["path"].startswith(str(test)) for i in report.images)
     assert f"8 images in {test}" in page.accuracy_label.text()
     unknown = make_class_folder(tmp_path / "other", ["circles", "triangles"], per_class=2, size=64)
     page.choose_test_folder = lambda: str(unknown)

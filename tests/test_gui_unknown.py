@@ -56,7 +56,7 @@ def test_images_of_no_class_added_as_a_class_from_results_and_trained_with(qtbot
     assert window.state.run_dir != first_run
     with qtbot.waitSignal(results.task.stopped, timeout=60000):
         window.show_page(RESULTS)
-    assert results.state.evaluation["classes"] == ["a", "b", "floor"]
+    assert results.state.evaluation.classes == ["a", "b", "floor"]
     window.show_page(0)  # the Data step shows the class too, and where it comes from
     data_page = window.pages[0]
     assert data_page.table.item(2, 0).text() == "floor" and data_page.table.item(2, 1).text() == "6"

@@ -120,7 +120,7 @@ def test_training_evaluating_and_predicting_on_the_torture_set_leave_it_untouche
     assert result.best_val_accuracy >= 0.5
     bundle = load_bundle(tmp_path / "run")
     report = evaluate(bundle, scan_dataset(torture))
-    assert report["num_images"] == len(make_split(scan).val) and not report["unreadable"]
+    assert report.num_images == len(make_split(scan).val) and not report.unreadable
     results = predict(bundle, [torture / "coffee" / "café ☕ crème.jpg", torture / "astronaut" / LONG_DIR])
     assert [r["label"] is not None for r in results] == [True, True]
     off = train(scan, replace(settings, class_weighting="off", epochs=1), tmp_path / "unweighted")

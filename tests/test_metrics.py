@@ -10,17 +10,17 @@ from core.evaluation.metrics import (accuracy_words, at_threshold, auc, baseline
 
 def test_per_class_metrics_accuracy_and_balanced_accuracy():
     r = classification_report([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], ["a", "b", "c"])
-    assert r["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
-    assert r["per_class"]["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
-    assert r["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
-    assert r["per_class"]["c"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
-    assert r["accuracy"] == pytest.approx(5 / 7)
-    assert r["balanced_accuracy"] == pytest.approx((0.5 + 1 + 2 / 3) / 3)
+    assert r.confusion_matrix == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
+    assert r.per_class["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
+    assert r.per_class["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert r.per_class["c"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert r.accuracy == pytest.approx(5 / 7)
+    assert r.balanced_accuracy == pytest.approx((0.5 + 1 + 2 / 3) / 3)
 
 
 def test_a_class_never_predicted_has_zero_precision_not_a_crash():
     r = classification_report([0, 1], [0, 0], ["a", "b"])
-    assert r["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert r.per_class["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
 
 
 def test_roc_curve_and_auc():
@@ -34,8 +34,8 @@ def test_roc_curve_and_auc():
 
 def test_moving_the_threshold():
     r = at_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.375, ["neg", "pos"])
-    assert r["confusion_matrix"] == [[1, 1], [1, 1]] and r["accuracy"] == 0.5
-    assert at_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.3, ["neg", "pos"])["per_class"]["pos"]["recall"] == 1
+    assert r.confusion_matrix == [[1, 1], [1, 1]] and r.accuracy == 0.5
+    assert at_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.3, ["neg", "pos"]).per_class["pos"]["recall"] == 1
 
 
 def test_expected_calibration_error():
@@ -85,10 +85,10 @@ def test_calibration_is_applied_only_when_it_helps_on_images_it_was_not_fitted_o
 
 def test_a_small_accuracy_carries_its_wilson_interval_and_the_majority_baseline():
     report = classification_report([0] * 24 + [1] * 10, [0] * 24 + [1] * 4 + [0] * 6, ["functional", "defect"])
-    lo, hi = report["accuracy_interval"]
-    assert report["accuracy"] == pytest.approx(28 / 34)
+    lo, hi = report.accuracy_interval
+    assert report.accuracy == pytest.approx(28 / 34)
     assert (lo, hi) == (pytest.approx(0.6649, abs=1e-4), pytest.approx(0.9165, abs=1e-4))  # by hand
-    assert report["majority_baseline"] == {"class": "functional", "accuracy": pytest.approx(24 / 34)}
+    assert report.majority_baseline == {"class": "functional", "accuracy": pytest.approx(24 / 34)}
     assert accuracy_words(report) == "82.4% (95% interval 66–92% on 34 images)"
     assert "most common class (“functional”) would score 71%" in baseline_words(report)
     balanced = classification_report([0] * 5 + [1] * 5 + [2] * 5, [0] * 15, ["brick", "grass", "gravel"])

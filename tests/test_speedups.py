@@ -244,10 +244,10 @@ def test_mixed_precision_fine_tuning_reports_and_predicts_in_fp32(data, tmp_path
     bundle = load_bundle(result.run_dir)
     bundle.meta.pop("calibration", None)  # the history's losses are before calibration
     report = evaluate(bundle, scan_dataset(data))  # the same folder: its held-out validation images
-    assert report["split"].startswith("val")
+    assert report.split.startswith("val")
     best = next(e for e in result.history if e["epoch"] == result.best_epoch)
-    assert report["accuracy"] == pytest.approx(best["val_accuracy"])
-    assert report["loss"] == pytest.approx(best["val_loss"], abs=1e-5)
+    assert report.accuracy == pytest.approx(best["val_accuracy"])
+    assert report.loss == pytest.approx(best["val_loss"], abs=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -70,11 +70,11 @@ def test_feature_extraction_learns_and_saves_a_bundle_that_predicts(data, tmp_pa
     assert {r["path"].split("/")[-1][:-4]: r["label"] for r in results} == {c: c for c in CLASSES}
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in results)
     report = evaluate(load_bundle(tmp_path / "run"), scan_dataset(data))
-    assert report["accuracy"] >= 0.8 and len(report["confusion_matrix"]) == 3
-    assert report["split"].startswith("val") and report["num_images"] == meta["dataset"]["split"]["val"]
+    assert report.accuracy >= 0.8 and len(report.confusion_matrix) == 3
+    assert report.split.startswith("val") and report.num_images == meta["dataset"]["split"]["val"]
     copy = shutil.copytree(data, tmp_path / "copy")
     report = evaluate(load_bundle(tmp_path / "run"), scan_dataset(copy))
-    assert report["split"] == "all" and report["num_images"] == 30 and report["accuracy"] >= 0.8
+    assert report.split == "all" and report.num_images == 30 and report.accuracy >= 0.8
     assert tree_fingerprint(data) == before  # the dataset folder was never written to
 
 

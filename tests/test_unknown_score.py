@@ -106,9 +106,9 @@ def test_a_trained_model_carries_its_unknown_score_and_calls_noise_unknown(train
 def test_evaluate_measures_the_unknown_folder_and_the_csv_has_the_columns(trained, tmp_path):
     bundle = load_bundle(trained / "run")
     report = evaluate(bundle, scan_dataset(trained / "data"), unknown_folder=trained / "strange")
-    unknown = report["unknown"]
+    unknown = report.unknown
     assert unknown["images"] == 6 and unknown["auroc"] == 1.0 and unknown["rejected_unknown"] == 1.0
-    assert 0 <= unknown["rejected_known"] <= 1 and "unknown_score" in report["images"][0]
+    assert 0 <= unknown["rejected_known"] <= 1 and "unknown_score" in report.images[0]
     path = tmp_path / "p.csv"
     write_predictions_csv(path, predict(bundle, [trained / "strange"]), bundle.classes)
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
@@ -202,7 +202,7 @@ def test_a_kept_threshold_is_what_predict_uses_and_the_trained_one_stays_known(t
     assert reopened.meta["unknown"]["threshold"] == lenient and reopened.meta["unknown"]["trained_threshold"] == first
     assert not any(r["is_unknown"] for r in predict(reopened, [trained / "strange"]))
     report = evaluate(reopened, scan_dataset(trained / "data"))
-    assert report["unknown"]["trained_threshold"] == first and report["unknown"]["threshold"] == lenient
+    assert report.unknown["trained_threshold"] == first and report.unknown["threshold"] == lenient
     with pytest.raises(Exception, match="positive number"):
         set_unknown_threshold(reopened, float("nan"))
 

@@ -195,10 +195,10 @@ class ResultsPage(WizardPage):
 
     def show_cell(self, true: int, predicted: int) -> None:
         report = self.state.evaluation
-        if not report:
+        if report is None:
             return
-        classes = report["classes"]
-        items = [dict(i, predicted=p) for i, p in zip(report["images"], self._predicted)
+        classes = report.classes
+        items = [dict(i, predicted=p) for i, p in zip(report.images, self._predicted)
                  if i["true"] == true and p == predicted]
         items.sort(key=lambda i: -i["confidence"])
         what = "correctly" if true == predicted else f"as <b>{classes[predicted]}</b>"
@@ -207,9 +207,9 @@ class ResultsPage(WizardPage):
 
     def show_top_losses(self) -> None:
         report = self.state.evaluation
-        if not report:
+        if report is None:
             return
-        scored = [dict(i, predicted=p) for i, p in zip(report["images"], self._predicted)]
+        scored = [dict(i, predicted=p) for i, p in zip(report.images, self._predicted)]
         wrong = sorted((i for i in scored if i["predicted"] != i["true"]), key=lambda i: -i["loss"])
         unsure = sorted((i for i in scored if i["predicted"] == i["true"]), key=lambda i: -i["loss"])
         items = (wrong + unsure)[:TOP_LOSSES]
@@ -248,58 +248,58 @@ class ResultsPage(WizardPage):
         else:
             self._show_evaluation(*result[1:])
 
-    def _show_evaluation(self, run_dir: Path, report: dict, bundle) -> None:
+    def _show_evaluation(self, run_dir: Path, report, bundle) -> None:  # core.evaluation.predict.Evaluation
         if run_dir != self.state.run_dir:
             return
         self.state.evaluation, self._bundle = report, bundle
         scored = measured_on(report, bundle.meta.get("auto") if bundle is not None else None)
         interval = ""
-        if report["num_images"] < INTERVAL_BELOW:
-            lo, hi = report["accuracy_interval"]
+        if report.num_images < INTERVAL_BELOW:
+            lo, hi = report.accuracy_interval
             interval = (f" <span title='Wilson 95% interval: with this few images, the accuracy on new images is "
                         f"likely anywhere in this range'>(95% interval {100 * lo:.0f}–{hi:.0%})</span>")
         baseline = baseline_words(report)
         self.accuracy_label.setText(
-            f"<span style='font-size:20pt; font-weight:600'>{report['accuracy']:.1%}</span> accuracy{interval} · "
-            f"<span title='{html.escape(BALANCED_TIP)}'>balanced accuracy</span> {report['balanced_accuracy']:.1%} · "
+            f"<span style='font-size:20pt; font-weight:600'>{report.accuracy:.1%}</span> accuracy{interval} · "
+            f"<span title='{html.escape(BALANCED_TIP)}'>balanced accuracy</span> {report.balanced_accuracy:.1%} · "
             f"measured on "
             f"{html.escape(scored)}."
             + (f" For comparison, {html.escape(baseline)}." if baseline else "")
             + html.escape(stopped_words(bundle.meta) if bundle is not None else ""))
-        calibration = report.get("calibration", {})
+        calibration = report.calibration
         from core.evaluation.calibration import calibration_sentence  # torch is loaded by now (not at startup)
         self.calibration_label.setText(calibration_sentence(calibration) if "fitted" in calibration else
                                        "This model was saved by an earlier TransferLab, without calibrated "
                                        "probabilities.")  # "I don't know" has its own panel, with its threshold
         self.left_tabs.setTabVisible(2, self.unknown_panel.show_model(bundle, report))
-        self._predicted = [i["predicted"] for i in report["images"]]
+        self._predicted = [i["predicted"] for i in report.images]
         self._fill_metrics(report)
-        self.gallery.set_classes(report["classes"])
-        if "roc" in report:
-            self.roc.set_roc(report["roc"])
-        self.left_tabs.setTabVisible(1, "roc" in report)
+        self.gallery.set_classes(report.classes)
+        if report.roc is not None:
+            self.roc.set_roc(report.roc)
+        self.left_tabs.setTabVisible(1, report.roc is not None)
         self.where_label.setText(f"The model is kept in {run_dir}. Save a copy, export it or save a report:")
 
-    def _fill_metrics(self, report: dict) -> None:
-        classes = report["classes"]
+    def _fill_metrics(self, report) -> None:  # core.evaluation.metrics.Scores
+        classes = report.classes
         self.per_class.setRowCount(len(classes))
         for r, name in enumerate(classes):
-            m = report["per_class"][name]
+            m = report.per_class[name]
             values = [name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"])]
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.per_class.setItem(r, c, item)
-        self.confusion.set_matrix(report["confusion_matrix"], classes)
+        self.confusion.set_matrix(report.confusion_matrix, classes)
 
     def _threshold_changed(self, threshold: float) -> None:
         report = self.state.evaluation
-        if not report or "roc" not in report:
+        if report is None or report.roc is None:
             return
-        truth = [i["true"] for i in report["images"]]
-        scores = [i["probabilities"][1] for i in report["images"]]
-        moved = at_threshold(truth, scores, threshold, report["classes"])
+        truth = [i["true"] for i in report.images]
+        scores = [i["probabilities"][1] for i in report.images]
+        moved = at_threshold(truth, scores, threshold, report.classes)
         self._predicted = [1 if s >= threshold else 0 for s in scores]
         self._fill_metrics(moved)
 

@@ -115,7 +115,7 @@ class UnknownPanel(QWidget):
         self.bundle = self.curve = self.other_folder = None
         self.known_words, self.other_words = "", ""
 
-    def show_model(self, bundle, evaluation: dict | None) -> bool:
+    def show_model(self, bundle, evaluation) -> bool:  # evaluation: core.evaluation.predict.Evaluation or None
         """Draw the model's curve (its known images' scores, and a folder of no class scored by this evaluation);
         False for a model that cannot say "I don't know" (the page then hides the panel)."""
         from core.base.errors import TransferLabError
@@ -131,7 +131,7 @@ class UnknownPanel(QWidget):
             for widget in (self.plot, self.slider, self.value, self.keep_button, self.reset_button):
                 widget.hide()
             return True
-        unknown = (evaluation or {}).get("unknown") or {}
+        unknown = (evaluation.unknown if evaluation is not None else None) or {}
         self._other, self.other_words = (unknown["other_scores"], f"the {unknown['images']} images in "
                                          f"{unknown['folder']}") if "other_scores" in unknown else ([], "")
         self.other_folder = unknown.get("folder")

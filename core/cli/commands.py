@@ -94,24 +94,24 @@ def cmd_evaluate(args) -> int:
                           unknown_folder=Path(args.unknown_folder) if args.unknown_folder else None)
     from core.evaluation.metrics import accuracy_words, baseline_words
     from core.evaluation.result_words import scored_where
-    lines = [f"accuracy {accuracy_words(report)}, balanced accuracy {report['balanced_accuracy']:.1%} "
-             f"on {report['num_images']} images ({scored_where(report)}); {baseline_words(report)}",
+    lines = [f"accuracy {accuracy_words(report)}, balanced accuracy {report.balanced_accuracy:.1%} "
+             f"on {report.num_images} images ({scored_where(report)}); {baseline_words(report)}",
              f"{'class':24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
-    for name, m in report["per_class"].items():
+    for name, m in report.per_class.items():
         lines.append(f"{name:24} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:7d}")
     lines.append("confusion matrix (rows: true, columns: predicted):")
-    lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion_matrix"]]
-    if "roc" in report:
-        lines.append(f"ROC AUC {report['roc']['auc']:.3f} ('{report['roc']['positive']}' is positive)")
-    calibration = report.get("calibration", {})
+    lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in report.confusion_matrix]
+    if report.roc is not None:
+        lines.append(f"ROC AUC {report.roc['auc']:.3f} ('{report.roc['positive']}' is positive)")
+    calibration = report.calibration
     if calibration:
         from core.evaluation.calibration import calibration_sentence
         lines.append(calibration_sentence(calibration) + (f" Expected calibration error on these images: "
                                                           f"{calibration['ece']:.1%}." if "ece" in calibration else ""))
-    if "unknown" in report:
+    if report.unknown is not None:
         from core.evaluation.result_words import unknown_sentence
-        lines.append(unknown_sentence(report["unknown"]))
-    emit(args, report, "\n".join(lines))
+        lines.append(unknown_sentence(report.unknown))
+    emit(args, report.to_dict(), "\n".join(lines))
     return 0
 
 

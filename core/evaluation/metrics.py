@@ -1,6 +1,7 @@
 """Classification metrics from true and predicted labels (plain Python lists)."""
 
 import math
+from dataclasses import asdict, dataclass
 
 INTERVAL_BELOW = 200  # images: below this, an accuracy is shown with its 95% interval
 
@@ -13,7 +14,24 @@ def confusion_matrix(y_true: list[int], y_pred: list[int], num_classes: int) -> 
     return matrix
 
 
-def classification_report(y_true: list[int], y_pred: list[int], classes: list[str]) -> dict:
+@dataclass
+class Scores:
+    """How a classifier's answers compare with the true classes (:func:`classification_report`)."""
+
+    accuracy: float
+    accuracy_interval: tuple[float, float]  # 95% Wilson interval
+    majority_baseline: dict  # {"class", "accuracy"}: always answering the most common class
+    balanced_accuracy: float  # the mean recall over the classes present
+    num_images: int
+    classes: list[str]
+    per_class: dict  # {class: {"precision", "recall", "f1", "support"}}
+    confusion_matrix: list[list[int]]  # rows true, columns predicted
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def classification_report(y_true: list[int], y_pred: list[int], classes: list[str]) -> Scores:
     k = len(classes)
     cm = confusion_matrix(y_true, y_pred, k)
     per_class = {}
@@ -31,17 +49,11 @@ def classification_report(y_true: list[int], y_pred: list[int], classes: list[st
     total = len(y_true)
     right = sum(cm[c][c] for c in range(k))
     biggest = max(range(k), key=lambda c: sum(cm[c])) if k else 0
-    return {
-        "accuracy": right / total if total else 0.0,
-        "accuracy_interval": wilson_interval(right, total),
-        "majority_baseline": {"class": classes[biggest] if k else "", "accuracy": sum(cm[biggest]) / total
-                              if total else 0.0},
-        "balanced_accuracy": sum(recalls) / len(recalls) if recalls else 0.0,
-        "num_images": total,
-        "classes": list(classes),
-        "per_class": per_class,
-        "confusion_matrix": cm,
-    }
+    return Scores(accuracy=right / total if total else 0.0, accuracy_interval=wilson_interval(right, total),
+                  majority_baseline={"class": classes[biggest] if k else "",
+                                     "accuracy": sum(cm[biggest]) / total if total else 0.0},
+                  balanced_accuracy=sum(recalls) / len(recalls) if recalls else 0.0, num_images=total,
+                  classes=list(classes), per_class=per_class, confusion_matrix=cm)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -55,24 +67,24 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def accuracy_words(report: dict) -> str:
+def accuracy_words(scores: Scores) -> str:
     """"82.4% (95% interval 67–91% on 34 images)" below INTERVAL_BELOW images, else "82.4%"."""
-    text = f"{report['accuracy']:.1%}"
-    n = report.get("num_images", 0)
-    if 0 < n < INTERVAL_BELOW and "accuracy_interval" in report:
-        lo, hi = report["accuracy_interval"]
+    text = f"{scores.accuracy:.1%}"
+    n = scores.num_images
+    if 0 < n < INTERVAL_BELOW:
+        lo, hi = scores.accuracy_interval
         text += f" (95% interval {100 * lo:.0f}–{hi:.0%} on {n} images)"
     return text
 
 
-def baseline_words(report: dict) -> str:
+def baseline_words(scores: Scores) -> str:
     """What always answering the most common class would score, named as such (with classes of equal size:
     what guessing would score, as there is no most common class)."""
-    base = report.get("majority_baseline")
+    base = scores.majority_baseline
     if not base:
         return ""
-    sizes = {m["support"] for m in (report.get("per_class") or {}).values()}
-    if len(sizes) == 1 and len(report.get("per_class") or {}) > 1:
+    sizes = {m["support"] for m in scores.per_class.values()}
+    if len(sizes) == 1 and len(scores.per_class) > 1:
         return (f"guessing would score {base['accuracy']:.0%} (every class has {sizes.pop()} of these images, so no "
                 "answer does better by being the most common one)")
     return f"always answering the most common class (“{base['class']}”) would score {base['accuracy']:.0%}"
@@ -102,7 +114,7 @@ def auc(x: list[float], y: list[float]) -> float:
     return sum((x[i + 1] - x[i]) * (y[i + 1] + y[i]) / 2 for i in range(len(x) - 1))
 
 
-def at_threshold(y_true: list[int], scores: list[float], threshold: float, classes: list[str]) -> dict:
+def at_threshold(y_true: list[int], scores: list[float], threshold: float, classes: list[str]) -> Scores:
     """The binary report when 'positive' (label 1) is predicted for scores >= ``threshold``."""
     predicted = [1 if s >= threshold else 0 for s in scores]
     return classification_report(list(y_true), predicted, classes)

@@ -1,5 +1,6 @@
 """Predicting and evaluating with a saved model bundle. Input files are only read."""
 
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from core.base.cancel import CancelToken
@@ -9,7 +10,7 @@ from core.data.dataset import DatasetScan, make_split
 from core.data.loading import make_loader
 from core.data.walk import walk_files
 from core.evaluation.heldout import SPLIT_NAME, stored_logits
-from core.evaluation.metrics import classification_report, expected_calibration_error, roc_curve
+from core.evaluation.metrics import Scores, classification_report, expected_calibration_error, roc_curve
 from core.models import inference
 from core.models.bundle import Bundle
 from core.models.devices import resolve_device
@@ -83,18 +84,30 @@ def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
     return "all", scan.all_items()
 
 
+@dataclass
+class Evaluation(Scores):
+    """What :func:`evaluate` measured: the scores, and what they were measured on."""
+
+    loss: float = float("nan")  # mean cross-entropy
+    unreadable: list[str] = field(default_factory=list)  # paths that could not be read
+    split: str = ""  # which images, in evaluation_items' words (heldout.SPLIT_NAME: a refitted classifier's fit)
+    folder: str = ""  # the folder they are in
+    images: list[dict] = field(default_factory=list)  # per image: path, true, predicted, confidence, loss,
+    # probabilities, and unknown_score for a model that has one
+    calibration: dict = field(default_factory=dict)  # the bundle's, plus "ece" on these images
+    roc: dict | None = None  # two classes: {fpr, tpr, thresholds, auc, positive}
+    unknown: dict | None = None  # a model that can say "I don't know": {threshold, rejected_known, ...}
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("roc", "unknown")}
+
+
 def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
              progress: Progress | None = None, cancel: CancelToken | None = None,
-             unknown_folder: Path | None = None) -> dict:
-    """Metrics on a labelled folder (see :func:`evaluation_items` for which images), as a JSON-ready dict:
-    ``accuracy``, ``accuracy_interval`` (95% Wilson), ``majority_baseline`` ({class, accuracy}),
-    ``balanced_accuracy``, ``num_images``, ``classes``, ``per_class`` ({class: precision, recall, f1,
-    support}), ``confusion_matrix`` (rows true, columns predicted), ``loss``, ``unreadable`` (paths),
-    ``split`` and ``folder`` (which images), ``images`` (one row per scored image: path, true,
-    predicted, confidence, loss, probabilities, and unknown_score for a model that has one), ``calibration`` (the
-    bundle's, plus ``ece`` here), with two classes ``roc`` ({fpr, tpr, thresholds, auc, positive}), and for a model
-    that can say "I don't know" ``unknown`` ({threshold, rejected_known}: the share of these known images called
-    unknown; with ``unknown_folder``, images of none of the classes, also folder, images, auroc, rejected_unknown)."""
+             unknown_folder: Path | None = None) -> Evaluation:
+    """Metrics on a labelled folder (see :func:`evaluation_items` for which images). For a model that can say "I
+    don't know", ``unknown`` holds {threshold, rejected_known}: the share of these known images called unknown;
+    with ``unknown_folder``, images of none of the classes, also folder, images, auroc, rejected_unknown."""
     classes = bundle.classes
     foreign = [c for c in scan.classes if c not in classes]
     if foreign:
@@ -119,19 +132,18 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         net, plan = inference.fast_copy(bundle.net, dev)
         out = inference.run(net, loader, dev, cancel, saying(progress, "Scoring the images"), plan,
                             bundle.temperature)
-    report = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
-    report["loss"] = out.loss
-    report["unreadable"] = [str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))]
-    report["split"], report["folder"] = which, str(scan.root)
-    report["images"] = _per_image(files, out)
+    scores = classification_report(out.labels.tolist(), out.predictions.tolist(), classes)
     confidence, predicted = out.probabilities.max(1)
-    report["calibration"] = {**(bundle.meta.get("calibration") or {}), "ece": expected_calibration_error(
-        confidence.tolist(), (predicted == out.labels).tolist())}
-    if len(classes) == 2:  # the second class is "positive"
-        report["roc"] = {**roc_curve(out.labels.tolist(), out.probabilities[:, 1].tolist()), "positive": classes[1]}
-    if out.unknown is not None:
-        report["unknown"] = _unknown_report(bundle, out.unknown.tolist(), unknown_folder, device, batch_size, cancel)
-    return report
+    return Evaluation(
+        **{f.name: getattr(scores, f.name) for f in fields(Scores)}, loss=out.loss,
+        unreadable=[str(files[i][0]) for i in sorted(set(range(len(files))) - set(out.indices.tolist()))],
+        split=which, folder=str(scan.root), images=_per_image(files, out),
+        calibration={**(bundle.meta.get("calibration") or {}), "ece": expected_calibration_error(
+            confidence.tolist(), (predicted == out.labels).tolist())},
+        roc={**roc_curve(out.labels.tolist(), out.probabilities[:, 1].tolist()), "positive": classes[1]}
+        if len(classes) == 2 else None,  # the second class is "positive"
+        unknown=_unknown_report(bundle, out.unknown.tolist(), unknown_folder, device, batch_size, cancel)
+        if out.unknown is not None else None)
 
 
 def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, device: str, batch_size: int,

@@ -9,6 +9,7 @@ import html
 import io
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -19,6 +20,9 @@ from core.base.progress import Progress, report
 from core.data.health import health_lines
 from core.evaluation.result_words import stopped_words
 from core.models.bundle import Bundle
+
+if TYPE_CHECKING:
+    from core.evaluation.predict import Evaluation
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:980px;margin:24px auto;padding:0 16px;
@@ -82,9 +86,9 @@ def _confusion_html(matrix: list[list[int]], classes: list[str]) -> str:
     return f"<table><tr><th>true \\ predicted</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _examples(bundle: Bundle, evaluation: dict, count: int) -> list[dict]:
+def _examples(bundle: Bundle, evaluation: Evaluation, count: int) -> list[dict]:
     """The most confident right answers and the most confident mistakes."""
-    images = evaluation.get("images", [])
+    images = evaluation.images
     wrong = sorted((i for i in images if i["predicted"] != i["true"]), key=lambda i: -i["confidence"])
     by_class: dict[int, list[dict]] = {}
     for item in sorted((i for i in images if i["predicted"] == i["true"]), key=lambda i: -i["confidence"]):
@@ -95,7 +99,7 @@ def _examples(bundle: Bundle, evaluation: dict, count: int) -> list[dict]:
     return (picked + right)[:count]
 
 
-def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: int = 4,
+def build_report(bundle: Bundle, evaluation: Evaluation | None, out: Path, examples: int = 4,
                  progress: Progress | None = None) -> Path:
     """Write the report for ``bundle`` (and ``evaluation`` from core.evaluation.predict.evaluate, if any) to ``out``."""
     meta, classes = bundle.meta, bundle.classes
@@ -145,23 +149,23 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
                     f"{meta['metrics'].get('val_accuracy', 0):.1%}. The model kept is the one from that epoch."
                     f"{stopped_words(meta)}</p>")
 
-    if evaluation:
+    if evaluation is not None:
         body.append("<h2>Results</h2>")
         from core.evaluation.metrics import accuracy_words, baseline_words
         from core.evaluation.result_words import scored_where
         body.append(f"<p><b>{esc(accuracy_words(evaluation))}</b> accuracy, balanced accuracy "
-                    f"{evaluation['balanced_accuracy']:.1%}, on {evaluation['num_images']} images "
+                    f"{evaluation.balanced_accuracy:.1%}, on {evaluation.num_images} images "
                     f"({esc(scored_where(evaluation))}) the model did not train on. For comparison, "
                     f"{esc(baseline_words(evaluation))}.</p>")
         body.append("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>" +
                     "".join(f"<tr><td>{esc(c)}</td><td>{m['precision']:.2f}</td><td>{m['recall']:.2f}</td>"
                             f"<td>{m['f1']:.2f}</td><td>{m['support']}</td></tr>"
-                            for c, m in evaluation["per_class"].items()) + "</table>")
-        body.append("<h3>Confusion matrix</h3>" + _confusion_html(evaluation["confusion_matrix"], classes))
-        if "unknown" in evaluation:
+                            for c, m in evaluation.per_class.items()) + "</table>")
+        body.append("<h3>Confusion matrix</h3>" + _confusion_html(evaluation.confusion_matrix, classes))
+        if evaluation.unknown is not None:
             from core.evaluation.result_words import unknown_sentence
-            body.append(f"<p>{esc(unknown_sentence(evaluation['unknown']))}</p>")
-        roc = evaluation.get("roc")
+            body.append(f"<p>{esc(unknown_sentence(evaluation.unknown))}</p>")
+        roc = evaluation.roc
         if roc:
             body.append(_svg_lines([(f"AUC {roc['auc']:.3f}", TRAIN, roc["fpr"], roc["tpr"])],
                                    f"ROC ({roc['positive']} is positive)", ymax=1, xlabel="false positive rate",
@@ -173,7 +177,7 @@ def build_report(bundle: Bundle, evaluation: dict | None, out: Path, examples: i
         body.append(f"<p>{html.escape(calibration_sentence(calibration))} A model that says 80% should be right "
                     "about 80% of the time.</p>")
 
-    picked = _examples(bundle, evaluation, examples) if evaluation else []
+    picked = _examples(bundle, evaluation, examples) if evaluation is not None else []
     if picked:
         from core.evaluation.explain import explain
         body.append("<h2>What the model looks at (Grad-CAM)</h2><div class='cams'>")

@@ -1,6 +1,13 @@
 """Sentences about a trained model that the Results page, the command line and the report share
 (no torch: the window imports this before torch has loaded)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.evaluation.predict import Evaluation
+
 
 def stopped_words(meta: dict) -> str:
     """" Training was cancelled after epoch 5 of 40; …" for a model saved by Cancel, else ""."""
@@ -11,11 +18,11 @@ def stopped_words(meta: dict) -> str:
             "epoch until then, and the run can be resumed to its planned end.")
 
 
-def scored_where(report: dict) -> str:
-    """Which images an evaluation scored, with their folder: "test, in /data/birds/test" (the split alone when the
-    report names no folder)."""
-    folder = report.get("folder")
-    return f"{report['split']}, in {folder}" if folder else str(report["split"])
+def scored_where(evaluation: Evaluation) -> str:
+    """Which images an evaluation scored, with their folder: "test, in /data/birds/test" (the split alone when it
+    names no folder)."""
+    folder = evaluation.folder
+    return f"{evaluation.split}, in {folder}" if folder else str(evaluation.split)
 
 
 def score_words(score: float) -> str:
@@ -24,7 +31,7 @@ def score_words(score: float) -> str:
 
 
 def unknown_sentence(unknown: dict) -> str:
-    """What an evaluation found of the model's "I don't know" (core.evaluation.predict's report["unknown"])."""
+    """What an evaluation found of the model's "I don't know" (core.evaluation.predict.Evaluation.unknown)."""
     trained, threshold = unknown.get("trained_threshold", unknown["threshold"]), unknown["threshold"]
     which = "validation" if unknown.get("threshold_from") == "validation" else "labelled"
     rule = (f"at the threshold you set, {score_words(threshold)} (the trained one, {score_words(trained)}, let "
@@ -40,17 +47,17 @@ def unknown_sentence(unknown: dict) -> str:
     return words
 
 
-def measured_on(report: dict, auto: dict | None) -> str:
+def measured_on(evaluation: Evaluation, auto: dict | None) -> str:
     """Which images an evaluation's accuracy comes from, for the Results page; with an Auto run's description
     (its meta's "auto"), whether choosing among candidates on those images made it optimistic."""
     from core.evaluation.heldout import SPLIT_NAME
-    which, images = report["split"], report["num_images"]
+    which, images = evaluation.split, evaluation.num_images
     words = (f"{images} validation images, held out from the classifier that was measured. The saved classifier "
              "was then fitted again on all your labelled images, these included, so none is wasted; it is usually "
              "at least as good, but these images can no longer test it" if which == SPLIT_NAME
              else f"{images} validation images held out during training" if which.startswith("val")
-             else f"{images} test images in {report['folder']}" if which == "test"
-             else f"{images} images in {report['folder']}")
+             else f"{images} test images in {evaluation.folder}" if which == "test"
+             else f"{images} images in {evaluation.folder}")
     if auto and (which == SPLIT_NAME or which.startswith("val")):
         kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
         tried = len([r for r in auto["rows"] if "val_accuracy" in r])  # the candidates that finished training

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from core.base.atomic import atomic_write_json
 from core.base.errors import TransferLabError
 from core.evaluation.metrics import roc_curve
 from core.models.bundle import META_FILE, Bundle, read_meta
+
+if TYPE_CHECKING:
+    from core.evaluation.predict import Evaluation
 
 POINTS = 200  # thresholds on the curve
 
@@ -55,11 +59,11 @@ def threshold_curve(known, other=(), extra=(), points: int = POINTS) -> Threshol
     return ThresholdCurve(grid.tolist(), accepted.tolist(), rejected.tolist(), len(k), len(o), auroc)
 
 
-def known_scores(bundle: Bundle, evaluation: dict | None = None) -> tuple[list[float], str]:
+def known_scores(bundle: Bundle, evaluation: Evaluation | None = None) -> tuple[list[float], str]:
     """Scores of images of known classes that no part of the model learnt from, and what they are: a test
     folder's (an evaluation of one), else those that set the threshold when the model was trained."""
-    images = (evaluation or {}).get("images") or []
-    if evaluation and evaluation.get("split") in ("test", "all") and images and "unknown_score" in images[0]:
+    images = evaluation.images if evaluation is not None else []
+    if evaluation is not None and evaluation.split in ("test", "all") and images and "unknown_score" in images[0]:
         return [i["unknown_score"] for i in images], f"the {len(images)} images scored"
     described = bundle.meta.get("unknown") or {}
     scores = described.get("held_out_scores")

@@ -164,8 +164,8 @@ def _measure(scan: DatasetScan, run_dir: Path, history: list[dict], cancel: Canc
     report = evaluate(bundle, scan, cancel=cancel)
     params = sum(p.numel() for p in bundle.net.parameters())
     seconds = [h["seconds"] for h in history]
-    return {"accuracy": report["accuracy"], "balanced_accuracy": report["balanced_accuracy"],
-            "val_images": report["num_images"], "best_epoch": bundle.meta["metrics"]["best_epoch"],
+    return {"accuracy": report.accuracy, "balanced_accuracy": report.balanced_accuracy,
+            "val_images": report.num_images, "best_epoch": bundle.meta["metrics"]["best_epoch"],
             "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else 0.0,
             "params_m": params / 1e6, "trainable_params_m": bundle.meta.get("trainable_params", 0) / 1e6,
             "size_mb": (run_dir / WEIGHTS_FILE).stat().st_size / 2**20,

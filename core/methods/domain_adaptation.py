@@ -319,9 +319,9 @@ def _measure_on_target(run_dir: Path, target_test: DatasetScan, device: str, cb:
     from core.evaluation.predict import evaluate
     bundle = load_bundle(run_dir)
     report = evaluate(bundle, target_test, device=device, cancel=cancel)
-    accuracy = float(report["accuracy"])
+    accuracy = float(report.accuracy)
     adaptation = {**bundle.meta["adaptation"], "target_test": {"folder": str(target_test.root), "accuracy": accuracy,
-                                                              "images": report["num_images"]}}
+                                                              "images": report.num_images}}
     cb.on_status(f"Accuracy on the labelled target images in {target_test.root}: {accuracy:.1%}")
     save_bundle(run_dir, bundle.net, {**bundle.meta, "adaptation": adaptation})
     return accuracy

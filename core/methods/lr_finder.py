@@ -3,7 +3,9 @@ few dozen steps with the learning rate growing exponentially, and suggest one fr
 
 The network is built exactly as training builds it (core.training.run_setup.build_run: same model, freeze
 depth, engine, loss, L2-SP; the first stage of a two-stage run), on the training split only (at
-most ``max_images`` images, every class kept), and nothing is written into any run folder.
+most ``max_images`` images, every class kept), and nothing is written into any run folder. Its steps are the
+training loop's own (core.training.trainer.train_epoch: the out-of-memory retry and Cancel come with them);
+the sweep only sets the learning rate and reads each step's loss.
 
 Cost: with a frozen backbone (feature extraction, truncated, the head stage of two-stage runs)
 the backbone runs once per image (cached on disk, and reused by a training run on the same
@@ -19,25 +21,24 @@ learning rate within 25% on a feature-extraction test set.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Iterator
-
-import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from core.base.cancel import CancelToken, cancel_hooks, check
+from core.base.cancel import CancelToken, cancel_hooks
 from core.base.errors import TransferLabError
 from core.base.progress import Progress
 from core.data.dataset import DatasetScan, make_split
 from core.data.items import ImageItem
 from core.models.network import set_train_mode
-from core.training.events import Prepare, TrainCallback
+from core.training.checkpoint import LoopState
+from core.training.events import BatchEnd, Prepare, TrainCallback
 from core.training.run_setup import build_run
 from core.training.settings import TrainSettings
-from core.training.step import train_step
+from core.training.trainer import train_epoch
 
 SMOOTHING = 0.98  # exponential moving average of the loss, bias-corrected (as fastai)
 DIVERGENCE = 4.0  # stop once the smoothed loss exceeds this multiple of the best one
@@ -76,28 +77,21 @@ def find_learning_rate(scan: DatasetScan, settings: TrainSettings, num_steps: in
     run = build_run(settings, scan.classes, items, [], _ProgressCallback(progress, num_steps), cancel)
     ratio = settings.backbone_lr / settings.head_lr
     run.scheduler = LambdaLR(run.optimizer, lambda i: _lr_at(i, num_steps, start_lr, end_lr) / settings.head_lr)
-    lrs, raw, smooth = [], [], []
-    average, best, diverged = 0.0, math.inf, False
-    hooks = cancel_hooks(run.net, cancel)
+    sweep = _Sweep(progress, num_steps, start_lr, end_lr)
+    hooks, state = cancel_hooks(run.net, cancel), LoopState()  # the state keeps an out-of-memory retry's size
     try:
         set_train_mode(run.net)
-        for step, (x, y) in zip(range(num_steps), _endless(run.engine)):
-            check(cancel)
-            lrs.append(run.optimizer.param_groups[0]["lr"])
-            loss, _ = train_step(run, x, y)
-            average = SMOOTHING * average + (1 - SMOOTHING) * loss
-            smoothed = average / (1 - SMOOTHING ** (step + 1))
-            raw.append(loss)
-            smooth.append(smoothed)
-            best = min(best, smoothed)
-            if progress:
-                progress(step + 1, num_steps, f"Trying learning rate {lrs[-1]:.1e}: loss {smoothed:.3f}")
-            if not math.isfinite(loss) or smoothed > DIVERGENCE * best:
-                diverged = step + 1 < num_steps
-                break
+        for epoch in itertools.count(1):  # the training loop's own pass over the batches, as often as it takes
+            before = len(sweep.raw)
+            train_epoch(run, state, epoch, sweep, cancel)
+            if len(sweep.raw) == before:
+                raise TransferLabError("No training image could be read; check the dataset report")
+    except _Enough:
+        pass
     finally:
         for hook in hooks:
             hook.remove()
+    lrs, smooth, raw, diverged = sweep.lrs, sweep.smooth, sweep.raw, sweep.diverged
     suggestion, reason = suggest(lrs, smooth, settings.head_lr)
     return LRFinderResult(lrs, smooth, raw, suggestion, suggestion * ratio, reason, diverged,
                           time.monotonic() - started)
@@ -137,18 +131,6 @@ def _lr_at(step: int, steps: int, start_lr: float, end_lr: float) -> float:
     return start_lr * (end_lr / start_lr) ** (min(step, steps - 1) / (steps - 1))
 
 
-def _endless(engine) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    epoch = 1
-    while True:
-        empty = True
-        for batch in engine.train_batches(epoch):
-            empty = False
-            yield batch
-        if empty:
-            raise TransferLabError("No training image could be read; check the dataset report")
-        epoch += 1
-
-
 def _subsample(items: list[ImageItem], limit: int, seed: int) -> list[ImageItem]:
     """At most ``limit`` items, each class keeping its share (and at least one image)."""
     if len(items) <= limit:
@@ -164,6 +146,10 @@ def _subsample(items: list[ImageItem], limit: int, seed: int) -> list[ImageItem]
     return sorted(chosen, key=lambda i: (i.label, str(i.path)))
 
 
+class _Enough(Exception):
+    """The sweep has its steps, or its loss diverged."""
+
+
 class _ProgressCallback(TrainCallback):
     def __init__(self, progress: Progress | None, steps: int) -> None:
         self.progress, self.steps = progress, steps
@@ -175,3 +161,32 @@ class _ProgressCallback(TrainCallback):
     def on_prepare(self, event: Prepare) -> None:
         if self.progress:
             self.progress(event.done, event.total, event.stage)
+
+
+class _Sweep(_ProgressCallback):
+    """Each step's learning rate and loss, smoothed as fastai does; stops the pass after ``steps`` steps or once
+    the loss diverges."""
+
+    def __init__(self, progress: Progress | None, steps: int, start_lr: float, end_lr: float) -> None:
+        super().__init__(progress, steps)
+        self.start_lr, self.end_lr = start_lr, end_lr
+        self.lrs: list[float] = []
+        self.raw: list[float] = []
+        self.smooth: list[float] = []
+        self.average, self.best, self.diverged = 0.0, math.inf, False
+
+    def on_batch_end(self, event: BatchEnd) -> None:
+        step = len(self.raw)
+        self.lrs.append(_lr_at(step, self.steps, self.start_lr, self.end_lr))  # the rate this step used
+        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * event.loss
+        smoothed = self.average / (1 - SMOOTHING ** (step + 1))
+        self.raw.append(event.loss)
+        self.smooth.append(smoothed)
+        self.best = min(self.best, smoothed)
+        if self.progress:
+            self.progress(step + 1, self.steps, f"Trying learning rate {self.lrs[-1]:.1e}: loss {smoothed:.3f}")
+        if not math.isfinite(event.loss) or smoothed > DIVERGENCE * self.best:
+            self.diverged = step + 1 < self.steps
+            raise _Enough
+        if step + 1 >= self.steps:
+            raise _Enough

@@ -189,7 +189,7 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: LoopState, start_epoch
                 seen, correct, loss_sum = fit_run_classifier(run, cb, cancel)
             else:
                 try:
-                    seen, correct, loss_sum = _train_epoch(run, progress, epoch, cb, cancel, deadline)
+                    seen, correct, loss_sum = train_epoch(run, progress, epoch, cb, cancel, deadline)
                 except _OutOfTime:
                     if progress.best_state is None:
                         raise TransferLabError("The time budget ran out before the first epoch ended") from None
@@ -242,9 +242,11 @@ def _no_time_for_epoch(deadline: float | None, history: list[dict], now: float) 
     return deadline is not None and bool(history) and now + history[-1]["seconds"] > deadline
 
 
-def _train_epoch(run: Run, progress: LoopState, epoch: int, cb: TrainCallback,
-                 cancel: CancelToken | None, deadline: float | None = None) -> tuple[int, int, float]:
-    """One pass over the training batches; returns (images seen, right, summed loss)."""
+def train_epoch(run: Run, progress: LoopState, epoch: int, cb: TrainCallback,
+                cancel: CancelToken | None, deadline: float | None = None) -> tuple[int, int, float]:
+    """One pass over the training batches (a training method's step hook, the out-of-memory retry, Cancel, a
+    BatchEnd event per step); returns (images seen, right, summed loss). The learning-rate sweep
+    (core.methods.lr_finder) runs its steps through it too, stopping from its callback."""
     seen = correct = 0
     loss_sum = 0.0
     t0 = time.monotonic()
