@@ -131,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "how well its unknown score tells them apart (AUROC)")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     c.set_defaults(func=cmd_evaluate)
-    from core.cli import experiments
+    from core.cli import experiments, labels
     experiments.register(command)
+    labels.register(command)
     return p
 
 

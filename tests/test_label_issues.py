@@ -1,0 +1,78 @@
+"""Likely label mistakes (core.methods.label_issues): confident learning's flags as cleanlab computes them,
+out-of-fold probabilities that never score an image with a classifier that saw it, and a real run that finds
+images put in the wrong folder without writing to it."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from core.data.dataset import scan_dataset
+from core.methods.label_issues import confident_issues, find_label_issues, out_of_fold_probabilities
+from tests.datagen import make_class_folder, tree_fingerprint
+
+
+def _noisy_probabilities(seed: int):
+    rng = np.random.default_rng(seed)
+    classes, n = 4, 200
+    truth = rng.integers(0, classes, n)
+    labels = truth.copy()
+    flipped = rng.choice(n, 20, replace=False)
+    labels[flipped] = (truth[flipped] + rng.integers(1, classes, 20)) % classes
+    logits = rng.normal(0, 1, (n, classes)) + 3.0 * np.eye(classes)[truth]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return labels, p, set(flipped.tolist())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_flags_are_cleanlabs_confident_learning(seed):
+    from cleanlab.filter import find_label_issues as cleanlab_issues
+    labels, p, flipped = _noisy_probabilities(seed)
+    order, suggested = confident_issues(labels, p)
+    reference = cleanlab_issues(labels, p, filter_by="confident_learning", return_indices_ranked_by="self_confidence")
+    assert order.tolist() == reference.tolist()
+    assert np.all(suggested != labels[order]) and len(set(order.tolist()) & flipped) >= 0.7 * len(flipped)
+
+
+def test_out_of_fold_probabilities_never_come_from_a_classifier_that_saw_the_image():
+    """A row whose features repeat nowhere else cannot be learnt by heart: its label is invisible to its fold."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = rng.normal(0, 1, (60, 8)) + 4 * np.eye(3, 8)[y]
+    y_wrong = y.copy()
+    y_wrong[5] = 2  # a class-0 image labelled 2: a classifier trained on it would believe it
+    p = out_of_fold_probabilities(x, y_wrong, 3)
+    assert p.shape == (60, 3) and np.allclose(p.sum(1), 1)
+    assert p[5].argmax() == 0 and p[5, 2] < 0.2  # judged by the others, it looks like class 0
+
+
+def test_images_in_the_wrong_folder_are_found_and_the_folder_is_untouched(tmp_path):
+    classes = ["circle", "square", "triangle"]
+    folder = make_class_folder(tmp_path / "shapes", classes, per_class=14, size=64)
+    moved = []
+    for source, target in zip(classes, classes[1:] + classes[:1]):  # one image of each class into the next folder
+        image = sorted((folder / source).iterdir())[0]
+        shutil.move(image, folder / target / f"misfiled {image.name}")
+        moved.append(str(folder / target / f"misfiled {image.name}"))
+    before = tree_fingerprint(folder)
+    found = find_label_issues(scan_dataset(folder), image_size=64)
+    assert tree_fingerprint(folder) == before
+    top = [i.path for i in found.issues[:len(moved) + 2]]
+    assert len(set(moved) & set(top)) >= len(moved) - 1, found.to_dict()
+    first = next(i for i in found.issues if i.path in moved)
+    assert first.suggested != first.given and first.given_probability < first.suggested_probability
+
+
+def test_the_command_line_lists_them(tmp_path, capsys):
+    import json
+
+    from core.cli.main import main
+    folder = make_class_folder(tmp_path / "shapes", ["circle", "square"], per_class=10, size=48)
+    image = sorted((folder / "circle").iterdir())[0]
+    shutil.move(image, folder / "square" / "misfiled.png")
+    assert main(["label-issues", str(folder), "--json", "--quiet", "--image-size", "64"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["images"] == 20 and found["issues"][0]["path"].endswith("misfiled.png")
+    assert found["issues"][0]["given"] == "square" and found["issues"][0]["suggested"] == "circle"
+    assert main(["label-issues", str(folder), "--quiet", "--top", "1", "--image-size", "64"]) == 0
+    assert "square → circle" in capsys.readouterr().out
