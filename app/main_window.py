@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
         self.next_button.setVisible(not last)
         if self.state.result is None and not self.pages[TRAIN].is_busy() and self.current_index <= TRAIN:
             self.reached = min(self.reached, TRAIN)  # no model (e.g. another folder chosen): Results and Try wait
+        elif not last and not busy and page.is_complete():  # the step list opens what Next would (a walkthrough saw
+            self.reached = max(self.reached, self.current_index + 1)  # "press Next" beside a greyed Results step)
         for i in range(self.steps.count()):
             item = self.steps.item(i)
             enabled = i <= self.reached

@@ -386,3 +386,11 @@ def test_views_are_planned_as_one_decode_and_further_passes_whatever_the_decode_
     views = next(c for c in plan(_suggestion(similar=False), TrainSettings(), speeds, 200, 50, "best").candidates
                  if c.name == "views")
     assert views.predicted_s >= (200 * (0.02 + 3 * 0.01) + 50 * 0.02)
+
+
+def test_a_higher_score_that_was_not_kept_says_why():
+    """A walkthrough saw fine-tuning at 100% listed under a kept 94.4% with no word of the rule."""
+    from core.methods.plan_words import KEEPS, passed_over
+    kept, higher, lower = {"val_accuracy": 17 / 18, "winner": True}, {"val_accuracy": 1.0}, {"val_accuracy": 0.5}
+    assert "fewer than two more" in passed_over(higher, kept) and passed_over(lower, kept) == passed_over(kept, kept) == ""
+    assert "two more" in KEEPS

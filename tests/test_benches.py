@@ -25,6 +25,7 @@ BENCHES = {
     "bench.startup": ([], "startup_seconds"),
     "bench.tta_ensemble": ([], "tta_gain_best"),
     "bench.unknown": ([], "beats_softmax_on"),
+    "bench.label_noise": ([], "recall_min"),
     "bench.photo_patches": (["patches"], "images_written"),
     "bench.real_photos": (["photos"], "images_written"),
     "bench.glyphs": (["glyphs"], "images_written"),

@@ -86,6 +86,15 @@ def test_strategy_page_measures_explains_and_lets_the_user_override(qtbot, pages
     assert page.auto_box.isChecked() and state.auto_budget == "balanced" and not page.override_box.isEnabled()
     assert "Predicted time" in page.auto_box.plan_label.text() and "at the latest" in page.auto_box.plan_label.text()
     balanced = page.auto_box.plan_label.text()
+    import core.methods.plan_words as plan_words  # the finish time of day moves on with the clock
+    real = plan_words.time.time
+    plan_words.time.time = lambda: real() + 3 * 3600
+    try:
+        page.auto_box.clock.timeout.emit()
+        assert page.auto_box.plan_label.text() != balanced and page.auto_box.clock.isActive()
+    finally:
+        plan_words.time.time = real
+    page.auto_box.clock.timeout.emit()
     page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("fast"))
     assert state.auto_budget == "fast" and page.auto_box.plan_label.text() != balanced
     page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("minutes"))

@@ -52,6 +52,8 @@ def test_cancel_keeps_the_best_epoch_as_a_model_and_resume_continues(qtbot, wind
     assert "cancelled after epoch" in page.banner.text() and not page.resume_button.isHidden()
     assert page.is_complete() and (result.run_dir / "transferlab.json").is_file()
     assert f"Cancelled after epoch {len(result.history)} of 400" in page.progress.format()
+    assert page.progress.value() < page.progress.maximum()  # a walkthrough saw a full bar beside "cancelled"
+    assert window.steps.item(RESULTS).flags() & Qt.ItemFlag.ItemIsEnabled  # "press Next": the step is open too
     done = len(result.history)
     window.show_page(RESULTS)  # Results work on it, and say how it was saved
     results = window.pages[RESULTS]
@@ -124,8 +126,10 @@ def test_the_progress_bar_covers_a_40_epoch_two_stage_run(qtbot, window):
     page = window.pages[TRAIN]
     now = [0.0]
     page.clock = lambda: now[0]
+    page._on_event(("prepare", Prepare("Computing the features of the validation images", 6, 6)))
     page._on_event(("start", FitStart(40, 1, 24, 6, "CPU", 10, 100, "test")))  # stage 1: one batch of features
     bar = page.progress
+    assert bar.format() == "Epoch 1 of 40"  # not "…validation images: 0 / 1000" on the run's scale
     for epoch in range(1, 41):
         batches = 1 if epoch <= 2 else 8
         if epoch == 3:  # fine-tuning decodes the images once: a step with a bar of its own, 39 of 39 (a walkthrough

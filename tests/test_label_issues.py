@@ -76,3 +76,19 @@ def test_the_command_line_lists_them(tmp_path, capsys):
     assert found["issues"][0]["given"] == "square" and found["issues"][0]["suggested"] == "circle"
     assert main(["label-issues", str(folder), "--quiet", "--top", "1", "--image-size", "64"]) == 0
     assert "square → circle" in capsys.readouterr().out
+
+
+def test_the_next_images_to_label_are_unsure_and_unlike_each_other():
+    from core.methods.next_labels import margins, next_to_label
+    rng = np.random.default_rng(0)
+    twins = np.tile(rng.normal(0, 1, 16), (20, 1)) + rng.normal(0, 1e-3, (20, 16))  # 20 near-identical images
+    others = rng.normal(0, 1, (10, 16))
+    features = np.vstack([twins, others])
+    unsure = np.full((30, 2), 0.5) + np.c_[np.linspace(0, 0.05, 30), -np.linspace(0, 0.05, 30)]  # all nearly 50/50
+    picks = next_to_label(unsure, features, 5)
+    assert picks[0] == int(np.argmin(margins(unsure)))  # the least sure first
+    assert sum(p < 20 for p in picks) == 1 and len(set(picks)) == 5  # one of the twins is enough
+    sure = np.r_[np.tile([[0.99, 0.01]], (20, 1)), np.tile([[0.55, 0.45]], (10, 1))]
+    assert set(next_to_label(sure, features, 3)) <= set(range(20, 30))  # the sure ones wait
+    labelled = features[20:21]  # already labelled: its near copies are not asked for first
+    assert next_to_label(unsure[20:], features[20:], 1, labelled)[0] != 0

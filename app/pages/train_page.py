@@ -278,6 +278,8 @@ class TrainPage(WizardPage):
             self.eta.epoch = self._resumed_after + 1
             self.progress.setRange(0, self.eta.maximum())
             self.progress.setValue(self.eta.value())
+            self._set_format(f"Epoch {self.eta.epoch} of {e.epochs}")  # not a preparing step's "%v / %m" words on
+            # the run's scale (a walkthrough saw "…validation images: 0 / 1000" for 18 images)
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
                       f"{e.weights_source}.")
@@ -336,11 +338,17 @@ class TrainPage(WizardPage):
             for e in result.history:
                 self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"],
                                       e["val_accuracy"])
+            from core.methods.plan_words import passed_over
+            for r in rows:
+                if passed_over(r, kept):
+                    self._log(f"{r['title']} scored {r['val_accuracy']:.1%}{passed_over(r, kept)}.")
             self._log(f"Auto kept: {kept['title']} (validation accuracy {kept['val_accuracy']:.1%})"
                       + (" — stopped by Cancel; the best candidate finished so far is kept." if result.cancelled
                          else ""))
         if getattr(result, "cancelled", False) and not rows:
             done, planned = len(result.history), self.state.settings.epochs
+            self.progress.setRange(0, planned)  # the bar shows how far the run got, not a full bar
+            self.progress.setValue(done)
             self.progress.setFormat(f"Cancelled after epoch {done} of {planned} · best epoch {result.best_epoch} "
                                     f"kept ({result.best_val_accuracy:.1%})")
             self._log(f"Cancelled after epoch {done}: the best epoch so far ({result.best_epoch}) is saved as the "

@@ -3,14 +3,15 @@ and, after a run, every candidate tried with its score, time and the winner (cor
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout
 
 from core.base.errors import TransferLabError
 from core.methods.auto_search import BUDGET_WORDS, BUDGETS, DEFAULT_BUDGET, plan_for
-from core.methods.plan_words import about, duration, finish_words
+from core.methods.plan_words import KEEPS, about, duration, finish_words, passed_over
 
 MINUTES = "minutes"
+CLOCK_MS = 20_000  # how often "done around 14:54 if started now" moves on with the clock
 
 
 class AutoBox(QGroupBox):
@@ -49,6 +50,10 @@ class AutoBox(QGroupBox):
         self.toggled.connect(self._changed)
         self.budget_combo.currentIndexChanged.connect(self._changed)
         self.minutes_spin.valueChanged.connect(self._changed)
+        self.clock = QTimer(self)  # a walkthrough read "done around 14:54 if started now" at 14:55
+        self.clock.setInterval(CLOCK_MS)
+        self.clock.timeout.connect(self._show_plan_text)
+        self.clock.start()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
@@ -91,18 +96,19 @@ class AutoBox(QGroupBox):
             return
         items = "".join(f"<br>&nbsp;&nbsp;{i}. {html.escape(c.title)} ({about(c.predicted_s)})"
                         for i, c in enumerate(auto_plan.candidates, 1))
-        self.plan_label.setText(f"<b>{html.escape(finish_words(auto_plan))}</b><br>Tries, in this order, and keeps the "
-                                f"one most accurate on the validation images:{items}" + self._last_run())
+        self.plan_label.setText(f"<b>{html.escape(finish_words(auto_plan))}</b><br>Tries, in this order, and "
+                                f"{html.escape(KEEPS)}:{items}" + self._last_run())
 
     def _last_run(self) -> str:
         """The candidates of the last Auto run of this wizard: score, time, winner."""
         rows = getattr(self.state.result, "rows", None)
         if not rows:
             return ""
-        items = []
+        items, kept = [], next((r for r in rows if r.get("winner")), {})
         for r in rows:
             if "val_accuracy" in r:
-                what = f"{r['val_accuracy']:.1%} on the validation images, {duration(r['seconds'])}"
+                what = html.escape(f"{r['val_accuracy']:.1%} on the validation images, {duration(r['seconds'])}"
+                                   + passed_over(r, kept))
             else:
                 what = html.escape(r.get("reason", r["status"]))
             title = html.escape(r["title"])

@@ -111,14 +111,16 @@ def _train_auto(args, scan) -> int:
     data = {"run_dir": str(result.run_dir), "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
             "val_loss": result.best_val_loss, "winner": result.winner, "candidates": result.rows,
             "plan": auto_plan.to_dict(), "quadrant": f"{suggestion.size} + {suggestion.similarity}"}
+    from core.methods.plan_words import passed_over
+    winner = next((r for r in result.rows if r.get("winner")), {})
     lines = [f"  {'*' if r.get('winner') else ' '} {r['title']}: " + (
-        f"{r['val_accuracy']:.1%} validation accuracy, {r['seconds']:.0f} s" if "val_accuracy" in r
-        else r.get("reason", r["status"])) for r in result.rows]
+        f"{r['val_accuracy']:.1%} validation accuracy, {r['seconds']:.0f} s{passed_over(r, winner)}"
+        if "val_accuracy" in r else r.get("reason", r["status"])) for r in result.rows]
     if result.cancelled:
         data["cancelled"] = True
         lines.append("Cancelled: the best candidate finished so far is the saved model.")
     count = len(trained(result.rows))
-    kept = f"kept the best of {count} candidates" if count > 1 else "the one candidate trained"
+    kept = f"chosen among {count} candidates" if count > 1 else "the one candidate trained"
     emit(args, data, "\n".join([f"Saved model to {result.run_dir} ({kept}, "
                                   f"validation accuracy {result.best_val_accuracy:.1%})", *lines]))
     return EXIT_CANCELLED if result.cancelled else 0

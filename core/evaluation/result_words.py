@@ -62,7 +62,7 @@ def measured_on(evaluation: Evaluation, auto: dict | None) -> str:
         kept = next((r["title"] for r in auto["rows"] if r.get("winner")), auto["winner"])
         tried = len([r for r in auto["rows"] if "val_accuracy" in r])  # the candidates that finished training
         if tried > 1:
-            words += (f". Auto kept “{kept}”, the best of {tried} candidates on these same images, so this number "
+            words += (f". Auto kept “{kept}”, chosen among {tried} candidates on these same images, so this number "
                       "may be a little optimistic; a test/ folder in your dataset (or “Test on another folder…”) "
                       "gives one that is not")
         else:  # nothing was chosen on these images (the rest skipped, or a plan of one)

@@ -10,6 +10,18 @@ if TYPE_CHECKING:
     from core.methods.auto_search import Plan
 
 
+KEEPS = ("keeps the one most accurate on the validation images; a slower one must be right on at least two more of "
+         "them than a quicker one (one image is no evidence)")
+
+
+def passed_over(row: dict, kept: dict) -> str:
+    """Why a candidate that scored higher than the kept one on the validation images was not kept ("" otherwise)."""
+    if row is kept or row.get("val_accuracy", -1.0) <= kept.get("val_accuracy", -1.0):
+        return ""
+    return ("; not kept: right on fewer than two more validation images than the kept one, too few to prefer a "
+            "slower model")
+
+
 def finish_words(auto_plan: Plan, now: float | None = None) -> str:
     """The predicted time and finish time of day, in plain words."""
     now = time.time() if now is None else now
@@ -31,8 +43,7 @@ def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
     tries = "; ".join(f"{c.title} ({about(c.predicted_s)})" for c in auto_plan.candidates)
     rest = (" Once one scores 100% on them, the rest are skipped (on a tie the earlier one is kept)."
             if len(auto_plan.candidates) > 1 else "")
-    return (f"Tries, in this order: {tries}. The one with the best accuracy on the validation images is kept.{rest} "
-            + finish_words(auto_plan, now))
+    return f"Tries, in this order: {tries}. It {KEEPS}.{rest} " + finish_words(auto_plan, now)
 
 
 def about(seconds: float) -> str:
