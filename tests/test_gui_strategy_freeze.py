@@ -116,6 +116,12 @@ def test_strategy_page_measures_explains_and_lets_the_user_override(qtbot, pages
     page.on_enter()
     assert not page.task.is_running() and page.selected_strategy() == "fine-tune-all"
     assert state.settings.strategy == "fine-tune-all"
+    # Measuring again (here: after the validation share changed) keeps it too, and says so
+    state.settings = replace(state.settings, val_fraction=0.3)
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.on_enter()
+    assert page.selected_strategy() == state.settings.strategy == "fine-tune-all"
+    assert "is kept" in page.banner.text() and state.settings.val_fraction == 0.3
 
 
 def test_strategy_page_measure_again_and_cancel(qtbot, pages, tmp_path):

@@ -36,6 +36,7 @@ class StrategyPage(WizardPage):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self._pending_key: tuple | None = None
+        self._hand: str | None = None  # a strategy chosen by hand over the suggestion, kept through measuring again
         self._stage: tuple[int, int, float] | None = None  # (images, done at its start, clock) of a measuring stage
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
 
@@ -163,6 +164,7 @@ class StrategyPage(WizardPage):
             self._update_controls()
             return
         if self.state.suggestion is None or self.state.suggestion_key != self.state.advice_key():
+            self._hand = self._hand_choice()
             self.state.suggestion = None  # made for another dataset or model: no longer valid
             self.measure()
         else:
@@ -188,6 +190,8 @@ class StrategyPage(WizardPage):
             return
         self.banner.hide()
         self.status_label.hide()
+        if self.state.suggestion is not None:
+            self._hand = self._hand_choice()
         scan, settings = self.state.scan, replace(self.state.settings)
         self._pending_key = self.state.advice_key()
         self._stage = None
@@ -265,7 +269,18 @@ class StrategyPage(WizardPage):
         self.state.suggestion = suggestion
         self.state.suggestion_key = self._pending_key
         self.state.settings = suggestion.apply(self.state.settings)
+        hand, self._hand = self._hand, None
+        if hand is not None and hand != suggestion.strategy:  # a walkthrough saw its choice silently replaced
+            self.state.settings = suggestion.settings_for(hand, self.state.settings)
+            self.banner.show_message(f"Measured again. Your choice, “{STRATEGY_TITLES[hand]}”, is kept; the suggestion "
+                                     f"is “{STRATEGY_TITLES[suggestion.strategy]}”.", "info")
         self._show_suggestion(suggestion)
+
+    def _hand_choice(self) -> str | None:
+        """The strategy chosen by hand (Auto off) over the current suggestion, or None."""
+        s, chosen = self.state.suggestion, self.state.settings.strategy
+        hand = self.state.auto_budget is None and s is not None and chosen != s.strategy and chosen in self.radios
+        return chosen if hand else None
 
     def _on_stopped(self) -> None:
         self.measuring.hide()
