@@ -36,6 +36,15 @@ def results_page(qtbot, trained):
     page.shutdown()
 
 
+def test_the_action_buttons_stay_in_view_in_a_short_window(qtbot, results_page):
+    """A walkthrough at 1100x760 found Save, Export and Test cut in half until the page was scrolled."""
+    page = results_page
+    page.resize(1000, 520)
+    qtbot.wait(50)
+    for button in (page.save_button, page.export_button, page.test_button):
+        assert button.visibleRegion().boundingRect().height() == button.height()
+
+
 def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page):
     page = results_page
     report = page.state.evaluation

@@ -107,6 +107,9 @@ class WizardPage(QWidget):
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(10)
         outer.addWidget(VerticalScroll(content), 1)  # a short window scrolls the page instead of squeezing it
+        self.footer = QVBoxLayout()  # below the scrolled part, always in view: a page's own action buttons
+        self.footer.setSpacing(6)
+        outer.addLayout(self.footer)
         self.task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
 
     def on_enter(self) -> None:

@@ -125,9 +125,9 @@ class ResultsPage(WizardPage):
         for button in self._buttons():
             button.setEnabled(False)
             bottom.addWidget(button)
-        self.body.addLayout(bottom)
+        self.footer.addLayout(bottom)  # in view in a short window (a walkthrough found them cut until scrolled)
         self.layout().removeWidget(self.banner)  # "Report saved…" below the buttons: they stay where the mouse is
-        self.body.addWidget(self.banner)
+        self.footer.addWidget(self.banner)
         self.save_button.clicked.connect(self._save)
         self.report_button.clicked.connect(self._report)
         self.task.progress.connect(self.busy_row.report)
