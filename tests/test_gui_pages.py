@@ -203,6 +203,11 @@ def test_loss_axis_reads_as_plain_decimals_when_the_loss_is_tiny(qtbot):
               for text in axis.tickStrings(values, 1.0, spacing)]
     assert labels and not any("e" in text for text in labels), labels
     assert any(text.startswith("0.0000") for text in labels), labels
+    for plot in (curves.loss_plot, curves.acc_plot):  # one epoch: its axis counts whole epochs ("1", not "0.6")
+        axis = plot.getAxis("bottom")
+        low, high = plot.getViewBox().viewRange()[0]
+        ticks = [v for _, values in axis.tickValues(low, high, 300) for v in values]
+        assert ticks and all(v == round(v) for v in ticks) and "1" in axis.tickStrings(ticks, 1.0, 1.0), ticks
     curves.reset()  # a new run: the earlier run's tiny losses leave no axis behind
     qtbot.wait(50)
     low, high = curves.loss_plot.getViewBox().viewRange()[1]

@@ -1,5 +1,7 @@
 """Live training curves (pyqtgraph): loss and accuracy, per batch (smoothed) and per epoch."""
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -20,14 +22,30 @@ class PlainAxis(pg.AxisItem):
         return [f"{v * scale:.{places}f}" for v in values]
 
 
+class EpochAxis(pg.AxisItem):
+    """Whole epochs only (a walkthrough read "0.6 … 1.4" under a run's first epoch)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph's names
+        levels = [(spacing, [v for v in values if abs(v - round(v)) < 1e-9])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not any(values for _, values in levels):
+            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        return [f"{v * scale:.0f}" for v in values]
+
+
 class TrainingCurves(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole())
-        self.loss_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left")})
-        self.acc_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left")})
+        self.loss_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left"),
+                                                                          "bottom": EpochAxis("bottom")})
+        self.acc_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left"),
+                                                                         "bottom": EpochAxis("bottom")})
         for plot, title, label in ((self.loss_plot, "Loss (lower is better)", "loss"),
                                    (self.acc_plot, "Accuracy (higher is better)", "accuracy %")):
             plot.setTitle(title, color=foreground.name())
