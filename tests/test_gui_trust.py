@@ -60,9 +60,11 @@ def test_cancel_keeps_the_best_epoch_as_a_model_and_resume_continues(qtbot, wind
     qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
     assert f"cancelled after epoch {done} of 400" in results.accuracy_label.text()
     window.show_page(TRAIN)
+    page.resume_button.setFocus()
     with qtbot.waitSignal(page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
         page.resume_button.click()
     assert window.pages[TRAIN].task.is_running() and "Resuming the run" in page.log.toPlainText()
+    assert window.focusWidget() is page.cancel_button  # not the next button in line (a walkthrough's finding)
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         page.cancel_button.click()
     assert len(window.state.result.history) > done  # continued where it stopped

@@ -300,6 +300,9 @@ class FreezePage(WizardPage):
                                  "pretrained parameters")
         self.summary_label.setText(f"Training <b>{trainable:,}</b> of {total:,} pretrained parameters{below} "
                                    f"({pct:.1f}%) <b>+&nbsp;new&nbsp;classifier</b>")
+        self.summary_label.setToolTip("Parameters are the numbers a network learns. The Model step counts the "
+                                      "original ImageNet classifier too; it is replaced by your new one, so it is "
+                                      "not counted here.")
         self.backbone_lr_spin.setEnabled(depth > 0)
         self._show_note(depth, n)
         self._describe_augmentation()

@@ -225,8 +225,11 @@ class TrainPage(WizardPage):
             self.log.appendPlainText("─" * 40)
         self._log(message)
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())  # the new run, in view
+        had_focus = self.window().focusWidget() in (self.start_button, self.resume_button)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        if had_focus:  # the pressed button is disabled or hidden now: the keyboard goes to Cancel, not to the next
+            self.cancel_button.setFocus()  # button in line ("Run on a server…", a walkthrough found after Resume)
         self.device_combo.setEnabled(False)
         self.cancel_requested_at = None
         self._prepare_stage = None
