@@ -185,6 +185,8 @@ def test_try_page_says_unknown_for_an_image_unlike_the_training_ones(qtbot, trai
     row = page.results.itemWidget(page.results.item(0))
     from PySide6.QtWidgets import QLabel
     assert any("looks unlike your training images" in label.text() for label in row.findChildren(QLabel))
+    words = next(label.text() for label in row.findChildren(QLabel) if "looks unlike" in label.text())
+    assert "above the limit of" in words and "Nearest class:" in words  # the score has a scale, the guess a name
 
 
 def test_the_unknown_threshold_moves_on_its_curve_and_is_kept_with_the_model(qtbot, trained, tmp_path):

@@ -1,5 +1,6 @@
 """Step 7: drop new images (or a folder) and see what the model says about each."""
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -38,7 +39,7 @@ def _picture(bundle, result: dict, heatmap: bool):
 class ResultRow(QWidget):
     """One image: thumbnail, predicted class with probability, the top three as bars."""
 
-    def __init__(self, result: dict, thumb) -> None:
+    def __init__(self, result: dict, thumb, limit: float | None = None) -> None:
         super().__init__()
         self.thumb = thumb  # what the picture shows: the image, or its heatmap
         row = QHBoxLayout(self)
@@ -63,8 +64,11 @@ class ResultRow(QWidget):
                 from core.evaluation.result_words import score_words
                 from core.models.unknown_score import UNKNOWN_LABEL  # torch is loaded: predictions ran
                 self.label = UNKNOWN_LABEL
+                above = f", above the limit of {score_words(limit)}" if limit is not None else ""
                 unknown = QLabel(f"<span style='font-size:14pt; font-weight:600'>unknown</span> (looks unlike your "
-                                 f"training images; unknown score {score_words(result['unknown_score'])})")
+                                 f"training images: unknown score {score_words(result['unknown_score'])}{above}). "
+                                 f"Nearest class: {html.escape(probs[0][0])} ({probs[0][1]:.1%}), which the model "
+                                 "would answer without “I don't know”.")
                 unknown.setToolTip("Farther from every class than almost all of your training images are. The bars "
                                    "show the classes it resembles most all the same.")
                 unknown.setWordWrap(True)
@@ -273,9 +277,10 @@ class TryPage(WizardPage):
         self._last_batch = (paths, len(results), explained)
         if not results:
             self.banner.show_message("No images found there.", "info")
+        from core.evaluation.predict import unknown_threshold  # torch is loaded: predictions ran
         for r, thumb in zip(reversed(results), reversed(thumbs)):
             item = QListWidgetItem()
-            widget = ResultRow(r, thumb)
+            widget = ResultRow(r, thumb, unknown_threshold(self._bundle))
             item.setSizeHint(widget.sizeHint())
             self.results.insertItem(0, item)
             self.results.setItemWidget(item, widget)
