@@ -150,6 +150,18 @@ def test_the_progress_bar_covers_a_40_epoch_two_stage_run(qtbot, window):
     assert bar.value() < bar.maximum()  # full only when the run has finished
 
 
+def test_tab_never_stops_on_the_invisible_page_scroller(qtbot, window):
+    """A walkthrough counted Tab stops with nothing shown focused: the frameless area that scrolls a page."""
+    from app.pages.base import VerticalScroll
+    window.show()
+    window.activateWindow()
+    seen = []
+    for _ in range(30):
+        window.focusNextChild()
+        seen.append(window.focusWidget())
+    assert seen and not any(isinstance(w, VerticalScroll) for w in seen), seen
+
+
 def test_tab_leaves_the_class_table(qtbot, window):
     window.show()
     data = window.pages[0]
