@@ -171,7 +171,7 @@ class StepPlan:
     key: str  # step_key
     train_images: int
     other_s: float  # an epoch's planned seconds besides the training steps (the validation images' pass)
-    timed: float  # seconds per image this plan timed itself (a record is kept within 3x of it)
+    timed: float  # the step speed this plan used, seconds per image (a record is kept within 3x of it)
 
 
 def step_key(settings: TrainSettings, depth: int | None) -> str:
