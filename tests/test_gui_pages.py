@@ -35,6 +35,13 @@ def test_data_page_scans_in_the_background_and_shows_classes(qtbot, tmp_path):
     assert page.skipped_list.count() == 1 and "broken.jpg" in page.skipped_list.item(0).text()
     assert page.table.cellWidget(0, 2).layout().count() >= 3  # thumbnails
     assert tree_fingerprint(root) == before
+    assert "label sheet" not in page.summary.text()
+    from core.data.label_sheet import record  # a correction kept beside the folder: the scan applies it and says so
+    record(root, {root / "cats" / sorted(p.name for p in (root / "cats").iterdir() if p.suffix == ".png")[0]: "dogs"})
+    page.scan_folder(str(root))
+    qtbot.waitUntil(lambda: "label sheet" in page.summary.text(), timeout=20000)
+    assert page.table.item(0, 1).text() == "4" and "1 image relabelled" in page.summary.text()
+    assert tree_fingerprint(root) == before
 
 
 def test_data_page_explains_an_unusable_folder(qtbot, tmp_path):

@@ -242,8 +242,11 @@ class DataPage(WizardPage):
         total = sum(counts.values())
         layout = ("already split into " + ", ".join(f"{k}/" for k in scan.split_folders.values())
                   if scan.layout == "pre-split" else "one subfolder per class")
+        sheet = scan.label_sheet
+        corrected = (f" {sheet['changed']} image{'s' * (sheet['changed'] != 1)} relabelled or left out by your label "
+                     f"sheet, kept beside the folder ({html.escape(sheet['path'])})." if sheet else "")
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
-                             f"{len(scan.skipped)} files skipped.")
+                             f"{len(scan.skipped)} files skipped.{corrected}")
         self.skipped_list.clear()
         for skipped in scan.skipped:
             self.skipped_list.addItem(f"{relative(skipped.path, scan.root)} — {skipped.reason}")

@@ -30,11 +30,13 @@ def computer_dir() -> Path:
     return path
 
 
-def data_dir() -> Path:
-    """Per-user data directory for runs the app trains (override with TRANSFERLAB_DATA_DIR)."""
+def data_dir(create: bool = True) -> Path:
+    """Per-user data directory for runs the app trains (override with TRANSFERLAB_DATA_DIR); ``create=False``
+    only names it (a read that finds nothing leaves nothing behind)."""
     override = os.environ.get(DATA_ENV)
     path = Path(override) if override else Path(platformdirs.user_data_dir("TransferLab", "TransferLab"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

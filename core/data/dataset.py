@@ -29,6 +29,7 @@ class DatasetScan:
     extra_classes: dict[str, list[str]] = field(default_factory=dict)  # pre-split: split -> not in train
     split_folders: dict[str, str] = field(default_factory=dict)  # pre-split: split -> actual folder name
     info: dict[Path, ImageInfo] = field(default_factory=dict)  # per usable image: size, mode, hashes
+    label_sheet: dict | None = None  # {path, sha256, changed}: the label sheet applied (core.data.label_sheet)
     _groups: list | None = field(default=None, repr=False, compare=False)
 
     def duplicate_groups(self) -> list[DuplicateGroup]:
@@ -122,6 +123,7 @@ class DatasetScan:
             "split_folders": dict(self.split_folders),
             "problems": self.problems(),
             "health": self.health(),
+            **({"label_sheet": dict(self.label_sheet)} if self.label_sheet else {}),
         }
 
     def _folder(self, split: str) -> str:
@@ -193,7 +195,8 @@ def scan_dataset(root: str | os.PathLike, progress: Progress | None = None,
     for split in items:
         items[split].sort(key=lambda i: str(i.path))
     skipped.sort(key=lambda s: str(s.path))
-    return DatasetScan(root, layout, classes, items, skipped, extra, folders, info)
+    from core.data.label_sheet import apply_sheet  # corrections kept beside the folder, never in it
+    return apply_sheet(DatasetScan(root, layout, classes, items, skipped, extra, folders, info))
 
 
 def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> Split:

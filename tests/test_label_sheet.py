@@ -1,0 +1,67 @@
+"""The label sheet (core.data.label_sheet): corrections kept beside the dataset folder, applied by every scan,
+the folder itself never written to."""
+
+from core.data.dataset import make_split, scan_dataset
+from core.data.label_sheet import EXCLUDED, EXCLUDED_REASON, read_sheet, record, sheet_path
+from tests.datagen import make_class_folder, make_presplit_folder, tree_fingerprint
+
+
+def test_relabels_and_exclusions_apply_on_top_of_a_flat_folder_that_stays_untouched(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    folder = make_class_folder(tmp_path / "shapes", ["circles", "squares"], per_class=6, size=32)
+    before = tree_fingerprint(folder)
+    plain = scan_dataset(folder)
+    assert plain.label_sheet is None and "label_sheet" not in plain.summary()
+    moved, left_out = plain.items["all"][0].path, plain.items["all"][1].path  # two circles
+    sheet = record(folder, {moved: "squares", left_out.relative_to(folder): EXCLUDED})
+    assert sheet == sheet_path(folder) and not str(sheet).startswith(str(folder))
+    record(folder, {moved: "triangles"})  # the last row of a path wins; a new class is added after the others
+    scan = scan_dataset(folder)
+    assert tree_fingerprint(folder) == before
+    assert scan.classes == ["circles", "squares", "triangles"]
+    labels = {i.path: scan.classes[i.label] for i in scan.items["all"]}
+    assert labels[moved] == "triangles" and left_out not in labels and len(labels) == 11
+    assert any(s.path == left_out and s.reason == EXCLUDED_REASON for s in scan.skipped)
+    assert scan.summary()["label_sheet"]["changed"] == 2 and scan.summary()["counts"]["circles"] == 4
+    assert len(read_sheet(folder)) == 2
+
+
+def test_a_pre_split_folder_keeps_its_splits_under_the_sheet(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    folder = make_presplit_folder(tmp_path / "split", ["a", "b"], train=4, val=2)
+    scan = scan_dataset(folder)
+    val_item = scan.items["val"][0]
+    other = "b" if scan.classes[val_item.label] == "a" else "a"
+    record(folder, {val_item.path: other})
+    again = scan_dataset(folder)
+    assert [i.path for i in again.items["val"]] == [i.path for i in scan.items["val"]]
+    assert again.classes[make_split(again).val[0].label] == other and again.label_sheet["changed"] == 1
+
+
+def test_no_sheet_no_folder_made(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    scan_dataset(make_class_folder(tmp_path / "s", ["a", "b"], per_class=3, size=32))
+    assert not (tmp_path / "appdata").exists()
+
+
+def test_the_command_line_records_shows_imports_and_exports_corrections(tmp_path, monkeypatch, capsys):
+    import json
+
+    from core.cli.main import main
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    folder = make_class_folder(tmp_path / "shapes", ["circles", "squares"], per_class=4, size=32)
+    before = tree_fingerprint(folder)
+    first, second = sorted((folder / "circles").iterdir())[:2]
+    assert main(["relabel", str(folder), str(first), "--as", "squares", "--quiet"]) == 0
+    assert main(["relabel", str(folder), str(second), "--exclude", "--quiet"]) == 0
+    assert main(["relabel", str(folder), str(tmp_path / "elsewhere.png"), "--exclude", "--quiet"]) == 2
+    capsys.readouterr()
+    assert main(["labels", str(folder), "--json", "--export", str(tmp_path / "copy.csv")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["labels"] == {"circles/" + first.name: "squares", "circles/" + second.name: EXCLUDED}
+    other = make_class_folder(tmp_path / "again", ["circles", "squares"], per_class=4, size=32)
+    assert main(["labels", str(other), "--import", str(tmp_path / "copy.csv"), "--quiet"]) == 0
+    assert read_sheet(other) == shown["labels"]  # the same corrections, for a copy of the folder
+    scan = scan_dataset(folder)
+    assert scan.classes[next(i.label for i in scan.items["all"] if i.path == first)] == "squares"
+    assert tree_fingerprint(folder) == before
