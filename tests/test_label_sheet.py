@@ -24,6 +24,11 @@ def test_relabels_and_exclusions_apply_on_top_of_a_flat_folder_that_stays_untouc
     assert any(s.path == left_out and s.reason == EXCLUDED_REASON for s in scan.skipped)
     assert scan.summary()["label_sheet"]["changed"] == 2 and scan.summary()["counts"]["circles"] == 4
     assert len(read_sheet(folder)) == 2
+    import pytest
+
+    from core.base.errors import TransferLabError
+    with pytest.raises(TransferLabError, match="not in the dataset folder"):
+        record(folder, {tmp_path / "elsewhere.png": "squares"})
 
 
 def test_a_pre_split_folder_keeps_its_splits_under_the_sheet(tmp_path, monkeypatch):

@@ -19,6 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core.base.errors import TransferLabError
+
 EXCLUDED = "(excluded)"
 COLUMNS = ("path", "label", "source", "time")
 EXCLUDED_REASON = "left out in your label sheet"
@@ -61,6 +63,8 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     for image, label in changes.items():
         image = Path(image)
+        if image.is_absolute() and root not in image.parents:
+            raise TransferLabError(f"{image} is not in the dataset folder {root}")
         relative = image.relative_to(root) if image.is_absolute() else image
         writer.writerow([relative.as_posix(), label, source, stamp])
 
