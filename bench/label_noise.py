@@ -88,9 +88,7 @@ def active(x, y, test_x, test_y, classes: int, seed: int, chosen_by_model: bool,
             break
         step = min(ROUND, max(added) - (len(labelled) - 2 * classes))
         if chosen_by_model:
-            logits = fit.logits(x[pool])
-            p = np.exp(logits - logits.max(1, keepdims=True))
-            picks = pool[next_to_label(p / p.sum(1, keepdims=True), x[pool], step, x[labelled])]
+            picks = pool[next_to_label(fit.probabilities(x[pool]), x[pool], step, x[labelled])]
         else:
             picks = rng.choice(pool, min(step, len(pool)), replace=False)
         labelled += [int(i) for i in picks]

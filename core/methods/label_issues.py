@@ -66,11 +66,8 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, classes: int, folds:
     for k in range(folds):
         check(cancel)
         held = fold_of == k
-        fit = fit_linear(x[~held], y[~held], classes, l2=l2, seed=seed, cancel=cancel)
-        logits = fit.logits(x[held])
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        probabilities[held] = e / e.sum(axis=1, keepdims=True)
+        probabilities[held] = fit_linear(x[~held], y[~held], classes, l2=l2, seed=seed,
+                                         cancel=cancel).probabilities(x[held])
     return probabilities
 
 

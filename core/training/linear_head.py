@@ -58,6 +58,12 @@ class LinearFit:
     def logits(self, features) -> np.ndarray:
         return np.asarray(features, dtype=np.float64) @ self.weight.T + self.bias
 
+    def probabilities(self, features) -> np.ndarray:
+        """The softmax of :meth:`logits`, one row per image."""
+        logits = self.logits(features)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
     def to_linear(self, linear: torch.nn.Linear) -> None:
         """Copy the fit into ``linear`` (its shape must match)."""
         with torch.no_grad():
