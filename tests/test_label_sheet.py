@@ -16,6 +16,7 @@ def test_relabels_and_exclusions_apply_on_top_of_a_flat_folder_that_stays_untouc
     sheet = record(folder, {moved: "squares", left_out.relative_to(folder): EXCLUDED})
     assert sheet == sheet_path(folder) and not str(sheet).startswith(str(folder))
     record(folder, {moved: "triangles"})  # the last row of a path wins; a new class is added after the others
+    record(folder, {left_out: ""})  # a row without a label is no row (it made a class named "" before)
     scan = scan_dataset(folder)
     assert tree_fingerprint(folder) == before
     assert scan.classes == ["circles", "squares", "triangles"]

@@ -75,9 +75,8 @@ def cmd_labels(args) -> int:
     root = Path(args.data).resolve()
     if args.import_from:
         try:
-            with open(args.import_from, encoding="utf-8", newline="") as f:
-                rows = {r["path"]: r["label"] for r in csv.DictReader(f) if r.get("path") and r.get("label")}
-        except (OSError, KeyError, csv.Error) as exc:
+            rows = read_sheet(root, Path(args.import_from).resolve(strict=True))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise TransferLabError(f"Cannot read the sheet {args.import_from}: {exc}") from exc
         record(root, rows, source=f"imported from {Path(args.import_from).name}")
     sheet, labels = sheet_path(root), read_sheet(root)

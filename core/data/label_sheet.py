@@ -37,15 +37,19 @@ def sheet_path(root: str | os.PathLike, create: bool = False) -> Path:
 
 
 def read_sheet(root: str | os.PathLike, path: Path | None = None) -> dict[str, str]:
-    """{path relative to the root (with /): label}, the last row of each path; {} without a sheet."""
-    path = path or sheet_path(root)
+    """{path relative to the root (with /): label}, the last row of each path; {} without a sheet. ``path``: a
+    sheet elsewhere (one to import), read the same way."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return _labels((path or sheet_path(root)).read_bytes())
     except FileNotFoundError:
         return {}
+
+
+def _labels(data: bytes) -> dict[str, str]:
+    """The rows of a sheet's bytes, the last of each path kept (a row without a path or a label is no row)."""
     labels: dict[str, str] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        if row.get("path") and row.get("label") is not None:
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
+        if row.get("path") and row.get("label"):
             labels[row["path"].replace("\\", "/")] = row["label"]
     return labels
 
@@ -77,16 +81,20 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
 def apply_sheet(scan):
     """``scan`` (a core.data.dataset.DatasetScan) with its root's label sheet applied; itself without a sheet."""
     path = sheet_path(scan.root)
-    labels = read_sheet(scan.root, path)
+    try:
+        data = path.read_bytes()  # read once: its rows and its hash
+    except FileNotFoundError:
+        return scan
+    labels = _labels(data)
     if not labels:
         return scan
-    from core.data.items import ImageItem, SkippedFile
+    from core.data.items import ImageItem, SkippedFile, relative
     classes = list(scan.classes)
     items, skipped, changed = {}, list(scan.skipped), 0
     for split, split_items in scan.items.items():
         kept = []
         for item in split_items:
-            label = labels.get(_relative(item.path, scan.root))
+            label = labels.get(Path(relative(item.path, scan.root)).as_posix())
             if label is None or label == classes[item.label]:
                 kept.append(item)
                 continue
@@ -99,13 +107,6 @@ def apply_sheet(scan):
             kept.append(ImageItem(item.path, classes.index(label)))
         items[split] = kept
     skipped.sort(key=lambda s: str(s.path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
     return replace(scan, classes=classes, items=items, skipped=skipped, _groups=None,
                    label_sheet={"path": str(path), "sha256": digest, "changed": changed})
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
