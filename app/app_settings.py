@@ -6,6 +6,9 @@ ORGANIZATION = "TransferLab"
 APPLICATION = "TransferLab"
 
 
+HEATMAPS = "view/heatmaps"  # "Show what the model looks at": one choice for Results and Try (default on)
+
+
 def init_identity() -> None:
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)

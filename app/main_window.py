@@ -90,10 +90,19 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
-        row.addWidget(self.steps)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.steps, 1)
+        self.words_button = QPushButton("Words explained (F1)")
+        self.words_button.setToolTip("Every word the window uses that you may have to look up, in plain words")
+        self.words_button.setFixedWidth(190)
+        self.words_button.clicked.connect(self.show_words)
+        left.addWidget(self.words_button)
+        row.addLayout(left)
         row.addLayout(right, 1)
         self.setCentralWidget(central)
 
+        QShortcut(QKeySequence(Qt.Key.Key_F1), self, activated=self.show_words)
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
         self._enter_filter = _EnterMeansNext(self)
@@ -213,6 +222,13 @@ class MainWindow(QMainWindow):
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
 
     # side-by-side comparison; opening one of its runs -------------------------------------------
+    def show_words(self):
+        from app.glossary import GlossaryDialog
+        dialog = GlossaryDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def open_comparison(self) -> CompareDialog | None:
         if self.state.scan is None or self.current_page.is_busy():
             return None

@@ -14,6 +14,7 @@ from app import app_settings
 from app.pages.base import MessageBanner
 from app.tasks import Task
 from app.widgets.busy import BusyRow
+from app.widgets.plot import plot_widget
 from core.methods.adaptation import Adaptation
 from core.training.settings import DEFAULT_L2SP, fine_tunes, two_stage_possible
 
@@ -95,7 +96,7 @@ class MethodsDialog(QDialog):
         self.lr_use = QPushButton()
         self.lr_use.hide()
         self.lr_use.clicked.connect(self._use_lr)
-        self.lr_plot = pg.PlotWidget(background=self.palette().color(self.backgroundRole()))
+        self.lr_plot = plot_widget(background=self.palette().color(self.backgroundRole()))
         self.lr_plot.setLogMode(x=True, y=False)
         self.lr_plot.setLabel("bottom", "learning rate (new classifier)")
         self.lr_plot.setLabel("left", "training loss")

@@ -288,3 +288,20 @@ def test_a_message_below_the_buttons_is_scrolled_into_view(qtbot, results_page):
     qtbot.wait(50)
     page.banner.show_message("Report saved to somewhere.", "ok")
     qtbot.waitUntil(lambda: not page.banner.visibleRegion().isEmpty(), timeout=2000)
+
+
+def test_show_what_the_model_looks_at_is_one_choice_for_results_and_try(qtbot, trained):
+    from app.widgets.gallery import Gallery
+    data, result = trained
+    gallery = Gallery()
+    qtbot.addWidget(gallery)
+    page = TryPage(WizardState(scan=scan_dataset(data), result=result))
+    qtbot.addWidget(page)
+    assert gallery.heat_check.isChecked() and page.heat_check.isChecked()  # the same default on both
+    gallery.heat_check.setChecked(False)  # unticked on Results
+    page.on_enter()
+    assert not page.heat_check.isChecked() and not page.task.is_running()
+    page.heat_check.setChecked(True)  # ticked on Try: Results opens ticked next time
+    later = Gallery()
+    qtbot.addWidget(later)
+    assert later.heat_check.isChecked()

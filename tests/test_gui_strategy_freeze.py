@@ -102,8 +102,22 @@ def test_strategy_page_measures_explains_and_lets_the_user_override(qtbot, pages
     page.auto_box.budget_combo.setCurrentIndex(page.auto_box.budget_combo.findData("balanced"))
     save_shot(page, tmp_path, "strategy.png")
 
+    on_height = page.auto_box.plan_label.minimumHeight()
     page.auto_box.setChecked(False)  # by hand
     assert state.auto_budget is None and page.override_box.isEnabled()
+    # off, the box folds to its one line (the plan's height stayed: an empty grey box)
+    assert not page.auto_box.budget_combo.isVisibleTo(page)
+    assert page.auto_box.plan_label.minimumHeight() < on_height / 2
+    # Tab enters the strategies at the chosen one and never stops on a chart or a frameless scroller
+    from PySide6.QtWidgets import QAbstractScrollArea, QRadioButton
+    page.activateWindow()
+    stops = []
+    for _ in range(20):
+        page.focusNextChild()
+        stops.append(page.focusWidget())
+    radios = [w for w in stops if isinstance(w, QRadioButton)]
+    assert radios and all(r.isChecked() for r in radios), [r.text() for r in radios]
+    assert not any(isinstance(w, QAbstractScrollArea) for w in stops), stops
     page.radios["fine-tune-all"].click()
     assert state.settings.strategy == "fine-tune-all" and state.settings.freeze_depth == s.num_groups
     page.radios["fine-tune-top"].click()

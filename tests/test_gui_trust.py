@@ -320,3 +320,29 @@ def test_scan_again_reads_the_same_folder_with_the_images_added_since(qtbot, win
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         qtbot.mouseClick(page.rescan_button, Qt.MouseButton.LeftButton)
     assert window.state.scan.class_counts() == {"a": 4, "b": 4, "c": 3} and page.table.rowCount() == 3
+
+
+def test_f1_explains_the_words_a_domain_expert_would_look_up(qtbot, window):
+    """A walkthrough listed words a newcomer had to look up; F1 (or the button under the steps) explains them."""
+    from app.glossary import WORDS, GlossaryDialog
+    from PySide6.QtWidgets import QApplication
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)  # a shortcut needs its window active
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    dialog = window.findChild(GlossaryDialog)
+    assert dialog is not None and dialog.isVisible()
+    listed = " ".join(WORDS).lower()
+    for word in ("seed", "stratified", "parameters", "imagenet top-1", "freeze depth", "learning rate", "epoch",
+                 "batch size", "loss", "precision", "recall", "f1", "temperature", "ece", "grad-cam", "onnx",
+                 "auroc", "logme", "interval", "baseline"):
+        assert word in listed, word
+    dialog.filter.setText("epoch")
+    assert "Epoch" in dialog.shown_terms() and "ONNX, TorchScript" not in dialog.shown_terms()
+    assert "One pass of training" in dialog.text.toPlainText()
+    dialog.filter.setText("zzz")
+    assert dialog.shown_terms() == [] and "No word matches" in dialog.text.toPlainText()
+    dialog.close()
+    # the charts and the model table say it where the word is shown
+    assert "Loss" in window.pages[4].curves.loss_plot.toolTip()
+    assert "first guess" in window.pages[1].table.horizontalHeaderItem(3).toolTip()

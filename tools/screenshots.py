@@ -83,6 +83,10 @@ def main() -> int:
     window.go_next()
     wait_until(lambda: window.state.suggestion is not None and not window.current_page.is_busy())
     shot("3-strategy")
+    strategy = window.pages[2]
+    strategy.auto_box.setChecked(False)
+    shot("3b-strategy-auto-off")
+    strategy.auto_box.setChecked(True)
     window.go_next()
     if window.state.settings.classifier_fit == "epochs":  # a converged classifier is one fit
         window.state.settings = replace(window.state.settings, epochs=args.epochs)
@@ -121,6 +125,10 @@ def main() -> int:
     window.pages[6].predict_paths([str(p) for p in samples] + [str(tmp / "something-else.png")])
     wait_until(lambda: not window.current_page.is_busy() and window.pages[6].result_count() >= 3)
     shot("7-try-it")
+    words = window.show_words()
+    words.filter.setText("accuracy")
+    shot("10-words-explained", words)
+    words.close()
     if args.experiments:
         dialog = window.open_comparison()
         checks = {"tf_efficientnet_lite0", "feature-extraction", "fine-tune-top", "scratch"}

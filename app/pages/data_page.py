@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFi
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app import app_settings
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.resources import sample_data_dir
 from app.widgets.busy import BusyRow
@@ -110,7 +111,7 @@ class DataPage(WizardPage):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 999999)
         self.seed_spin.setValue(self.state.settings.seed)
-        self.seed_spin.setToolTip("Same seed, same split and same training run")
+        self.seed_spin.setToolTip(explain("Random seed", "Stratified split"))
         form.addRow("Held out for validation", self.val_spin)
         form.addRow("Random seed", self.seed_spin)
         self.split_note = QLabel()

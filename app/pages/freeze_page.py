@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.widgets.augmentation_strip import AugmentationStrip
 from app.widgets.layer_table import LayerGroupTable
@@ -68,15 +69,15 @@ class FreezePage(WizardPage):
         self.slider.setAccessibleName("Number of pretrained layer groups to train")
         inner.addWidget(self.slider)
         ends = QHBoxLayout()
-        ends.addWidget(QLabel("Head only"))
-        ends.addStretch(1)
-        self.depth_label = QLabel()
-        self.depth_label.setWordWrap(True)  # one long line made the window 74 px wider on this step
-        self.depth_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        ends.addWidget(self.depth_label, 1)
+        ends.addWidget(QLabel("Only the new classifier"))
         ends.addStretch(1)
         ends.addWidget(QLabel("All layers"))
         inner.addLayout(ends)
+        self.depth_label = QLabel()  # its own line: between the two ends it wrapped to four
+        self.depth_label.setWordWrap(True)  # one long line made the window 74 px wider on this step
+        self.depth_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        inner.addWidget(self.depth_label)
+        self.slider.setToolTip(explain("Freeze depth (layer groups)", "Parameters"))
         self.table = LayerGroupTable()
         inner.addWidget(self.table, 1)
         self.summary_label = QLabel()

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QPushButton, QTableWidget, QTableWidgetItem)
 
 from app import app_settings
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.busy import BusyRow
@@ -47,6 +48,8 @@ class ModelPage(WizardPage):
         self.table = QTableWidget(len(CATALOG), len(COLUMNS))
         self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, terms in ((1, ("Parameters",)), (3, ("ImageNet top-1",)), (FIT, ("Fit score (LogME)",))):
+            self.table.horizontalHeaderItem(column).setToolTip(explain(*terms))
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from app import app_settings
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.busy import BusyRow
@@ -57,6 +58,7 @@ class ResultsPage(WizardPage):
         self.calibration_label = QLabel()
         self.calibration_label.setWordWrap(True)
         self.calibration_label.setObjectName("subtitle")
+        self.calibration_label.setToolTip(explain("Calibration (temperature)", "Expected calibration error (ECE)"))
         self.body.addWidget(self.calibration_label)
 
         self.per_class = QTableWidget(0, 5)

@@ -112,6 +112,7 @@ class StrategyPage(WizardPage):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frameless, it showed no focus when Tab stopped on it
         scroll.setWidget(self.results)
         self.scroll = scroll
         scroll.hide()
@@ -137,6 +138,7 @@ class StrategyPage(WizardPage):
         self.cancel_button.clicked.connect(self._cancel)
         self.measure_button.clicked.connect(self.measure)
         self.strategy_group.idToggled.connect(self._strategy_toggled)
+        self.strategy_group.idToggled.connect(lambda *_: self._tab_stop_on_checked())
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_finished)
         self.task.failed.connect(lambda _msg: self._show_status("Measuring failed (see the message above). "
@@ -307,6 +309,7 @@ class StrategyPage(WizardPage):
         self.strategy_group.blockSignals(True)
         self.radios[current].setChecked(True)
         self.strategy_group.blockSignals(False)
+        self._tab_stop_on_checked()
         probe = s.extra.get("probe")
         if probe:
             cut = self.state.settings.cut_index if self.state.settings.strategy == "truncated" else None
@@ -329,6 +332,12 @@ class StrategyPage(WizardPage):
             self.probe_chart.set_probe(probe, self.state.settings.cut_index if strategy == "truncated" else
                                        probe["best_index"])
         self.completeChanged.emit()
+
+    def _tab_stop_on_checked(self) -> None:
+        """Tab enters the choice at the chosen strategy, as in any radio group; the arrow keys move within it
+        (Tab landed on the first, unchecked one)."""
+        for radio in self.radios.values():
+            radio.setFocusPolicy(Qt.FocusPolicy.StrongFocus if radio.isChecked() else Qt.FocusPolicy.ClickFocus)
 
     def selected_strategy(self) -> str | None:
         index = self.strategy_group.checkedId()

@@ -104,16 +104,21 @@ class TrainPage(WizardPage):
         s = self.state.settings
         if self.state.auto_budget is not None and self.state.suggestion is not None and self.state.adaptation is None:
             from core.methods.auto_search import plan_for
-            from core.methods.plan_words import describe_plan
+            from core.methods.plan_words import describe_plan, short_plan
             try:
-                words = describe_plan(plan_for(self.state.suggestion, s, self.state.auto_budget))
+                auto_plan = plan_for(self.state.suggestion, s, self.state.auto_budget)
+                line, words = short_plan(auto_plan), describe_plan(auto_plan)
             except Exception as exc:  # noqa: BLE001 - e.g. a budget too small: said here, and again on Start
-                words = str(exc)
-            self.plan.setText(f"<b>{s.model_name}</b> · Auto, {self.state.auto_budget} budget. {html.escape(words)}")
+                line = words = str(exc)
+            # one line, the whole plan on hover: seven lines of it here pushed the curves' axes off-screen
+            self.plan.setText(f"<b>{s.model_name}</b> · Auto, {self.state.auto_budget} budget: {html.escape(line)}. "
+                              "<i>(The Strategy step lists them; hover for the plan.)</i>")
+            self.plan.setToolTip(f"<p>{html.escape(words)}</p>")
             self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
             return
         length = ("classifier fitted to convergence" if s.classifier_fit == "converged" else
                   f"{s.epochs} epoch{'s' if s.epochs != 1 else ''}")
+        self.plan.setToolTip("")
         self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
                           f"{s.freeze_depth} layer group(s) trained · {length} · augmentation: {s.augmentation}")
         self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())

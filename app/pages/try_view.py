@@ -3,12 +3,13 @@
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from app import app_settings
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.widgets.busy import BusyRow
 from app.widgets.images import pixmap_from_array
@@ -101,8 +102,11 @@ class TryPage(WizardPage):
                                    "class, its confidence and every class's probability")
         self.clear_button = QPushButton("Clear")
         self.heat_check = QCheckBox("Show what the model looks at")
-        self.heat_check.setToolTip(f"Grad-CAM heatmaps on the pictures (the first {MAX_EXPLAINED} of a batch)")
+        self.heat_check.setToolTip(explain("Grad-CAM (heatmap)") + f"<p>Drawn on the first {MAX_EXPLAINED} pictures "
+                                   "of a batch.</p>")
+        self.heat_check.setChecked(app_settings.get_bool(app_settings.HEATMAPS, True))  # as on Results
         self.heat_check.toggled.connect(self._heat_toggled)
+        self.heat_check.toggled.connect(lambda on: app_settings.set_value(app_settings.HEATMAPS, on))
         self._last_batch: tuple[list[str], int, bool] = ([], 0, False)  # paths, rows shown, with heatmaps
         self.hint = QLabel()
         row = QHBoxLayout()
@@ -136,6 +140,8 @@ class TryPage(WizardPage):
         self._shown_run = None  # the model whose results the list shows
 
     def on_enter(self) -> None:
+        with QSignalBlocker(self.heat_check):  # ticked or not as last chosen here or on Results (nothing redrawn)
+            self.heat_check.setChecked(app_settings.get_bool(app_settings.HEATMAPS, True))
         ready = self.state.run_dir is not None
         now = Path(self.state.run_dir).resolve() if self.state.run_dir is not None else None
         if self._shown_run is not None and Path(self._shown_run).resolve() != now:  # another model now

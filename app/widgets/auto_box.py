@@ -25,7 +25,8 @@ class AutoBox(QGroupBox):
         self.setChecked(state.auto_budget is not None)
         col = QVBoxLayout(self)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Time budget:"))
+        self.budget_label = QLabel("Time budget:")
+        row.addWidget(self.budget_label)
         self.budget_combo = QComboBox()
         for name in BUDGETS:
             self.budget_combo.addItem(f"{name.capitalize()} — {BUDGET_WORDS[name]}", name)
@@ -45,7 +46,7 @@ class AutoBox(QGroupBox):
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextFormat(Qt.TextFormat.RichText)
         self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.plan_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+        self.plan_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         col.addWidget(self.plan_label)
         self.toggled.connect(self._changed)
         self.budget_combo.currentIndexChanged.connect(self._changed)
@@ -62,7 +63,8 @@ class AutoBox(QGroupBox):
     def _fit_height(self) -> None:
         """The scroll area around the page does not pass word-wrapped heights on: ask for the full one."""
         width = max(200, self.plan_label.width())
-        self.plan_label.setMinimumHeight(self.plan_label.heightForWidth(width))
+        self.plan_label.setMinimumHeight(0)  # heightForWidth never answers less than the minimum: it could not shrink
+        self.plan_label.setMinimumHeight(max(0, self.plan_label.heightForWidth(width)))
 
     def budget(self) -> str:
         data = self.budget_combo.currentData()
@@ -73,7 +75,10 @@ class AutoBox(QGroupBox):
         self._changed()
 
     def _changed(self, *_) -> None:
-        self.minutes_spin.setVisible(self.budget_combo.currentData() == MINUTES)
+        on = self.isChecked()  # off, the box folds to one line (a walkthrough saw an empty grey box)
+        self.budget_label.setVisible(on)
+        self.budget_combo.setVisible(on)
+        self.minutes_spin.setVisible(on and self.budget_combo.currentData() == MINUTES)
         self.state.auto_budget = self.budget() if self.isChecked() else None
         self._show_plan()
         self.changed.emit()

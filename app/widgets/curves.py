@@ -3,8 +3,11 @@
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from app.glossary import explain
+from app.widgets.plot import plot_widget
 
 TRAIN_COLOUR = "#1a73e8"
 # After an epoch both plots change; drawing them in the same event-loop pass can stall the window
@@ -42,9 +45,9 @@ class TrainingCurves(QWidget):
         pg.setConfigOptions(antialias=True)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole())
-        self.loss_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left"),
+        self.loss_plot = plot_widget(background=background, axisItems={"left": PlainAxis("left"),
                                                                           "bottom": EpochAxis("bottom")})
-        self.acc_plot = pg.PlotWidget(background=background, axisItems={"left": PlainAxis("left"),
+        self.acc_plot = plot_widget(background=background, axisItems={"left": PlainAxis("left"),
                                                                          "bottom": EpochAxis("bottom")})
         for plot, title, label in ((self.loss_plot, "Loss (lower is better)", "loss"),
                                    (self.acc_plot, "Accuracy (higher is better)", "accuracy %")):
@@ -58,6 +61,8 @@ class TrainingCurves(QWidget):
                            labelTextColor=foreground.name())
             plot.setMinimumHeight(180)
         self.acc_plot.setYRange(0, 100)
+        self.loss_plot.setToolTip(explain("Loss", "Epoch", "Validation images"))
+        self.acc_plot.setToolTip(explain("Accuracy", "Epoch", "Validation images"))
         self.batch_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1, alpha=0.6),
                                               name="train (per batch, smoothed)")
         self.train_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=2), symbol="o",
@@ -77,6 +82,12 @@ class TrainingCurves(QWidget):
         self._acc_timer.setInterval(SECOND_PLOT_DELAY_MS)
         self._acc_timer.timeout.connect(self._draw_accuracy)
         self.reset()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        # pyqtgraph asks for ~500 px; the page's scroll area sums the hints, so that pushed the axes and the log
+        # below the window's edge. Small enough that a banner does not make the page scroll either (the scroll bar
+        # moved Start and Cancel). Any height left over still goes to the curves (their stretch).
+        return QSize(super().sizeHint().width(), 240)
 
     def reset(self) -> None:
         self._batch = ([], [])

@@ -8,6 +8,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout,
                                QWidget)
 
+from app import app_settings
+from app.glossary import explain
 from app.tasks import Task
 from app.widgets.images import pixmap_from_array
 
@@ -55,8 +57,10 @@ class Gallery(QWidget):
         self.preview_caption.setWordWrap(True)
         self.preview_caption.setFixedWidth(CAPTION_WIDTH)
         self.heat_check = QCheckBox("Show what the model looks at")
-        self.heat_check.setChecked(True)
+        self.heat_check.setToolTip(explain("Grad-CAM (heatmap)"))
+        self.heat_check.setChecked(app_settings.get_bool(app_settings.HEATMAPS, True))
         self.heat_check.toggled.connect(self._show_preview)
+        self.heat_check.toggled.connect(lambda on: app_settings.set_value(app_settings.HEATMAPS, on))
         words = QVBoxLayout()  # beside the picture, not below it: a squeezed page cannot draw them over it
         words.addWidget(self.heat_check)
         words.addWidget(self.preview_caption)

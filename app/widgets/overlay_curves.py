@@ -4,6 +4,8 @@ which colour is which; a legend would sit on top of the curves)."""
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
+from app.widgets.plot import plot_widget
+
 PALETTE = ["#1a73e8", "#e8710a", "#188038", "#d93025", "#9334e6", "#12b5cb", "#f9ab00", "#5f6368"]
 
 
@@ -12,8 +14,8 @@ class OverlayCurves(QWidget):
         super().__init__(parent)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
-        self.acc_plot = pg.PlotWidget(background=background)
-        self.loss_plot = pg.PlotWidget(background=background)
+        self.acc_plot = plot_widget(background=background)
+        self.loss_plot = plot_widget(background=background)
         for plot, title, label in ((self.acc_plot, "Validation accuracy (higher is better)", "accuracy %"),
                                    (self.loss_plot, "Validation loss (lower is better)", "loss")):
             plot.setTitle(title, color=foreground)

@@ -3,6 +3,8 @@
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.widgets.plot import plot_widget
+
 BAR, BEST, FINAL = "#9aa0a6", "#1a73e8", "#e8710a"
 
 
@@ -10,7 +12,7 @@ class ProbeChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         foreground = self.palette().color(self.foregroundRole()).name()
-        self.plot = pg.PlotWidget(background=self.palette().color(self.backgroundRole()))
+        self.plot = plot_widget(background=self.palette().color(self.backgroundRole()))
         self.plot.setTitle("How well each layer's features tell your classes apart", color=foreground)
         self.plot.setLabel("left", "accuracy of a simple classifier on it, %", color=foreground)
         self.plot.setYRange(0, 100)

@@ -5,6 +5,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from app.widgets.curves import TRAIN_COLOUR, VAL_COLOUR
+from app.widgets.plot import plot_widget
 
 
 class RocPanel(QWidget):
@@ -14,7 +15,7 @@ class RocPanel(QWidget):
         super().__init__(parent)
         background = self.palette().color(self.backgroundRole())
         foreground = self.palette().color(self.foregroundRole()).name()
-        self.plot = pg.PlotWidget(background=background)
+        self.plot = plot_widget(background=background)
         self.plot.setMinimumHeight(160)
         self.plot.setLabel("bottom", "false positive rate", color=foreground)
         self.plot.setLabel("left", "true positive rate", color=foreground)

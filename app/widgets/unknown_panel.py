@@ -39,6 +39,10 @@ def _round_label(x: float) -> str:
 
 
 class _Plot(pg.PlotWidget):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop, as app.widgets.plot's charts
+
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name. pyqtgraph asks for 600 x 480: the page would scroll
         return QSize(300, 80)
 

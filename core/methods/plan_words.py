@@ -46,6 +46,13 @@ def describe_plan(auto_plan: Plan, now: float | None = None) -> str:
     return f"Tries, in this order: {tries}. It {KEEPS}.{rest} " + finish_words(auto_plan, now)
 
 
+def short_plan(auto_plan: Plan) -> str:
+    """The plan in one line (the Train step; the Strategy step shows it whole)."""
+    n = len(auto_plan.candidates)
+    return (f"{n} candidate{'s' if n != 1 else ''}, predicted time {duration(auto_plan.predicted_s)} "
+            f"({duration(auto_plan.limit_s)} at the latest)")
+
+
 def about(seconds: float) -> str:
     """A predicted time in words: "about 7 s", or "under a second" (an earlier-layer try that only fits)."""
     return "under a second" if seconds < 0.5 else f"about {duration(seconds)}"

@@ -1,0 +1,110 @@
+"""The words the window uses that a domain expert may have to look up, each in plain words
+(the "Words explained" window: F1, or the link under the steps)."""
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QTextBrowser, QVBoxLayout
+
+# term -> plain words. The term is as the window shows it; the technical name, where another, in brackets.
+WORDS = {
+    "Accuracy": "The share of images the model names correctly. Measured on images it did not learn from, so it "
+                "says how it will do on new ones.",
+    "Augmentation": "Training images varied a little each time they are shown (cropped, flipped, rotated), so the "
+                    "model learns the object rather than one exact picture.",
+    "AUROC": "How well a score separates two kinds of images, whatever threshold is chosen: 1.0 separates them "
+             "perfectly, 0.5 is no better than a coin toss (area under the ROC curve).",
+    "Batch size": "How many images training looks at before each small correction of the model. Lower it if the "
+                  "computer runs out of memory.",
+    "Calibration (temperature)": "Adjusting the model's stated confidence so that \u201c80% sure\u201d is right about "
+                                 "80% of the time. One number, the temperature, softens or sharpens every answer.",
+    "Classifier": "The small, new last part of the model that turns what the network sees into one of your "
+                  "classes. It is always trained on your images.",
+    "Confusion matrix": "A table of which class each image really is (rows) against what the model answered "
+                        "(columns); the diagonal holds the right answers.",
+    "Cross-validation": "Scoring on images held out in turns: the images are split into parts, each part is scored "
+                        "by a model trained on the others, so every image is scored by a model that did not see it.",
+    "Earlier-layer features (cut)": "Using the network only up to an earlier layer, where it still sees generic "
+                                    "things (edges, colours, textures), and training the new classifier on that.",
+    "Epoch": "One pass of training over all training images.",
+    "Expected calibration error (ECE)": "How far, on average, the model's stated confidence is from how often it "
+                                        "is right. 0% is perfectly honest confidence.",
+    "Feature extraction": "Keeping the pretrained network exactly as it is and training only the new classifier on "
+                          "what the network sees (its features).",
+    "Features": "The numbers a network computes from an image: what it \u201csees\u201d. Early layers describe "
+                "edges and textures, later ones whole objects.",
+    "Fine-tuning": "Training some or all of the pretrained layers too, gently (a small learning rate), so they adjust "
+                   "to your images without forgetting what they learnt.",
+    "Fit score (LogME)": "A quick estimate, before any training, of how well a model's features suit your images. "
+                         "Higher is better; small differences do not matter.",
+    "Freeze depth (layer groups)": "How many groups of pretrained layers, counted from the output, are trained. "
+                                   "The rest stay as they are (frozen).",
+    "Grad-CAM (heatmap)": "A picture of where in the image the model looked to give its answer: warm colours "
+                          "mattered most.",
+    "\u201cI don't know\u201d (unknown score)": "How unlike every class an image is. Above the threshold the model "
+                                                "answers \u201cI don't know\u201d instead of guessing a class.",
+    "ImageNet": "The 1.2 million everyday photos in 1,000 classes on which the pretrained models learnt to see.",
+    "ImageNet top-1": "How often the pretrained model named an ImageNet photo correctly at its first guess: a rough "
+                      "sign of its quality, not of how it will do on your images.",
+    "Learning rate": "How big each correction during training is. Too high and training jumps about; too low and it "
+                     "learns slowly.",
+    "Loss": "The training's own measure of how wrong the model is; lower is better. Training lowers it step by step.",
+    "L2-SP": "Fine-tuning that keeps the pretrained layers close to where they started, which helps with few images.",
+    "Majority-class baseline": "The score of always answering the most common class: a model must beat it to be "
+                               "of any use.",
+    "Domain adaptation (DANN)": "Training that also looks at unlabelled images of a new setting (another camera, "
+                                "other light) so the model works there too.",
+    "95% interval": "The range the true accuracy most likely lies in, given how few images were scored (Wilson "
+                    "interval). Few images: a wide range.",
+    "ONNX, TorchScript": "File formats for using the trained model in other programs.",
+    "Parameters": "The numbers inside a network that training adjusts; a size measure of the model.",
+    "Precision (of a class)": "Of the images the model called this class, the share that really are.",
+    "Precision (of numbers)": "How many digits the computer keeps while computing (32-bit, or the faster 16-bit "
+                              "bfloat16); it does not change what the model learns in any visible way.",
+    "Pretrained model": "A network that already learnt to see from millions of photos (ImageNet); transfer learning "
+                        "reuses it for your classes.",
+    "Random seed": "A number that fixes every random choice (the split, the order of images): the same seed gives "
+                   "the same split and the same run.",
+    "Recall": "Of the images that really are this class, the share the model found.",
+    "F1": "One number for precision and recall together (their harmonic mean); 1.00 is perfect.",
+    "Stratified split": "Each class is split the same way into training and validation images, so both hold every "
+                        "class in the same proportions.",
+    "Two-stage fine-tuning": "First train the new classifier alone, then the pretrained layers with it, so an "
+                             "untrained classifier does not disturb them.",
+    "Validation images": "Images set aside from training and used to score the model and choose between candidates. "
+                         "They are never learnt from.",
+}
+
+
+def explain(*terms: str) -> str:
+    """A tooltip: each term with its plain words."""
+    return "".join(f"<p><b>{html.escape(t)}</b>: {html.escape(WORDS[t])}</p>" for t in terms)
+
+
+class GlossaryDialog(QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Words explained")
+        self.resize(560, 600)
+        col = QVBoxLayout(self)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Find a word…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._show)
+        col.addWidget(self.filter)
+        self.text = QTextBrowser()
+        col.addWidget(self.text, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        col.addWidget(buttons)
+        self._show("")
+        self.filter.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def shown_terms(self) -> list[str]:
+        needle = self.filter.text().strip().lower()
+        return [t for t in sorted(WORDS, key=lambda t: t.strip("\u201c").lower())
+                if needle in t.lower() or needle in WORDS[t].lower()]
+
+    def _show(self, _text: str) -> None:
+        terms = self.shown_terms()
+        self.text.setHtml(explain(*terms) if terms else "<p>No word matches.</p>")
