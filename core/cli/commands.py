@@ -24,6 +24,9 @@ def _scan_text(scan) -> str:
     lines = [f"{scan.root}: {s['num_images']} images, {len(scan.classes)} classes ({scan.layout})"]
     for name, count in scan.class_counts().items():
         lines.append(f"  {name:30} {count:6d}")
+    if scan.label_sheet:
+        lines.append(f"Label sheet {scan.label_sheet['path']}: {scan.label_sheet['changed']} image(s) relabelled or "
+                     "left out")
     if scan.skipped:
         lines.append(f"Skipped {len(scan.skipped)} files:")
         lines += [f"  {f.path}: {f.reason}" for f in scan.skipped]
@@ -35,7 +38,7 @@ def _scan_text(scan) -> str:
 
 
 def cmd_scan(args) -> int:
-    scan = scan_folder(args.data, args.quiet)
+    scan = scan_folder(args.data, args.quiet, args.labels)
     emit(args, scan.summary(), _scan_text(scan))
     return EXIT_BAD_INPUT if scan.problems() else 0
 
@@ -88,7 +91,7 @@ def cmd_evaluate(args) -> int:
     from core.evaluation.predict import evaluate
     from core.models.bundle import load_bundle
     bundle = load_bundle(Path(args.run))
-    scan = scan_folder(args.data, args.quiet)
+    scan = scan_folder(args.data, args.quiet, args.labels)
     with Bar(args.quiet, "Evaluating") as bar:
         report = evaluate(bundle, scan, args.device, progress=bar,
                           unknown_folder=Path(args.unknown_folder) if args.unknown_folder else None)

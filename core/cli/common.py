@@ -56,10 +56,17 @@ def emit(args, data, text: str) -> None:
         print(text)
 
 
-def scan_folder(path: str, quiet: bool):
+def scan_folder(path: str, quiet: bool, labels: str | None = None):
+    """Scan ``path``; ``labels``: a label sheet to apply instead of the folder's own (``--labels SHEET``)."""
     from core.data.dataset import scan_dataset
     with Bar(quiet, "Scanning") as bar:
-        return scan_dataset(Path(path), progress=bar)
+        return scan_dataset(Path(path), progress=bar, labels=Path(labels) if labels else None)
+
+
+def add_labels_flag(c) -> None:
+    """``--labels SHEET`` on a command that scans a dataset folder."""
+    c.add_argument("--labels", metavar="SHEET", help="apply this label sheet (CSV: path,label,source,time; paths "
+                                                     "relative to the folder) instead of the folder's own")
 
 
 def base_settings(args):

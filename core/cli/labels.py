@@ -1,14 +1,17 @@
 """Command-line label checks and corrections: ``transferlab label-issues DATA`` lists the images whose given
 class the model finds unlikely (core.methods.label_issues), worst first; ``transferlab relabel DATA PATH...
 --as CLASS | --exclude`` records corrections in the dataset's label sheet (core.data.label_sheet), which every
-scan, training and evaluation then applies; ``transferlab labels DATA`` shows the sheet, imports or exports it.
-The dataset folder is only ever read."""
+scan, training and evaluation then applies; ``transferlab labels DATA`` shows the sheet, imports or exports it, or
+writes a corrected copy of the dataset elsewhere (``--export-copy DEST``: core.data.corrected_copy); ``transferlab
+suggest RUN UNLABELLED`` lists which unlabelled images to label next (core.methods.suggest). The dataset folder is
+only ever read."""
 
 from pathlib import Path
 
 from core.cli.common import Bar, emit, scan_folder
 
 SHOWN = 30  # lines of text by default (--json gives them all)
+SUGGESTED = 50  # images suggested by default
 
 
 def register(command) -> None:
@@ -31,7 +34,15 @@ def register(command) -> None:
     c.add_argument("data", help="the dataset folder")
     c.add_argument("--import", dest="import_from", metavar="CSV", help="add the rows of a sheet (path,label,...)")
     c.add_argument("--export", metavar="CSV", help="write a copy of the sheet")
+    c.add_argument("--export-copy", metavar="DEST", help="write a corrected copy of the dataset to DEST (a new or "
+                   "empty folder outside it): one folder per class, the sheet applied, every image copied")
     c.set_defaults(func=cmd_labels)
+    c = command("suggest", "which unlabelled images to label next for a trained model, most useful first")
+    c.add_argument("run", help="run folder of a trained model")
+    c.add_argument("unlabelled", help="folder of unlabelled images (searched recursively)")
+    c.add_argument("--n", type=int, default=SUGGESTED, help=f"how many to suggest (default {SUGGESTED})")
+    c.add_argument("--csv", metavar="FILE", help="also write the order to this CSV file")
+    c.set_defaults(func=cmd_suggest)
 
 
 def cmd_label_issues(args) -> int:
@@ -86,5 +97,56 @@ def cmd_labels(args) -> int:
         shutil.copyfile(sheet, args.export)
     lines = [f"Label sheet of {root}: {sheet}" + ("" if labels else " (none yet)")]
     lines += [f"  {path} → {label}" for path, label in sorted(labels.items())]
-    emit(args, {"sheet": str(sheet), "labels": labels}, "\n".join(lines))
+    data = {"sheet": str(sheet), "labels": labels}
+    if args.export_copy:
+        from core.data.corrected_copy import check_destination, export_corrected_copy
+        check_destination(root, args.export_copy)  # before the scan: a wrong destination is said at once
+        scan = scan_folder(str(root), args.quiet)
+        with Bar(args.quiet, "Copying") as bar:
+            copied = export_corrected_copy(scan, Path(args.export_copy), progress=bar)
+        data["copy"] = copied.to_dict()
+        lines.append(f"Corrected copy written to {copied.dest}: {copied.images} images ({copied.relabelled} in "
+                     f"another class's folder, {copied.renamed} renamed as their name was taken there), "
+                     f"{copied.excluded} left out; {root} is unchanged.")
+    emit(args, data, "\n".join(lines))
     return 0
+
+
+def cmd_suggest(args) -> int:
+    from core.methods.suggest import suggest_labels
+    from core.models.bundle import load_bundle
+    bundle = load_bundle(Path(args.run))
+    with Bar(args.quiet, "Looking at the images") as bar:
+        found = suggest_labels(bundle, Path(args.unlabelled), args.n, progress=bar)
+    if args.csv:
+        _write_suggestions(Path(args.csv), found)
+    lines = [f"Label these {len(found.suggestions)} of {found.images} unlabelled images first, in this order "
+             "(the model's guess and how sure it is):"]
+    lines += [f"  {k:3d}. {s.path}\t{s.guess}\t{s.probability:.0%}" for k, s in enumerate(found.suggestions, 1)]
+    if found.already_labelled:
+        lines.append(f"{found.already_labelled} image(s) of the folder are labelled already and were left out.")
+    if found.unreadable:
+        lines.append(f"{len(found.unreadable)} file(s) could not be read: " + ", ".join(found.unreadable[:3])
+                     + (" …" if len(found.unreadable) > 3 else ""))
+    emit(args, found.to_dict(), "\n".join(lines))
+    return 0
+
+
+def _write_suggestions(path: Path, found) -> None:
+    """One row per suggestion, in order: rank, path, guess, probability, margin, p_<class> per class."""
+    import csv
+
+    from core.base.atomic import atomic_write
+    from core.base.errors import TransferLabError
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["rank", "path", "guess", "probability", "margin", *[f"p_{c}" for c in found.classes]])
+            for k, s in enumerate(found.suggestions, 1):
+                w.writerow([k, s.path, s.guess, f"{s.probability:.6f}", f"{s.margin:.6f}",
+                            *[f"{s.probabilities[c]:.6f}" for c in found.classes]])
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        raise TransferLabError(f"Cannot write {path}: {exc.strerror or exc}") from exc

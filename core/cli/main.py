@@ -11,7 +11,7 @@ import sys
 from core.base.errors import Cancelled, TransferLabError
 from core.cli.commands import (cmd_advise, cmd_evaluate, cmd_explain, cmd_export, cmd_models, cmd_predict, cmd_report,
                                cmd_scan)
-from core.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED
+from core.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, add_labels_flag
 from core.cli.train import cmd_train
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("models", "list the curated pretrained models").set_defaults(func=cmd_models)
     c = command("scan", "check a dataset folder and report what can be used")
     c.add_argument("data")
+    add_labels_flag(c)
     c.set_defaults(func=cmd_scan)
     for name, help, func in (("advise", "suggest a strategy for a dataset (four-quadrant rule)", cmd_advise),
                              ("train", "train a classifier and save it", cmd_train)):
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             c.add_argument("--out", help="run folder to create (never inside the dataset)")
             c.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+            add_labels_flag(c)
             c.add_argument("--strategy", choices=("auto", *STRATEGIES), default="auto")
             c.add_argument("--budget", help="Auto's time budget: fast, balanced (default), best or a number of "
                                             "minutes; candidates are tried in order of cost and the best kept")
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--unknown-folder", help="images of none of the classes: how many the model calls unknown, and "
                                             "how well its unknown score tells them apart (AUROC)")
     c.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_labels_flag(c)
     c.set_defaults(func=cmd_evaluate)
     from core.cli import experiments, labels
     experiments.register(command)

@@ -32,6 +32,9 @@ def _config_settings(args) -> dict:
 def _train_one(args) -> int:
     """cmd_train in this process (one rank of a distributed run under --distributed)."""
     if args.resume:
+        if args.labels:
+            raise TransferLabError("A resumed run goes on with the labels it started with; leave out --labels (or "
+                                   "start a new run with them)")
         return _resume(args)
     from core.training.distributed import from_main, load_config
     config = load_config(Path(args.config)) if args.config else None
@@ -40,7 +43,7 @@ def _train_one(args) -> int:
         raise TransferLabError("train needs a dataset folder and --out RUN (or --resume RUN)")
     from core.training.settings import TrainSettings
     from core.training.trainer import train
-    scan = scan_folder(data, args.quiet)
+    scan = scan_folder(data, args.quiet, args.labels)
     scan.require_trainable()
     if _auto_search(args, config):
         return _train_auto(args, scan)

@@ -138,8 +138,9 @@ class Split:
 
 
 def scan_dataset(root: str | os.PathLike, progress: Progress | None = None,
-                 cancel: CancelToken | None = None) -> DatasetScan:
-    """List and verify every image under ``root`` (see module doc); never writes anything."""
+                 cancel: CancelToken | None = None, labels: str | os.PathLike | None = None) -> DatasetScan:
+    """List and verify every image under ``root`` (see module doc); never writes anything. ``labels``: a label
+    sheet to apply instead of the root's own (core.data.label_sheet.apply_sheet)."""
     root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
     entries = list_dir(root, top=True)
     dirs = {e.name: e for e in entries if is_real_dir(e)}
@@ -196,7 +197,8 @@ def scan_dataset(root: str | os.PathLike, progress: Progress | None = None,
         items[split].sort(key=lambda i: str(i.path))
     skipped.sort(key=lambda s: str(s.path))
     from core.data.label_sheet import apply_sheet  # corrections kept beside the folder, never in it
-    return apply_sheet(DatasetScan(root, layout, classes, items, skipped, extra, folders, info))
+    return apply_sheet(DatasetScan(root, layout, classes, items, skipped, extra, folders, info),
+                       Path(labels) if labels is not None else None)
 
 
 def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> Split:

@@ -40,17 +40,27 @@ def read_sheet(root: str | os.PathLike, path: Path | None = None) -> dict[str, s
     """{path relative to the root (with /): label}, the last row of each path; {} without a sheet. ``path``: a
     sheet elsewhere (one to import), read the same way."""
     try:
-        return _labels((path or sheet_path(root)).read_bytes())
+        return _labels((path or sheet_path(root)).read_bytes(), path or sheet_path(root))
     except FileNotFoundError:
         return {}
 
 
-def _labels(data: bytes) -> dict[str, str]:
-    """The rows of a sheet's bytes, the last of each path kept (a row without a path or a label is no row)."""
+def _labels(data: bytes, where: Path | str = "the label sheet") -> dict[str, str]:
+    """The rows of a sheet's bytes, the last of each path kept (a row without a path or a label is no row). A file
+    that is not a sheet (not UTF-8 CSV text, or without the columns path and label) is a TransferLabError."""
     labels: dict[str, str] = {}
-    for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
-        if row.get("path") and row.get("label"):
-            labels[row["path"].replace("\\", "/")] = row["label"]
+    if not data.strip():
+        return labels
+    try:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        if not {"path", "label"} <= set(reader.fieldnames or ()):
+            raise TransferLabError(f"{where} is not a label sheet: its first line must name the columns "
+                                   f"{','.join(COLUMNS)} (path and label at least)")
+        for row in reader:
+            if row.get("path") and row.get("label"):
+                labels[row["path"].replace("\\", "/")] = row["label"]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TransferLabError(f"{where} is not a label sheet (a CSV file of path,label,source,time): {exc}") from exc
     return labels
 
 
@@ -78,15 +88,21 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
     return path
 
 
-def apply_sheet(scan):
-    """``scan`` (a core.data.dataset.DatasetScan) with its root's label sheet applied; itself without a sheet."""
-    path = sheet_path(scan.root)
+def apply_sheet(scan, labels: Path | None = None):
+    """``scan`` (a core.data.dataset.DatasetScan) with its root's label sheet applied; itself without a sheet.
+    ``labels``: that sheet instead (a CSV in the same format, e.g. ``--labels SHEET``), which must exist; it is
+    recorded in ``scan.label_sheet`` even when it changes nothing, so that a resumed run can check it."""
+    path = Path(os.path.abspath(labels)) if labels is not None else sheet_path(scan.root)
     try:
         data = path.read_bytes()  # read once: its rows and its hash
     except FileNotFoundError:
-        return scan
-    labels = _labels(data)
-    if not labels:
+        if labels is None:
+            return scan
+        raise TransferLabError(f"The label sheet {labels} does not exist") from None
+    except OSError as exc:
+        raise TransferLabError(f"Cannot read the label sheet {path}: {exc.strerror or exc}") from exc
+    rows = _labels(data, path)
+    if not rows and labels is None:
         return scan
     from core.data.items import ImageItem, SkippedFile, relative
     classes = list(scan.classes)
@@ -94,7 +110,7 @@ def apply_sheet(scan):
     for split, split_items in scan.items.items():
         kept = []
         for item in split_items:
-            label = labels.get(Path(relative(item.path, scan.root)).as_posix())
+            label = rows.get(Path(relative(item.path, scan.root)).as_posix())
             if label is None or label == classes[item.label]:
                 kept.append(item)
                 continue
@@ -110,3 +126,38 @@ def apply_sheet(scan):
     digest = hashlib.sha256(data).hexdigest()
     return replace(scan, classes=classes, items=items, skipped=skipped, _groups=None,
                    label_sheet={"path": str(path), "sha256": digest, "changed": changed})
+
+
+def check_resumed_sheet(record: dict) -> str | None:
+    """Before a run resumes (``record``: its run.json, core.training.runs): it continues on the labels it started
+    with (run.json keeps each image's label), so a label sheet changed since is said, never silently mixed in.
+    The sheet it started with (its dataset record's ``label_sheet``; else the root's own sheet, which it did not
+    have then) is read again: when it now gives any of the run's images another label or leaves one out, a
+    TransferLabError says the labels changed and to start a new run; when it changed without touching them
+    (labels for other images), a note to show is returned; None when it is as it was."""
+    root = Path(record.get("dataset_root") or (record.get("dataset") or {}).get("root", ""))
+    started = (record.get("dataset") or {}).get("label_sheet") or {}
+    path = Path(started["path"]) if started.get("path") else sheet_path(root)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if not started:
+            return None
+        raise TransferLabError(f"The label sheet this run started with, {path}, is gone, so its labels may have "
+                               "changed since. Start a new run to train on the labels as they are now.") from None
+    except OSError as exc:
+        raise TransferLabError(f"Cannot read the label sheet {path}: {exc.strerror or exc}") from exc
+    if hashlib.sha256(data).hexdigest() == started.get("sha256"):
+        return None
+    rows, classes = _labels(data, path), record.get("classes") or []
+    if not started and not rows:
+        return None  # an empty sheet made since: no labels, nothing changed
+    changed = [rel for part in (record.get("split") or {}).values() for rel, label in part
+               if rows.get(str(rel).replace("\\", "/"), classes[int(label)]) != classes[int(label)]]
+    if changed:
+        raise TransferLabError(f"The labels changed since this run started: the label sheet {path} now gives "
+                               f"{len(changed)} of its images another class or leaves them out (e.g. {changed[0]}). "
+                               "A resumed run would go on learning the old labels; start a new run on the folder "
+                               "instead to train on the new ones.")
+    return (f"The label sheet {path} changed since this run started, but not for any of its images; the run "
+            "continues on the same labels.")
