@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.opener = RunOpener(self)
         self.pages[0].openRunRequested.connect(self.choose_and_open_run)
         self.pages[RESULTS].retrainRequested.connect(self._retrain_with_changed_data)
+        self.pages[RESULTS].trainAgainRequested.connect(self._train_again)
         self.resumer = ResumeController(self, self.resume_bar)
         self.resumer.offer()
         self.warmup = Task(self)
@@ -178,6 +179,11 @@ class MainWindow(QMainWindow):
         run put aside and what changed said."""
         self.show_page(TRAIN)
         self.pages[TRAIN].banner.show_message(words, "info")
+
+    def _train_again(self, words: str) -> None:
+        """Labels corrected on Results: Train, the earlier run put aside, and the same settings trained at once."""
+        self._retrain_with_changed_data(words)
+        self.pages[TRAIN].start_training()
 
     def go_next(self) -> None:
         if self.next_button.isEnabled():

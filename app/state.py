@@ -28,6 +28,7 @@ class WizardState:
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
     auto_budget: str | None = "balanced"  # Auto's time budget (core.methods.auto_search); None: the strategy chosen by hand
     result_key: tuple | None = None  # training_key() when ``result`` was trained or opened
+    before_relabel: dict | None = None  # {run_dir, accuracy}: the model trained before labels were corrected
 
     @property
     def run_dir(self) -> Path | None:
@@ -35,7 +36,8 @@ class WizardState:
 
     def training_key(self) -> tuple:
         """What a run depends on: the data, the settings (not the device), Auto's budget, the adaptation."""
-        scan = (str(self.scan.root), tuple(self.scan.classes), len(self.scan.all_items())) if self.scan else None
+        scan = (str(self.scan.root), tuple(self.scan.classes), len(self.scan.all_items()),
+                (self.scan.label_sheet or {}).get("sha256")) if self.scan else None  # corrected labels: another run
         settings = {k: v for k, v in self.settings.to_dict().items() if k != "device"}
         return (scan, repr(sorted(settings.items())), self.auto_budget, repr(self.adaptation))
 

@@ -113,3 +113,14 @@ def tree_fingerprint(root: Path) -> dict[str, tuple]:
             digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else None
             out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns, digest)
     return out
+
+
+def misfile_one_per_class(folder: Path, classes: list[str]) -> list[str]:
+    """Move the first image of each class into the next class's folder (a known wrong label each); their new paths."""
+    import shutil
+    moved = []
+    for source, target in zip(classes, classes[1:] + classes[:1]):
+        image = sorted((folder / source).iterdir())[0]
+        shutil.move(image, folder / target / f"misfiled {image.name}")
+        moved.append(str(folder / target / f"misfiled {image.name}"))
+    return moved

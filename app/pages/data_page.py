@@ -97,7 +97,16 @@ class DataPage(WizardPage):
         self.duplicates_button = QPushButton("Show the duplicate pictures…")
         self.duplicates_button.setToolTip("Each group side by side, with its paths and Open folder")
         self.duplicates_button.clicked.connect(self.show_duplicates)
-        health_layout.addWidget(self.duplicates_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.mistakes_button = QPushButton("Find possible label mistakes…")
+        self.mistakes_button.setToolTip("Check every image's label against a classifier trained on the other images; "
+                                        "relabel or exclude in your label sheet, beside the folder")
+        self.mistakes_button.clicked.connect(self.find_label_mistakes)
+        finding = QHBoxLayout()
+        finding.addWidget(self.duplicates_button)
+        finding.addWidget(self.mistakes_button)
+        finding.addStretch(1)
+        health_layout.addLayout(finding)
+        self._mistakes = ""  # what the last check of this folder's labels found (a line of the dataset check)
         self.health_box.hide()
         lower.addWidget(self.health_box, 2)
         split_box = QGroupBox("Validation split")
@@ -146,6 +155,8 @@ class DataPage(WizardPage):
     def scan_folder(self, folder: str) -> None:
         if self.task.is_running():
             return
+        if self.state.scan is None or Path(folder) != Path(self.state.scan.root):
+            self._mistakes = ""  # another folder: the last label check was of the one before
         # started from one of the page's buttons (or with no focus at all): the focus returns when it ends
         self._started_from_focus = self.window().focusWidget() in (None, self.choose_button, self.sample_button,
                                                                    self.rescan_button)
@@ -155,7 +166,7 @@ class DataPage(WizardPage):
             app_settings.set_value("data/last_folder", folder)
         self.progress.setRange(0, 0)
         self.busy_row.show()
-        for button in (self.choose_button, self.sample_button, self.rescan_button):
+        for button in (self.choose_button, self.sample_button, self.rescan_button, self.mistakes_button):
             button.setEnabled(False)
         self.completeChanged.emit()
 
@@ -192,7 +203,7 @@ class DataPage(WizardPage):
 
     def _on_stopped(self) -> None:
         self.busy_row.hide()
-        for button in (self.choose_button, self.sample_button, self.rescan_button):
+        for button in (self.choose_button, self.sample_button, self.rescan_button, self.mistakes_button):
             button.setEnabled(True)
         self.completeChanged.emit()
         if self._started_from_focus:
@@ -272,13 +283,39 @@ class DataPage(WizardPage):
         dialog.open()
         return dialog
 
+    def find_label_mistakes(self):
+        from app.label_mistakes_dialog import LabelMistakesDialog
+        scan = self.state.scan
+        if scan is None or self.task.is_running():
+            return None
+        s = self.state.settings
+        dialog = LabelMistakesDialog(scan, s.model_name, s.image_size, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _code, d=dialog: self._mistakes_reviewed(d))
+        dialog.open()
+        dialog.find()
+        return dialog
+
+    def _mistakes_reviewed(self, dialog) -> None:
+        if dialog.found is not None:
+            found, images = dialog.found
+            self._mistakes = (f"{found} of {images} images, by a classifier on {dialog.model_name}'s features; "
+                              f"{len(dialog.decided)} decided here.")
+        if dialog.changes and self.state.scan is not None:
+            self.banner.show_message(f"{dialog.changes} label{'s' * (dialog.changes != 1)} changed or left out in "
+                                     "your label sheet: the folder is read again, so training uses them.", "info")
+            self.scan_folder(str(self.state.scan.root))
+        elif self._mistakes:
+            self._show_health(self._health)
+
     def _show_health(self, health: dict) -> None:
         self._health = health
         self.duplicates_button.setVisible(bool(health.get("duplicates")))
         skipped = [{"reason": f.reason} for f in self.state.scan.skipped] if self.state.scan else None
-        lines = health_lines(health, skipped)
+        lines = health_lines(health, skipped) + ([f"Possible label mistakes: {self._mistakes}"] if self._mistakes
+                                                 else [])
         self.health_label.setText("".join(f"<p style='margin:0 0 4px 0'>{html.escape(line)}</p>" for line in lines))
-        self.health_box.setVisible(bool(lines))
+        self.health_box.setVisible(self.state.scan is not None)
         recommended = health["imbalance"]["weighted_loss_by_default"]
         self.balance_check.setEnabled(True)
         choice = self.state.settings.class_weighting

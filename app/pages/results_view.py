@@ -14,6 +14,7 @@ from app.tasks import Task
 from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
 from app.widgets.gallery import Gallery
+from app.widgets.relabel_bar import RelabelBar
 from app.widgets.roc import RocPanel
 from app.widgets.unknown_panel import UnknownPanel
 from core.evaluation.metrics import INTERVAL_BELOW, at_threshold, baseline_words
@@ -44,6 +45,7 @@ BALANCED_TIP = ("The average of every class's recall: each class counts the same
 
 class ResultsPage(WizardPage):
     retrainRequested = Signal(str)  # the data changed (a class added): the window goes to Train and says this
+    trainAgainRequested = Signal(str)  # labels corrected here: the window trains again at once, and says this
     title = "Results"
     subtitle = ("Measured on images the measured model did not learn from; the text below says which images, "
                 "and where a number may be a little optimistic.")
@@ -105,6 +107,9 @@ class ResultsPage(WizardPage):
         self.gallery = Gallery()
         self.gallery.explainRequested.connect(self._explain)
         self.body.addWidget(self.gallery, 2)
+        self.relabel_bar = RelabelBar(state, self.gallery)  # corrected labels: count, train again, before/after
+        self.relabel_bar.trainAgainRequested.connect(self.trainAgainRequested)
+        self.body.addWidget(self.relabel_bar)
 
         self.where_label = QLabel()
         self.where_label.setWordWrap(True)
@@ -276,7 +281,11 @@ class ResultsPage(WizardPage):
         self.left_tabs.setTabVisible(2, self.unknown_panel.show_model(bundle, report))
         self._predicted = [i["predicted"] for i in report.images]
         self._fill_metrics(report)
-        self.gallery.set_classes(report.classes)
+        root = Path(self.state.scan.root) if self.state.scan is not None else None
+        ours = root is not None and all(Path(i["path"]).is_relative_to(root) for i in report.images)
+        self.gallery.set_classes(report.classes, can_relabel=ours)  # a test folder's labels are not ours to correct
+        if ours:
+            self.relabel_bar.after_evaluation(run_dir, report.accuracy)
         if report.roc is not None:
             self.roc.set_roc(report.roc)
         self.left_tabs.setTabVisible(1, report.roc is not None)

@@ -5,13 +5,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.glossary import explain
 from app.tasks import Task
 from app.widgets.images import pixmap_from_array
+from core.data.label_sheet import EXCLUDED
 
 THUMB = 96
 PREVIEW = 200
@@ -35,6 +36,7 @@ class Gallery(QWidget):
     """``show_items(title, items)``: items are evaluation rows (path, true, predicted, confidence, loss)."""
 
     explainRequested = Signal(str)
+    relabelRequested = Signal(str, str)  # path, new label (core.data.label_sheet.EXCLUDED to leave it out)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -64,6 +66,20 @@ class Gallery(QWidget):
         words = QVBoxLayout()  # beside the picture, not below it: a squeezed page cannot draw them over it
         words.addWidget(self.heat_check)
         words.addWidget(self.preview_caption)
+        self.relabel_button = QPushButton("Relabel as…")
+        self.relabel_button.setToolTip("This image's label is wrong: give it another class in your label sheet, "
+                                       "beside the folder (the folder is not changed)")
+        self.relabel_button.clicked.connect(self._relabel_menu)
+        self.exclude_button = QPushButton("Exclude")
+        self.exclude_button.setToolTip("Leave this image out of training and evaluation (it stays in your folder)")
+        self.exclude_button.clicked.connect(lambda: self._request(EXCLUDED))
+        actions = QHBoxLayout()
+        actions.addWidget(self.relabel_button)
+        actions.addWidget(self.exclude_button)
+        actions.addStretch(1)
+        words.addLayout(actions)
+        self.can_relabel = False  # images of the dataset (not of a test folder): their labels can be corrected
+        self.decided: dict[str, str] = {}  # path -> what was done to it here, shown under its thumbnail
         words.addStretch(1)
         side = QHBoxLayout()
         side.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
@@ -85,9 +101,11 @@ class Gallery(QWidget):
         self.thumb_task.finished.connect(self._on_thumbnails)
         self.thumb_task.stopped.connect(self._start_pending)
 
-    def set_classes(self, classes: list[str]) -> None:
-        """A new evaluation: nothing of the previous one stays (pictures, caption, title)."""
+    def set_classes(self, classes: list[str], can_relabel: bool = False) -> None:
+        """A new evaluation: nothing of the previous one stays (pictures, caption, title). ``can_relabel``: its
+        images are the dataset's, so Relabel and Exclude are offered."""
         self.classes = list(classes)
+        self.can_relabel, self.decided = can_relabel, {}
         self._explained.clear()
         self.thumb_task.cancel()
         self._pending = []
@@ -99,6 +117,7 @@ class Gallery(QWidget):
         self.items = []
         self.preview.clear()
         self.preview_caption.clear()
+        self._update_actions()
 
     def show_items(self, title: str, items: list[dict]) -> None:
         self.thumb_task.cancel()
@@ -123,8 +142,44 @@ class Gallery(QWidget):
 
     def _caption(self, item: dict) -> str:
         true, predicted = self.classes[item["true"]], self.classes[item["predicted"]]
-        return f"{true} → {predicted}\n{item['confidence']:.0%}" if true != predicted else \
-            f"{true}\n{item['confidence']:.0%}"
+        done = self.decided.get(item["path"])
+        return (f"{true} → {predicted}\n{item['confidence']:.0%}" if true != predicted else
+                f"{true}\n{item['confidence']:.0%}") + (f"\n✓ {done}" if done else "")
+
+    def _relabel_menu(self) -> QMenu | None:
+        row = self.list.currentRow()
+        if not (self.can_relabel and 0 <= row < len(self.items)):
+            return None
+        item, menu = self.items[row], QMenu(self)
+        answer = self.classes[item["predicted"]]
+        order = [answer] + [c for c in self.classes if c != answer]  # the model's answer first
+        for name in order:
+            if name != self.classes[item["true"]]:
+                menu.addAction(name + ("  (the model's answer)" if name == answer else ""),
+                               lambda n=name: self._request(n))
+        menu.popup(self.relabel_button.mapToGlobal(self.relabel_button.rect().bottomLeft()))
+        return menu
+
+    def _request(self, label: str) -> None:
+        path = self.current_path()
+        if path is not None and self.can_relabel:
+            self.relabelRequested.emit(path, label)
+
+    def mark(self, path: str, words: str) -> None:
+        """What was done to ``path`` (relabelled, excluded), shown under its thumbnail from now on."""
+        self.decided[path] = words
+        for row, item in enumerate(self.items):
+            if item["path"] == path:
+                self.list.item(row).setText(self._caption(item))
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        path = self.current_path()
+        on = self.can_relabel and path is not None
+        self.relabel_button.setVisible(self.can_relabel)
+        self.exclude_button.setVisible(self.can_relabel)
+        self.relabel_button.setEnabled(on)
+        self.exclude_button.setEnabled(on)
 
     def _on_thumbnails(self, result) -> None:
         paths, thumbs = result
@@ -139,6 +194,7 @@ class Gallery(QWidget):
                 self.list.item(row).setIcon(QIcon(pixmap))
 
     def _picked(self, current, _previous) -> None:
+        self._update_actions()
         row = self.list.row(current) if current is not None else -1
         if 0 <= row < len(self.items):
             path = self.items[row]["path"]

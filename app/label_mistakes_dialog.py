@@ -1,0 +1,262 @@
+"""Possible label mistakes, worst first (core.methods.label_issues): each image with its given class, the class
+the model suggests and how sure it is, and Keep / Relabel as suggested / Relabel as… / Exclude, one key each.
+Every decision goes at once to the label sheet beside the folder (core.data.label_sheet), never into the folder;
+Undo writes the label back. Images decided before (a row in the sheet) are not shown again."""
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
+                               QPushButton, QVBoxLayout)
+
+from app.duplicates_dialog import DuplicatesDialog
+from app.tasks import Task
+from app.widgets.busy import BusyRow
+from app.widgets.images import pixmap_from_array
+from core.data import label_sheet
+
+PICTURE = 300
+ICON = 56
+KEPT = "kept"  # a sheet row's source for Keep: the label stays, the image counts as reviewed
+
+
+def decision_words(label: str, given: str) -> str:
+    return ("excluded" if label == label_sheet.EXCLUDED else f"kept as {given}" if label == given else
+            f"relabelled as {label}")
+
+
+class LabelMistakesDialog(QDialog):
+    changed = Signal()  # a label was changed or an image excluded: the scan is out of date
+
+    def __init__(self, scan, model_name: str, image_size: int | None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Possible label mistakes")
+        self.resize(980, 640)
+        self.scan, self.root = scan, Path(scan.root)
+        self.issues: list = []
+        self.thumbs: dict = {}
+        self.summary = ""
+        self.found: tuple[int, int] | None = None  # (possible mistakes, images checked), once checked
+        self.decided: dict[str, str] = {}  # path -> label recorded here
+        self.changes = 0
+        self.intro = QLabel("Each image is checked against a classifier trained on the other images (it never saw "
+                            "the image it judges). Images whose folder says one class while the classifier is "
+                            "confident of another come first. Decisions go to your label sheet, beside the folder; "
+                            "the folder itself is never changed.")
+        self.intro.setWordWrap(True)
+        self.task = Task(self)
+        self.busy = BusyRow(self.task)
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(ICON, ICON))
+        self.list.setMaximumWidth(360)
+        self.list.setWordWrap(True)
+        self.picture = QLabel()
+        self.picture.setFixedSize(PICTURE, PICTURE)
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.keep_button = QPushButton("Keep its label (K)")
+        self.suggested_button = QPushButton("Relabel as suggested (R)")
+        self.other_button = QPushButton("Relabel as… (A)")
+        self.exclude_button = QPushButton("Exclude (X)")
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.open_button = QPushButton("Open folder")
+        self.keep_button.setToolTip("The label is right: keep it, and do not show this image again")
+        self.exclude_button.setToolTip("Leave the image out of training and evaluation (it stays in your folder)")
+        self.keep_button.clicked.connect(self.keep)
+        self.suggested_button.clicked.connect(self.relabel_as_suggested)
+        self.other_button.clicked.connect(self._choose_other)
+        self.exclude_button.clicked.connect(self.exclude)
+        self.undo_button.clicked.connect(self.undo)
+        self.open_button.clicked.connect(lambda: DuplicatesDialog.open_folder(self._path().parent)
+                                         if self._current() else None)
+        for keys, slot in (("K", self.keep), ("R", self.relabel_as_suggested), ("A", self._choose_other),
+                           ("X", self.exclude), ("Del", self.exclude), ("Ctrl+Z", self.undo)):
+            QShortcut(QKeySequence(keys), self, activated=slot)
+        actions = QVBoxLayout()
+        actions.addWidget(self.picture, 0, Qt.AlignmentFlag.AlignHCenter)
+        actions.addWidget(self.caption)
+        for button in (self.keep_button, self.suggested_button, self.other_button, self.exclude_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        small = QHBoxLayout()
+        small.addWidget(self.undo_button)
+        small.addWidget(self.open_button)
+        actions.addLayout(small)
+        row = QHBoxLayout()
+        row.addWidget(self.list, 1)
+        row.addLayout(actions, 1)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.intro)
+        layout.addWidget(self.busy)
+        layout.addLayout(row, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+        self.list.currentRowChanged.connect(self._show)
+        self.task.progress.connect(self.busy.report)
+        self.task.finished.connect(self._found)
+        self.task.failed.connect(lambda msg: self.status.setText(f"<b>Could not check the labels:</b> "
+                                                                 f"{html.escape(msg)}"))
+        self.task.cancelled.connect(lambda: self.status.setText("Cancelled: no label was checked."))
+        self.task.stopped.connect(self.busy.hide)
+        self.model_name, self.image_size = model_name, image_size
+        self._update_buttons()
+
+    # finding ---------------------------------------------------------------------------------
+    def find(self) -> None:
+        from core.data.thumbnails import thumbnail
+        scan, model_name, image_size = self.scan, self.model_name, self.image_size
+        self.busy.begin()
+        self.status.setText("Checking every image's label…")
+
+        def work(ctx):
+            from core.methods.label_issues import find_label_issues
+            found = find_label_issues(scan, model_name, image_size, progress=ctx.progress, cancel=ctx.cancel)
+            reviewed = label_sheet.read_sheet(scan.root)
+            shown = [i for i in found.issues if self._relative(i.path) not in reviewed]
+            thumbs = {}
+            for n, issue in enumerate(shown):
+                ctx.progress(n, len(shown), "Loading pictures")
+                thumbs[issue.path] = thumbnail(Path(issue.path), PICTURE)
+            return found, shown, thumbs
+
+        self.task.start(work)
+
+    def _found(self, result) -> None:
+        found, shown, thumbs = result
+        self.issues, self.thumbs = shown, thumbs
+        self.list.clear()
+        for issue in shown:
+            item = QListWidgetItem(self._item_text(issue))
+            array = thumbs.get(issue.path)
+            if array is not None:
+                item.setIcon(QIcon(pixmap_from_array(array)))
+            item.setToolTip(issue.path)
+            self.list.addItem(item)
+        hidden = len(found.issues) - len(shown)
+        self.found = (len(found.issues), found.images)
+        self.summary = (f"<b>{len(found.issues)} possible label mistake{'s' * (len(found.issues) != 1)}</b> among "
+                        f"{found.images} images" + (f" ({hidden} decided before, not shown)" if hidden else ""))
+        self._status()
+        if shown:
+            self.list.setCurrentRow(0)
+            self.list.setFocus()
+        self._update_buttons()
+
+    # deciding --------------------------------------------------------------------------------
+    def keep(self) -> None:
+        issue = self._current()
+        if issue is not None:
+            self._decide(issue, issue.given, KEPT)
+
+    def relabel_as_suggested(self) -> None:
+        issue = self._current()
+        if issue is not None:
+            self._decide(issue, issue.suggested)
+
+    def relabel_as(self, label: str) -> None:
+        issue = self._current()
+        if issue is not None and label:
+            self._decide(issue, label)
+
+    def exclude(self) -> None:
+        issue = self._current()
+        if issue is not None:
+            self._decide(issue, label_sheet.EXCLUDED)
+
+    def undo(self) -> None:
+        """The current image's decision taken back: its folder's class written again."""
+        issue = self._current()
+        if issue is None or issue.path not in self.decided:
+            return
+        label = self.decided.pop(issue.path)
+        label_sheet.record(self.root, {issue.path: issue.given}, source="undone")
+        self.changes += -1 if label != issue.given else 0
+        self.list.currentItem().setText(self._item_text(issue))
+        self._status()
+        self._update_buttons()
+
+    def _decide(self, issue, label: str, source: str = "label mistakes") -> None:
+        before = self.decided.get(issue.path, issue.given)
+        label_sheet.record(self.root, {issue.path: label}, source=source)
+        self.decided[issue.path] = label
+        self.changes += (label != issue.given) - (before != issue.given)
+        self.list.currentItem().setText(self._item_text(issue))
+        if self.changes:
+            self.changed.emit()
+        self._status()
+        after = [r for r in range(self.list.currentRow() + 1, self.list.count())
+                 if self.issues[r].path not in self.decided]
+        if after:
+            self.list.setCurrentRow(after[0])  # on to the next undecided one
+        self._update_buttons()
+
+    def _choose_other(self) -> None:
+        issue = self._current()
+        if issue is None:
+            return
+        menu = QMenu(self)
+        for name in self.scan.classes:
+            if name != issue.given:
+                menu.addAction(name, lambda n=name: self.relabel_as(n))
+        menu.exec(self.other_button.mapToGlobal(self.other_button.rect().bottomLeft()))
+
+    # showing ---------------------------------------------------------------------------------
+    def _current(self):
+        row = self.list.currentRow()
+        return self.issues[row] if 0 <= row < len(self.issues) else None
+
+    def _path(self) -> Path:
+        return Path(self._current().path)
+
+    def _relative(self, path: str) -> str:
+        from core.data.items import relative
+        return Path(relative(Path(path), self.root)).as_posix()
+
+    def _item_text(self, issue) -> str:
+        done = self.decided.get(issue.path)
+        what = f"{issue.given} → {issue.suggested} ({issue.suggested_probability:.0%})"
+        return f"{'✓ ' + decision_words(done, issue.given) + ' · ' if done is not None else ''}{what}"
+
+    def _show(self, row: int) -> None:
+        issue = self._current()
+        self._update_buttons()
+        if issue is None:
+            self.picture.clear()
+            self.caption.clear()
+            return
+        array = self.thumbs.get(issue.path)
+        self.picture.setPixmap(pixmap_from_array(array)) if array is not None else self.picture.setText("unreadable")
+        done = self.decided.get(issue.path)
+        self.caption.setText(
+            f"<b>{html.escape(self._relative(issue.path))}</b><br>In the folder of <b>{html.escape(issue.given)}"
+            f"</b>. A classifier that never saw this image thinks it is <b>{html.escape(issue.suggested)}</b> "
+            f"({issue.suggested_probability:.0%} sure; {issue.given_probability:.0%} for {html.escape(issue.given)})."
+            + (f"<br><i>Decided: {html.escape(decision_words(done, issue.given))}.</i>" if done is not None else ""))
+        self.suggested_button.setText(f"Relabel as {issue.suggested} (R)")
+
+    def _status(self) -> None:
+        decided = len(self.decided)
+        self.status.setText(self.summary + (f" · {decided} decided, {self.changes} label"
+                                                            f"{'s' * (self.changes != 1)} changed or left out. "
+                                                            "Train again to use them." if decided else "."))
+
+    def _update_buttons(self) -> None:
+        issue = self._current()
+        for button in (self.keep_button, self.suggested_button, self.other_button, self.exclude_button,
+                       self.open_button):
+            button.setEnabled(issue is not None)
+        self.undo_button.setEnabled(issue is not None and issue.path in self.decided)
+
+    def reject(self) -> None:
+        if self.task.is_running():
+            self.task.cancel()
+            self.task.wait()
+        super().reject()

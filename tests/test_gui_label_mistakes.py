@@ -1,0 +1,121 @@
+"""The Data step's possible label mistakes: found in the background, decided with one key each, written to the
+label sheet beside the folder (never into it), and the folder read again with them."""
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.pages.data_page import DataPage
+from app.state import WizardState
+from core.data import label_sheet
+from core.training.settings import TrainSettings
+from tests.datagen import make_class_folder, misfile_one_per_class, tree_fingerprint
+
+CLASSES = ["circle", "square", "triangle"]
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+
+
+def misfiled_folder(tmp_path: Path) -> tuple[Path, list[str]]:
+    folder = make_class_folder(tmp_path / "shapes", CLASSES, per_class=14, size=64)
+    return folder, misfile_one_per_class(folder, CLASSES)
+
+
+def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan(qtbot, tmp_path):
+    folder, moved = misfiled_folder(tmp_path)
+    before = tree_fingerprint(folder)
+    page = DataPage(WizardState(settings=TrainSettings(image_size=64)))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.scan_folder(str(folder))
+    assert page.mistakes_button.isVisible() and page.mistakes_button.isEnabled()
+    dialog = page.find_label_mistakes()
+    qtbot.waitUntil(lambda: not dialog.task.is_running() and dialog.list.count() > 0, timeout=120000)
+    listed = [i.path for i in dialog.issues]
+    assert listed[0] in moved and len(set(moved) & set(listed)) >= 2, listed
+    first = dialog.issues[0]
+    assert first.given in dialog.list.item(0).text() and first.suggested in dialog.list.item(0).text()
+    assert f"Relabel as {first.suggested}" in dialog.suggested_button.text()
+
+    qtbot.keyClick(dialog.list, Qt.Key.Key_R)  # relabel as suggested: the next undecided one is shown
+    assert dialog.decided == {first.path: first.suggested} and dialog.changes == 1 and dialog.list.currentRow() == 1
+    assert dialog.list.item(0).text().startswith("✓ relabelled as")
+    second = dialog.issues[1]
+    qtbot.keyClick(dialog.list, Qt.Key.Key_X)  # exclude
+    dialog.list.setCurrentRow(1)
+    qtbot.keyClick(dialog.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo: its label again
+    assert second.path not in dialog.decided and dialog.changes == 1
+    qtbot.keyClick(dialog.list, Qt.Key.Key_X)
+    assert dialog.decided[second.path] == label_sheet.EXCLUDED and dialog.changes == 2
+    if len(dialog.issues) > 2:
+        dialog.list.setCurrentRow(2)
+        qtbot.keyClick(dialog.list, Qt.Key.Key_K)  # keep: reviewed, not changed
+        assert dialog.changes == 2
+
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):  # closing reads the folder again, with the sheet
+        dialog.reject()
+    scan = page.state.scan
+    labels = {str(item.path): scan.classes[item.label] for item in scan.items["all"]}
+    assert labels[first.path] == first.suggested and second.path not in labels
+    assert any(s.reason == label_sheet.EXCLUDED_REASON for s in scan.skipped)
+    assert scan.label_sheet["changed"] == 2 and "label sheet" in page.summary.text()
+    assert "Possible label mistakes:" in page.health_label.text() and "decided here" in page.health_label.text()
+    assert tree_fingerprint(folder) == before  # the folder itself is never written to
+
+    again = page.find_label_mistakes()  # decided images are not shown again
+    qtbot.waitUntil(lambda: not again.task.is_running(), timeout=120000)
+    assert not {first.path, second.path} & {i.path for i in again.issues}
+    again.reject()
+
+
+def test_relabel_from_the_results_gallery_then_train_again_shows_before_and_after(qtbot, tmp_path):
+    from dataclasses import replace
+
+    from app.main_window import MainWindow
+    from core.data.dataset import scan_dataset
+    folder, moved = misfiled_folder(tmp_path)
+    before = tree_fingerprint(folder)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.confirm_quit_while_busy = lambda: True
+    window.state.scan = scan_dataset(folder)
+    window.state.auto_budget = None  # one plain run: the classifier on the final features
+    window.state.settings = replace(window.state.settings, image_size=48, strategy="feature-extraction",
+                                    freeze_depth=0, classifier_fit="converged", epochs=1,
+                                    augmentation="none")
+    window.show()
+    window.show_page(4)
+    train, results = window.pages[4], window.pages[5]
+    with qtbot.waitSignal(train.task.stopped, timeout=120000):
+        train.start_training()
+    first_run = window.state.run_dir
+    assert window.state.result is not None, train.log.toPlainText()
+    window.show_page(5)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    results.show_top_losses()
+    gallery = results.gallery
+    assert gallery.can_relabel and gallery.relabel_button.isVisible()
+    gallery.list.setCurrentRow(0)
+    wrong = gallery.items[0]
+    menu = gallery._relabel_menu()  # the model's answer first
+    assert menu.actions()[0].text().endswith("(the model's answer)")
+    menu.actions()[0].trigger()
+    menu.close()
+    assert results.relabel_bar.isVisible() and "1 label corrected" in results.relabel_bar.label.text()
+    assert "✓ relabelled as" in gallery.list.item(0).text()
+    answer = window.state.scan.classes[wrong["predicted"]]
+    assert label_sheet.read_sheet(folder) == {Path(wrong["path"]).relative_to(folder).as_posix(): answer}
+
+    with qtbot.waitSignal(train.task.stopped, timeout=120000):  # one click: read again, train again
+        qtbot.mouseClick(results.relabel_bar.train_button, Qt.MouseButton.LeftButton)
+    assert window.state.run_dir != first_run and window.state.scan.label_sheet["changed"] == 1
+    window.show_page(5)
+    qtbot.waitUntil(lambda: "Before and after" in results.relabel_bar.label.text(), timeout=120000)
+    assert "the earlier model" in results.relabel_bar.label.text() and window.state.before_relabel is None
+    assert tree_fingerprint(folder) == before
+    window.close()
