@@ -68,10 +68,10 @@ def suggest_labels(bundle, folder, n: int, progress: Progress | None = None,
     files = sorted(collect_images([folder]), key=str)
     if not files:
         raise DatasetError(f"No images in {folder}")
-    labelled = _labelled(bundle, folder)
+    labelled = already_labelled(bundle, folder)
     candidates = [f for f in files if _key(f) not in labelled]
     reference = _reference(bundle) if candidates else []
-    probabilities, features, kept = _pass(bundle, candidates + reference, progress, cancel)
+    probabilities, features, kept = head_inputs(bundle, candidates + reference, progress, cancel)
     ours = kept < len(candidates)
     rows = np.flatnonzero(ours)
     seen = set(kept[ours].tolist())
@@ -89,7 +89,7 @@ def suggest_labels(bundle, folder, n: int, progress: Progress | None = None,
     return Suggestions(picked, len(rows), classes, len(files) - len(candidates), int((~ours).sum()), unreadable)
 
 
-def _pass(bundle, files: list[Path], progress: Progress | None,
+def head_inputs(bundle, files: list[Path], progress: Progress | None,
           cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probabilities, the classifier's input features, positions in ``files``) of the readable ``files``."""
     from core.data.loading import make_loader
@@ -119,7 +119,7 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
-def _labelled(bundle, folder: Path) -> set[str]:
+def already_labelled(bundle, folder: Path) -> set[str]:
     """The images labelled already that ``folder`` may hold: none unless it is inside the run's dataset folder;
     then the run's own images and every path in the label sheet it used (or the dataset's own sheet)."""
     dataset = bundle.meta.get("dataset") or {}
@@ -132,11 +132,11 @@ def _labelled(bundle, folder: Path) -> set[str]:
         paths = [Path(root) / rel for rel in read_sheet(root, Path(sheet) if sheet else None)]
     except TransferLabError:
         paths = []  # a sheet that cannot be read any more: nothing known from it
-    paths += [Path(root) / rel for rel, _ in _split(bundle, "train") + _split(bundle, "val")]
+    paths += [Path(root) / rel for rel, _ in run_split(bundle, "train") + run_split(bundle, "val")]
     return {_key(p) for p in paths}
 
 
-def _split(bundle, part: str) -> list:
+def run_split(bundle, part: str) -> list:
     """The run's [relative path, label] of its train or val images, from its run.json; [] without one."""
     from core.training.runs import read_record
     try:
@@ -148,7 +148,7 @@ def _split(bundle, part: str) -> list:
 def _reference(bundle) -> list[Path]:
     """Up to REFERENCE of the run's training images that are still there, spread over its list (by class)."""
     root = (bundle.meta.get("dataset") or {}).get("root")
-    train = _split(bundle, "train")
+    train = run_split(bundle, "train")
     if not root or not train:
         return []
     step = max(1, len(train) / REFERENCE)
