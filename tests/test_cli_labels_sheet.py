@@ -83,6 +83,7 @@ def test_train_and_evaluate_use_the_given_sheet_and_the_run_records_it(tmp_path,
     assert code == 0 and report["num_images"] >= 2
     true = {i["path"]: meta["classes"][i["true"]] for i in report["images"]}
     assert str(folder / "a" / "img_000.png") not in true and true.get(str(folder / "a" / "img_001.png"), "b") == "b"
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.html"), "--quiet"]) == 0  # its sheet
     assert main(["train", "--resume", str(tmp_path / "run"), "--labels", str(given), "--quiet"]) == 2
     assert "labels it started with" in capsys.readouterr().err
     assert tree_fingerprint(folder) == before

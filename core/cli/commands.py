@@ -161,7 +161,10 @@ def cmd_report(args) -> int:
     data = args.data or bundle.meta.get("dataset", {}).get("root")
     evaluation = None
     if data and Path(data).is_dir():
-        scan = scan_folder(data, args.quiet)
+        from core.data.label_sheet import sheet_path
+        sheet = (bundle.meta.get("dataset", {}).get("label_sheet") or {}).get("path")  # the run's own dataset: the
+        given = not args.data and sheet and Path(sheet) != sheet_path(data)  # sheet given to train (--labels) again
+        scan = scan_folder(data, args.quiet, sheet if given else None)
         with Bar(args.quiet, "Evaluating") as bar:
             evaluation = evaluate(bundle, scan, progress=bar)
     elif not args.quiet:

@@ -6,7 +6,9 @@ folder itself. A scan (core.data.dataset.scan_dataset) reads the sheet of its ro
 folder: the last row of a path wins; the label ``EXCLUDED`` leaves the image out (it is listed among the skipped
 files with the reason), any other label moves it to that class (a new class is added after the others). Training,
 evaluation, the report and a resumed run all start from a scan, so they all see the same labels, and the run's
-dataset record names the sheet and its hash.
+dataset record names the sheet and its hash. A scan can be given another sheet instead (``--labels SHEET``); a
+resumed run continues on the labels it started with and refuses a sheet that has changed them since
+(:func:`check_resumed_sheet`).
 """
 
 from __future__ import annotations
