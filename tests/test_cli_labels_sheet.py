@@ -43,6 +43,8 @@ def test_scan_applies_the_given_sheet_instead_of_the_folders_own(tmp_path, capsy
     assert summary["label_sheet"]["path"] == str(given) and summary["label_sheet"]["changed"] == 3
     code, own, _ = run_json(capsys, "scan", str(folder), "--quiet")
     assert own["counts"] == {"a": 3, "b": 5} and own["label_sheet"]["path"] != str(given)
+    absolute = _sheet(tmp_path / "absolute.csv", {(folder / "a" / "img_003.png").as_posix(): "b"})
+    assert scan_dataset(folder, labels=absolute).class_counts() == {"a": 3, "b": 5}  # a path in the folder, written out
     empty = _sheet(tmp_path / "empty.csv", {})  # an explicit sheet is recorded even when it changes nothing
     assert scan_dataset(folder, labels=empty).label_sheet["changed"] == 0
     assert tree_fingerprint(folder) == before

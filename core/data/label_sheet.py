@@ -66,6 +66,12 @@ def _labels(data: bytes, where: Path | str = "the label sheet") -> dict[str, str
     return labels
 
 
+def _inside(rows: dict[str, str], root: str | os.PathLike) -> dict[str, str]:
+    """``rows`` with the absolute paths of images in ``root`` made relative to it, as the other rows are."""
+    prefix = Path(root).as_posix().rstrip("/") + "/"
+    return {key[len(prefix):] if key.startswith(prefix) else key: label for key, label in rows.items()}
+
+
 def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by hand") -> Path:
     """Append ``changes`` ({path: label or EXCLUDED}, paths absolute or relative to ``root``) to the root's sheet."""
     from core.base.atomic import atomic_write
@@ -106,6 +112,7 @@ def apply_sheet(scan, labels: Path | None = None):
     rows = _labels(data, path)
     if not rows and labels is None:
         return scan
+    rows = _inside(rows, scan.root)
     from core.data.items import ImageItem, SkippedFile, relative
     classes = list(scan.classes)
     items, skipped, changed = {}, list(scan.skipped), 0
@@ -151,7 +158,7 @@ def check_resumed_sheet(record: dict) -> str | None:
         raise TransferLabError(f"Cannot read the label sheet {path}: {exc.strerror or exc}") from exc
     if hashlib.sha256(data).hexdigest() == started.get("sha256"):
         return None
-    rows, classes = _labels(data, path), record.get("classes") or []
+    rows, classes = _inside(_labels(data, path), root), record.get("classes") or []
     if not started and not rows:
         return None  # an empty sheet made since: no labels, nothing changed
     changed = [rel for part in (record.get("split") or {}).values() for rel, label in part
