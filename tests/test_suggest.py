@@ -28,7 +28,7 @@ from tests.datagen import make_image, make_presplit_folder, tree_fingerprint
 def trained(tmp_path_factory):
     """A pre-split dataset with a folder of unlabelled images inside it (ignored by the scan), and its run."""
     base = tmp_path_factory.mktemp("suggest")
-    folder = make_presplit_folder(base / "data", ["a", "b"], train=5, val=2, test=0, size=48)
+    folder = make_presplit_folder(base / "data", ["a", "b"], train=5, val=2, test=1, size=48)
     new = folder / "unlabelled"
     for i in range(9):  # kinds 0 and 1 are the classes; kind 2 is like neither
         (new / ("more" if i % 2 else "")).mkdir(parents=True, exist_ok=True)
@@ -82,8 +82,8 @@ def test_images_labelled_already_are_not_suggested_again(trained, tmp_path, monk
     found = suggest_labels(bundle, new, 20)
     assert found.already_labelled == 2 and found.images == 7
     assert {s.path for s in found.suggestions}.isdisjoint({str(new / "new_0.png"), str(new / "more" / "new_1.png")})
-    whole = suggest_labels(bundle, folder, 50)  # the dataset folder itself: only the images no one labelled
-    assert whole.already_labelled == 14 + 2 and {s.path for s in whole.suggestions} == \
+    whole = suggest_labels(bundle, folder, 50)  # the dataset folder: not its images in class folders either
+    assert whole.already_labelled == 16 + 2 and {s.path for s in whole.suggestions} == \
         {s.path for s in found.suggestions}
 
 

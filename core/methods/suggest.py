@@ -8,8 +8,8 @@ images the model was trained on: up to REFERENCE of the run's training images (f
 disk) go through the same pass for that; an exported model without its run.json is ranked without them.
 
 Images labelled already are not suggested again: when the folder is inside the run's dataset folder, the images
-in the run's own split and every image with a row in the label sheet the run used (or the folder's own sheet) are
-left out. Images that cannot be read are listed, not fatal. Nothing is written.
+in a class folder there (labelled by their folder) and every image with a row in the label sheet the run used (or
+the folder's own sheet) are left out. Images that cannot be read are listed, not fatal. Nothing is written.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def suggest_labels(bundle, folder, n: int, progress: Progress | None = None,
     files = sorted(collect_images([folder]), key=str)
     if not files:
         raise DatasetError(f"No images in {folder}")
-    labelled = already_labelled(bundle, folder)
+    labelled = already_labelled(bundle, folder, files)
     candidates = [f for f in files if _key(f) not in labelled]
     reference = _reference(bundle) if candidates else []
     probabilities, features, kept = head_inputs(bundle, candidates + reference, progress, cancel)
@@ -119,9 +119,11 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
-def already_labelled(bundle, folder: Path) -> set[str]:
-    """The images labelled already that ``folder`` may hold: none unless it is inside the run's dataset folder;
-    then the run's own images and every path in the label sheet it used (or the dataset's own sheet)."""
+def already_labelled(bundle, folder: Path, files: list[Path] | None = None) -> set[str]:
+    """Which images of ``folder`` (``files``: those found there, else found here) are labelled already, as
+    normcased absolute paths: none unless ``folder`` is inside the run's dataset folder; then those in a class
+    folder there (labelled by their folder, as a scan sees them: a pre-split folder's test images too) and those
+    with a row in the label sheet the run used (or the dataset's own sheet)."""
     dataset = bundle.meta.get("dataset") or {}
     root = dataset.get("root")
     if not root or not (Path(root) == folder or Path(root) in folder.parents):
@@ -129,11 +131,18 @@ def already_labelled(bundle, folder: Path) -> set[str]:
     from core.data.label_sheet import read_sheet
     sheet = (dataset.get("label_sheet") or {}).get("path")
     try:
-        paths = [Path(root) / rel for rel in read_sheet(root, Path(sheet) if sheet else None)]
+        rows = read_sheet(root, Path(sheet) if sheet else None)
     except TransferLabError:
-        paths = []  # a sheet that cannot be read any more: nothing known from it
-    paths += [Path(root) / rel for rel, _ in run_split(bundle, "train") + run_split(bundle, "val")]
-    return {_key(p) for p in paths}
+        rows = {}  # a sheet that cannot be read any more: nothing known from it
+    splits = set((dataset.get("split_folders") or {}).values())
+    depth = 3 if dataset.get("layout") == "pre-split" else 2  # (split folder,) class folder, file
+    labelled = set()
+    for path in collect_images([folder]) if files is None else files:
+        parts = Path(path).relative_to(root).parts
+        in_class = len(parts) >= depth and (depth == 2 or parts[0] in splits)
+        if in_class or Path(*parts).as_posix() in rows:
+            labelled.add(_key(path))
+    return labelled
 
 
 def run_split(bundle, part: str) -> list:
