@@ -121,7 +121,8 @@ def cmd_suggest(args) -> int:
     if args.csv:
         _write_suggestions(Path(args.csv), found)
     lines = [f"Label these {len(found.suggestions)} of {found.images} unlabelled images first, in this order "
-             "(the model's guess and how sure it is):"]
+             "(the model's guess and how sure it is):" if found.suggestions else
+             f"No unlabelled images to suggest in {args.unlabelled}."]
     lines += [f"  {k:3d}. {s.path}\t{s.guess}\t{s.probability:.0%}" for k, s in enumerate(found.suggestions, 1)]
     if found.already_labelled:
         lines.append(f"{found.already_labelled} image(s) of the folder are labelled already and were left out.")
