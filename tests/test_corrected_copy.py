@@ -105,3 +105,17 @@ def test_the_command_line_writes_the_copy(tmp_path, capsys):
     assert main(["labels", str(folder), "--export-copy", str(folder / "out"), "--quiet"]) == 2
     assert "outside the dataset folder" in capsys.readouterr().err
     assert tree_fingerprint(folder) == before
+
+
+def test_an_image_the_sheet_adds_from_outside_the_folder_joins_its_class_folder(tmp_path):
+    from core.data.items import ImageItem
+    from tests.datagen import make_image
+    folder = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=2, size=32)
+    new = tmp_path / "new" / "img_000.png"  # a new label for an image elsewhere (core.data.label_sheet adds them)
+    new.parent.mkdir()
+    make_image(1, 32, 77).save(new)
+    scan = scan_dataset(folder)
+    scan.items["all"].append(ImageItem(new, scan.classes.index("b")))
+    copied = export_corrected_copy(scan, tmp_path / "copy")
+    assert (copied.images, copied.added, copied.relabelled, copied.renamed) == (5, 1, 0, 1)
+    assert (tmp_path / "copy" / "b" / "img_000 (2).png").read_bytes() == new.read_bytes()

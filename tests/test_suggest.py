@@ -4,6 +4,7 @@ already are not suggested again; unreadable files are listed; nothing is written
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,20 @@ def test_the_command_line_prints_the_order_and_writes_json_or_csv(trained, tmp_p
     assert rows[0]["guess"] == shown["suggestions"][0]["guess"] and set(rows[0]) >= {"rank", "margin", "p_a", "p_b"}
     assert main(["suggest", str(run), str(tmp_path / "nowhere"), "--quiet"]) == 2
     assert "Not a folder" in capsys.readouterr().err
+
+
+def test_new_images_labelled_in_the_sheet_outside_the_dataset_are_not_suggested_again(trained, tmp_path,
+                                                                                      monkeypatch):
+    import os
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    from core.data.label_sheet import sheet_path
+    folder, _, run = trained
+    outside = tmp_path / "new"
+    outside.mkdir()
+    for i in range(3):
+        make_image(i % 2, 48, 700 + i).save(outside / f"x{i}.png")
+    sheet = sheet_path(folder, create=True)
+    sheet.write_text("path,label,source,time\n" + f"{Path(os.path.relpath(outside / 'x1.png', folder)).as_posix()},"
+                     "b,new labels,2026-01-01T00:00:00\n", encoding="utf-8")
+    found = suggest_labels(load_bundle(run), outside, 5)
+    assert found.already_labelled == 1 and sorted(Path(s.path).name for s in found.suggestions) == ["x0.png", "x2.png"]

@@ -106,8 +106,8 @@ def cmd_labels(args) -> int:
             copied = export_corrected_copy(scan, Path(args.export_copy), progress=bar)
         data["copy"] = copied.to_dict()
         lines.append(f"Corrected copy written to {copied.dest}: {copied.images} images ({copied.relabelled} in "
-                     f"another class's folder, {copied.renamed} renamed as their name was taken there), "
-                     f"{copied.excluded} left out; {root} is unchanged.")
+                     f"another class's folder, {copied.added} new ones from outside it, {copied.renamed} renamed as "
+                     f"their name was taken there), {copied.excluded} left out; {root} is unchanged.")
     emit(args, data, "\n".join(lines))
     return 0
 

@@ -28,6 +28,7 @@ class CopyReport:
     dest: str
     images: int  # copied
     relabelled: int  # copied into another class's folder than their own
+    added: int  # images from outside the dataset folder that the label sheet adds (new labels)
     excluded: int  # left out in the label sheet, not copied
     renamed: int  # given a suffix: their name was taken in their class folder
     bytes: int
@@ -41,7 +42,7 @@ def export_corrected_copy(scan, dest: str | os.PathLike, progress: Progress | No
                           cancel: CancelToken | None = None) -> CopyReport:
     """Copy ``scan`` (a core.data.dataset.DatasetScan, its label sheet applied) to ``dest`` as described above."""
     dest = check_destination(scan.root, dest)
-    plan, relabelled, renamed = _plan(scan, dest)
+    plan, relabelled, added, renamed = _plan(scan, dest)
     written: list[Path] = []
     folders = [p for p in reversed([dest, *dest.parents]) if not p.exists()]  # made here, parents first
     size = 0
@@ -68,7 +69,7 @@ def export_corrected_copy(scan, dest: str | os.PathLike, progress: Progress | No
         counts.setdefault(split, {}).setdefault(target.parent.name, 0)
         counts[split][target.parent.name] += 1
     excluded = sum(s.reason == EXCLUDED_REASON for s in scan.skipped)
-    return CopyReport(str(dest), len(plan), relabelled, excluded, renamed, size, counts)
+    return CopyReport(str(dest), len(plan), relabelled, added, excluded, renamed, size, counts)
 
 
 def check_destination(root: str | os.PathLike, dest: str | os.PathLike) -> Path:
@@ -86,26 +87,27 @@ def check_destination(root: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
-def _plan(scan, dest: Path) -> tuple[list[tuple[Path, Path]], int, int]:
-    """[(source, target)] of every usable image, how many change class, how many get a suffix."""
+def _plan(scan, dest: Path) -> tuple[list[tuple[Path, Path]], int, int, int]:
+    """[(source, target)] of every usable image; how many change class, come from outside, get a suffix."""
     plan: list[tuple[Path, Path]] = []
-    relabelled = renamed = 0
+    relabelled = added = renamed = 0
     for split, items in scan.items.items():
         base = dest / scan.split_folders.get(split, split) if scan.layout == PRE_SPLIT else dest
         below = scan.root / scan.split_folders.get(split, split) if scan.layout == PRE_SPLIT else scan.root
-        moved = {}
+        folder_of = {}  # the class folder an image is in, "" for one from outside (a new label in the sheet)
         for item in items:
-            parts = item.path.relative_to(below).parts
-            moved[item.path] = not parts or parts[0].casefold() != scan.classes[item.label].casefold()
+            parts = item.path.relative_to(below).parts if below in item.path.parents else ()
+            folder_of[item.path] = parts[0].casefold() if len(parts) > 1 else ""
+        stays = lambda i: folder_of[i.path] == scan.classes[i.label].casefold()  # noqa: E731
         taken: dict[str, set[str]] = {}
-        for item in sorted(items, key=lambda i: (moved[i.path], str(i.path))):  # those that stay keep their names
+        for item in sorted(items, key=lambda i: (not stays(i), str(i.path))):  # those that stay keep their names
             name = scan.classes[item.label]
-            used = taken.setdefault(name, set())
-            target = _free(item.path.name, used)
+            target = _free(item.path.name, taken.setdefault(name, set()))
             renamed += target != item.path.name
-            relabelled += moved[item.path]
+            added += folder_of[item.path] == ""
+            relabelled += not stays(item) and folder_of[item.path] != ""
             plan.append((item.path, base / _folder_name(name) / target))
-    return plan, relabelled, renamed
+    return plan, relabelled, added, renamed
 
 
 def _free(name: str, used: set[str]) -> str:

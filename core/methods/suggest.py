@@ -7,9 +7,9 @@ between the two most likely classes), spread out so that near-identical images a
 images the model was trained on: up to REFERENCE of the run's training images (from its run.json, those still on
 disk) go through the same pass for that; an exported model without its run.json is ranked without them.
 
-Images labelled already are not suggested again: when the folder is inside the run's dataset folder, the images
-in a class folder there (labelled by their folder) and every image with a row in the label sheet the run used (or
-the folder's own sheet) are left out. Images that cannot be read are listed, not fatal. Nothing is written.
+Images labelled already are not suggested again: every image with a row in the label sheet the run used (or its
+dataset's own sheet), and when the folder is inside the run's dataset folder, the images in a class folder there
+(labelled by their folder). Images that cannot be read are listed, not fatal. Nothing is written.
 """
 
 from __future__ import annotations
@@ -121,12 +121,12 @@ def _key(path: Path) -> str:
 
 def already_labelled(bundle, folder: Path, files: list[Path] | None = None) -> set[str]:
     """Which images of ``folder`` (``files``: those found there, else found here) are labelled already, as
-    normcased absolute paths: none unless ``folder`` is inside the run's dataset folder; then those in a class
-    folder there (labelled by their folder, as a scan sees them: a pre-split folder's test images too) and those
-    with a row in the label sheet the run used (or the dataset's own sheet)."""
+    normcased absolute paths: those with a row in the label sheet the run used (or its dataset's own sheet; new
+    images outside the dataset folder too), and when ``folder`` is inside the run's dataset folder, those in a class
+    folder there (labelled by their folder, as a scan sees them: a pre-split folder's test images too)."""
     dataset = bundle.meta.get("dataset") or {}
     root = dataset.get("root")
-    if not root or not (Path(root) == folder or Path(root) in folder.parents):
+    if not root:
         return set()
     from core.data.label_sheet import read_sheet
     sheet = (dataset.get("label_sheet") or {}).get("path")
@@ -134,13 +134,14 @@ def already_labelled(bundle, folder: Path, files: list[Path] | None = None) -> s
         rows = read_sheet(root, Path(sheet) if sheet else None)
     except TransferLabError:
         rows = {}  # a sheet that cannot be read any more: nothing known from it
+    labelled = {_key(os.path.normpath(Path(root) / rel)) for rel in rows}
+    if not (Path(root) == folder or Path(root) in folder.parents):
+        return labelled
     splits = set((dataset.get("split_folders") or {}).values())
     depth = 3 if dataset.get("layout") == "pre-split" else 2  # (split folder,) class folder, file
-    labelled = set()
     for path in collect_images([folder]) if files is None else files:
         parts = Path(path).relative_to(root).parts
-        in_class = len(parts) >= depth and (depth == 2 or parts[0] in splits)
-        if in_class or Path(*parts).as_posix() in rows:
+        if len(parts) >= depth and (depth == 2 or parts[0] in splits):
             labelled.add(_key(path))
     return labelled
 
