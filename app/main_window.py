@@ -27,7 +27,7 @@ from app.widgets.resume_bar import ResumeBar
 from core.training.settings import TrainSettings
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
-MODEL, TRAIN, RESULTS = 1, 4, 5
+MODEL, TRAIN, RESULTS, TRY = 1, 4, 5, 6
 
 
 class _EnterMeansNext(QObject):
@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.pages[0].openRunRequested.connect(self.choose_and_open_run)
         self.pages[RESULTS].retrainRequested.connect(self._retrain_with_changed_data)
         self.pages[RESULTS].trainAgainRequested.connect(self._train_again)
+        self.pages[TRY].trainAgainRequested.connect(self._train_again)
         self.resumer = ResumeController(self, self.resume_bar)
         self.resumer.offer()
         self.warmup = Task(self)

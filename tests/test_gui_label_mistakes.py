@@ -25,6 +25,27 @@ def misfiled_folder(tmp_path: Path) -> tuple[Path, list[str]]:
     return folder, misfile_one_per_class(folder, CLASSES)
 
 
+def trained_window(qtbot, folder: Path):
+    """The window after one plain run on ``folder``: the classifier on the final features, fitted once."""
+    from dataclasses import replace
+
+    from app.main_window import MainWindow
+    from core.data.dataset import scan_dataset
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.confirm_quit_while_busy = lambda: True
+    window.state.scan = scan_dataset(folder)
+    window.state.auto_budget = None
+    window.state.settings = replace(window.state.settings, image_size=48, strategy="feature-extraction",
+                                    freeze_depth=0, classifier_fit="converged", epochs=1, augmentation="none")
+    window.show()
+    window.show_page(4)
+    with qtbot.waitSignal(window.pages[4].task.stopped, timeout=120000):
+        window.pages[4].start_training()
+    assert window.state.result is not None, window.pages[4].log.toPlainText()
+    return window
+
+
 def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan(qtbot, tmp_path):
     folder, moved = misfiled_folder(tmp_path)
     before = tree_fingerprint(folder)
@@ -74,25 +95,10 @@ def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan
 
 
 def test_relabel_from_the_results_gallery_then_train_again_shows_before_and_after(qtbot, tmp_path):
-    from dataclasses import replace
-
-    from app.main_window import MainWindow
-    from core.data.dataset import scan_dataset
     folder, moved = misfiled_folder(tmp_path)
     before = tree_fingerprint(folder)
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.confirm_quit_while_busy = lambda: True
-    window.state.scan = scan_dataset(folder)
-    window.state.auto_budget = None  # one plain run: the classifier on the final features
-    window.state.settings = replace(window.state.settings, image_size=48, strategy="feature-extraction",
-                                    freeze_depth=0, classifier_fit="converged", epochs=1,
-                                    augmentation="none")
-    window.show()
-    window.show_page(4)
+    window = trained_window(qtbot, folder)
     train, results = window.pages[4], window.pages[5]
-    with qtbot.waitSignal(train.task.stopped, timeout=120000):
-        train.start_training()
     first_run = window.state.run_dir
     assert window.state.result is not None, train.log.toPlainText()
     window.show_page(5)
@@ -118,4 +124,48 @@ def test_relabel_from_the_results_gallery_then_train_again_shows_before_and_afte
     qtbot.waitUntil(lambda: "Before and after" in results.relabel_bar.label.text(), timeout=120000)
     assert "the earlier model" in results.relabel_bar.label.text() and window.state.before_relabel is None
     assert tree_fingerprint(folder) == before
+    window.close()
+
+
+def test_label_new_images_most_useful_first_then_train_again_with_them(qtbot, tmp_path):
+    from tests.datagen import make_image
+    folder = make_class_folder(tmp_path / "shapes", CLASSES[:2], per_class=8, size=48)
+    new = tmp_path / "unlabelled"
+    new.mkdir()
+    for i in range(8):
+        make_image(i % 2, 48, 500 + i).save(new / f"new_{i}.png")
+    before, before_new = tree_fingerprint(folder), tree_fingerprint(new)
+    window = trained_window(qtbot, folder)
+    train, tryit = window.pages[4], window.pages[6]
+    first_run = window.state.run_dir
+    window.show_page(6)
+    assert tryit.label_button.isEnabled()
+    dialog = tryit.label_folder(str(new))
+    qtbot.waitUntil(lambda: dialog.session is not None and not dialog.task.is_running(), timeout=120000)
+    dialog.every.setValue(1)  # the model is refreshed after every label
+    assert len(dialog.class_buttons) == 2 and dialog.current is not None and "guess" in dialog.caption.text()
+    shown = dialog.current
+    truth = lambda i: CLASSES[int(dialog.session.paths[i].stem.split("_")[1]) % 2]  # noqa: E731
+    qtbot.keyClick(dialog, Qt.Key.Key_1 if truth(shown) == CLASSES[0] else Qt.Key.Key_2)
+    assert dialog.session.labels == {shown: CLASSES.index(truth(shown))}
+    qtbot.waitUntil(lambda: not dialog.task.is_running() and dialog.current is not None, timeout=60000)
+    assert dialog.current != shown and len(dialog.session.history) == 2
+    assert "1 labelled" in dialog.counter.text() and "held-out accuracy" in dialog.counter.text()
+    qtbot.keyClick(dialog, Qt.Key.Key_N)  # none of these: recorded, never trained on
+    qtbot.keyClick(dialog, Qt.Key.Key_S)  # skip: nothing recorded
+    third = dialog.current
+    qtbot.keyClick(dialog, Qt.Key.Key_Return)  # the model's guess
+    qtbot.waitUntil(lambda: not dialog.task.is_running(), timeout=60000)
+    qtbot.keyClick(dialog, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo it
+    assert third not in dialog.session.labels and dialog.current == third
+    sheet = label_sheet.read_sheet(folder)
+    assert len(sheet) == 3 and label_sheet.NONE_OF_THESE in sheet.values()
+
+    with qtbot.waitSignal(train.task.stopped, timeout=120000):  # one click: read again with them, train again
+        qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    scan = window.state.scan
+    added = [i for i in scan.all_items() if new in i.path.parents]
+    assert [str(i.path) for i in added] == [str(dialog.session.paths[shown])]
+    assert scan.classes[added[0].label] == truth(shown) and window.state.run_dir != first_run
+    assert tree_fingerprint(folder) == before and tree_fingerprint(new) == before_new
     window.close()

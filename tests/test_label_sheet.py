@@ -1,9 +1,12 @@
 """The label sheet (core.data.label_sheet): corrections kept beside the dataset folder, applied by every scan,
 the folder itself never written to."""
 
+import pytest
+
+from core.base.errors import TransferLabError
 from core.data.dataset import make_split, scan_dataset
 from core.data.label_sheet import EXCLUDED, EXCLUDED_REASON, read_sheet, record, sheet_path
-from tests.datagen import make_class_folder, make_presplit_folder, tree_fingerprint
+from tests.datagen import make_class_folder, make_image, make_presplit_folder, tree_fingerprint
 
 
 def test_relabels_and_exclusions_apply_on_top_of_a_flat_folder_that_stays_untouched(tmp_path, monkeypatch):
@@ -70,4 +73,27 @@ def test_the_command_line_records_shows_imports_and_exports_corrections(tmp_path
     assert read_sheet(other) == shown["labels"]  # the same corrections, for a copy of the folder
     scan = scan_dataset(folder)
     assert scan.classes[next(i.label for i in scan.items["all"] if i.path == first)] == "squares"
+    assert tree_fingerprint(folder) == before
+
+
+def test_new_images_outside_the_folder_join_the_training_images_and_undo_takes_them_back(tmp_path, monkeypatch):
+    from core.data.label_sheet import GONE_REASON, NONE_OF_THESE, UNLABELLED, add_labels, record
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    folder = make_class_folder(tmp_path / "d", ["a", "b"], per_class=4, size=32)
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(4):
+        make_image(i % 2, 32, 90 + i).save(new / f"n{i}.png")
+    before = tree_fingerprint(folder)
+    add_labels(folder, {str(new / "n0.png"): "a", str(new / "n1.png"): "c", str(new / "n2.png"): NONE_OF_THESE,
+                        str(new / "n3.png"): "b"})
+    add_labels(folder, {str(new / "n3.png"): UNLABELLED})  # taken back
+    scan = scan_dataset(folder)
+    added = {str(i.path): scan.classes[i.label] for i in scan.all_items() if new in i.path.parents}
+    assert added == {str(new / "n0.png"): "a", str(new / "n1.png"): "c"} and scan.classes == ["a", "b", "c"]
+    assert scan.label_sheet["added"] == 2 and scan.label_sheet["changed"] == 0
+    (new / "n0.png").unlink()  # a labelled file that is gone is listed, not fatal
+    assert any(s.reason == GONE_REASON for s in scan_dataset(folder).skipped)
+    with pytest.raises(TransferLabError, match="not in the dataset folder"):
+        record(folder, {str(new / "n1.png"): "a"})  # relabelling is for the folder's own images
     assert tree_fingerprint(folder) == before

@@ -255,8 +255,11 @@ class DataPage(WizardPage):
         layout = ("already split into " + ", ".join(f"{k}/" for k in scan.split_folders.values())
                   if scan.layout == "pre-split" else "one subfolder per class")
         sheet = scan.label_sheet
+        added = sheet.get("added", 0) if sheet else 0
         corrected = (f" {sheet['changed']} image{'s' * (sheet['changed'] != 1)} relabelled or left out by your label "
-                     f"sheet, kept beside the folder ({html.escape(sheet['path'])})." if sheet else "")
+                     f"sheet, kept beside the folder ({html.escape(sheet['path'])})" +
+                     (f", and {added} new image{'s' * (added != 1)} labelled from outside it" if added else "") + "."
+                     if sheet else "")
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
                              f"{len(scan.skipped)} files skipped.{corrected}")
         self.skipped_list.clear()

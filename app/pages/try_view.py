@@ -3,7 +3,7 @@
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
@@ -89,6 +89,7 @@ class ResultRow(QWidget):
 
 
 class TryPage(WizardPage):
+    trainAgainRequested = Signal(str)  # new labels: the scan with them is in the state; train with them now
     title = "Try it"
     subtitle = "Drop images or a folder here (or choose them) to see what your model predicts for each."
 
@@ -101,6 +102,10 @@ class TryPage(WizardPage):
         self.csv_button.setToolTip("Every image in a folder and its subfolders: one row each with the predicted "
                                    "class, its confidence and every class's probability")
         self.clear_button = QPushButton("Clear")
+        self.label_button = QPushButton("Label new images…")
+        self.label_button.setToolTip("A folder of unlabelled images: label the ones that would help the model most "
+                                     "first, then train again with them")
+        self.label_button.clicked.connect(self._label_new)
         self.heat_check = QCheckBox("Show what the model looks at")
         self.heat_check.setToolTip(explain("Grad-CAM (heatmap)") + f"<p>Drawn on the first {MAX_EXPLAINED} pictures "
                                    "of a batch.</p>")
@@ -115,6 +120,7 @@ class TryPage(WizardPage):
         row.addWidget(self.csv_button)
         row.addWidget(self.clear_button)
         row.addStretch(1)
+        row.addWidget(self.label_button)
         self.body.addLayout(row)
         second = QHBoxLayout()
         second.addWidget(self.heat_check)
@@ -151,7 +157,7 @@ class TryPage(WizardPage):
                                      "they are cleared, so every result here is from the model now chosen.", "info")
             self._shown_run = None
         self.hint.setText("" if ready else "Train a model first (step 5).")
-        for button in (self.files_button, self.folder_button, self.csv_button):
+        for button in (self.files_button, self.folder_button, self.csv_button, self.label_button):
             button.setEnabled(ready and not self.task.is_running())
 
     # public -----------------------------------------------------------------------------------
@@ -199,7 +205,7 @@ class TryPage(WizardPage):
         self.banner.hide()
         self.progress.setRange(0, 0)
         self.busy_row.show()
-        for button in (self.files_button, self.folder_button, self.csv_button):
+        for button in (self.files_button, self.folder_button, self.csv_button, self.label_button):
             button.setEnabled(False)
         return self._bundle if self._bundle is not None and self._bundle.run_dir == run_dir else None
 
@@ -246,6 +252,29 @@ class TryPage(WizardPage):
         if folder:
             app_settings.set_value("try/last_folder", folder)
             self.predict_paths([folder])
+
+    def _label_new(self):
+        folder = self.choose_folder()
+        if not folder or self.state.run_dir is None or self.state.scan is None:
+            return None
+        return self.label_folder(folder)
+
+    def label_folder(self, folder: str):
+        from app.label_new_dialog import LabelNewDialog
+        app_settings.set_value("try/last_folder", folder)
+        dialog = LabelNewDialog(self.state.run_dir, self.state.scan.root, folder, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _code, d=dialog: d.new_scan and QTimer.singleShot(
+            0, self, lambda scan=d.new_scan: self._train_again(*scan)))  # once the dialog is gone
+        dialog.open()
+        dialog.start()
+        return dialog
+
+    def _train_again(self, scan, words: str) -> None:
+        self.state.before_relabel = {"run_dir": str(self.state.run_dir),
+                                     "accuracy": getattr(self.state.evaluation, "accuracy", None)}
+        self.state.scan = scan
+        self.trainAgainRequested.emit(words)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, total)

@@ -8,7 +8,9 @@ files with the reason), any other label moves it to that class (a new class is a
 evaluation, the report and a resumed run all start from a scan, so they all see the same labels, and the run's
 dataset record names the sheet and its hash. A scan can be given another sheet instead (``--labels SHEET``); a
 resumed run continues on the labels it started with and refuses a sheet that has changed them since
-(:func:`check_resumed_sheet`).
+(:func:`check_resumed_sheet`). New images labelled from a folder outside the dataset (:func:`add_labels`, the
+window's "Label new images") are kept by their path relative to the root (``../new/x.png``) and join the training
+images; ``NONE_OF_THESE`` records an image of no class (never trained on) and ``UNLABELLED`` takes a label back.
 """
 
 from __future__ import annotations
@@ -24,8 +26,13 @@ from pathlib import Path
 from core.base.errors import TransferLabError
 
 EXCLUDED = "(excluded)"
+NONE_OF_THESE = "(none of these)"  # an image of none of the classes: recorded, never trained on
+UNLABELLED = "(no label)"  # a new label taken back (Undo): the image is not added
+NOT_A_CLASS = (EXCLUDED, NONE_OF_THESE, UNLABELLED)
 COLUMNS = ("path", "label", "source", "time")
 EXCLUDED_REASON = "left out in your label sheet"
+NONE_REASON = "none of the classes, in your label sheet"
+GONE_REASON = "labelled in your label sheet, but the file is gone"
 
 
 def sheet_path(root: str | os.PathLike, create: bool = False) -> Path:
@@ -72,8 +79,15 @@ def _inside(rows: dict[str, str], root: str | os.PathLike) -> dict[str, str]:
     return {key[len(prefix):] if key.startswith(prefix) else key: label for key, label in rows.items()}
 
 
-def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by hand") -> Path:
-    """Append ``changes`` ({path: label or EXCLUDED}, paths absolute or relative to ``root``) to the root's sheet."""
+def add_labels(root: str | os.PathLike, labels: dict[str, str], source: str = "new labels") -> Path:
+    """Append labels of new images ({path: class, NONE_OF_THESE or UNLABELLED}), which may lie outside ``root``:
+    those are kept by their path relative to it (``../new/x.png``) and added to the training images by a scan."""
+    return record(root, labels, source, outside=True)
+
+
+def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by hand", outside: bool = False) -> Path:
+    """Append ``changes`` ({path: label or EXCLUDED}, paths absolute or relative to ``root``) to the root's sheet.
+    A path outside ``root`` is refused unless ``outside`` (new images: :func:`add_labels`)."""
     from core.base.atomic import atomic_write
     root = Path(os.path.abspath(root))
     path = sheet_path(root, create=True)
@@ -86,7 +100,9 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
     for image, label in changes.items():
         image = Path(image)
         if image.is_absolute() and root not in image.parents:
-            raise TransferLabError(f"{image} is not in the dataset folder {root}")
+            if not outside:
+                raise TransferLabError(f"{image} is not in the dataset folder {root}")
+            image = Path(os.path.relpath(image, root))
         relative = image.relative_to(root) if image.is_absolute() else image
         writer.writerow([relative.as_posix(), label, source, stamp])
 
@@ -123,18 +139,42 @@ def apply_sheet(scan, labels: Path | None = None):
             if label is None or label == classes[item.label]:
                 kept.append(item)
                 continue
+            if label == UNLABELLED:
+                kept.append(item)
+                continue
             changed += 1
-            if label == EXCLUDED:
-                skipped.append(SkippedFile(item.path, EXCLUDED_REASON))
+            if label in (EXCLUDED, NONE_OF_THESE):
+                skipped.append(SkippedFile(item.path, EXCLUDED_REASON if label == EXCLUDED else NONE_REASON))
                 continue
             if label not in classes:
                 classes.append(label)
             kept.append(ImageItem(item.path, classes.index(label)))
         items[split] = kept
+    added = _new_images(scan, rows, classes, items, skipped)
     skipped.sort(key=lambda s: str(s.path))
     digest = hashlib.sha256(data).hexdigest()
     return replace(scan, classes=classes, items=items, skipped=skipped, _groups=None,
-                   label_sheet={"path": str(path), "sha256": digest, "changed": changed})
+                   label_sheet={"path": str(path), "sha256": digest, "changed": changed, "added": added})
+
+
+def _new_images(scan, rows: dict[str, str], classes: list[str], items: dict, skipped: list) -> int:
+    """Rows of images outside the dataset folder (``../new/x.png``, labelled with :func:`add_labels`) join its
+    training images (in place: ``classes``, ``items``, ``skipped``); how many."""
+    from core.data.items import ImageItem, SkippedFile
+    split = "train" if "train" in items else next(iter(items))
+    added = 0
+    for rel, label in sorted(rows.items()):
+        if not rel.startswith("../") or label in NOT_A_CLASS:
+            continue
+        image = Path(os.path.normpath(scan.root / rel))
+        if not image.is_file():
+            skipped.append(SkippedFile(image, GONE_REASON))
+            continue
+        if label not in classes:
+            classes.append(label)
+        items[split].append(ImageItem(image, classes.index(label)))
+        added += 1
+    return added
 
 
 def check_resumed_sheet(record: dict) -> str | None:
@@ -159,6 +199,7 @@ def check_resumed_sheet(record: dict) -> str | None:
     if hashlib.sha256(data).hexdigest() == started.get("sha256"):
         return None
     rows, classes = _inside(_labels(data, path), root), record.get("classes") or []
+    rows = {rel: label for rel, label in rows.items() if label != UNLABELLED}  # a label taken back: no row
     if not started and not rows:
         return None  # an empty sheet made since: no labels, nothing changed
     changed = [rel for part in (record.get("split") or {}).values() for rel, label in part
