@@ -169,3 +169,24 @@ def test_label_new_images_most_useful_first_then_train_again_with_them(qtbot, tm
     assert scan.classes[added[0].label] == truth(shown) and window.state.run_dir != first_run
     assert tree_fingerprint(folder) == before and tree_fingerprint(new) == before_new
     window.close()
+
+
+def test_export_corrected_copy_writes_a_new_folder_with_the_sheet_applied(qtbot, tmp_path):
+    folder, moved = misfiled_folder(tmp_path)
+    label_sheet.record(folder, {moved[0]: CLASSES[0], moved[1]: label_sheet.EXCLUDED})
+    before = tree_fingerprint(folder)
+    page = DataPage(WizardState(settings=TrainSettings(image_size=64)))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.scan_folder(str(folder))
+    assert page.copy_button.isVisible()
+    (tmp_path / "out").mkdir()
+    page.choose_copy_folder = lambda: str(tmp_path / "out")
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.copy_button.click()
+    dest = tmp_path / "out" / "shapes (corrected)"
+    assert "Copied 41 images" in page.banner.text() and "1 relabelled, 1 left out" in page.banner.text()
+    assert (dest / CLASSES[0] / Path(moved[0]).name).is_file()
+    assert not (dest / CLASSES[2] / Path(moved[1]).name).exists()
+    assert page.state.scan is not None and tree_fingerprint(folder) == before

@@ -104,6 +104,13 @@ class DataPage(WizardPage):
         finding = QHBoxLayout()
         finding.addWidget(self.duplicates_button)
         finding.addWidget(self.mistakes_button)
+        self.copy_button = QPushButton("Export corrected copy…")
+        self.copy_button.setToolTip("A new folder with one subfolder per class, your label sheet applied (images "
+                                    "copied, relabelled ones in their new class, excluded ones left out), for use "
+                                    "outside TransferLab. Your folder is not changed.")
+        self.copy_button.clicked.connect(self._export_copy)
+        self.copy_button.hide()  # until the label sheet changes something
+        finding.addWidget(self.copy_button)
         finding.addStretch(1)
         health_layout.addLayout(finding)
         self._mistakes = ""  # what the last check of this folder's labels found (a line of the dataset check)
@@ -228,6 +235,9 @@ class DataPage(WizardPage):
                                      "info")
 
     def _on_scanned(self, result) -> None:
+        if result[0] == "copied":
+            self._copied(result[1])
+            return
         scan, thumbs, health = result
         self.state.scan = scan
         self.rescan_button.show()
@@ -260,6 +270,7 @@ class DataPage(WizardPage):
                      f"sheet, kept beside the folder ({html.escape(sheet['path'])})" +
                      (f", and {added} new image{'s' * (added != 1)} labelled from outside it" if added else "") + "."
                      if sheet else "")
+        self.copy_button.setVisible(bool(sheet and (sheet["changed"] or added)))
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
                              f"{len(scan.skipped)} files skipped.{corrected}")
         self.skipped_list.clear()
@@ -298,6 +309,31 @@ class DataPage(WizardPage):
         dialog.open()
         dialog.find()
         return dialog
+
+    def choose_copy_folder(self) -> str | None:
+        start = self.start_folder("data/copy_folder")
+        return QFileDialog.getExistingDirectory(self, "Where to put the corrected copy", start) or None
+
+    def _export_copy(self) -> None:
+        scan = self.state.scan
+        parent = self.choose_copy_folder() if scan is not None and not self.task.is_running() else None
+        if not parent:
+            return
+        app_settings.set_value("data/copy_folder", parent)
+        dest = Path(parent) / f"{scan.root.name} (corrected)"
+        self.busy_row.begin()
+
+        def work(ctx):
+            from core.data.corrected_copy import export_corrected_copy
+            return "copied", export_corrected_copy(scan, dest, progress=ctx.progress, cancel=ctx.cancel)
+        self.task.start(work)
+
+    def _copied(self, report) -> None:
+        extra = "".join(f", {n} {what}" for n, what in ((report.relabelled, "relabelled"),
+                                                         (report.excluded, "left out"), (report.added, "added"))
+                        if n)
+        self.banner.show_message(f"Copied {report.images} images to {report.dest}{extra}. Your folder is unchanged.",
+                                 "ok")
 
     def _mistakes_reviewed(self, dialog) -> None:
         if dialog.found is not None:
