@@ -25,6 +25,14 @@ def misfiled_folder(tmp_path: Path) -> tuple[Path, list[str]]:
     return folder, misfile_one_per_class(folder, CLASSES)
 
 
+def scanned_page(qtbot, folder: Path) -> DataPage:
+    page = DataPage(WizardState(settings=TrainSettings(image_size=64)))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.scan_folder(str(folder))
+    return page
+
 def trained_window(qtbot, folder: Path):
     """The window after one plain run on ``folder``: the classifier on the final features, fitted once."""
     from dataclasses import replace
@@ -49,11 +57,7 @@ def trained_window(qtbot, folder: Path):
 def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan(qtbot, tmp_path):
     folder, moved = misfiled_folder(tmp_path)
     before = tree_fingerprint(folder)
-    page = DataPage(WizardState(settings=TrainSettings(image_size=64)))
-    qtbot.addWidget(page)
-    page.show()
-    with qtbot.waitSignal(page.task.stopped, timeout=60000):
-        page.scan_folder(str(folder))
+    page = scanned_page(qtbot, folder)
     assert page.mistakes_button.isVisible() and page.mistakes_button.isEnabled()
     dialog = page.find_label_mistakes()
     qtbot.waitUntil(lambda: not dialog.task.is_running() and dialog.list.count() > 0, timeout=120000)
@@ -175,11 +179,7 @@ def test_export_corrected_copy_writes_a_new_folder_with_the_sheet_applied(qtbot,
     folder, moved = misfiled_folder(tmp_path)
     label_sheet.record(folder, {moved[0]: CLASSES[0], moved[1]: label_sheet.EXCLUDED})
     before = tree_fingerprint(folder)
-    page = DataPage(WizardState(settings=TrainSettings(image_size=64)))
-    qtbot.addWidget(page)
-    page.show()
-    with qtbot.waitSignal(page.task.stopped, timeout=60000):
-        page.scan_folder(str(folder))
+    page = scanned_page(qtbot, folder)
     assert page.copy_button.isVisible()
     (tmp_path / "out").mkdir()
     page.choose_copy_folder = lambda: str(tmp_path / "out")
