@@ -202,14 +202,19 @@ class MainWindow(QMainWindow):
         self.go_next()
 
     def _step_clicked(self, row: int) -> None:
-        allowed = row <= self.reached and not self.current_page.holds_navigation() and all(
-            self.pages[i].is_complete() for i in range(min(row, self.current_index)))
+        # forward only past complete steps, this one included (a walkthrough reached Results from a Model step whose
+        # Next was disabled); back always, unless this step holds the navigation
+        allowed = row <= self.reached and not self.current_page.holds_navigation() and (
+            row < self.current_index or all(self.pages[i].is_complete() for i in range(row)))
         if allowed and row != self.current_index:
             self.show_page(row)
-        else:
-            self.steps.blockSignals(True)
-            self.steps.setCurrentRow(self.current_index)
-            self.steps.blockSignals(False)
+        else:  # the highlight goes back to this step once the click is over (it stuck on the refused one)
+            QTimer.singleShot(0, self, self._highlight_current)
+
+    def _highlight_current(self) -> None:
+        self.steps.blockSignals(True)
+        self.steps.setCurrentRow(self.current_index)
+        self.steps.blockSignals(False)
 
     def _update_buttons(self) -> None:
         page = self.current_page
@@ -277,6 +282,7 @@ class MainWindow(QMainWindow):
         from core.training.result import TrainResult
         meta = read_meta(Path(run_dir))
         self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
+        self.state.auto_budget = (meta.get("auto") or {}).get("budget")  # a run trained by hand: Auto off, as it was
         self.state.result = TrainResult.of_saved_run(Path(run_dir))
         self.state.evaluation = None
         self.state.result_key = self.state.training_key()

@@ -183,15 +183,15 @@ def test_the_data_check_counts_first_and_shows_each_duplicate_group_as_pictures(
     data = window.pages[0]
     data.scan_folder(str(root))
     qtbot.waitUntil(data.is_complete, timeout=30000)
-    assert data.health_label.text().startswith("<p style='margin:0 0 4px 0'>1 group of the same picture under "
-                                               "different classes")
+    assert data.health_label.text().startswith("<p style='margin:0 0 4px 0'>1 picture appears under different "
+                                               "classes (1 copy in a, 1 in b)")
     assert data.duplicates_button.isVisible()
     dialog = data.show_duplicates()
     qtbot.addWidget(dialog)
     groups = data.state.scan.health()["duplicates"]
     conflict = next(g for g in groups if g["cross_class"])
     assert dialog.list.count() == len(groups)  # every group listed, the conflicting labels first
-    assert "different classes: a, b" in dialog.list.item(0).text()
+    assert "Different classes: 1 copy in a, 1 in b" in dialog.list.item(0).text()
     assert sorted(dialog.shown_paths()) == sorted(conflict["paths"]) and "b/copied from a.png" in conflict["paths"]
     dialog.close()
     assert tree_fingerprint(root) == before  # looking never writes to the dataset
@@ -346,3 +346,42 @@ def test_f1_explains_the_words_a_domain_expert_would_look_up(qtbot, window):
     # the charts and the model table say it where the word is shown
     assert "Loss" in window.pages[4].curves.loss_plot.toolTip()
     assert "first guess" in window.pages[1].table.horizontalHeaderItem(3).toolTip()
+
+
+def test_an_opened_run_stays_current_after_visiting_strategy(qtbot, window):
+    """A walkthrough opened a run trained by hand, clicked through Strategy, and found it put aside: measuring had
+    ticked Auto and replaced the run's settings."""
+    window.state.settings = replace(window.state.settings, strategy="feature-extraction", freeze_depth=0,
+                                    classifier_fit="converged", epochs=1)
+    window.show()
+    window.show_page(TRAIN)
+    with qtbot.waitSignal(window.pages[TRAIN].task.stopped, timeout=120000):
+        window.pages[TRAIN].start_training()
+    run_dir = str(window.state.run_dir)
+    window.state.auto_budget = "balanced"  # as a fresh window starts
+    window.state.suggestion = None
+    window.open_run(run_dir)
+    assert window.state.auto_budget is None and not window.state.result_is_stale()
+    strategy = window.pages[2]
+    with qtbot.waitSignal(strategy.task.stopped, timeout=120000):
+        window.show_page(2)
+    assert not strategy.auto_box.isChecked() and window.state.auto_budget is None
+    assert not window.state.result_is_stale() and "are kept" in strategy.banner.text()
+    window.show_page(RESULTS)
+    assert window.current_index == RESULTS and window.state.run_dir is not None
+
+
+def test_the_step_list_does_not_skip_past_a_step_whose_next_is_disabled(qtbot, window):
+    window.show()
+    window.show_page(TRAIN)
+    window.reached = RESULTS + 1  # as after a run: every step was open
+    window.show_page(1)
+    model = window.pages[1]
+    model.is_complete = lambda: False  # e.g. a model whose weights are not on this computer
+    window._update_buttons()
+    assert not window.next_button.isEnabled()
+    window.steps.setCurrentRow(RESULTS)
+    assert window.current_index == 1
+    qtbot.waitUntil(lambda: window.steps.currentRow() == 1, timeout=2000)  # the highlight comes back too
+    window.steps.setCurrentRow(0)  # back is always allowed
+    assert window.current_index == 0

@@ -37,6 +37,7 @@ class StrategyPage(WizardPage):
         super().__init__(state, parent)
         self._pending_key: tuple | None = None
         self._hand: str | None = None  # a strategy chosen by hand over the suggestion, kept through measuring again
+        self._keep = False  # measuring with a current run shown: its settings are kept
         self._stage: tuple[int, int, float] | None = None  # (images, done at its start, clock) of a measuring stage
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
 
@@ -194,6 +195,8 @@ class StrategyPage(WizardPage):
         self.status_label.hide()
         if self.state.suggestion is not None:
             self._hand = self._hand_choice()
+        # the run shown (trained or opened) still matches: measuring must not change its settings and so put it aside
+        self._keep = self.state.result is not None and not self.state.result_is_stale()
         scan, settings = self.state.scan, replace(self.state.settings)
         self._pending_key = self.state.advice_key()
         self._stage = None
@@ -270,8 +273,13 @@ class StrategyPage(WizardPage):
     def _on_finished(self, suggestion) -> None:
         self.state.suggestion = suggestion
         self.state.suggestion_key = self._pending_key
-        self.state.settings = suggestion.apply(self.state.settings)
         hand, self._hand = self._hand, None
+        if self._keep:  # a walkthrough saw an opened run put aside by merely visiting this step
+            self.banner.show_message("Measured. The settings of the run shown are kept, so its results stay; the "
+                                     f"suggestion is “{STRATEGY_TITLES[suggestion.strategy]}”.", "info")
+            self._show_suggestion(suggestion)
+            return
+        self.state.settings = suggestion.apply(self.state.settings)
         if hand is not None and hand != suggestion.strategy:  # a walkthrough saw its choice silently replaced
             self.state.settings = suggestion.settings_for(hand, self.state.settings)
             self.banner.show_message(f"Measured again. Your choice, “{STRATEGY_TITLES[hand]}”, is kept; the suggestion "

@@ -72,7 +72,23 @@ class AutoBox(QGroupBox):
 
     def show_suggestion(self, suggestion) -> None:
         self.suggestion = suggestion
+        self._follow_state()
         self._changed()
+
+    def _follow_state(self) -> None:
+        """Ticked, and its budget, as the wizard's state says (a run opened from disk brings its own)."""
+        budget = self.state.auto_budget
+        self.blockSignals(True)
+        self.budget_combo.blockSignals(True)
+        self.setChecked(budget is not None)
+        if budget is not None:
+            index = self.budget_combo.findData(budget)
+            if index < 0 and budget.replace(".", "", 1).isdigit():  # minutes
+                index = self.budget_combo.findData(MINUTES)
+                self.minutes_spin.setValue(max(1, round(float(budget))))
+            self.budget_combo.setCurrentIndex(max(0, index))
+        self.budget_combo.blockSignals(False)
+        self.blockSignals(False)
 
     def _changed(self, *_) -> None:
         on = self.isChecked()  # off, the box folds to one line (a walkthrough saw an empty grey box)
