@@ -215,10 +215,15 @@ def test_loss_axis_reads_as_plain_decimals_when_the_loss_is_tiny(qtbot):
         low, high = plot.getViewBox().viewRange()[0]
         ticks = [v for _, values in axis.tickValues(low, high, 300) for v in values]
         assert ticks and all(v == round(v) for v in ticks) and "1" in axis.tickStrings(ticks, 1.0, 1.0), ticks
-    curves.reset()  # a new run: the earlier run's tiny losses leave no axis behind
+        assert low >= 0  # no epoch "-1" beside a one-epoch run
+    for epoch in range(2, 9):
+        curves.add_epoch(epoch, 0.1, 0.1, 1.0, 1.0)
+    qtbot.wait(300)
+    curves.reset()  # a new run: the earlier run's tiny losses and its eight epochs leave no axis behind
     qtbot.wait(50)
     low, high = curves.loss_plot.getViewBox().viewRange()[1]
     assert (low, high) == (0, 1)
+    assert curves.acc_plot.getViewBox().viewRange()[0][1] < 2
 
 
 @pytest.mark.parametrize("kind", ["QComboBox", "QSpinBox", "QSlider", "QLineEdit", "QPushButton", "QListWidget",

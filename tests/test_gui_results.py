@@ -32,6 +32,8 @@ def results_page(qtbot, trained):
     page.show()
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         page.on_enter()
+        # while it measures: said so (not "No results yet"), and no tab that may vanish again
+        assert "Measuring" in page.accuracy_label.text() and not page.left_tabs.isTabVisible(1)
     yield page
     page.shutdown()
 

@@ -99,10 +99,23 @@ def test_a_small_accuracy_carries_its_wilson_interval_and_the_majority_baseline(
 def test_a_large_remaining_calibration_gap_is_called_rough():
     """A walkthrough read "calibrated … went from 46.9% to 26.3%" as trustworthy percentages."""
     calibrated = {"images": 40, "applied": True, "temperature": 1.4, "ece_before": 0.469, "ece_after": 0.263}
-    assert "A gap of 26% is large: read the percentages as rough" in calibration_sentence(calibrated)
+    assert "Even so, a gap of 26% is large: read the percentages as rough" in calibration_sentence(calibrated)
+    assert "as sure as it is right" not in calibration_sentence(calibrated)  # it is not, said just after
     assert "rough" not in calibration_sentence({**calibrated, "ece_after": 0.04})
     left = {"images": 40, "applied": False, "reason": "it did not help", "ece_before": 0.2}
     assert "left as the model gives them" in calibration_sentence(left) and "rough" in calibration_sentence(left)
+
+
+def test_calibration_is_not_applied_on_too_few_validation_images():
+    """A walkthrough saw a temperature applied on 23 images for a 40% -> 38% change: noise, not evidence."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (25,), generator=g)
+    logits = torch.nn.functional.one_hot(labels, 3).float() * 6 - 2  # very overconfident: T > 1 would help
+    logits[:8] = logits[:8].roll(1, dims=1)  # 8 of 25 wrong, at the same confidence
+    report = calibration_report(logits, labels)
+    assert not report["applied"] and report["temperature"] == 1.0 and "too few" in report["reason"]
+    many = calibration_report(logits.repeat(2, 1), labels.repeat(2))
+    assert many["applied"] and many["temperature"] > 1.0
 
 
 def test_the_calibration_sentence_says_what_the_temperature_does():

@@ -83,6 +83,8 @@ class ResultsPage(WizardPage):
         self.left_tabs.addTab(self.per_class, "Per class")
         self.left_tabs.addTab(self.roc, "ROC curve")
         self.left_tabs.addTab(self.unknown_panel, "“I don't know”")
+        for tab in (1, 2):  # shown once an evaluation has them (the ROC tab flashed up and vanished)
+            self.left_tabs.setTabVisible(tab, False)
         self.left_tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)  # not the plots' 480 px
         self.left_tabs.setMinimumHeight(230)
         left.addWidget(self.left_tabs, 1)
@@ -158,9 +160,9 @@ class ResultsPage(WizardPage):
             return
         if self._evaluated_run != run_dir:
             self.banner.hide()  # "Report saved to …" and the like belonged to the run shown before
-        self.state.evaluation = None
-        self._evaluated_run = run_dir
-        scan = self.state.scan
+        self.state.evaluation, self._evaluated_run, scan = None, run_dir, self.state.scan
+        self.accuracy_label.setText("Measuring the model on its validation images…")  # not "No results yet"
+        self.calibration_label.clear()
         self._run_job(lambda ctx: _evaluate(run_dir, scan, ctx))
         self.completeChanged.emit()
 

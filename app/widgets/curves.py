@@ -60,6 +60,7 @@ class TrainingCurves(QWidget):
             plot.addLegend(offset=(-10, 10) if plot is self.loss_plot else (-10, -10),
                            labelTextColor=foreground.name())
             plot.setMinimumHeight(180)
+            plot.setLimits(xMin=0)  # no epoch "-1" beside a one-epoch run
         self.acc_plot.setYRange(0, 100)
         self.loss_plot.setToolTip(explain("Loss", "Epoch", "Validation images"))
         self.acc_plot.setToolTip(explain("Accuracy", "Epoch", "Validation images"))
@@ -98,6 +99,7 @@ class TrainingCurves(QWidget):
         # no axis range left over from the run shown before: empty, the plot keeps its last range unless told
         self.loss_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.loss_plot.enableAutoRange()
+        self.acc_plot.setXRange(0, 1, padding=0)  # its epoch ticks stayed from the run before (a walkthrough)
         self.acc_plot.enableAutoRange(axis="x")
         self.acc_plot.setYRange(0, 100)
 
