@@ -3,6 +3,7 @@ label is wrong), then copies within a class; each picture with its class, its pa
 Nothing here writes to the dataset (relabelling and excluding come with the label sheet)."""
 
 import html
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -11,15 +12,16 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QHBoxLayo
                                QScrollArea, QVBoxLayout, QWidget)
 
 from app.widgets.images import pixmap_from_array
+from core.data.health import copies_words, duplicate_sentences
 
 PICTURE = 180
 
 
 def group_title(index: int, group: dict) -> str:
-    kind = "different classes: " + ", ".join(sorted(set(group["classes"]))) if group["cross_class"] else \
-        f"copies in {group['classes'][0]}"
+    """'1. Different classes: 3 copies in grass, 1 in brick · exact'."""
+    kind = "Different classes" if group["cross_class"] else "Within a class"
     how = "exact" if group["exact"] else "near-identical"
-    return f"{index + 1}. {len(group['paths'])} {how} pictures · {kind}"
+    return f"{index + 1}. {kind}: {copies_words(group['classes'])} · {how}"
 
 
 class DuplicatesDialog(QDialog):
@@ -29,10 +31,8 @@ class DuplicatesDialog(QDialog):
         self.resize(900, 560)
         self.root = Path(root)
         self.groups = sorted(groups, key=lambda g: not g["cross_class"])  # conflicts first
-        conflicts = sum(g["cross_class"] for g in groups)
-        intro = QLabel(f"<b>{conflicts}</b> group{'s' if conflicts != 1 else ''} of the same picture under different "
-                       f"classes (one label in each is wrong) and <b>{len(groups) - conflicts}</b> of copies within "
-                       "a class. Pick a group to see its pictures side by side.")
+        counts = " ".join(re.sub(r"^(\d+)", r"<b>\1</b>", html.escape(s)) for s in duplicate_sentences(groups))
+        self.intro = intro = QLabel(f"{counts} Pick a picture on the left to see its copies side by side.")
         intro.setWordWrap(True)
         self.list = QListWidget()
         self.list.setMaximumWidth(320)

@@ -10,6 +10,8 @@
   validation images with a duplicate in train/ are left out of validation, and the report says so.
 * **Imbalance**: largest / smallest class in the training images; from ``IMBALANCE_RATIO`` on, the
   loss weights each class by the inverse of its share (on by default, can be switched off).
+* **Very few images**: classes with fewer than ``FEW_IMAGES`` (see there) are named, with what that
+  means for their validation score.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class ScannedFolder(Protocol):
 CANDIDATE_BITS = 6  # difference hashes at most this many bits apart (of 64) are compared further
 NEAR_DUPLICATE_MAD = 4.0  # mean absolute difference of the 16x16 grey thumbnails, 0-255
 IMBALANCE_RATIO = 3.0
+# A class with fewer images than this is pointed out. With the default 20% held out (core.data.dataset.make_split)
+# a class of 2 to 7 images is scored on a single validation image; under 5 the model also learns it from 4
+# pictures or fewer. 5 flags the classes that are clearly too small without flagging a modest but usable set.
+FEW_IMAGES = 5
 
 MODE_WORDS = {  # Pillow's colour modes, in plain words (the code in brackets)
     "RGB": "colour (RGB)", "RGBA": "colour with transparency (RGBA)", "L": "greyscale (L)",
@@ -227,6 +233,9 @@ def health_report(scan: ScannedFolder) -> dict:
                       "weighted_loss_by_default": ratio >= IMBALANCE_RATIO},
         "images": image_summary(scan),
         "nested_classes": nested_classes(scan),
+        "few_images": {c: n for c, n in train_counts.items() if 0 < n < FEW_IMAGES},
+        "few_validation_images": {c: n for c, n in scan.split_counts().get("val", {}).items() if 0 < n < FEW_IMAGES}
+        if scan.layout == PRE_SPLIT else None,
     }
 
 
@@ -250,6 +259,68 @@ def conflict_lines(report: dict) -> list[str]:
             for d in report["duplicates"] if d["cross_class"]]
 
 
+def copies_words(classes: list[str] | tuple[str, ...]) -> str:
+    """Where the copies of one picture are, most first: '3 copies in grass, 1 in brick'."""
+    where = sorted(Counter(classes).items(), key=lambda kv: (-kv[1], kv[0]))
+    (first, n), rest = where[0], where[1:]
+    return ", ".join([f"{n} cop{'y' if n == 1 else 'ies'} in {first}"] + [f"{k} in {c}" for c, k in rest])
+
+
+def _listed(groups: list[dict], most: int = 3) -> str:
+    return "; ".join(copies_words(d["classes"]) for d in groups[:most]) + ("; …" if len(groups) > most else "")
+
+
+def duplicate_sentences(dups: list[dict]) -> list[str]:
+    """The duplicate groups of :func:`health_report` counted as a user sees them: pictures, and where
+    their copies are (the Data step and the duplicates window)."""
+    conflicts = [d for d in dups if d["cross_class"]]
+    within = [d for d in dups if not d["cross_class"]]
+    out = []
+    if conflicts:
+        n = len(conflicts)
+        out.append(f"{n} picture{'s appear' if n != 1 else ' appears'} under different classes ({_listed(conflicts)}): "
+                   f"{'in each, a label is wrong' if n != 1 else 'one of its labels is wrong'}; check which.")
+    if within:
+        n, other = len(within), " other" if conflicts else ""
+        out.append(f"{n}{other} picture{'s are' if n != 1 else ' is'} copied within "
+                   f"{'their' if n != 1 else 'its'} class ({_listed(within)}).")
+    n, exact = len(dups), sum(d["exact"] for d in dups)
+    if exact == n:
+        out.append("The copies are exact (the same file)." if n == 1 else "All of them are exact copies (the same file).")
+    elif exact == 0:
+        out.append(f"{'The' if n == 1 else 'All the'} copies are near-identical (re-saved, resized or lightly "
+                   "cropped), not the same file.")
+    else:
+        out.append(f"Of these {n} pictures, {exact} {'has' if exact == 1 else 'have'} exact copies (the same file), "
+                   f"{n - exact} near-identical ones (re-saved, resized or lightly cropped).")
+    return out
+
+
+def few_images_lines(report: dict) -> list[str]:
+    """Classes with fewer than ``FEW_IMAGES`` images, and what that does to their validation score.
+    ``few_validation_images`` is None where TransferLab makes the split, else the validation folder's."""
+    lines = []
+    few, few_val = report.get("few_images") or {}, report.get("few_validation_images")
+    by_size = lambda d: sorted(d.items(), key=lambda kv: (kv[1], kv[0]))  # noqa: E731
+    if few:
+        named = ", ".join(f"'{c}' has {n}" for c, n in by_size(few))
+        them = "it" if len(few) == 1 else "them"
+        if few_val is None:
+            lines.append(f"Very few images: {named}. With the default 20% held out for validation, "
+                         f"{'this class is' if len(few) == 1 else 'each of these classes is'} scored on a single "
+                         "image, so its validation accuracy is 0% or 100% by the luck of that one picture, and the "
+                         f"model learns {them} from a handful of examples. Add images (20 or more per class) for a "
+                         "score you can trust.")
+        else:
+            lines.append(f"Very few training images: {named}. The model learns {them} from a handful of examples; "
+                         "add images (20 or more per class) if you can.")
+    if few_val:
+        named = ", ".join(f"'{c}' on {n}" for c, n in by_size(few_val))
+        lines.append(f"Validation scores some classes on very few images ({named}): each of those images moves its "
+                     "class's validation accuracy by 25% or more, so that score says little.")
+    return lines
+
+
 def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
     """The report in plain sentences (CLI and GUI), counts first; the groups themselves are listed by
     :func:`conflict_lines` (CLI) or shown as pictures (the Data page's duplicates window)."""
@@ -264,24 +335,18 @@ def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
                      "parts of one dataset (say train/ and test/), choose the folder holding your class folders "
                      "instead, or name the parts train/ and val/ so that TransferLab uses them as such.")
     counts = finding_counts(report, skipped)
-    dups = report["duplicates"]
-    if dups:
-        conflicts, within = counts["cross_class_groups"], counts["within_class_groups"]
-        exact = report["exact_duplicate_groups"]
-        lines.append(f"{conflicts} group{'s' if conflicts != 1 else ''} of the same picture under different classes "
-                     f"(a label is wrong in each: check which), {within} group{'s' if within != 1 else ''} of "
-                     f"duplicates within a class; of these {len(dups)} group{'s' if len(dups) != 1 else ''}, "
-                     f"{exact} {'is an exact copy' if exact == 1 else 'are exact copies'} "
-                     f"and {report['near_duplicate_groups']} near-identical.")
+    if report["duplicates"]:
+        lines.append(" ".join(duplicate_sentences(report["duplicates"])))
         if report["kept_together_in_split"]:
-            lines.append("Each group is kept on one side of the train/validation split, so validation never "
-                         "scores a picture the model trained on.")
+            lines.append("The copies of each picture are kept on one side of the train/validation split, so "
+                         "validation never scores a picture the model trained on.")
     if counts["skipped"]:
         lines.append("Skipped files: " + ", ".join(f"{n} {kind}" for kind, n in counts["skipped"].items()) + ".")
     if report["left_out_of_validation"]:
         lines.append(f"{len(report['left_out_of_validation'])} validation/test image(s) duplicate training images "
                      "and are left out of validation: " + ", ".join(report["left_out_of_validation"][:5]) +
                      (" …" if len(report["left_out_of_validation"]) > 5 else ""))
+    lines += few_images_lines(report)
     im = report["imbalance"]
     if im["largest"] and im["ratio"] == 1:
         lines.append("Classes are balanced (the same number of images each).")
