@@ -5,8 +5,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QFileDialog, QHBoxLayout, QListWidget,
+                               QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
+                               QWidget)
 
 from app import app_settings
 from app.compare_dialog import CompareDialog
@@ -325,8 +326,19 @@ class MainWindow(QMainWindow):
         if any(p.is_busy() for p in self.pages) and not self.confirm_quit_while_busy():
             event.ignore()
             return
+        busy = any(p.is_busy() for p in self.pages)
+        if busy:  # stopping can take seconds: say so, rather than vanish while the process goes on (a walkthrough)
+            self.closing_notice = QMessageBox(QMessageBox.Icon.Information, "Closing TransferLab",
+                                              "Stopping the running work and saving it so that it can be resumed "
+                                              "next time… TransferLab closes in a moment.",
+                                              QMessageBox.StandardButton.NoButton, self)
+            self.closing_notice.setModal(False)
+            self.closing_notice.show()
+            QApplication.processEvents()
         for page in self.pages:
             page.shutdown()
+        if busy:
+            self.closing_notice.hide()
         self._closed = True
         self.warmup.wait(60000)  # an import cannot be interrupted; it is usually long done
         app_settings.set_value("window/geometry", self.saveGeometry())

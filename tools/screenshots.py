@@ -125,6 +125,7 @@ def main() -> int:
     window.pages[6].predict_paths([str(p) for p in samples] + [str(tmp / "something-else.png")])
     wait_until(lambda: not window.current_page.is_busy() and window.pages[6].result_count() >= 3)
     shot("7-try-it")
+    label_dialogs(window, shot, wait_until, tmp)
     words = window.show_words()
     words.filter.setText("accuracy")
     shot("10-words-explained", words)
@@ -149,6 +150,36 @@ def main() -> int:
     window.confirm_quit_while_busy = lambda: True
     window.close()
     return 0
+
+
+def label_dialogs(window, shot, wait_until, tmp: Path) -> None:
+    """Possible label mistakes (on a copy of the sample with three pictures filed under the wrong class) and
+    Label new images (a folder of sample pictures without labels), as a user sees them."""
+    import shutil
+
+    from app.label_mistakes_dialog import LabelMistakesDialog
+    from core.data.dataset import scan_dataset
+    from tests.datagen import misfile_one_per_class
+    copy = tmp / "textures"
+    shutil.copytree(ROOT / "resources" / "sample_data", copy)
+    misfile_one_per_class(copy, ["brick", "grass", "gravel"])
+    mistakes = LabelMistakesDialog(scan_dataset(copy), "tf_efficientnet_lite0", None, window)
+    mistakes.show()
+    mistakes.find()
+    wait_until(lambda: not mistakes.task.is_running())
+    mistakes.relabel_as_suggested()
+    shot("11-label-mistakes", mistakes)
+    mistakes.reject()
+    new = tmp / "new photos"
+    new.mkdir()
+    for i, path in enumerate(sorted((ROOT / "resources" / "sample_data").rglob("*.jpg"))[::6]):
+        shutil.copy(path, new / f"photo {i}.jpg")
+    labelling = window.pages[6].label_folder(str(new))
+    wait_until(lambda: labelling.session is not None and not labelling.task.is_running())
+    labelling.take_guess()
+    wait_until(lambda: not labelling.task.is_running())
+    shot("12-label-new-images", labelling)
+    labelling.reject()
 
 
 if __name__ == "__main__":
