@@ -1,10 +1,16 @@
 """Light or dark palette for the Fusion style, following the system colour scheme."""
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
 
 FOCUS_WIDTH = 2  # pixels of the keyboard-focus ring, in the palette's highlight colour
+# Fusion outlines a check box or radio button in the window colour darkened: nearly black on a dark window,
+# so in dark mode the box is all but invisible (a walkthrough missed "Allow very large images"). In dark mode
+# a light grey outline is drawn over it; light mode keeps Fusion's own.
+DARK_INDICATOR_EDGE = "#9aa0a6"
+DARK_INDICATOR_EDGE_DISABLED = "#5f6368"
+INDICATORS = (QStyle.PrimitiveElement.PE_IndicatorCheckBox, QStyle.PrimitiveElement.PE_IndicatorRadioButton)
 
 
 class VisibleFocusStyle(QProxyStyle):
@@ -16,6 +22,8 @@ class VisibleFocusStyle(QProxyStyle):
 
     def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt API
         super().drawPrimitive(element, option, painter, widget)
+        if element in INDICATORS and is_dark(option.palette):
+            _indicator_edge(element, option, painter)
         focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
         if element == QStyle.PrimitiveElement.PE_FrameFocusRect or (focused and element in (
                 QStyle.PrimitiveElement.PE_PanelButtonCommand, QStyle.PrimitiveElement.PE_FrameLineEdit)):
@@ -29,6 +37,24 @@ class VisibleFocusStyle(QProxyStyle):
         if option.state & QStyle.StateFlag.State_HasFocus and control in (
                 QStyle.ComplexControl.CC_ComboBox, QStyle.ComplexControl.CC_SpinBox, QStyle.ComplexControl.CC_Slider):
             _ring(option, painter)
+
+
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def _indicator_edge(element, option, painter) -> None:
+    enabled = bool(option.state & QStyle.StateFlag.State_Enabled)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor(DARK_INDICATOR_EDGE if enabled else DARK_INDICATOR_EDGE_DISABLED), 1))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    box = QRectF(option.rect).adjusted(0.5, 0.5, -0.5, -0.5)
+    if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+        painter.drawEllipse(box)
+    else:
+        painter.drawRoundedRect(box, 1, 1)
+    painter.restore()
 
 
 def _ring(option, painter) -> None:
