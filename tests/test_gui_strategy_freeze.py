@@ -208,7 +208,8 @@ def test_freeze_page_slider_table_settings_and_examples(qtbot, pages, tmp_path):
     assert page.freeze_content.isVisible() and not page.missing_label.isVisible()
     assert page.slider.maximum() == s.num_groups and page.slider.value() == state.settings.freeze_depth
     assert page.table.rowCount() == len(groups) == s.num_groups
-    assert page.table.item(0, 0).text() == f"Layer group 1 of {len(groups)} (early features: edges, colours)"
+    assert page.table.item(0, 0).text() == f"1 of {len(groups)} · early (edges, colours)"
+    assert page.table.item(0, 0).toolTip().startswith(f"Layer group 1 of {len(groups)} (early features")
     assert groups[0]["name"] in page.table.item(0, 0).toolTip()  # the module names, for who wants them
     assert "% of the pretrained parameters" in page.depth_label.text()
 

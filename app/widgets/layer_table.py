@@ -4,7 +4,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from core.models.layer_words import group_title
+from core.models.layer_words import LEVEL_EXAMPLES, feature_level, group_title
 
 COLUMNS = ["Group", "Parameters", "Trained?"]
 
@@ -30,8 +30,10 @@ class LayerGroupTable(QTableWidget):
         """One row per group ({"name", "params"}), titled in plain words, the module names in the tooltip."""
         self.setRowCount(len(groups))
         for row, g in enumerate(groups):
-            name = QTableWidgetItem(group_title(row, len(groups)))
-            name.setToolTip(f"Modules in the network: {g['name']} (group 1 is nearest the input image)")
+            level = feature_level(row, len(groups))  # short: the column says "Group" (the whole title was cut off)
+            name = QTableWidgetItem(f"{row + 1} of {len(groups)} · {level} ({LEVEL_EXAMPLES[level]})")
+            name.setToolTip(f"{group_title(row, len(groups))}. Modules in the network: {g['name']} (group 1 is "
+                            "nearest the input image)")
             params = QTableWidgetItem(f"{int(g['params']):,}")
             params.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.setItem(row, 0, name)
