@@ -1,16 +1,58 @@
 """Open a run…: the runs this app has trained, newest first, with what each is, or another folder."""
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView, QLabel,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from core.methods.auto_search import CANDIDATES_DIR
 from core.training import runs
 
-COLUMNS = ["When", "Model", "Images", "Status", "Validation accuracy"]
+COLUMNS = ["When", "Model", "Images", "Status", "Validation accuracy", "What was trained"]
+STRATEGY_WORDS = {"feature-extraction": "Classifier on the final features",
+                  "truncated": "Classifier on earlier-layer features",
+                  "fine-tune-top": "Fine-tuning the top layers", "fine-tune-all": "Fine-tuning all layers"}
 STATUS_WORDS = {"finished": "finished", "cancelled": "stopped by Cancel", "failed": "stopped by an error",
                 "interrupted": "interrupted (can be resumed)", "running": "training now", "discarded": "discarded"}
+
+
+def _json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def trained_words(run_dir: str | Path) -> str:
+    """What a run trained, from its record and model description: Auto with its budget and the candidate
+    it kept, or the strategy chosen by hand in plain words (two runs of one model and dataset differ here)."""
+    run_dir = Path(run_dir)
+    meta = _json(run_dir / runs.MODEL_DESCRIPTION)
+    auto = meta.get("auto")
+    if isinstance(auto, dict):
+        budget = str(auto.get("budget", ""))
+        budget = budget if not budget.replace(".", "", 1).isdigit() else f"{float(budget):g} min"
+        kept = next((r.get("title") for r in auto.get("rows", []) if r.get("winner")), None)
+        return f"Auto ({budget})" + (f": kept {kept[0].lower() + kept[1:]}" if kept else "")
+    if (run_dir / CANDIDATES_DIR).is_dir():
+        return "Auto (did not finish: no candidate kept)"
+    s = _json(run_dir / runs.RUN_FILE).get("settings") or meta.get("settings") or {}
+    words = STRATEGY_WORDS.get(s.get("strategy"), str(s.get("strategy") or "?"))
+    if s.get("with_level") is not None and s.get("strategy") == "feature-extraction":
+        words = "Classifier on the final and earlier-layer features"
+    depth = s.get("freeze_depth") or 0
+    if s.get("strategy") == "fine-tune-top" and depth:
+        words = f"Fine-tuning the top {depth} layer group{'s' if depth != 1 else ''}"
+    elif s.get("strategy") in ("feature-extraction", "truncated") and depth:
+        words += f", top {depth} layer group{'s' if depth != 1 else ''} fine-tuned"
+    if s.get("augmentation") not in (None, "none"):
+        words += f", {s['augmentation']} augmentation"
+    if s.get("pretrained") is False:
+        words += ", from scratch (no pretrained weights)"
+    return words
 
 
 class RunPicker(QDialog):
@@ -42,7 +84,8 @@ class RunPicker(QDialog):
                 status = "interrupted before its first epoch ended (cannot be resumed)"
             elif row["of"] and row["status"] != "finished":
                 status += f" after epoch {row['epochs']} of {row['of']}"
-            for c, text in enumerate((row["when"], row["model"], row["images"], status, accuracy)):
+            trained = trained_words(row["run_dir"])
+            for c, text in enumerate((row["when"], row["model"], row["images"], status, accuracy, trained)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(row["run_dir"])
                 self.table.setItem(r, c, item)
@@ -61,7 +104,7 @@ class RunPicker(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
-        self.resize(820, 420)
+        self.resize(1100, 420)
         self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def accept(self) -> None:
