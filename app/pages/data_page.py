@@ -91,6 +91,7 @@ class DataPage(WizardPage):
         health_scroll = QScrollArea()
         health_scroll.setWidgetResizable(True)
         health_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        health_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frameless: a Tab stop there shows nothing focused
         health_scroll.setWidget(self.health_label)
         health_scroll.setMinimumHeight(self.fontMetrics().lineSpacing() * 8)  # the counts, without scrolling
         health_layout.addWidget(health_scroll)
