@@ -385,3 +385,30 @@ def test_the_step_list_does_not_skip_past_a_step_whose_next_is_disabled(qtbot, w
     qtbot.waitUntil(lambda: window.steps.currentRow() == 1, timeout=2000)  # the highlight comes back too
     window.steps.setCurrentRow(0)  # back is always allowed
     assert window.current_index == 0
+
+
+def test_the_progress_bar_covers_all_of_an_auto_plan_and_never_goes_back(qtbot, window):
+    """A walkthrough saw Auto's bar restart for each candidate and each of its steps."""
+    from types import SimpleNamespace
+    page = window.pages[TRAIN]
+    page._begin("Auto")
+    page._auto_plan = SimpleNamespace(candidates=[SimpleNamespace(predicted_s=10.0), SimpleNamespace(predicted_s=30.0)])
+    bar, seen = page.progress, []
+
+    def step(*event):
+        page._on_event(event)
+        seen.append(bar.value() / bar.maximum())
+    step("candidate", 0, 2, "Classifier on the final features")
+    for done in range(1, 11):
+        step("prepare", Prepare("Computing the features of the training images", done, 10))
+    step("candidate", 1, 2, "Fine-tuning")
+    step("prepare", Prepare("Computing the features of the validation images", 5, 5))
+    step("start", FitStart(4, 2, 24, 6, "CPU", 10, 100, "test"))
+    for epoch in range(1, 5):
+        for b in (1, 2):
+            step("batch", BatchEnd(epoch, b, 2, 1.0, 0.5, 10.0, 1e-3), 1.0)
+        step("epoch", EpochEnd(epoch, 4, 1.0, 0.5, 1.0, 0.5, 1.0, 0.0, False))
+    step("prepare", Prepare("Finishing the model", 0, 0))
+    assert seen == sorted(seen) and seen[-1] > 0.95  # onwards only, over the whole plan
+    assert seen[10] == pytest.approx(0.25, abs=0.01)  # the first candidate: 10 s of the plan's 40
+    assert "Try 2 of 2" in bar.format()

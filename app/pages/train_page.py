@@ -81,7 +81,7 @@ class TrainPage(WizardPage):
         self.task.cancelled.connect(self._on_cancelled)
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
-        self._auto_plan, self._candidate, self._later_s = None, "", 0.0
+        self._auto_plan, self._candidate, self._later_s, self._index, self._overall = None, "", 0.0, 0, 0
         self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
         self._prepare_stage: str | None = None
         self.eta: RunEta | None = None  # the running fit's progress and time left (core.training.eta)
@@ -217,7 +217,7 @@ class TrainPage(WizardPage):
             runs.pause(self.run_dir)
 
     def _begin(self, message: str) -> None:
-        self.run_dir, self.eta, self._resumed_after, self._auto_plan = None, None, 0, None
+        self.run_dir, self.eta, self._resumed_after, self._auto_plan, self._overall = None, None, 0, None, 0
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
@@ -263,6 +263,8 @@ class TrainPage(WizardPage):
             self.eta = None
             later = self._auto_plan.candidates[index + 1:] if self._auto_plan is not None else []
             self._candidate, self._later_s = f"Try {index + 1} of {total}", sum(c.predicted_s for c in later)
+            self._index = index
+            self._bar(0, 1)  # the whole plan's share done so far
             self._log(f"Candidate {index + 1} of {total}: {label}")
         elif kind == "row":
             row = item[1]
@@ -277,15 +279,13 @@ class TrainPage(WizardPage):
             if e.stage != self._prepare_stage:
                 self._prepare_stage = e.stage
                 self._log(e.words() + "…")
-            self.progress.setRange(0, e.total)  # no total: a busy bar (finishing after the last epoch)
-            self.progress.setValue(e.done)
+            self._bar(e.done, e.total)  # no total: a busy bar (finishing after the last epoch)
             self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage + "…")
         elif kind == "start":
             e = item[1]
             self.eta = RunEta(e.epochs, self.clock)
             self.eta.epoch = self._resumed_after + 1
-            self.progress.setRange(0, self.eta.maximum())
-            self.progress.setValue(self.eta.value())
+            self._bar(self.eta.value(), self.eta.maximum())
             self._set_format(f"Epoch {self.eta.epoch} of {e.epochs}")  # not a preparing step's "%v / %m" words on
             # the run's scale (a walkthrough saw "…validation images: 0 / 1000" for 18 images)
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
@@ -295,8 +295,7 @@ class TrainPage(WizardPage):
         elif kind == "batch" and self.eta is not None:
             e, smoothed = item[1], item[2]
             self.eta.batch(e.epoch, e.batch, e.batches)
-            self.progress.setRange(0, self.eta.maximum())  # a preparing step in between had a range of its own
-            self.progress.setValue(self.eta.value())
+            self._bar(self.eta.value(), self.eta.maximum())  # a preparing step in between had a range of its own
             self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} · batch {e.batch}/{e.batches} · "
                              f"{e.images_per_s:.0f} images/s{self._eta_text()}")
             self.curves.add_batch(e.epoch - 1 + e.batch / e.batches, smoothed)
@@ -304,13 +303,25 @@ class TrainPage(WizardPage):
             e = item[1]
             if self.eta is not None:
                 self.eta.epoch_end(e.epoch, e.seconds)
-                self.progress.setRange(0, self.eta.maximum())
-                self.progress.setValue(self.eta.value())
+                self._bar(self.eta.value(), self.eta.maximum())
                 self._set_format(f"Epoch {e.epoch} of {self.eta.epochs} done{self._eta_text()}")
             self.curves.add_epoch(e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy)
             self._log(f"Epoch {e.epoch}/{e.epochs}: train loss {e.train_loss:.3f}, accuracy "
                       f"{e.train_accuracy:.1%}; validation loss {e.val_loss:.3f}, accuracy {e.val_accuracy:.1%}"
                       f"{'  ← best so far' if e.is_best else ''}")
+
+    def _bar(self, value: int, maximum: int) -> None:
+        """The bar at value / maximum; in an Auto run, of the whole plan by its candidates' predicted times, never
+        going back (it restarted for each candidate and each of its steps, a walkthrough found)."""
+        plan = self._auto_plan if self._candidate else None
+        if plan is None:
+            self.progress.setRange(0, maximum)
+            return self.progress.setValue(value)
+        times = [c.predicted_s for c in plan.candidates]
+        done = sum(times[:self._index]) + times[self._index] * (min(1.0, value / maximum) if maximum > 0 else 0.0)
+        self._overall = max(self._overall, int(1000 * done / max(sum(times), 1e-9)))
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(self._overall)
 
     def _set_format(self, text: str) -> None:
         """The bar's words (with Auto: which try), unless Cancel was pressed: then it says so until the run
