@@ -10,6 +10,10 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QTextBrowser
 WORDS = {
     "Accuracy": "The share of images the model names correctly. Measured on images it did not learn from, so it "
                 "says how it will do on new ones.",
+    "Balance the classes in the loss": "Counting each mistake on a rare class more, so the model does not learn "
+                                       "to favour the most common class (class weights in the loss).",
+    "Balanced accuracy": "The accuracy of each class, averaged over the classes: a rare class counts as much as a "
+                         "common one, so always answering the most common class scores no better than guessing.",
     "Augmentation": "Training images varied a little each time they are shown (cropped, flipped, rotated), so the "
                     "model learns the object rather than one exact picture.",
     "AUROC": "How well a score separates two kinds of images, whatever threshold is chosen: 1.0 separates them "
@@ -19,20 +23,29 @@ WORDS = {
     "Calibration (temperature)": "Adjusting the model's stated confidence so that \u201c80% sure\u201d is right about "
                                  "80% of the time. One number, the temperature, softens or sharpens every answer.",
     "Classifier": "The small, new last part of the model that turns what the network sees into one of your "
-                  "classes. It is always trained on your images.",
+                  "classes (the \u201chead\u201d). It is always trained on your images.",
     "Confusion matrix": "A table of which class each image really is (rows) against what the model answered "
                         "(columns); the diagonal holds the right answers.",
     "Cross-validation": "Scoring on images held out in turns: the images are split into parts, each part is scored "
                         "by a model trained on the others, so every image is scored by a model that did not see it.",
+    "Convolutional network (CNN)": "The classic design of image networks: small filters slide over the image and "
+                                   "build up edges, textures, parts and whole objects, layer by layer. Every model "
+                                   "here is one but the vision transformer; ConvNeXt is a recent one.",
     "Earlier-layer features (cut)": "Using the network only up to an earlier layer, where it still sees generic "
                                     "things (edges, colours, textures), and training the new classifier on that.",
     "Epoch": "One pass of training over all training images.",
     "Expected calibration error (ECE)": "How far, on average, the model's stated confidence is from how often it "
                                         "is right. 0% is perfectly honest confidence.",
-    "Feature extraction": "Keeping the pretrained network exactly as it is and training only the new classifier on "
-                          "what the network sees (its features).",
+    "Fast arithmetic (bf16, fp16, fp32, channels-last)": "How the computer does its sums while training. Quicker, "
+        "slightly rounded 16-bit arithmetic (bf16 or fp16: mixed precision) is used only where it is safe; "
+        "full-accuracy 32-bit arithmetic (fp32) for everything you are shown. Channels-last keeps images in memory "
+        "in the order the processor reads fastest. None of this changes what the model learns in any visible way.",
     "Features": "The numbers a network computes from an image: what it \u201csees\u201d. Early layers describe "
                 "edges and textures, later ones whole objects.",
+    "Fit in one go (to convergence)": "The classifier is fitted once, until more fitting no longer improves it "
+                                      "(it has converged), instead of for a chosen number of epochs. How strongly "
+                                      "it is kept from memorising the training images (its regularisation) is "
+                                      "chosen by cross-validation on the training images.",
     "Fine-tuning": "Training some or all of the pretrained layers too, gently (a small learning rate), so they adjust "
                    "to your images without forgetting what they learnt.",
     "Fit score (LogME)": "A quick estimate, before any training, of how well a model's features suit your images. "
@@ -49,6 +62,9 @@ WORDS = {
     "Learning rate": "How big each correction during training is. Too high and training jumps about; too low and it "
                      "learns slowly.",
     "Loss": "The training's own measure of how wrong the model is; lower is better. Training lowers it step by step.",
+    "Layer (feature level)": "A network computes in stages, one after another; each stage (layer) sees the image "
+                             "a little more as whole objects. \u201cLayer 2 of 6\u201d is an early stage: edges and "
+                             "textures.",
     "L2-SP": "Fine-tuning that keeps the pretrained layers close to where they started, which helps with few images.",
     "Majority-class baseline": "The score of always answering the most common class: a model must beat it to be "
                                "of any use.",
@@ -59,18 +75,37 @@ WORDS = {
     "ONNX, TorchScript": "File formats for using the trained model in other programs.",
     "Parameters": "The numbers inside a network that training adjusts; a size measure of the model.",
     "Precision (of a class)": "Of the images the model called this class, the share that really are.",
-    "Precision (of numbers)": "How many digits the computer keeps while computing (32-bit, or the faster 16-bit "
-                              "bfloat16); it does not change what the model learns in any visible way.",
     "Pretrained model": "A network that already learnt to see from millions of photos (ImageNet); transfer learning "
                         "reuses it for your classes.",
+    "Quick check (nearest class)": "How well the model's features tell your classes apart, measured in seconds: "
+                                   "each sample image is given the class whose average it lies nearest "
+                                   "(nearest-class mean), by a check that did not see that image.",
     "Random seed": "A number that fixes every random choice (the split, the order of images): the same seed gives "
                    "the same split and the same run.",
+    "Regularisation": "Holding a model back from memorising its training images, so it does better on new ones.",
     "Recall": "Of the images that really are this class, the share the model found.",
     "F1": "One number for precision and recall together (their harmonic mean); 1.00 is perfect.",
+    "Simple classifier (linear)": "The simplest classifier: it weighs each number the network computes (its "
+                                  "features) and adds them up per class. It is quick to fit and hard to overfit.",
+    "Similarity to ImageNet (statistics shift)": "How far, inside the network, the average signals of your images "
+        "lie from those of the ImageNet photos (stored in the network's BatchNorm layers). 0 is exactly like the "
+        "photos; photos lie below about 0.2, X-rays and micrographs higher.",
+    "Test every layer (layer-wise probe)": "Fitting a simple classifier on the features of each layer in turn, to "
+                                           "see at which layer the network is best cut for your images. Its "
+                                           "features are the layer's signals averaged over the image (pooled).",
+    "Top losses": "The wrongly named images the model was most sure of: the first to look at, for a mislabelled "
+                  "image or a kind of picture the model has not learnt.",
     "Stratified split": "Each class is split the same way into training and validation images, so both hold every "
                         "class in the same proportions.",
+    "Unknown score (and its limit)": "How far an image lies from the labelled images of its nearest class, on the "
+                                     "network's features (a Mahalanobis distance). About 1 is typical of the "
+                                     "labelled images, and the higher, the less like them. The limit is set so "
+                                     "that about 95% of the labelled images score below it: an image above it is "
+                                     "unlike them.",
     "Two-stage fine-tuning": "First train the new classifier alone, then the pretrained layers with it, so an "
                              "untrained classifier does not disturb them.",
+    "Vision transformer": "A newer design of image network: it cuts the image into small square patches and "
+                          "lets every patch look at every other (ViT).",
     "Validation images": "Images set aside from training and used to score the model and choose between candidates. "
                          "They are never learnt from.",
 }

@@ -101,7 +101,7 @@ def test_small_and_different_data_cuts_where_the_layer_probe_is_best(tmp_path):
     accuracies = [level["accuracy"] for level in probe.levels]
     assert accuracies[probe.best_index] == max(accuracies[:-1])  # the best level below the top one
     assert suggestion.extra["probe"]["levels"] == probe.levels
-    assert any(line.startswith("Probing every layer") for line in suggestion.rationale)
+    assert any(line.startswith("Testing every layer") for line in suggestion.rationale)
     assert suggestion.apply(settings).cut_index == probe.best_index
     similar = decide(measurements(20, **SIMILAR), num_groups=8, default_cut=3)
     use_probe(similar, probe)  # shown, but feature extraction does not cut
@@ -193,7 +193,7 @@ def test_a_class_with_two_images_does_not_stop_the_advice(tmp_path):
         extra.unlink()
     suggestion = advise(scan_dataset(data), TrainSettings(image_size=48))
     assert suggestion.strategy == "truncated"  # small + different: the quadrant that probes the layers
-    assert any(line.startswith("Probing every layer: ") for line in suggestion.rationale)  # class c left out
+    assert any(line.startswith("Testing every layer: ") for line in suggestion.rationale)  # class c left out
 
 
 def test_the_shift_read_off_a_folded_network_is_the_one_its_batchnorms_see():

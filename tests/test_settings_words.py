@@ -11,7 +11,8 @@ def test_methods_are_listed_in_plain_words():
                       l2sp_alpha=0.01, classifier_fit="epochs")
     words = methods_words(s, Adaptation("/data/new", None, 1.0))
     assert words[0].startswith("two-stage: 2 epoch(s)") and "α = 0.01" in words[1] and "DANN" in words[2]
-    assert "to convergence" in methods_words(TrainSettings(strategy="feature-extraction", classifier_fit="converged"))[0]
+    assert "until it stops improving" in methods_words(TrainSettings(strategy="feature-extraction",
+                                                                     classifier_fit="converged"))[0]
 
 
 def test_depth_notes_say_where_the_cut_is_and_when_a_strategy_becomes_another():
@@ -34,6 +35,10 @@ def test_augmentation_words_say_what_a_frozen_network_costs():
 
 def test_the_compute_plan_in_plain_words():
     from core.training.settings_words import precision_words
-    assert precision_words("bf16, channels-last") == ("16-bit numbers where that is safe, 32-bit elsewhere (bf16); image "
-                                                      "memory laid out as this processor reads it fastest (channels-last)")
-    assert precision_words("fp32") == "32-bit numbers (fp32)"
+    assert precision_words("bf16, channels-last") == (
+        "quicker, slightly rounded arithmetic where that is safe (bf16); images kept in memory in the order this "
+        "processor reads fastest (channels-last)")
+    assert precision_words("fp32") == "full-accuracy arithmetic (fp32)"
+    staged = precision_words("bf16, channels-last for fine-tuning steps; features, validation and predictions in fp32")
+    assert staged.endswith("(channels-last) while fine-tuning; full-accuracy arithmetic (fp32) for features, "
+                           "validation and predictions")

@@ -94,23 +94,16 @@ class FreezePage(WizardPage):
         form = QFormLayout(self.settings_box)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.head_lr_spin = _lr_spin()
-        self.head_lr_spin.setToolTip("Learning rate: how large a step each training batch takes. Too high and the "
-                                     "loss jumps about; too low and it learns slowly. This one is for the new "
-                                     "classifier for your classes; the suggested value suits most images.")
-        self.backbone_lr_spin = _lr_spin()
-        self.backbone_lr_spin.setToolTip("Learning rate (step size) of the pretrained layers that are trained; "
-                                         "usually much lower than the classifier's, so what they learned from "
-                                         "ImageNet is only gently adjusted")
+        self.head_lr_spin, self.backbone_lr_spin = _lr_spin(), _lr_spin()
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 500)
-        self.epochs_spin.setToolTip("Epochs: how many times training goes over all training images. More can fit "
-                                    "better but takes longer; the best epoch is kept, so too many rarely hurts.")
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 512)
-        self.batch_spin.setToolTip("Batch size: how many images training looks at before each step. Lower it if "
-                                   "the computer runs out of memory (on a graphics card the app splits batches by "
-                                   "itself when that happens).")
+        tips = [(self.head_lr_spin, explain("Learning rate") + "<p>This one is for the new classifier.</p>"),
+                (self.backbone_lr_spin, explain("Learning rate") + "<p>This one is for the pretrained layers that "
+                 "are trained: much lower, so what they learnt from ImageNet is only gently adjusted.</p>"),
+                (self.epochs_spin, explain("Epoch") + "<p>The best epoch is kept, so too many rarely hurts.</p>"),
+                (self.batch_spin, explain("Batch size"))]
         self.aug_combo = QComboBox()
         for name, preset in PRESETS.items():
             self.aug_combo.addItem(name, name)
@@ -121,10 +114,8 @@ class FreezePage(WizardPage):
         self.flips_check.setToolTip(ORIENTATION_TIP)
         self.rotation_check = QCheckBox("Allow rotations")
         self.rotation_check.setToolTip(ORIENTATION_TIP)
-        self.converged_check = QCheckBox("Fit the classifier to convergence (recommended)")
-        self.converged_check.setToolTip("With the pretrained layers frozen, the classifier is fitted once, to the "
-                                        "best it can reach on your images, with its regularisation chosen by "
-                                        "cross-validation (no epochs to guess). Untick to train it in epochs.")
+        self.converged_check = QCheckBox("Fit the classifier in one go (recommended)")
+        self.converged_check.setToolTip(explain("Fit in one go (to convergence)") + "<p>Untick to train in epochs.</p>")
         form.addRow(self.converged_check)
         form.addRow("Learning rate, new classifier:", self.head_lr_spin)
         form.addRow("Learning rate, pretrained layers:", self.backbone_lr_spin)
@@ -137,6 +128,8 @@ class FreezePage(WizardPage):
         checks.addWidget(self.rotation_check)
         checks.addStretch(1)
         form.addRow(checks)
+        for field, tip in tips:  # on the form's label too: the word is there
+            field.setToolTip(tip) or form.labelForField(field).setToolTip(tip)
         self.methods_button = QPushButton("Fine-tuning methods…")
         self.methods_button.setToolTip("Two-stage fine-tuning, L2-SP, a learning-rate finder, and adapting to a new "
                                        "setting with unlabeled images")
@@ -144,6 +137,7 @@ class FreezePage(WizardPage):
         self.methods_label = QLabel()
         self.methods_label.setWordWrap(True)
         self.methods_label.setObjectName("hint")
+        self.methods_label.setToolTip(explain("Fit in one go (to convergence)", "Two-stage fine-tuning", "L2-SP"))
         form.addRow(self.methods_button)
         form.addRow(self.methods_label)
 

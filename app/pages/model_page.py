@@ -23,6 +23,7 @@ def _load_weights(name: str, weights_file: Path | None = None) -> None:
 
 STATUS_TEXT = {"bundled": "✓ on this computer (bundled)", "cached": "✓ on this computer",
                "download": "download needed (internet)"}
+NOTE_WORDS = {"convnext_tiny": ("Convolutional network (CNN)",), "vit_small_patch16_224": ("Vision transformer",)}
 COLUMNS = ["Model", "Parameters", "Input", "ImageNet top-1", "CPU speed", "Weights", "Fit for your images", "About"]
 FIT = COLUMNS.index("Fit for your images")
 
@@ -134,7 +135,7 @@ class ModelPage(WizardPage):
                 if col == 4:
                     item.setToolTip(f"About {m.cpu_images_per_s} images/s on a 2-core CPU; relative to the default")
                 if col == len(COLUMNS) - 1:
-                    item.setToolTip(m.note)
+                    item.setToolTip(f"<p>{m.note}</p>" + explain(*NOTE_WORDS.get(m.name, ())))
                 if col == FIT and m.name in self.fit:
                     item.setToolTip(self.fit[m.name][2])
                 self.table.setItem(row, col, item)

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
+from app.glossary import explain
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.auto_box import AutoBox
@@ -19,6 +20,10 @@ MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it ru
                   "images, compares what it sees inside with the ImageNet photos it learnt from, and times this "
                   "computer so Auto can say how long each budget takes. The features it computes are kept, so "
                   "training starts quicker. You can go Back meanwhile (measuring then stops).")
+# the words of the rationale (core.methods.advisor) a domain expert may look up, explained on hover
+RATIONALE_WORDS = ("Similarity to ImageNet (statistics shift)", "Quick check (nearest class)",
+                   "Majority-class baseline", "Simple classifier (linear)", "Fit in one go (to convergence)",
+                   "Test every layer (layer-wise probe)", "Layer (feature level)")
 TIMING_TEXT = "Timing a few training steps on this computer (a few seconds), so Auto can predict how long it takes…"
 
 
@@ -77,8 +82,8 @@ class StrategyPage(WizardPage):
         top.setSpacing(16)
         self.quadrant = QuadrantWidget()
         top.addWidget(self.quadrant, 1)
-        explain = QVBoxLayout()
-        explain.setSpacing(6)
+        side = QVBoxLayout()
+        side.setSpacing(6)
         self.suggested_label = QLabel()
         self.suggested_label.setWordWrap(True)
         self.suggested_label.setTextFormat(Qt.TextFormat.RichText)
@@ -87,10 +92,11 @@ class StrategyPage(WizardPage):
         self.rationale_label.setTextFormat(Qt.TextFormat.RichText)
         self.rationale_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rationale_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        explain.addWidget(self.suggested_label)
-        explain.addWidget(self.rationale_label)
-        explain.addStretch(1)
-        top.addLayout(explain, 1)
+        self.rationale_label.setToolTip(explain(*RATIONALE_WORDS))
+        side.addWidget(self.suggested_label)
+        side.addWidget(self.rationale_label)
+        side.addStretch(1)
+        top.addLayout(side, 1)
         res.addLayout(top, 1)
         self.probe_chart = ProbeChart()
         self.probe_chart.hide()
@@ -124,9 +130,9 @@ class StrategyPage(WizardPage):
         self.probe_task = Task(self)
         self.probe_progress = QProgressBar()
         self.probe_progress.hide()
-        self.probe_button = QPushButton("Probe every layer")
-        self.probe_button.setToolTip("Train a quick linear classifier on each layer's features to see where the "
-                                     "network is best cut for your images (used by the earlier-layer strategy)")
+        self.probe_button = QPushButton("Test every layer")
+        self.probe_button.setToolTip(explain("Test every layer (layer-wise probe)") + "<p>Used by the earlier-layer "
+                                     "strategy.</p>")
         self.probe_button.clicked.connect(self.probe)
         buttons.addWidget(self.probe_progress, 1)
         buttons.addWidget(self.probe_button)
@@ -308,7 +314,6 @@ class StrategyPage(WizardPage):
         self.status_label.hide()
         chosen = self.state.settings.strategy if self.state.settings.strategy in STRATEGY_TITLES else s.strategy
         self.quadrant.set_point(m.median_per_class, m.similarity, chosen)
-        self.suggested_label.setText(f"Suggested strategy:<br><b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")
         items = "".join(f"<li style='margin-bottom:4px'>{html.escape(sentence)}</li>" for sentence in s.rationale)
         self.rationale_label.setText(f"<ul style='margin-left:0px; -qt-list-indent:1'>{items}</ul>")
         for name, radio in self.radios.items():
@@ -362,3 +367,10 @@ class StrategyPage(WizardPage):
                                      self.state.auto_budget is None)
         self.override_box.setTitle("Use a different strategy" if self.state.auto_budget is None else
                                    "Use a different strategy (untick Auto first)")
+        auto = self.state.auto_budget is not None
+        self.quadrant.set_auto(auto)  # highlighted: the suggestion; with Auto on, Auto's plan decides what trains
+        s = self.state.suggestion
+        if s is not None:
+            auto_words = " (with Auto on, the plan above decides what is trained)" if auto else ""
+            self.suggested_label.setText(f"Suggested strategy{auto_words}:<br>"
+                                         f"<b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")

@@ -9,4 +9,5 @@ def plot_widget(**kwargs) -> pg.PlotWidget:
     (a walkthrough found Tab stopping on charts with nothing visibly focused)."""
     plot = pg.PlotWidget(**kwargs)
     plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    plot.getPlotItem().hideButtons()  # no small "A" (auto-range) button on hover: a riddle to a domain expert
     return plot

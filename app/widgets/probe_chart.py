@@ -1,8 +1,9 @@
-"""Bar chart of a layer-wise linear probe: accuracy per level of the backbone, the chosen cut highlighted."""
+"""Bar chart of a layer-wise linear probe ("Test every layer"): accuracy per level of the backbone, the chosen cut highlighted."""
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.glossary import explain
 from app.widgets.plot import plot_widget
 
 BAR, BEST, FINAL = "#9aa0a6", "#1a73e8", "#e8710a"
@@ -37,13 +38,14 @@ class ProbeChart(QWidget):
                                           brushes=brushes))
         self.plot.addItem(pg.InfiniteLine(pos=100 * probe["chance"], angle=0,
                                           pen=pg.mkPen("#5f6368", style=pg.QtCore.Qt.PenStyle.DashLine)))
-        ticks = [(i, f"level {level['index'] + 1}") for i, level in enumerate(levels)]  # as the Strategy text counts
-        self.plot.setToolTip("Feature levels of the network, from the input (left) to the output: " + ", ".join(
-            f"level {level['index'] + 1} = {level['module']}" for level in levels) + f"; level {len(levels) + 1}: the "
-            "final features")
+        ticks = [(i, f"layer {level['index'] + 1}") for i, level in enumerate(levels)]  # as the Strategy text counts
+        self.plot.setToolTip("<p>Layers of the network, from the input (left) to the output: " + ", ".join(
+            f"layer {level['index'] + 1} = {level['module']}" for level in levels) + f"; layer {len(levels) + 1}: the "
+            "final features</p>" + explain("Layer (feature level)", "Test every layer (layer-wise probe)"))
         self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), f"final ({len(levels) + 1})")]])
-        self.caption.setText(f"Each bar: a linear classifier on one layer's pooled features, cross-validated on "
-                             f"{probe['images']} of your images (blue: where the network is cut; orange: the "
+        self.caption.setToolTip(explain("Simple classifier (linear)", "Cross-validation", "Majority-class baseline"))
+        self.caption.setText(f"Each bar: a simple classifier on one layer's features, tested by cross-validation on "
+                             f"{probe['images']} of your training images (blue: where the network is cut; orange: the "
                              f"final features; dashed: always answering the most common class). Early layers hold "
                              f"generic features such as edges, colours and textures; later ones are more specific to "
                              f"ImageNet.")

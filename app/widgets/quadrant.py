@@ -55,6 +55,8 @@ class QuadrantWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.point: tuple[float, float] | None = None  # (median images per class, similarity value)
         self.strategy: str | None = None
+        self.auto = False  # Auto on: the highlight is only the suggestion (dashed); Auto's plan decides what trains
+        self._tip = ""
         self.setAccessibleName("Strategy quadrants")
 
     # API ----------------------------------------------------------------------------------------
@@ -63,8 +65,15 @@ class QuadrantWidget(QWidget):
         self.strategy = strategy
         size = "small" if is_small([self.point[0]]) else "large"
         similar = "similar to" if self.point[1] >= 0 else "different from"
-        self.setToolTip(f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
-                        f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")
+        self._tip = (f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
+                     f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")
+        self.set_auto(self.auto)
+
+    def set_auto(self, on: bool) -> None:
+        """With Auto on, the highlighted quadrant is the suggestion only (drawn dashed): Auto tries its own plan."""
+        self.auto = on
+        self.setToolTip(self._tip + (" Highlighted: the suggested strategy. Auto is on, so the plan above decides "
+                                     "what is trained (it may try other strategies)." if on and self._tip else ""))
         self.update()
 
     def set_chosen(self, strategy: str | None) -> None:
@@ -73,7 +82,7 @@ class QuadrantWidget(QWidget):
         self.update()
 
     def clear_point(self) -> None:
-        self.point, self.strategy = None, None
+        self.point, self.strategy, self._tip = None, None, ""
         self.setToolTip("")
         self.update()
 
@@ -224,7 +233,7 @@ class QuadrantWidget(QWidget):
             p.fillRect(rect, base if i in (0, 3) else alt)
         if self.strategy in rects:
             fill = QColor(accent)
-            fill.setAlpha(55)
+            fill.setAlpha(30 if self.auto else 55)
             p.fillRect(rects[self.strategy], fill)
         p.setPen(QPen(mid, 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -233,7 +242,7 @@ class QuadrantWidget(QWidget):
         p.drawLine(QPointF(split.x(), plot.top()), QPointF(split.x(), plot.bottom()))
         p.drawLine(QPointF(plot.left(), split.y()), QPointF(plot.right(), split.y()))
         if self.strategy in rects:
-            p.setPen(QPen(accent, 2))
+            p.setPen(QPen(accent, 2, Qt.PenStyle.DashLine if self.auto else Qt.PenStyle.SolidLine))
             p.drawRect(rects[self.strategy].adjusted(1, 1, -1, -1))
 
         # quadrant names (in a corner clear of the dot) and the dot's label

@@ -42,6 +42,7 @@ class _Plot(pg.PlotWidget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop, as app.widgets.plot's charts
+        self.getPlotItem().hideButtons()  # nor their small "A" (auto-range) button
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name. pyqtgraph asks for 600 x 480: the page would scroll
         return QSize(300, 80)

@@ -157,16 +157,17 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         f"{pct(m.early_separability)} at an earlier layer; "
         + (f"guessing would score {pct(m.chance)} (the classes are the same size)."
            if m.num_classes > 1 and abs(m.chance * m.num_classes - 1) < 1e-6 else
-           f"always answering the most common class would score {pct(m.chance)}."),
+           f"always answering the most common class would score {pct(m.chance)} of the training images measured "
+           "here."),
     ]
     advice = {
-        "feature-extraction": "Keep every pretrained layer as it is (frozen) and fit only a linear classifier on the "
-                              "final features, to convergence; how strongly it is held back from memorising is "
+        "feature-extraction": "Keep every pretrained layer as it is (frozen) and fit only a simple classifier on the "
+                              "final features, in one go; how strongly it is held back from memorising is "
                               "chosen by trying several settings on parts of your training images "
                               "(cross-validation): fast, and with few images it cannot overfit the pretrained "
                               "layers.",
         "truncated": "Cut the network at an earlier layer, where features are still generic (edges, colours, "
-                     "textures), and fit a linear classifier on them to convergence; the later, ImageNet-specific "
+                     "textures), and fit a simple classifier on them in one go; the later, ImageNet-specific "
                      "layers are dropped.",
         "fine-tune-top": f"Fine-tune the top {values['freeze_depth']} of {num_groups} layer groups with a low "
                          f"learning rate ({values['backbone_lr']:g}; the new classifier {values['head_lr']:g}); "
@@ -197,8 +198,8 @@ def similarity_sentence(m: Measurements) -> str:
                   f"sees (photos: {pct(MIN_IMAGENET_CONFIDENCE)} or more)")
     if m.imagenet_shift is None:
         return f"Your images look {verdict} the photos the model learnt from: {confidence}."
-    return (f"Your images look {verdict} the photos the model learnt from: inside the network their statistics "
-            f"lie {m.imagenet_shift:.2f} from ImageNet's (photos: {MAX_IMAGENET_SHIFT:.2f} or less), and "
+    return (f"Your images look {verdict} the photos the model learnt from: inside the network their average "
+            f"signals lie {m.imagenet_shift:.2f} from the photos' (photos: {MAX_IMAGENET_SHIFT:.2f} or less), and "
             f"{confidence}.")
 
 
@@ -279,7 +280,7 @@ def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: P
         try:
             use_probe(suggestion, probe_for(scan, settings, progress, cancel))
         except ValueError:  # e.g. every class but one has a single training image: nothing to cross-validate
-            suggestion.rationale.insert(-1, "Probing every layer was skipped: it needs at least 2 classes with 2 "
+            suggestion.rationale.insert(-1, "Testing every layer was skipped: it needs at least 2 classes with 2 "
                                             "or more training images each. The network is cut at the usual level.")
     suggestion.extra["groups_below_cut"] = groups_up_to(groups, suggestion.measurements.early_level_name)
     return suggestion
@@ -314,6 +315,6 @@ def use_probe(suggestion: Suggestion, probe) -> None:
     suggestion.cut_index = probe.best_index
     suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
     suggestion.measurements.early_level = probe.best_index
-    suggestion.rationale.insert(-1, "Probing every layer: " + probe.sentence() + " The network is cut there. (This "
-                                    "trains a linear classifier per layer, a more thorough test than the quick "
-                                    "nearest-class check above, so its numbers can differ a little.)")
+    suggestion.rationale.insert(-1, "Testing every layer: " + probe.sentence() + " The network is cut there. (This "
+                                    "fits a simple classifier at each layer, a more thorough test than the quick "
+                                    "check above, so its numbers can differ a little.)")

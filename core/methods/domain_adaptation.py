@@ -117,16 +117,16 @@ def adaptable_settings(settings: TrainSettings) -> tuple[TrainSettings, list[str
     if settings.freeze_depth < 1 or settings.strategy in ("feature-extraction", "truncated"):
         groups = len(layer_groups(create_backbone(settings.model_name, weights="none").model))
         depth = strategy_settings("fine-tune-top", groups, None)["freeze_depth"]
-        notes.append(f"Domain adaptation has to change the backbone's features, so it fine-tunes the top {depth} "
-                     f"of {groups} layer groups instead of '{settings.strategy}' with a frozen backbone")
+        notes.append(f"Domain adaptation has to change the pretrained layers, so it fine-tunes the top {depth} "
+                     f"of {groups} layer groups instead of '{settings.strategy}' with them frozen")
         top = strategy_settings("fine-tune-top", groups, None)
         settings = replace(settings, strategy="fine-tune-top", freeze_depth=depth, cut_index=None,
                            epochs=settings.epochs if settings.classifier_fit == "epochs" else top["epochs"])
     if settings.classifier_fit != "epochs":  # a single fit on frozen features has nothing to adapt
         settings = replace(settings, classifier_fit="epochs")
     if getattr(settings, "two_stage", False) or settings.lp_ft:
-        notes.append("Domain adaptation trains the head and the backbone layers together from the first epoch "
-                     "(two-stage fine-tuning is off for it)")
+        notes.append("Domain adaptation trains the new classifier and the pretrained layers together from the first "
+                     "epoch (two-stage fine-tuning is off for it)")
         settings = replace(settings, two_stage=False, gradual_unfreeze=False, lp_ft=False)
     return settings, notes
 

@@ -48,14 +48,16 @@ class LayerProbe:
         """The finding in one plain-English sentence."""
         final = f"{100 * self.final_accuracy:.0f}%"
         if self.best is None:
-            return f"This model cannot be cut early; its final features reach {final} accuracy with a linear classifier."
+            return (f"This model cannot be cut early; its final features reach {final} accuracy with a simple "
+                    "classifier.")
         b = self.best
         from core.models.layer_words import feature_level
         where = feature_level(self.best_index, len(self.levels) + 1)  # the final features count as the last level
-        return (f"Cut early, at feature level {self.best_index + 1} of {len(self.levels) + 1} ({where} features), "
-                "a linear classifier reaches "
+        return (f"Cut early, at layer {self.best_index + 1} of {len(self.levels) + 1} ({where} features), "
+                "a simple classifier reaches "
                 f"{100 * b['accuracy']:.0f}% accuracy on images it did not see (cross-validated), versus {final} on "
-                f"the final features; always answering the most common class would score {100 * self.chance:.0f}%.")
+                f"the final features; always answering the most common class would score {100 * self.chance:.0f}% "
+                "of the training images tested.")
 
 
 def best_intermediate(accuracies: list[float]) -> int | None:

@@ -38,8 +38,8 @@ CATALOG: tuple[ModelInfo, ...] = (
     ModelInfo("efficientnet_b0", 5.3, 224, 77.7, 69, "Accurate for its size."),
     ModelInfo("resnet18", 11.7, 224, 71.5, 65, "Classic, robust baseline."),
     ModelInfo("resnet50", 25.6, 224, 80.4, 26, "Classic, strong; slower on CPU."),
-    ModelInfo("convnext_tiny", 28.6, 224, 82.1, 26, "Modern CNN, strong features; slow on CPU."),
-    ModelInfo("vit_small_patch16_224", 22.1, 224, 81.4, 35, "Vision transformer; needs 224 px input."),
+    ModelInfo("convnext_tiny", 28.6, 224, 82.1, 26, "A newer design, strong features; slow on CPU."),
+    ModelInfo("vit_small_patch16_224", 22.1, 224, 81.4, 35, "Sees the image as patches; needs 224 px input."),
 )
 
 

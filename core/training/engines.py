@@ -260,7 +260,7 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     # the classifier see, and a prediction later runs the same frozen layers in fp32.
     common = dict(encoder=FoldOnce(encoder), pp=pp, plan=plan.evaluation, batch_size=max(settings.batch_size, 32),
                   budget_bytes=budget_bytes // 2, cancel=cancel)
-    what = "features" if kind == "features" else "activations at the freeze boundary"
+    what = "features" if kind == "features" else "outputs of the frozen layers"
     train_part = images_key(train_files, "train", settings, len(views))
     val_part = images_key(val_files, "val", settings, 1)
     train = compute_or_load({**key, **train_part}, train_files, views=views,
@@ -275,7 +275,7 @@ def cached_engine(net: TransferNet, encoder: nn.Module, module: nn.Module, kind:
     mib = (train.nbytes + val.nbytes) / 2**20
     summary = (f"{what} computed once ({len(views)} view{'s' if len(views) > 1 else ''} per training image, "
                f"{_mib(mib)}{', reused from an earlier run' if reused else ''}); each epoch trains only "
-               f"{'the classifier' if kind == 'features' else 'the layers above the boundary'}")
+               f"{'the classifier' if kind == 'features' else 'the layers that are trained'}")
     details = {"summary": summary, "cache": kind, "views": len(views), "cache_mib": round(mib, 1),
                "reused": reused, "unreadable": (len(train_files) - len(train)) + (len(val_files) - len(val))}
     # Only the classifier trains on cached features: nothing for mixed precision to speed up.

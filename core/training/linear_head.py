@@ -257,8 +257,8 @@ def fit_run_classifier(run: Run, cb: TrainCallback, cancel: CancelToken | None) 
     train = getattr(run.engine, "train", None)
     if run.engine.details.get("cache") != "features" or train is None:
         raise TransferLabError("Fitting the classifier to convergence needs cached features of a frozen backbone")
-    cb.on_status("Fitting the classifier to convergence on the cached features, with its regularisation "
-                 "strength chosen by cross-validation on the training images…")
+    cb.on_status("Fitting the classifier in one go on the features computed once; how strongly it is kept from "
+                 "memorising is chosen by cross-validation on the training images…")
     check(cancel)
     x, y, groups = cached_rows(train)
     head = run.net.head
@@ -276,11 +276,11 @@ def fit_run_classifier(run: Run, cb: TrainCallback, cancel: CancelToken | None) 
                                                       "cv_accuracy": part.cv_accuracy}
                                                      for start, part in run.classifier_parts]
         cv = [part.cv_accuracy for _, part in run.classifier_parts]
-        cb.on_status("Two classifiers fitted to convergence, one on the final and earlier-layer features together and "
+        cb.on_status("Two classifiers fitted in one go, one on the final and earlier-layer features together and "
                      "one on the earlier layer's alone; the model averages their scores"
                      + (f" (cross-validated accuracy on the training images {cv[0]:.1%} and {cv[1]:.1%}, "
                         f"{fit.seconds:.1f} s)" if None not in cv else ""))
     elif fit.cv_accuracy is not None:
-        cb.on_status(f"Classifier fitted (L2 strength {fit.l2:g}, cross-validated accuracy on the training images "
+        cb.on_status(f"Classifier fitted (held back with strength {fit.l2:g}, cross-validated accuracy on the training images "
                      f"{fit.cv_accuracy:.1%}, {fit.seconds:.1f} s)")
     return len(y), right, loss

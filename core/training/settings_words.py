@@ -11,9 +11,9 @@ def methods_words(s: TrainSettings, adaptation=None) -> list[str]:
     """What the run does beyond its layers and learning rates (``adaptation``: core.methods.adaptation)."""
     parts = []
     if s.classifier_fit == "converged":
-        parts.append("the classifier is fitted once, to convergence, on the features of your images, with its "
-                     "regularisation chosen by cross-validation on the training images: there are no epochs, "
-                     "learning rate or batch size to set")
+        parts.append("the classifier is fitted once, until it stops improving, on the features of your images; how "
+                     "strongly it is kept from memorising them is tested on parts of the training images: there "
+                     "are no epochs, learning rate or batch size to set")
     if s.with_level is not None:
         parts.append("the classifier sees the model's final features and an earlier layer's side by side (one "
                      "pass over your images gives both)")
@@ -61,17 +61,20 @@ def augmentation_words(s: TrainSettings, num_groups: int | None = None) -> str:
 
 
 def precision_words(plan: str) -> str:
-    """A compute plan's description (core.models.accel.ComputePlan.describe: "bf16, channels-last") in plain
-    words, the short names kept in brackets."""
-    parts = [p.strip() for p in plan.split(",") if p.strip()]
+    """A compute plan's description (core.models.accel.ComputePlan.describe: "bf16, channels-last", with the
+    trainer's " for fine-tuning steps; …" after it) in plain words, the short names kept in brackets."""
+    plan, staged, _ = plan.partition(" for fine-tuning steps")
     words = []
-    for part in parts:
+    for part in (p.strip() for p in plan.split(",") if p.strip()):
         if part in ("bf16", "fp16"):
-            words.append(f"16-bit numbers where that is safe, 32-bit elsewhere ({part})")
+            words.append(f"quicker, slightly rounded arithmetic where that is safe ({part})")
         elif part == "fp32":
-            words.append("32-bit numbers (fp32)")
+            words.append("full-accuracy arithmetic (fp32)")
         elif part == "channels-last":
-            words.append("image memory laid out as this processor reads it fastest (channels-last)")
+            words.append("images kept in memory in the order this processor reads fastest (channels-last)")
         else:
             words.append(part)
-    return "; ".join(words)
+    text = "; ".join(words)
+    if staged:
+        text += " while fine-tuning; full-accuracy arithmetic (fp32) for features, validation and predictions"
+    return text

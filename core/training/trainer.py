@@ -267,9 +267,9 @@ def train_epoch(run: Run, progress: LoopState, epoch: int, cb: TrainCallback,
 
 def _stage_message(run: Run, epoch: int) -> str:
     if run.stage.name == HEAD:
-        return f"Stage 1: training only the new head (epochs {run.stage.first_epoch}-{run.stage.last_epoch})"
+        return f"Stage 1: training only the new classifier (epochs {run.stage.first_epoch}-{run.stage.last_epoch})"
     groups = run.freeze.freeze_depth
-    return (f"Epoch {epoch}: fine-tuning the top {groups} layer group{'s' if groups > 1 else ''} and the head "
+    return (f"Epoch {epoch}: fine-tuning the top {groups} layer group{'s' if groups > 1 else ''} and the new classifier "
             f"({run.freeze.trainable_params:,} parameters; {run.engine.description})")
 
 
