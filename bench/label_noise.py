@@ -28,16 +28,20 @@ The last line: ``recall_min=R precision_min=P recovered_min=X active_minus_rando
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from core.methods.label_issues import RELABEL_FROM
 
 NOISE = 0.10
 SEEDS = 3
 ACTIVE_SEEDS = 5
 ADDED = (20, 50, 100)  # labels added, as printed
 ROUND = 10  # labels added between refits
+POLICIES = ("app", "relabel", "exclude")  # what accepting the suggestions does (see accepted)
 
 
 def ranking(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
@@ -50,29 +54,49 @@ def ranking(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, 
     return np.concatenate([flagged, rest]), dict(zip(flagged.tolist(), suggested.tolist()))
 
 
-def accuracy(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, classes: int) -> float:
+def accuracy(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, classes: int,
+             keep: np.ndarray | None = None) -> float:
     from core.training.linear_head import fit_linear
-    return float(np.mean(fit_linear(x, y, classes).logits(test_x).argmax(1) == test_y))
+    keep = np.ones(len(y), dtype=bool) if keep is None else keep
+    return float(np.mean(fit_linear(x[keep], y[keep], classes).logits(test_x).argmax(1) == test_y))
 
 
-def one_seed(x, y, test_x, test_y, classes: int, seed: int) -> dict:
-    from core.methods.label_issues import out_of_fold_probabilities
+def accepted(noisy: np.ndarray, suggestions: dict[int, tuple[int, str]], policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, rows kept) after accepting every suggestion: each relabelled as suggested ("relabel"), each
+    excluded ("exclude"), or as its suggestion's action says ("app": core.methods.label_issues.action_for)."""
+    labels, keep = noisy.copy(), np.ones(len(noisy), dtype=bool)
+    for i, (suggested, action) in suggestions.items():
+        if (action if policy == "app" else policy) == "relabel":
+            labels[i] = suggested
+        else:
+            keep[i] = False
+    return labels, keep
+
+
+def one_seed(x, y, test_x, test_y, classes: int, seed: int, earlier=None, clean: float | None = None) -> dict:
+    from core.methods.label_issues import action_for, probabilities_by_evidence
     rng = np.random.default_rng(seed)
     flipped = rng.choice(len(y), max(1, round(NOISE * len(y))), replace=False)
     noisy = y.copy()
     noisy[flipped] = (y[flipped] + rng.integers(1, classes, len(flipped))) % classes
-    order, suggested = ranking(noisy, out_of_fold_probabilities(x, noisy, classes, seed=seed))
+    p, level = probabilities_by_evidence(x, earlier, noisy, classes, seed=seed)
+    order, suggested = ranking(noisy, p)
     top = order[:len(flipped)]
     hits = len(set(top.tolist()) & set(flipped.tolist()))
-    accepted = noisy.copy()
-    for i in top.tolist():
-        accepted[i] = suggested.get(i, accepted[i])
-    wrong = np.intersect1d(top, flipped)
-    return {"precision": hits / len(top), "recall": hits / len(flipped),
-            "suggested_right": float(np.mean(accepted[wrong] == y[wrong])) if len(wrong) else float("nan"),
-            "noisy": accuracy(x, noisy, test_x, test_y, classes), "accepted": accuracy(x, accepted, test_x, test_y,
-                                                                                        classes),
-            "clean": accuracy(x, y, test_x, test_y, classes)}
+    suggestions = {i: (suggested[i], action_for(float(p[i, suggested[i]]))) for i in top.tolist() if i in suggested}
+    relabelled = [i for i, (_, action) in suggestions.items() if action == "relabel"]
+    wrong = np.intersect1d(top, flipped).tolist()  # found: right when flagged with their true class
+    result = {"precision": hits / len(top), "recall": hits / len(flipped), "both": float(level == "both"),
+              "suggested_right": float(np.mean([suggested.get(i) == y[i] for i in wrong])) if wrong else float("nan"),
+              "relabel_share": len(relabelled) / max(1, len(suggestions)), "exclude_share":
+                  (len(suggestions) - len(relabelled)) / max(1, len(suggestions)),
+              "relabel_right": float(np.mean([suggested[i] == y[i] for i in relabelled])) if relabelled else
+              float("nan"), "noisy": accuracy(x, noisy, test_x, test_y, classes),
+              "clean": accuracy(x, y, test_x, test_y, classes) if clean is None else clean}
+    for policy in POLICIES:
+        labels, keep = accepted(noisy, suggestions, policy)
+        result[policy] = accuracy(x, labels, test_x, test_y, classes, keep)
+    return result
 
 
 def active(x, y, test_x, test_y, classes: int, seed: int, chosen_by_model: bool, added=ADDED) -> list[float]:
@@ -98,53 +122,98 @@ def active(x, y, test_x, test_y, classes: int, seed: int, chosen_by_model: bool,
     return scores + [scores[-1] if scores else float("nan")] * (len(added) - len(scores))  # a pool run dry
 
 
+def features(levels, name: str, train_dir: Path, test_dir: Path, cache: Path | None) -> dict:
+    """The set's final and earlier-level features, train and held-out (from ``cache`` where it has them)."""
+    file = None if cache is None else cache / f"{name.replace(',', '').replace(' ', '-')}.npz"
+    if file is not None and file.exists():
+        with np.load(file) as saved:
+            return {k: saved[k] for k in saved.files}
+    train, test = levels.features(train_dir), levels.features(test_dir)
+    found = {"x": train.final, "earlier": train.levels[0], "y": train.labels, "test_x": test.final,
+             "test_y": test.labels}
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(file, **found)
+    return found
+
+
+def mistakes(name: str, f: dict, seeds: int) -> tuple[dict, int]:
+    x, y, test_x = f["x"].astype(np.float64), f["y"].astype(np.int64), f["test_x"].astype(np.float64)
+    classes = int(y.max()) + 1
+    clean = accuracy(x, y, test_x, f["test_y"], classes)
+    runs = [one_seed(x, y, test_x, f["test_y"], classes, seed, f["earlier"].astype(np.float64), clean)
+            for seed in range(seeds)]
+    return {k: _mean([r[k] for r in runs]) for k in runs[0]}, classes
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of the numbers that are not NaN (NaN where none are)."""
+    values = [v for v in values if v == v]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def main() -> int:
     from bench.both_levels import BothLevels
     from bench.quality import datasets
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
+    parser.add_argument("--cache", type=Path, help="a folder for each set's features (read where there, else written)")
+    parser.add_argument("--skip-active", action="store_true", help="only the mistakes table")
+    parser.add_argument("--sets", help="only these sets, comma-separated names (e.g. 'glyphs,textures')")
+    parser.add_argument("--seeds", type=int, help=f"seeds of the mistakes table (default {SEEDS})")
     args = parser.parse_args()
     levels = BothLevels(args.quick)
     sets = datasets(Path(tempfile.mkdtemp(prefix="transferlab-label-noise-")) / "data", args.quick)
-    print("| set | train / held-out | precision top 10% | recall top 10% | suggestion right | accuracy noisy | "
-          "after accepting | clean | recovered |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    recalls, precisions, recovered, features = [], [], [], {}
+    if args.sets:
+        sets = {name: sets[name] for name in re.split(r",(?! )", args.sets)}  # "photo crops, many" is one name
+    seeds = args.seeds or (1 if args.quick else SEEDS)
+    print("| set | train / held-out | features | precision top 10% | recall top 10% | suggestion right | "
+          "accepting: relabel / exclude | accuracy noisy | after accepting | clean | lost (held-out images) | "
+          "recovered | only relabel / only exclude |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    recalls, precisions, recovered, found = [], [], [], {}
     for name, (train_dir, test_dir) in sets.items():
-        train, test = levels.features(train_dir), levels.features(test_dir)
-        x, y = train.final.astype(np.float64), train.labels.astype(np.int64)
-        classes = int(y.max()) + 1
-        features[name] = (x, y, test.final.astype(np.float64), test.labels, classes)
-        runs = [one_seed(x, y, test.final.astype(np.float64), test.labels, classes, seed)
-                for seed in range(1 if args.quick else SEEDS)]
-        mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+        found[name] = f = features(levels, name, train_dir, test_dir, args.cache)
+        mean, _ = mistakes(name, f, seeds)
+        held = len(f["test_y"])
         lost = mean["clean"] - mean["noisy"]
-        won = (mean["accepted"] - mean["noisy"]) / lost if lost * len(test.labels) >= 1 else None
+        won = (mean["app"] - mean["noisy"]) / lost if lost * held >= 1 - 1e-9 else None
         recalls.append(mean["recall"])
         precisions.append(mean["precision"])
         if won is not None:
             recovered.append(won)
-        print(f"| {name} | {len(y)} / {len(test.labels)} | {mean['precision']:.2f} | {mean['recall']:.2f} | "
-              f"{mean['suggested_right']:.0%} | "
-              f"{mean['noisy']:.1%} | {mean['accepted']:.1%} | {mean['clean']:.1%} | "
-              f"{'-' if won is None else f'{won:.0%}'} |", flush=True)
-    print(f"(means over {len(runs)} seed(s); {NOISE:.0%} of the training labels flipped to another class at random; "
-          "recovered: shown where the noise cost at least one held-out image)")
+        print(f"| {name} | {len(f['y'])} / {held} | {'both' if mean['both'] >= 0.5 else 'final'} "
+              f"({mean['both']:.0%} both) | {mean['precision']:.2f} | {mean['recall']:.2f} | "
+              f"{mean['suggested_right']:.0%} | {mean['relabel_share']:.0%} ({mean['relabel_right']:.0%} right) / "
+              f"{mean['exclude_share']:.0%} | {mean['noisy']:.1%} | {mean['app']:.1%} | {mean['clean']:.1%} | "
+              f"{lost * held:.1f} of {held} | {'-' if won is None else f'{won:.0%}'} | "
+              f"{mean['relabel']:.1%} / {mean['exclude']:.1%} |", flush=True)
+    print(f"(means over {seeds} seed(s); {NOISE:.0%} of the training labels flipped to another class at random; "
+          "features: the level the out-of-fold classifier used, chosen per seed by cross-validated accuracy; "
+          f"accepting: the flagged images in the top 10% relabelled (suggested class's probability at least "
+          f"{RELABEL_FROM:.0%}) or excluded; recovered: shown where the noise cost at least one held-out image)")
+    gains = [] if args.skip_active else active_table(found, args.quick)
+    print(f"recall_min={min(recalls):.2f} precision_min={min(precisions):.2f} "
+          f"recovered_min={min(recovered) if recovered else float('nan'):.2f} "
+          f"active_minus_random_at_50_min={min(gains) if gains else float('nan'):+.1f} points")
+    return 0
+
+
+def active_table(found: dict, quick: bool) -> list[float]:
     print()
     print("| set | from | " + " | ".join(f"+{n} chosen / random" for n in ADDED) + " |")
     print("|---|---|" + "---|" * len(ADDED))
     gains = []
-    for name, (x, y, test_x, test_y, classes) in features.items():
-        seeds = range(1 if args.quick else ACTIVE_SEEDS)
-        chosen = np.mean([active(x, y, test_x, test_y, classes, s, True) for s in seeds], axis=0)
-        drawn = np.mean([active(x, y, test_x, test_y, classes, s, False) for s in seeds], axis=0)
+    for name, f in found.items():
+        x, y, test_x = f["x"].astype(np.float64), f["y"].astype(np.int64), f["test_x"].astype(np.float64)
+        classes = int(y.max()) + 1
+        seeds = range(1 if quick else ACTIVE_SEEDS)
+        chosen = np.mean([active(x, y, test_x, f["test_y"], classes, s, True) for s in seeds], axis=0)
+        drawn = np.mean([active(x, y, test_x, f["test_y"], classes, s, False) for s in seeds], axis=0)
         gains.append(100 * (chosen[ADDED.index(50)] - drawn[ADDED.index(50)]))
         print(f"| {name} | {2 * classes} of {len(y)} | " + " | ".join(
             f"{c:.1%} / {d:.1%}" for c, d in zip(chosen, drawn)) + " |", flush=True)
-    print(f"recall_min={min(recalls):.2f} precision_min={min(precisions):.2f} "
-          f"recovered_min={min(recovered) if recovered else float('nan'):.2f} "
-          f"active_minus_random_at_50_min={min(gains):+.1f} points")
-    return 0
+    return gains
 
 
 if __name__ == "__main__":

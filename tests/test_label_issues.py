@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.data.dataset import scan_dataset
-from core.methods.label_issues import confident_issues, find_label_issues, out_of_fold_probabilities
+from core.methods.label_issues import action_for, confident_issues, find_label_issues, out_of_fold_probabilities
 from tests.datagen import make_class_folder, tree_fingerprint
 
 
@@ -61,6 +61,8 @@ def test_images_in_the_wrong_folder_are_found_and_the_folder_is_untouched(tmp_pa
     assert len(set(moved) & set(top)) >= len(moved) - 1, found.to_dict()
     first = next(i for i in found.issues if i.path in moved)
     assert first.suggested != first.given and first.given_probability < first.suggested_probability
+    assert found.level in ("final", "both")
+    assert all(i.action == action_for(i.suggested_probability) for i in found.issues)
 
 
 def test_the_command_line_lists_them(tmp_path, capsys):
@@ -92,3 +94,40 @@ def test_the_next_images_to_label_are_unsure_and_unlike_each_other():
     assert set(next_to_label(sure, features, 3)) <= set(range(20, 30))  # the sure ones wait
     labelled = features[20:21]  # already labelled: its near copies are not asked for first
     assert next_to_label(unsure[20:], features[20:], 1, labelled)[0] != 0
+
+
+def _two_levels(seed: int, earlier_separates: bool):
+    """Final features that barely tell 4 classes apart and an earlier level that tells them apart well (or is
+    noise), with 10% of the labels flipped."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(4), 30)
+    final = rng.normal(0, 1, (120, 24)) + 0.6 * np.eye(4, 24)[y]
+    earlier = rng.normal(0, 1, (120, 8)) + (4.0 * np.eye(4, 8)[y] if earlier_separates else 0.0)
+    labels = y.copy()
+    flipped = rng.choice(120, 12, replace=False)
+    labels[flipped] = (y[flipped] + rng.integers(1, 4, 12)) % 4
+    return final, earlier, labels, set(flipped.tolist())
+
+
+def test_the_earlier_level_is_used_where_its_cross_validated_accuracy_says_it_helps():
+    from core.methods.label_issues import probabilities_by_evidence
+    final, earlier, labels, flipped = _two_levels(0, earlier_separates=True)
+    p, level = probabilities_by_evidence(final, earlier, labels, 4)
+    assert level == "both" and p.shape == (120, 4) and np.allclose(p.sum(1), 1)
+    order, _ = confident_issues(labels, p)
+    assert len(set(order[:12].tolist()) & flipped) >= 9  # found by the level that separates the classes
+    alone = out_of_fold_probabilities(final, labels, 4)
+    assert len(set(confident_issues(labels, alone)[0][:12].tolist()) & flipped) < 9  # the final level misses them
+    assert np.allclose(out_of_fold_probabilities(final, labels, 4, earlier=earlier), p)
+    final, earlier, labels, _ = _two_levels(1, earlier_separates=False)
+    final = final + 3.0 * np.eye(4, 24)[labels]  # now the final level separates, the earlier one is noise
+    assert probabilities_by_evidence(final, earlier, labels, 4)[1] == "final"
+    assert probabilities_by_evidence(final, None, labels, 4)[1] == "final"
+
+
+def test_accepting_relabels_a_confident_suggestion_and_excludes_an_unsure_one():
+    from core.methods.label_issues import RELABEL_FROM, LabelIssue
+    assert action_for(0.95) == "relabel" and action_for(RELABEL_FROM) == "relabel"
+    assert action_for(RELABEL_FROM - 0.01) == "exclude" and action_for(0.2) == "exclude"
+    assert LabelIssue("a.png", "cat", "dog", 0.1, 0.6).action == "relabel"  # the default, for older callers
+    assert LabelIssue("a.png", "cat", "dog", 0.1, 0.3, "exclude").to_dict()["action"] == "exclude"

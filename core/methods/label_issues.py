@@ -2,12 +2,17 @@
 
 Every labelled image gets a probability per class from a classifier that never saw it: the converged linear
 classifier (core.training.linear_head) on the frozen network's features, fitted on the other folds of a
-stratified k-fold split (one strength, chosen by cross-validation on all rows, as a run chooses it). Confident
+stratified k-fold split (one strength, chosen by cross-validation on all rows, as a run chooses it). Where the
+classifier on the final and an earlier level's features side by side cross-validates better than the one on the
+final level alone, the probabilities come from both levels, as Auto's "both" classifier (probabilities_by_evidence).
+Confident
 learning (Northcutt, Jiang & Chuang, JAIR 2021; cleanlab's ``filter_by="confident_learning"``) then flags an
 image when some other class is confidently more likely: its probability reaches that class's threshold (the
 mean probability of the class over the images labelled with it) and is the highest such. Flagged images come
 worst first: lowest probability of the given class ("self-confidence", cleanlab's default ranking).
-tests/test_label_issues.py checks the flags against cleanlab's own on the same probabilities.
+tests/test_label_issues.py checks the flags against cleanlab's own on the same probabilities. Each flag carries
+what accepting it does (action_for): relabel as suggested when the model gives the suggested class at least
+RELABEL_FROM, otherwise exclude the image.
 
 Nothing is written: the folder is only read, and the result is a list to act on.
 """
@@ -25,6 +30,13 @@ from core.data.dataset import DatasetScan
 from core.data.split import stratified_folds
 
 FOLDS = 5
+RELABEL_FROM = 0.5  # suggested class's probability from which accepting relabels; below, it excludes (bench)
+
+
+def action_for(suggested_probability: float) -> str:
+    """What accepting a suggestion should do: relabel as suggested when the model is this sure of the
+    suggested class, otherwise exclude the image (its given label is unlikely, but the right one unclear)."""
+    return "relabel" if suggested_probability >= RELABEL_FROM else "exclude"
 
 
 @dataclass
@@ -34,6 +46,7 @@ class LabelIssue:
     suggested: str  # the class the model finds most likely
     given_probability: float  # out of fold: from a classifier that did not see this image
     suggested_probability: float
+    action: str = "relabel"  # what accepting the suggestion does: "relabel" as suggested, or "exclude" the image
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,30 +58,76 @@ class LabelIssues:
     images: int  # how many labelled images were checked
     folds: int
     unreadable: list[str] = field(default_factory=list)
+    level: str = "final"  # the features judged by: "final", or "both" (final and an earlier level)
 
     def to_dict(self) -> dict:
         return {"issues": [i.to_dict() for i in self.issues], "images": self.images, "folds": self.folds,
-                "unreadable": self.unreadable}
+                "unreadable": self.unreadable, "level": self.level}
 
 
 def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, classes: int, folds: int = FOLDS, seed: int = 0,
-                              cancel: CancelToken | None = None) -> np.ndarray:
-    """(n, classes) probabilities, each row from the classifier fitted on the other folds."""
+                              cancel: CancelToken | None = None, earlier: np.ndarray | None = None) -> np.ndarray:
+    """(n, classes) probabilities, each row from the classifier fitted on the other folds. ``earlier``: an
+    earlier level's features of the same images; then the classifier is the one Auto's "both" level fits (one
+    on both levels side by side, one on the earlier level alone, their scores averaged)."""
     from core.training.linear_head import fit_linear
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
-    smallest = int(np.bincount(y, minlength=classes)[np.unique(y)].min())
-    folds = min(folds, smallest)
-    if folds < 2:
+    y = np.asarray(y, dtype=np.int64)
+    parts = [np.asarray(x, dtype=np.float64)] if earlier is None else _both(x, earlier)
+    _enough(y, classes, folds)
+    return _out_of_fold([(p, fit_linear(p, y, classes, seed=seed, cancel=cancel)) for p in parts], y, classes, folds,
+                        seed, cancel)
+
+
+def probabilities_by_evidence(final: np.ndarray, earlier: np.ndarray | None, y: np.ndarray, classes: int,
+                              folds: int = FOLDS, seed: int = 0,
+                              cancel: CancelToken | None = None) -> tuple[np.ndarray, str]:
+    """Out-of-fold probabilities from the final level's features, or from both levels (as
+    :func:`out_of_fold_probabilities` with ``earlier``) where the classifier on both levels side by side has
+    the higher cross-validated accuracy (the one its fit computes to choose its strength); and which: "final"
+    or "both". On bench.label_noise's glyphs, unlike ImageNet's photos, the earlier level lifted the top-10%
+    recall of flipped labels from 0.68 to 0.9."""
+    from core.training.linear_head import fit_linear
+    y = np.asarray(y, dtype=np.int64)
+    _enough(y, classes, folds)
+    final = np.asarray(final, dtype=np.float64)
+    alone = fit_linear(final, y, classes, seed=seed, cancel=cancel)
+    if earlier is None:
+        return _out_of_fold([(final, alone)], y, classes, folds, seed, cancel), "final"
+    side_by_side, early = _both(final, earlier)
+    together = fit_linear(side_by_side, y, classes, seed=seed, cancel=cancel)
+    if (together.cv_accuracy or 0.0) <= (alone.cv_accuracy or 0.0):
+        return _out_of_fold([(final, alone)], y, classes, folds, seed, cancel), "final"
+    parts = [(side_by_side, together), (early, fit_linear(early, y, classes, seed=seed, cancel=cancel))]
+    return _out_of_fold(parts, y, classes, folds, seed, cancel), "both"
+
+
+def _both(final: np.ndarray, earlier: np.ndarray) -> list[np.ndarray]:
+    early = np.asarray(earlier, dtype=np.float64)
+    return [np.hstack([np.asarray(final, dtype=np.float64), early]), early]
+
+
+def _enough(y: np.ndarray, classes: int, folds: int) -> None:
+    if min(folds, int(np.bincount(y, minlength=classes)[np.unique(y)].min())) < 2:
         raise TransferLabError("Finding label mistakes needs at least 2 images in every class")
-    l2 = fit_linear(x, y, classes, seed=seed, cancel=cancel).l2  # the strength, chosen once on every row
+
+
+def _out_of_fold(parts: list, y: np.ndarray, classes: int, folds: int, seed: int,
+                 cancel: CancelToken | None) -> np.ndarray:
+    """The softmax of the averaged scores of each (features, fit on every row) part's classifier refitted, at
+    the fit's strength, on the other folds. A fold's fit starts from the one on every row: the problem is
+    convex, so it reaches the same optimum, several times sooner than along the strength path."""
+    from core.training.linear_head import fit_linear
+    folds = min(folds, int(np.bincount(y, minlength=classes)[np.unique(y)].min()))
     fold_of = stratified_folds(y, folds, seed)
-    probabilities = np.zeros((len(y), classes))
+    logits = np.zeros((len(y), classes))
     for k in range(folds):
-        check(cancel)
         held = fold_of == k
-        probabilities[held] = fit_linear(x[~held], y[~held], classes, l2=l2, seed=seed,
-                                         cancel=cancel).probabilities(x[held])
-    return probabilities
+        for x, whole in parts:
+            check(cancel)
+            logits[held] += fit_linear(x[~held], y[~held], classes, l2=whole.l2, seed=seed, cancel=cancel,
+                                       start=(whole.weight, whole.bias)).logits(x[held]) / len(parts)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def confident_issues(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +151,7 @@ def find_label_issues(scan: DatasetScan, model_name: str = "tf_efficientnet_lite
     """Likely label mistakes among ``scan``'s labelled images (a pre-split set's test images excluded) by
     the frozen ``model_name``'s features (bundled ImageNet weights where there are some)."""
     from core.methods.pooled_features import labelled_items
+    from core.models.network import default_cut_index
     from core.models.weights import create_backbone
     from core.training.frozen_pass import frozen_features
     from core.training.settings import TrainSettings
@@ -99,14 +159,17 @@ def find_label_issues(scan: DatasetScan, model_name: str = "tf_efficientnet_lite
     items = labelled_items(scan)
     settings = TrainSettings(model_name=model_name, image_size=image_size)
     model = create_backbone(model_name).model
-    seen = frozen_features(settings, model, items, None, progress=within(progress, 0, 90, 100), cancel=cancel)
+    seen = frozen_features(settings, model, items, default_cut_index(model), progress=within(progress, 0, 90, 100),
+                           cancel=cancel)
     read = len(seen.labels)
     if read < len(items):  # the pass leaves unreadable images out, in order: match the rest by position
         raise TransferLabError(f"{len(items) - read} image(s) could not be read; check the dataset report first")
     report(progress, 90, 100, "Checking each image's label against the other images")
-    probabilities = out_of_fold_probabilities(seen.final, seen.labels, len(scan.classes), folds, seed, cancel)
+    probabilities, level = probabilities_by_evidence(seen.final, seen.earlier, seen.labels, len(scan.classes),
+                                                     folds, seed, cancel)
     order, suggested = confident_issues(seen.labels, probabilities)
     report(progress, 100, 100, "Done")
     return LabelIssues([LabelIssue(str(items[i].path), scan.classes[items[i].label], scan.classes[s],
-                                   float(probabilities[i, items[i].label]), float(probabilities[i, s]))
-                        for i, s in zip(order.tolist(), suggested.tolist())], read, folds)
+                                   float(probabilities[i, items[i].label]), float(probabilities[i, s]),
+                                   action_for(float(probabilities[i, s])))
+                        for i, s in zip(order.tolist(), suggested.tolist())], read, folds, level=level)
