@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
 from app.duplicates_dialog import DuplicatesDialog
 from app.tasks import Task
 from app.widgets.busy import BusyRow
-from app.widgets.images import pixmap_from_array
+from app.widgets.images import fitted_pixmap, pixmap_from_array
 from core.data import label_sheet
 
 PICTURE = 300
@@ -233,7 +233,7 @@ class LabelMistakesDialog(QDialog):
             self.caption.clear()
             return
         array = self.thumbs.get(issue.path)
-        self.picture.setPixmap(pixmap_from_array(array)) if array is not None else self.picture.setText("unreadable")
+        self.picture.setPixmap(fitted_pixmap(array, PICTURE)) if array is not None else self.picture.setText("unreadable")
         done = self.decided.get(issue.path)
         self.caption.setText(
             f"<b>{html.escape(self._relative(issue.path))}</b><br>In the folder of <b>{html.escape(issue.given)}"

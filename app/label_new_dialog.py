@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDialog, QGridLayout, QHBoxLayout, QLabel, QPushB
 
 from app.tasks import Task
 from app.widgets.busy import BusyRow
-from app.widgets.images import pixmap_from_array
+from app.widgets.images import fitted_pixmap
 from core.data import label_sheet
 
 PICTURE = 320
@@ -63,6 +63,7 @@ class LabelNewDialog(QDialog):
         self.every.setValue(REFRESH_EVERY)
         self.every.setPrefix("Refresh the model every ")
         self.every.setSuffix(" labels")
+        self.every.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # focused, it took the class keys 1-9 as digits
         self.counter = QLabel()
         self.counter.setWordWrap(True)
         self.train_button = QPushButton("Train again with the new labels")
@@ -70,6 +71,8 @@ class LabelNewDialog(QDialog):
         self.train_button.clicked.connect(self.train_again)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
+        for button in (close, self.train_button):  # Enter takes the model's guess; it never closes the window
+            button.setAutoDefault(False)
         side = QVBoxLayout()
         side.addWidget(self.caption)
         side.addWidget(self.class_box)
@@ -135,6 +138,8 @@ class LabelNewDialog(QDialog):
     def _stopped(self) -> None:
         self.busy.hide()
         self._update()
+        if self.session is not None:  # its buttons were disabled meanwhile (Qt had moved the focus on to Close): the
+            self.skip_button.setFocus()  # keys are the dialog's again, not a number field's or a button's
         if self._close:
             self.accept()
 
@@ -217,7 +222,7 @@ class LabelNewDialog(QDialog):
         else:
             path = self.session.paths[index]
             array = thumbnail(path, PICTURE)
-            self.picture.setPixmap(pixmap_from_array(array)) if array is not None else self.picture.setText("?")
+            self.picture.setPixmap(fitted_pixmap(array, PICTURE)) if array is not None else self.picture.setText("?")
             guess, p = self.session.guess(index)
             self.class_buttons[guess].setStyleSheet("font-weight: bold")
             self.caption.setText(f"<b>{html.escape(path.name)}</b> ({html.escape(str(path.parent))})<br>The model's "
