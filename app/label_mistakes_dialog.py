@@ -74,7 +74,8 @@ class LabelMistakesDialog(QDialog):
         self.open_button.clicked.connect(lambda: DuplicatesDialog.open_folder(self._path().parent)
                                          if self._current() else None)
         for keys, slot in (("K", self.keep), ("R", self.relabel_as_suggested), ("A", self._choose_other),
-                           ("X", self.exclude), ("Del", self.exclude), ("Ctrl+Z", self.undo)):
+                           ("X", self.exclude), ("Del", self.exclude), ("Ctrl+Z", self.undo),
+                           ("Return", self.accept_suggestion), ("Enter", self.accept_suggestion)):
             QShortcut(QKeySequence(keys), self, activated=slot)
         actions = QVBoxLayout()
         actions.addWidget(self.picture, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -161,6 +162,13 @@ class LabelMistakesDialog(QDialog):
         if issue is not None:
             self._decide(issue, issue.suggested)
 
+    def accept_suggestion(self) -> None:
+        """Enter: what the check suggests (core.methods.label_issues.action_for, measured by bench.label_noise):
+        relabel when the model is at least half sure of the other class, else exclude."""
+        issue = self._current()
+        if issue is not None:
+            self.exclude() if getattr(issue, "action", "relabel") == "exclude" else self.relabel_as_suggested()
+
     def relabel_as(self, label: str) -> None:
         issue = self._current()
         if issue is not None and label:
@@ -180,8 +188,8 @@ class LabelMistakesDialog(QDialog):
         label_sheet.record(self.root, {issue.path: issue.given}, source="undone")
         self.changes += -1 if label != issue.given else 0
         self.list.currentItem().setText(self._item_text(issue))
+        self._show(self.list.currentRow())
         self._status()
-        self._update_buttons()
 
     def _decide(self, issue, label: str, source: str = "label mistakes") -> None:
         before = self.decided.get(issue.path, issue.given)
@@ -196,6 +204,8 @@ class LabelMistakesDialog(QDialog):
                  if self.issues[r].path not in self.decided]
         if after:
             self.list.setCurrentRow(after[0])  # on to the next undecided one
+        else:
+            self._show(self.list.currentRow())  # the last one: its caption says what was decided
         self._update_buttons()
 
     def _choose_other(self) -> None:
@@ -239,8 +249,14 @@ class LabelMistakesDialog(QDialog):
             f"<b>{html.escape(self._relative(issue.path))}</b><br>In the folder of <b>{html.escape(issue.given)}"
             f"</b>. A classifier that never saw this image thinks it is <b>{html.escape(issue.suggested)}</b> "
             f"({issue.suggested_probability:.0%} sure; {issue.given_probability:.0%} for {html.escape(issue.given)})."
-            + (f"<br><i>Decided: {html.escape(decision_words(done, issue.given))}.</i>" if done is not None else ""))
+            + (f"<br><i>Decided: {html.escape(decision_words(done, issue.given))}.</i>" if done is not None else
+               "<br>Suggested (Enter): " + ("exclude it: the model is not sure enough of another class" if
+                                            getattr(issue, "action", "relabel") == "exclude" else
+                                            f"relabel it as {html.escape(issue.suggested)}") + "."))
         self.suggested_button.setText(f"Relabel as {issue.suggested} (R)")
+        exclude = getattr(issue, "action", "relabel") == "exclude"
+        for button, bold in ((self.suggested_button, not exclude), (self.exclude_button, exclude)):
+            button.setStyleSheet("font-weight: bold" if bold else "")
 
     def _status(self) -> None:
         decided = len(self.decided)

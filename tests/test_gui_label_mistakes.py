@@ -81,6 +81,16 @@ def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan
         dialog.list.setCurrentRow(2)
         qtbot.keyClick(dialog.list, Qt.Key.Key_K)  # keep: reviewed, not changed
         assert dialog.changes == 2
+        dialog.list.setCurrentRow(2)
+        third = dialog.issues[2]
+        assert "Suggested (Enter)" not in dialog.caption.text()  # decided already
+        qtbot.keyClick(dialog.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert "Suggested (Enter)" in dialog.caption.text()
+        qtbot.keyClick(dialog.list, Qt.Key.Key_Return)  # the suggested action
+        assert dialog.decided[third.path] == (label_sheet.EXCLUDED if third.action == "exclude" else third.suggested)
+        dialog.list.setCurrentRow(2)
+        qtbot.keyClick(dialog.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # its folder's class again
+        assert dialog.changes == 2
 
     with qtbot.waitSignal(page.task.stopped, timeout=60000):  # closing reads the folder again, with the sheet
         dialog.reject()
