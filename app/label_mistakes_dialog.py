@@ -43,7 +43,7 @@ class LabelMistakesDialog(QDialog):
         self.changes = 0
         self.intro = QLabel("Each image is checked against a classifier trained on the other images (it never saw "
                             "the image it judges). Images whose folder says one class while the classifier is "
-                            "confident of another come first. Decisions go to your label sheet, beside the folder; "
+                            "confident of another come first. Decisions go to your label sheet, kept in TransferLab’s data folder; "
                             "the folder itself is never changed.")
         self.intro.setWordWrap(True)
         self.task = Task(self)
@@ -180,10 +180,15 @@ class LabelMistakesDialog(QDialog):
             self._decide(issue, label_sheet.EXCLUDED)
 
     def undo(self) -> None:
-        """The current image's decision taken back: its folder's class written again."""
+        """The current image's decision taken back, else the last one made (the list has moved on after it): its
+        folder's class written again."""
         issue = self._current()
         if issue is None or issue.path not in self.decided:
-            return
+            if not self.decided:
+                return
+            last = next(reversed(self.decided))
+            self.list.setCurrentRow(next(r for r, i in enumerate(self.issues) if i.path == last))
+            issue = self._current()
         label = self.decided.pop(issue.path)
         label_sheet.record(self.root, {issue.path: issue.given}, source="undone")
         self.changes += -1 if label != issue.given else 0
@@ -192,7 +197,7 @@ class LabelMistakesDialog(QDialog):
         self._status()
 
     def _decide(self, issue, label: str, source: str = "label mistakes") -> None:
-        before = self.decided.get(issue.path, issue.given)
+        before = self.decided.pop(issue.path, issue.given)  # popped: the newest decision comes last (Undo)
         label_sheet.record(self.root, {issue.path: label}, source=source)
         self.decided[issue.path] = label
         self.changes += (label != issue.given) - (before != issue.given)
@@ -269,7 +274,7 @@ class LabelMistakesDialog(QDialog):
         for button in (self.keep_button, self.suggested_button, self.other_button, self.exclude_button,
                        self.open_button):
             button.setEnabled(issue is not None)
-        self.undo_button.setEnabled(issue is not None and issue.path in self.decided)
+        self.undo_button.setEnabled(bool(self.decided))
 
     def reject(self) -> None:
         if self.task.is_running():

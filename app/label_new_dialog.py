@@ -35,8 +35,8 @@ class LabelNewDialog(QDialog):
         self.new_scan: tuple | None = None  # (the dataset's scan with the new labels, what changed in words)
         intro = QLabel(f"Images of <b>{html.escape(str(self.folder))}</b>, the ones whose label would help the "
                        "model most first: those it is least sure of, and unlike each other. Press a class's key "
-                       "(the model's guess is marked; Enter takes it). Labels go to your label sheet, beside the "
-                       "dataset; no folder is changed.")
+                       "(the model's guess is marked; Enter takes it). Labels go to your label sheet, kept in "
+                       "TransferLab's data folder; no folder of images is changed.")
         intro.setWordWrap(True)
         self.task = Task(self)
         self.busy = BusyRow(self.task)

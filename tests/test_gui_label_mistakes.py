@@ -71,10 +71,9 @@ def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan
     assert dialog.decided == {first.path: first.suggested} and dialog.changes == 1 and dialog.list.currentRow() == 1
     assert dialog.list.item(0).text().startswith("✓ relabelled as")
     second = dialog.issues[1]
-    qtbot.keyClick(dialog.list, Qt.Key.Key_X)  # exclude
-    dialog.list.setCurrentRow(1)
-    qtbot.keyClick(dialog.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo: its label again
-    assert second.path not in dialog.decided and dialog.changes == 1
+    qtbot.keyClick(dialog.list, Qt.Key.Key_X)  # exclude: the list moves on
+    qtbot.keyClick(dialog.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the last decision
+    assert second.path not in dialog.decided and dialog.changes == 1 and dialog.list.currentRow() == 1
     qtbot.keyClick(dialog.list, Qt.Key.Key_X)
     assert dialog.decided[second.path] == label_sheet.EXCLUDED and dialog.changes == 2
     if len(dialog.issues) > 2:
@@ -201,3 +200,18 @@ def test_export_corrected_copy_writes_a_new_folder_with_the_sheet_applied(qtbot,
     assert (dest / CLASSES[0] / Path(moved[0]).name).is_file()
     assert not (dest / CLASSES[2] / Path(moved[1]).name).exists()
     assert page.state.scan is not None and tree_fingerprint(folder) == before
+
+
+def test_undo_all_corrections_gives_a_locked_out_folder_back(qtbot, tmp_path):
+    """A walkthrough excluded one of a class's two images: the folder could not be used and nothing undid it."""
+    folder = make_class_folder(tmp_path / "shapes", CLASSES, per_class=2, size=48)
+    label_sheet.record(folder, {str(sorted((folder / CLASSES[0]).iterdir())[0]): label_sheet.EXCLUDED})
+    page = scanned_page(qtbot, folder)
+    assert not page.is_complete() and "Undo all corrections" in page.banner.text()
+    assert page.reset_button.isVisible()
+    page.confirm_undo_all = lambda: True
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.reset_button.click()
+    assert page.is_complete() and page.state.scan.label_sheet is None and "kept as" in page.banner.text()
+    assert not page.reset_button.isVisible()
+    assert list((tmp_path / "appdata" / "labels").glob("*.set-aside-*.csv"))  # kept, not deleted

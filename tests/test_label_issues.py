@@ -131,3 +131,13 @@ def test_accepting_relabels_a_confident_suggestion_and_excludes_an_unsure_one():
     assert action_for(RELABEL_FROM - 0.01) == "exclude" and action_for(0.2) == "exclude"
     assert LabelIssue("a.png", "cat", "dog", 0.1, 0.6).action == "relabel"  # the default, for older callers
     assert LabelIssue("a.png", "cat", "dog", 0.1, 0.3, "exclude").to_dict()["action"] == "exclude"
+
+
+def test_an_image_the_model_still_gives_its_own_class_is_not_listed(tmp_path):
+    """A class with two images has a low confidence threshold: confident learning flagged correct images of another
+    class as 'sand, 12% sure; 58% for gravel', and accepting excluded them (a walkthrough)."""
+    folder = make_class_folder(tmp_path / "shapes", ["circle", "square", "triangle"], per_class=14, size=64)
+    for extra in sorted((folder / "triangle").iterdir())[2:]:
+        extra.unlink()  # a class of two images
+    found = find_label_issues(scan_dataset(folder), image_size=64)
+    assert all(i.suggested_probability > i.given_probability for i in found.issues), found.to_dict()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFi
 from app import app_settings
 from app.glossary import explain
 from app.pages.base import WizardPage
+from app.pages.data_labels import LabelSheetActions
 from app.resources import sample_data_dir
 from app.widgets.busy import BusyRow
 from app.widgets.images import pixmap_from_array
@@ -23,7 +24,7 @@ from core.data.thumbnails import class_examples
 THUMB = 56
 
 
-class DataPage(WizardPage):
+class DataPage(LabelSheetActions, WizardPage):
     openRunRequested = Signal()
     title = "Your images"
     subtitle = ("Choose a folder with one subfolder per class (for example <i>healthy/</i> and <i>diseased/</i>), "
@@ -98,23 +99,11 @@ class DataPage(WizardPage):
         self.duplicates_button = QPushButton("Show the duplicate pictures…")
         self.duplicates_button.setToolTip("Each group side by side, with its paths and Open folder")
         self.duplicates_button.clicked.connect(self.show_duplicates)
-        self.mistakes_button = QPushButton("Find possible label mistakes…")
-        self.mistakes_button.setToolTip("Check every image's label against a classifier trained on the other images; "
-                                        "relabel or exclude in your label sheet, beside the folder")
-        self.mistakes_button.clicked.connect(self.find_label_mistakes)
         finding = QHBoxLayout()
         finding.addWidget(self.duplicates_button)
-        finding.addWidget(self.mistakes_button)
-        self.copy_button = QPushButton("Export corrected copy…")
-        self.copy_button.setToolTip("A new folder with one subfolder per class, your label sheet applied (images "
-                                    "copied, relabelled ones in their new class, excluded ones left out), for use "
-                                    "outside TransferLab. Your folder is not changed.")
-        self.copy_button.clicked.connect(self._export_copy)
-        self.copy_button.hide()  # until the label sheet changes something
-        finding.addWidget(self.copy_button)
+        self._label_buttons(finding)  # app.pages.data_labels
         finding.addStretch(1)
         health_layout.addLayout(finding)
-        self._mistakes = ""  # what the last check of this folder's labels found (a line of the dataset check)
         self.health_box.hide()
         lower.addWidget(self.health_box, 2)
         split_box = QGroupBox("Validation split")
@@ -268,10 +257,10 @@ class DataPage(WizardPage):
         sheet = scan.label_sheet
         added = sheet.get("added", 0) if sheet else 0
         corrected = (f" {sheet['changed']} image{'s' * (sheet['changed'] != 1)} relabelled or left out by your label "
-                     f"sheet, kept beside the folder ({html.escape(sheet['path'])})" +
+                     f"sheet, kept apart from the folder ({html.escape(sheet['path'])})" +
                      (f", and {added} new image{'s' * (added != 1)} labelled from outside it" if added else "") + "."
                      if sheet else "")
-        self.copy_button.setVisible(bool(sheet and (sheet["changed"] or added)))
+        self.show_sheet_buttons(sheet)
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
                              f"{len(scan.skipped)} files skipped.{corrected}")
         self.skipped_list.clear()
@@ -286,7 +275,9 @@ class DataPage(WizardPage):
                                 "Each class is split the same way (stratified).")
         problems = scan.problems()
         if problems:
-            self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems), "error")
+            undo = ("<br>Your label sheet changed this folder: “Undo all corrections…” under the dataset check brings "
+                    "every image back." if sheet and sheet.get("changed") else "")
+            self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems) + undo, "error")
         self.completeChanged.emit()
 
     def show_duplicates(self):
@@ -297,56 +288,6 @@ class DataPage(WizardPage):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
-
-    def find_label_mistakes(self):
-        from app.label_mistakes_dialog import LabelMistakesDialog
-        scan = self.state.scan
-        if scan is None or self.task.is_running():
-            return None
-        s = self.state.settings
-        dialog = LabelMistakesDialog(scan, s.model_name, s.image_size, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _code, d=dialog: self._mistakes_reviewed(d))
-        dialog.open()
-        dialog.find()
-        return dialog
-
-    def choose_copy_folder(self) -> str | None:
-        start = self.start_folder("data/copy_folder")
-        return QFileDialog.getExistingDirectory(self, "Where to put the corrected copy", start) or None
-
-    def _export_copy(self) -> None:
-        scan = self.state.scan
-        parent = self.choose_copy_folder() if scan is not None and not self.task.is_running() else None
-        if not parent:
-            return
-        app_settings.set_value("data/copy_folder", parent)
-        dest = Path(parent) / f"{scan.root.name} (corrected)"
-        self.busy_row.begin()
-
-        def work(ctx):
-            from core.data.corrected_copy import export_corrected_copy
-            return "copied", export_corrected_copy(scan, dest, progress=ctx.progress, cancel=ctx.cancel)
-        self.task.start(work)
-
-    def _copied(self, report) -> None:
-        extra = "".join(f", {n} {what}" for n, what in ((report.relabelled, "relabelled"),
-                                                         (report.excluded, "left out"), (report.added, "added"))
-                        if n)
-        self.banner.show_message(f"Copied {report.images} images to {report.dest}{extra}. Your folder is unchanged.",
-                                 "ok")
-
-    def _mistakes_reviewed(self, dialog) -> None:
-        if dialog.found is not None:
-            found, images = dialog.found
-            self._mistakes = (f"{found} of {images} images, by a classifier on {dialog.model_name}'s features; "
-                              f"{len(dialog.decided)} decided here.")
-        if dialog.changes and self.state.scan is not None:
-            self.banner.show_message(f"{dialog.changes} label{'s' * (dialog.changes != 1)} changed or left out in "
-                                     "your label sheet: the folder is read again, so training uses them.", "info")
-            self.scan_folder(str(self.state.scan.root))
-        elif self._mistakes:
-            self._show_health(self._health)
 
     def _show_health(self, health: dict) -> None:
         self._health = health

@@ -68,7 +68,7 @@ class Gallery(QWidget):
         words.addWidget(self.preview_caption)
         self.relabel_button = QPushButton("Relabel as…")
         self.relabel_button.setToolTip("This image's label is wrong: give it another class in your label sheet, "
-                                       "beside the folder (the folder is not changed)")
+                                       "kept apart from the folder (the folder is not changed)")
         self.relabel_button.clicked.connect(self._relabel_menu)
         self.exclude_button = QPushButton("Exclude")
         self.exclude_button.setToolTip("Leave this image out of training and evaluation (it stays in your folder)")

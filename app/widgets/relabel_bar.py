@@ -50,7 +50,7 @@ class RelabelBar(QWidget):
         self.changes[path] = label
         self.gallery.mark(path, "excluded" if label == label_sheet.EXCLUDED else f"relabelled as {label}")
         n = len(self.changes)
-        self._say(f"<b>{n} label{'s' * (n != 1)} corrected</b> in your label sheet (beside the folder, not in it) "
+        self._say(f"<b>{n} label{'s' * (n != 1)} corrected</b> in your label sheet (kept apart from the folder, not in it) "
                   "since this model was trained.")
         self.train_button.show()
         self.train_button.setEnabled(not self.task.is_running())

@@ -112,6 +112,17 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
     return path
 
 
+def put_aside(root: str | os.PathLike) -> Path | None:
+    """The root's sheet renamed to a dated backup beside it (nothing is deleted), so the folder's own labels hold
+    again; the backup's path, or None without a sheet."""
+    path = sheet_path(root)
+    if not path.exists():
+        return None
+    backup = path.with_name(f"{path.stem}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    path.rename(backup)
+    return backup
+
+
 def apply_sheet(scan, labels: Path | None = None):
     """``scan`` (a core.data.dataset.DatasetScan) with its root's label sheet applied; itself without a sheet.
     ``labels``: that sheet instead (a CSV in the same format, e.g. ``--labels SHEET``), which must exist; it is
