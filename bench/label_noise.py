@@ -2,19 +2,25 @@
 
     .venv/bin/python -m bench.label_noise           # bench.quality's seven real sets, 3 seeds (a few minutes)
     .venv/bin/python -m bench.label_noise --quick   # seconds: one tiny set, a smoke test (numbers mean nothing)
+    ... --cache DIR --sets "glyphs,photo crops, many" --seeds 5 --skip-active   # a part, on saved features
 
 For each set and seed, a known 10% of the training images get another class at random. The training images'
 labels are then checked as ``transferlab label-issues`` checks them (core.methods.label_issues: out-of-fold
-probabilities of the converged classifier on tf_efficientnet_lite0's final features at 128 px, confident
-learning's flags worst first, then the unflagged images least sure of their label first). Printed per set:
+probabilities of the converged classifier on tf_efficientnet_lite0's features at 128 px, the final level or
+both levels as cross-validation prefers ("features": which, and on how many seeds both), confident learning's
+flags worst first, then the unflagged images least sure of their label first). Printed per set:
 
 * **precision / recall in the top 10%**: of the first 10% of that ranking (as many images as were flipped),
   the share that were flipped, and the share of the flipped ones found there; **suggestion right**: of the
   flipped ones found there, the share whose suggested class is their true one;
-* **held-out accuracy** of the converged classifier trained on the noisy labels, on the labels after accepting
-  every suggestion in the top 10% (the flagged ones among them take the suggested class), and on the clean
-  labels; **recovered**: the share of the accuracy lost to the noise that accepting won back (shown where the
-  noise cost at least one held-out image).
+* **accepting**: what accepting every suggestion in the top 10% does, as the app suggests it
+  (core.methods.label_issues.action_for): the share of the flagged ones relabelled (and of those, the share
+  given their true class) and the share excluded;
+* **held-out accuracy** of the converged classifier on the final features trained on the noisy labels, on the
+  labels after accepting, and on the clean labels; **lost**: the held-out images the noise cost (mean);
+  **recovered**: the share of the accuracy lost to the noise that accepting won back (shown where the noise
+  cost at least one held-out image: below a few images, one image decides it); **only relabel / only
+  exclude**: the accuracy had accepting relabelled, or excluded, every flagged image instead.
 
 **Which images to label first** (core.methods.next_labels): from 2 labelled training images per class, labels are
 added ten at a time, chosen by TransferLab (the classifier's least sure images, kept unlike each other) or at
