@@ -65,6 +65,9 @@ WORDS = {
     "Layer (feature level)": "A network computes in stages, one after another; each stage (layer) sees the image "
                              "a little more as whole objects. \u201cLayer 2 of 6\u201d is an early stage: edges and "
                              "textures.",
+    "Label sheet": "Your corrections (another class for an image, an image left out, new images labelled), kept in "
+                   "TransferLab's data folder apart from your folder of images, which is never changed. Every step "
+                   "reads the folder with them; \u201cUndo all corrections\u201d sets them aside.",
     "L2-SP": "Fine-tuning that keeps the pretrained layers close to where they started, which helps with few images.",
     "Majority-class baseline": "The score of always answering the most common class: a model must beat it to be "
                                "of any use.",

@@ -329,8 +329,8 @@ class MainWindow(QMainWindow):
         busy = any(p.is_busy() for p in self.pages)
         if busy:  # stopping can take seconds: say so, rather than vanish while the process goes on (a walkthrough)
             self.closing_notice = QMessageBox(QMessageBox.Icon.Information, "Closing TransferLab",
-                                              "Stopping the running work and saving it so that it can be resumed "
-                                              "next time… TransferLab closes in a moment.",
+                                              "Stopping the running work and saving what is kept, as the "
+                                              "question said… TransferLab closes in a moment.",
                                               QMessageBox.StandardButton.NoButton, self)
             self.closing_notice.setModal(False)
             self.closing_notice.show()

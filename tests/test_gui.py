@@ -121,7 +121,7 @@ def test_closing_during_training_asks_then_cancels_and_waits(qtbot, tmp_path):
     assert w.close()
     assert not train.task.is_running()
     # while it stopped, a notice said what was happening (the window had vanished with the process still busy)
-    assert "saving it so that it can be resumed" in w.closing_notice.text() and not w.closing_notice.isVisible()
+    assert "saving what is kept" in w.closing_notice.text() and not w.closing_notice.isVisible()
 
 
 def test_a_folder_dropped_on_the_window_is_scanned(qtbot, window, tmp_path):

@@ -410,5 +410,6 @@ def test_the_progress_bar_covers_all_of_an_auto_plan_and_never_goes_back(qtbot, 
         step("epoch", EpochEnd(epoch, 4, 1.0, 0.5, 1.0, 0.5, 1.0, 0.0, False))
     step("prepare", Prepare("Finishing the model", 0, 0))
     assert seen == sorted(seen) and seen[-1] > 0.95  # onwards only, over the whole plan
-    assert seen[10] == pytest.approx(0.25, abs=0.01)  # the first candidate: 10 s of the plan's 40
+    assert seen[10] == pytest.approx(0.125, abs=0.01)  # its preparing steps: the first half of its share
+    assert seen[11] == pytest.approx(0.25, abs=0.01)  # the first candidate done: 10 s of the plan's 40
     assert "Try 2 of 2" in bar.format()

@@ -116,7 +116,7 @@ class TrainPage(WizardPage):
             self.plan.setToolTip(f"<p>{html.escape(words)}</p>")
             self.start_button.setEnabled(self.state.scan is not None and not self.task.is_running())
             return
-        length = ("classifier fitted to convergence" if s.classifier_fit == "converged" else
+        length = ("the new classifier fitted in one go" if s.classifier_fit == "converged" else
                   f"{s.epochs} epoch{'s' if s.epochs != 1 else ''}")
         self.plan.setToolTip("")
         self.plan.setText(f"<b>{s.model_name}</b> · {STRATEGY_TITLES.get(s.strategy, s.strategy)} · "
@@ -154,7 +154,8 @@ class TrainPage(WizardPage):
             self.task.start(auto_job(self.state.scan, auto_plan, run_dir))
             self.completeChanged.emit()
             return
-        self._begin(f"Starting: {settings.model_name}, {settings.strategy}, {settings.epochs} epochs → {run_dir}")
+        self._begin(f"Starting: {settings.model_name}, {STRATEGY_TITLES.get(settings.strategy, settings.strategy)}, "
+                    f"{settings.epochs} epoch{'s' * (settings.epochs != 1)} → {run_dir}")
         self.run_dir = run_dir  # checkpointed every epoch (domain-adapted runs too): Quit pauses it for resuming
         if adaptation is not None:
             self._log(f"Domain adaptation: {adaptation.describe()}")
@@ -264,7 +265,7 @@ class TrainPage(WizardPage):
             later = self._auto_plan.candidates[index + 1:] if self._auto_plan is not None else []
             self._candidate, self._later_s = f"Try {index + 1} of {total}", sum(c.predicted_s for c in later)
             self._index = index
-            self._bar(0, 1)  # the whole plan's share done so far
+            self._bar(0, 1, prepare=True)  # the whole plan's share done so far
             self._log(f"Candidate {index + 1} of {total}: {label}")
         elif kind == "row":
             row = item[1]
@@ -279,7 +280,7 @@ class TrainPage(WizardPage):
             if e.stage != self._prepare_stage:
                 self._prepare_stage = e.stage
                 self._log(e.words() + "…")
-            self._bar(e.done, e.total)  # no total: a busy bar (finishing after the last epoch)
+            self._bar(e.done, e.total, prepare=True)  # no total: a busy bar (finishing after the last epoch)
             self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage + "…")
         elif kind == "start":
             e = item[1]
@@ -310,22 +311,21 @@ class TrainPage(WizardPage):
                       f"{e.train_accuracy:.1%}; validation loss {e.val_loss:.3f}, accuracy {e.val_accuracy:.1%}"
                       f"{'  ← best so far' if e.is_best else ''}")
 
-    def _bar(self, value: int, maximum: int) -> None:
-        """The bar at value / maximum; in an Auto run, of the whole plan by its candidates' predicted times, never
-        going back (it restarted for each candidate and each of its steps, a walkthrough found)."""
+    def _bar(self, value: int, maximum: int, prepare: bool = False) -> None:
+        """value / maximum; in Auto, of the whole plan by predicted times (a candidate's preparing steps its first half,
+        its epochs the second), never going back (it restarted for each candidate and step: a walkthrough)."""
         plan = self._auto_plan if self._candidate else None
         if plan is None:
             self.progress.setRange(0, maximum)
             return self.progress.setValue(value)
-        times = [c.predicted_s for c in plan.candidates]
-        done = sum(times[:self._index]) + times[self._index] * (min(1.0, value / maximum) if maximum > 0 else 0.0)
+        times, f = [c.predicted_s for c in plan.candidates], min(1.0, value / maximum) if maximum > 0 else 0.0
+        done = sum(times[:self._index]) + times[self._index] * (0.5 * f + (0.0 if prepare else 0.5))
         self._overall = max(self._overall, int(1000 * done / max(sum(times), 1e-9)))
         self.progress.setRange(0, 1000)
         self.progress.setValue(self._overall)
 
     def _set_format(self, text: str) -> None:
-        """The bar's words (with Auto: which try), unless Cancel was pressed: then it says so until the run
-        has stopped."""
+        """The bar's words (with Auto: which try), unless Cancel was pressed: then it says so until it stops."""
         text = f"{self._candidate} · {text}" if self._candidate else text
         self.progress.setFormat("Cancelling…" if self.cancel_requested_at is not None else text)
 

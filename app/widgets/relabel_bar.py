@@ -73,13 +73,14 @@ class RelabelBar(QWidget):
         before = self.state.before_relabel
         self.changes = {}
         self.train_button.hide()
+        self.label.clear()  # nothing said about an earlier model stays beside another one (a walkthrough)
+        self.label.setToolTip("")
         if not before or Path(before["run_dir"]) == Path(run_dir) or self.task.is_running():
             self.hide()
             return
-        self._after = accuracy
         self._say("Scoring the earlier model on the same validation images…")
         scan = self.state.scan
-        self.task.start(lambda ctx: ("before", _before(Path(before["run_dir"]), scan, ctx)))
+        self.task.start(lambda ctx: ("before", (Path(run_dir), accuracy, _before(Path(before["run_dir"]), scan, ctx))))
 
     def _finished(self, result) -> None:
         kind, value = result
@@ -91,10 +92,13 @@ class RelabelBar(QWidget):
             self.trainAgainRequested.emit(f"Training again with {n} corrected label{'s' * (n != 1)} and the same "
                                           "settings; Results will compare the new model with the earlier one.")
             return
+        run_dir, after, value = value
         before = self.state.before_relabel
+        if before is None or self.state.run_dir is None or Path(self.state.run_dir) != run_dir:
+            return self.hide()  # another model is shown by now
         then = before.get("accuracy")
         self._say(f"<b>Before and after your label corrections</b>, on the same validation images with the "
-                  f"corrected labels: the earlier model {value:.1%} → this model <b>{self._after:.1%}</b>."
+                  f"corrected labels: the earlier model {value:.1%} → this model <b>{after:.1%}</b>."
                   + (f" (The earlier model scored {then:.1%} on the labels as they were.)" if then is not None else ""))
         self.label.setToolTip("The split into training and validation images follows the labels, so the earlier "
                               "model may have trained on some of these validation images; that flatters it.")
