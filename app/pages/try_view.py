@@ -120,11 +120,11 @@ class TryPage(WizardPage):
         row.addWidget(self.csv_button)
         row.addWidget(self.clear_button)
         row.addStretch(1)
-        row.addWidget(self.label_button)
         self.body.addLayout(row)
         second = QHBoxLayout()
         second.addWidget(self.heat_check)
         second.addWidget(self.hint, 1)
+        second.addWidget(self.label_button)  # here, not in the row above: that widened the window (774 -> 798 px)
         self.body.addLayout(second)
         self.busy_row = BusyRow(self.task)
         self.progress, self.cancel_button = self.busy_row.progress, self.busy_row.cancel_button
