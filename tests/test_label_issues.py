@@ -76,8 +76,13 @@ def test_the_command_line_lists_them(tmp_path, capsys):
     found = json.loads(capsys.readouterr().out)
     assert found["images"] == 20 and found["issues"][0]["path"].endswith("misfiled.png")
     assert found["issues"][0]["given"] == "square" and found["issues"][0]["suggested"] == "circle"
-    assert main(["label-issues", str(folder), "--quiet", "--top", "1", "--image-size", "64"]) == 0
+    table = tmp_path / "issues.csv"
+    assert main(["label-issues", str(folder), "--quiet", "--top", "1", "--image-size", "64", "--csv", str(table)]) == 0
     assert "square → circle" in capsys.readouterr().out
+    import csv
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert rows[0]["path"].endswith("misfiled.png") and rows[0]["suggested"] == "circle" and rows[0]["rank"] == "1"
+    assert rows[0]["action"] in ("relabel", "exclude") and len(rows) == len(found["issues"])
 
 
 def test_the_next_images_to_label_are_unsure_and_unlike_each_other():

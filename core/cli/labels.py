@@ -22,6 +22,7 @@ def register(command) -> None:
     c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL, help=f"timm model (default {DEFAULT_MODEL})")
     c.add_argument("--image-size", type=int, help="override the model's input size (pixels)")
     c.add_argument("--top", type=int, default=SHOWN, help=f"how many to print as text (default {SHOWN})")
+    c.add_argument("--csv", metavar="FILE", help="also write every one, worst first, to this CSV file")
     c.set_defaults(func=cmd_label_issues)
     c = command("relabel", "record corrections in the dataset's label sheet (the folder itself is not changed)")
     c.add_argument("data", help="the dataset folder")
@@ -55,7 +56,12 @@ def cmd_label_issues(args) -> int:
     lines += [f"  {i.given} → {i.suggested}  ({i.given_probability:.0%} vs {i.suggested_probability:.0%})  {i.path}"
               for i in found.issues[:max(0, args.top)]]
     if len(found.issues) > args.top:
-        lines.append(f"  … and {len(found.issues) - args.top} more (--top N, or --json for all)")
+        lines.append(f"  … and {len(found.issues) - args.top} more (--top N, or --json / --csv for all)")
+    if args.csv:
+        _write_rows(Path(args.csv), ["rank", "path", "given", "suggested", "given_probability",
+                                     "suggested_probability", "action"],
+                    [[k, i.path, i.given, i.suggested, f"{i.given_probability:.6f}", f"{i.suggested_probability:.6f}",
+                      i.action] for k, i in enumerate(found.issues, 1)])
     emit(args, found.to_dict(), "\n".join(lines))
     return 0
 
@@ -118,8 +124,12 @@ def cmd_suggest(args) -> int:
     bundle = load_bundle(Path(args.run))
     with Bar(args.quiet, "Looking at the images") as bar:
         found = suggest_labels(bundle, Path(args.unlabelled), args.n, progress=bar)
-    if args.csv:
-        _write_suggestions(Path(args.csv), found)
+    if args.csv:  # one row per suggestion, in order
+        _write_rows(Path(args.csv), ["rank", "path", "guess", "probability", "margin",
+                                     *[f"p_{c}" for c in found.classes]],
+                    [[k, s.path, s.guess, f"{s.probability:.6f}", f"{s.margin:.6f}",
+                      *[f"{s.probabilities[c]:.6f}" for c in found.classes]]
+                     for k, s in enumerate(found.suggestions, 1)])
     lines = [f"Label these {len(found.suggestions)} of {found.images} unlabelled images first, in this order "
              "(the model's guess and how sure it is):" if found.suggestions else
              f"No unlabelled images to suggest in {args.unlabelled}."]
@@ -133,8 +143,8 @@ def cmd_suggest(args) -> int:
     return 0
 
 
-def _write_suggestions(path: Path, found) -> None:
-    """One row per suggestion, in order: rank, path, guess, probability, margin, p_<class> per class."""
+def _write_rows(path: Path, header: list[str], rows: list[list]) -> None:
+    """A CSV file of ``header`` and ``rows``, written whole or not at all."""
     import csv
 
     from core.base.atomic import atomic_write
@@ -143,10 +153,8 @@ def _write_suggestions(path: Path, found) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow(["rank", "path", "guess", "probability", "margin", *[f"p_{c}" for c in found.classes]])
-            for k, s in enumerate(found.suggestions, 1):
-                w.writerow([k, s.path, s.guess, f"{s.probability:.6f}", f"{s.margin:.6f}",
-                            *[f"{s.probabilities[c]:.6f}" for c in found.classes]])
+            w.writerow(header)
+            w.writerows(rows)
     try:
         atomic_write(path, write)
     except OSError as exc:
