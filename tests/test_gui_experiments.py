@@ -137,7 +137,7 @@ def test_probe_every_layer_draws_the_chart(qtbot, window):
         qtbot.mouseClick(page.probe_button, Qt.MouseButton.LeftButton)
     probe = window.state.suggestion.extra["probe"]
     assert not page.probe_chart.isHidden() and len(page.probe_chart.heights) == len(probe["levels"]) + 1
-    assert "cross-validated" in page.probe_chart.caption.text()
+    assert "cross-validation" in page.probe_chart.caption.text()
     page.radios["truncated"].setChecked(True)
     assert window.state.settings.cut_index == probe["best_index"]
 

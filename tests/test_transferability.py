@@ -212,7 +212,7 @@ def test_probe_layers_finds_colour_evidence_in_early_levels(tmp_path):
     assert probe.best["accuracy"] == max(entry["accuracy"] for entry in probe.levels[:-1])
     assert all(math.isfinite(entry["logme"]) for entry in probe.levels)
     assert 0 <= probe.final_accuracy <= 1 and math.isfinite(probe.final_logme)
-    assert probe.to_dict()["best_rule"] and "level" in probe.sentence()
+    assert probe.to_dict()["best_rule"] and "layer" in probe.sentence()  # "layer N of M", in plain words
 
 
 def test_best_intermediate_excludes_the_last_level_and_prefers_the_earliest_on_a_tie():
