@@ -100,10 +100,10 @@ def calibration_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     helps = nll_after < base["nll_before"] and ece_after <= base["ece_before"]
     needed = abs(math.log(temperature)) >= MIN_LOG_CHANGE
     enough = n >= MIN_APPLY
-    reason = ("" if helps and needed and enough else "it did not make the probabilities more honest on held-out "
-              "validation images" if not helps else f"they are already about right: the best softening factor was "
-              f"{temperature:.2f}, next to no change" if not needed else f"{n} validation images are too few to "
-              f"tell whether it helps (it needs {MIN_APPLY})")
+    reason = ("" if helps and needed and enough else f"{n} validation images are too few to tell whether it helps "
+              f"(it needs {MIN_APPLY})" if not enough else "it did not make the probabilities more honest on "
+              "held-out validation images" if not helps else f"they are already about right: the best softening "
+              f"factor was {temperature:.2f}, next to no change")
     helps = helps and enough
     return {**base, "temperature": temperature if helps and needed else 1.0, "ece_after": ece_after,
             "nll_after": nll_after, "fitted": helps and needed, "applied": helps and needed, "reason": reason}
