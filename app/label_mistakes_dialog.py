@@ -120,7 +120,7 @@ class LabelMistakesDialog(QDialog):
         def work(ctx):
             from core.methods.label_issues import find_label_issues
             found = find_label_issues(scan, model_name, image_size, progress=ctx.progress, cancel=ctx.cancel)
-            reviewed = label_sheet.read_sheet(scan.root)
+            reviewed = {k for k, v in label_sheet.read_sheet(scan.root).items() if v != label_sheet.UNLABELLED}
             shown = [i for i in found.issues if self._relative(i.path) not in reviewed]
             thumbs = {}
             for n, issue in enumerate(shown):
@@ -190,7 +190,7 @@ class LabelMistakesDialog(QDialog):
             self.list.setCurrentRow(next(r for r, i in enumerate(self.issues) if i.path == last))
             issue = self._current()
         label = self.decided.pop(issue.path)
-        label_sheet.record(self.root, {issue.path: issue.given}, source="undone")
+        label_sheet.record(self.root, {issue.path: label_sheet.UNLABELLED}, source="undone", outside=True)
         self.changes += -1 if label != issue.given else 0
         self.list.currentItem().setText(self._item_text(issue))
         self._show(self.list.currentRow())
@@ -198,7 +198,7 @@ class LabelMistakesDialog(QDialog):
 
     def _decide(self, issue, label: str, source: str = "label mistakes") -> None:
         before = self.decided.pop(issue.path, issue.given)  # popped: the newest decision comes last (Undo)
-        label_sheet.record(self.root, {issue.path: label}, source=source)
+        label_sheet.record(self.root, {issue.path: label}, source=source, outside=True)  # added images lie outside
         self.decided[issue.path] = label
         self.changes += (label != issue.given) - (before != issue.given)
         self.list.currentItem().setText(self._item_text(issue))
@@ -232,8 +232,7 @@ class LabelMistakesDialog(QDialog):
         return Path(self._current().path)
 
     def _relative(self, path: str) -> str:
-        from core.data.items import relative
-        return Path(relative(Path(path), self.root)).as_posix()
+        return label_sheet.sheet_key(path, self.root)
 
     def _item_text(self, issue) -> str:
         done = self.decided.get(issue.path)

@@ -138,6 +138,8 @@ class LabelNewDialog(QDialog):
     def _stopped(self) -> None:
         self.busy.hide()
         self._update()
+        if self.session is not None and self.current is None and not self._close:
+            self._show_next()  # a refresh cancelled or failed: the labelling goes on
         if self.session is not None:  # its buttons were disabled meanwhile (Qt had moved the focus on to Close): the
             self.skip_button.setFocus()  # keys are the dialog's again, not a number field's or a button's
         if self._close:

@@ -97,3 +97,16 @@ def test_new_images_outside_the_folder_join_the_training_images_and_undo_takes_t
     with pytest.raises(TransferLabError, match="not in the dataset folder"):
         record(folder, {str(new / "n1.png"): "a"})  # relabelling is for the folder's own images
     assert tree_fingerprint(folder) == before
+
+
+def test_a_label_taken_back_hides_nothing_and_an_image_in_the_folder_keeps_its_class(tmp_path, monkeypatch):
+    from core.data.label_sheet import UNLABELLED, read_sheet, sheet_key
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    folder = make_class_folder(tmp_path / "d", ["a", "b"], per_class=3, size=32)
+    image = sorted((folder / "a").iterdir())[0]
+    record(folder, {str(image): "b"})
+    record(folder, {str(image): UNLABELLED}, outside=True)  # Undo in the mistakes window
+    scan = scan_dataset(folder)
+    assert {scan.classes[i.label] for i in scan.all_items() if i.path == image} == {"a"}
+    assert read_sheet(folder)[sheet_key(image, folder)] == UNLABELLED
+    assert sheet_key(tmp_path / "new" / "x.png", folder) == "../new/x.png"

@@ -69,4 +69,6 @@ def test_a_session_says_what_is_wrong(trained, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="No unlabelled images"):
         LabellingSession(load_bundle(run), tmp_path / "empty")
+    with pytest.raises(TransferLabError, match="inside the dataset folder"):  # labels there would be lost
+        LabellingSession(load_bundle(run), folder)
     assert np.isfinite(LabellingSession(load_bundle(run), new).history[0].accuracy)

@@ -281,7 +281,7 @@ class TrainPage(WizardPage):
                 self._prepare_stage = e.stage
                 self._log(e.words() + "…")
             self._bar(e.done, e.total, prepare=True)  # no total: a busy bar (finishing after the last epoch)
-            self._set_format(f"{e.stage}: %v / %m" if e.total else e.stage + "…")
+            self._set_format(f"{e.stage}: {e.done} / {e.total}" if e.total else e.stage + "…")  # (%v: the plan's)
         elif kind == "start":
             e = item[1]
             self.eta = RunEta(e.epochs, self.clock)

@@ -73,13 +73,13 @@ class AutoBox(QGroupBox):
     def show_suggestion(self, suggestion) -> None:
         self.suggestion = suggestion
         self._follow_state()
-        self._changed()
+        self._changed(follow=True)
 
     def _follow_state(self) -> None:
         """Ticked, and its budget, as the wizard's state says (a run opened from disk brings its own)."""
         budget = self.state.auto_budget
-        self.blockSignals(True)
-        self.budget_combo.blockSignals(True)
+        for widget in (self, self.budget_combo, self.minutes_spin):
+            widget.blockSignals(True)
         self.setChecked(budget is not None)
         if budget is not None:
             index = self.budget_combo.findData(budget)
@@ -87,15 +87,18 @@ class AutoBox(QGroupBox):
                 index = self.budget_combo.findData(MINUTES)
                 self.minutes_spin.setValue(max(1, round(float(budget))))
             self.budget_combo.setCurrentIndex(max(0, index))
-        self.budget_combo.blockSignals(False)
-        self.blockSignals(False)
+        for widget in (self, self.budget_combo, self.minutes_spin):
+            widget.blockSignals(False)
 
-    def _changed(self, *_) -> None:
+    def _changed(self, *_, follow: bool = False) -> None:
+        """``follow``: the box was set from the state, which is not written back (2.5 minutes from a command-line
+        run read as 2 in the spin box, and writing that made an opened run stale)."""
         on = self.isChecked()  # off, the box folds to one line (a walkthrough saw an empty grey box)
         self.budget_label.setVisible(on)
         self.budget_combo.setVisible(on)
         self.minutes_spin.setVisible(on and self.budget_combo.currentData() == MINUTES)
-        self.state.auto_budget = self.budget() if self.isChecked() else None
+        if not follow:
+            self.state.auto_budget = self.budget() if self.isChecked() else None
         self._show_plan()
         self.changed.emit()
 

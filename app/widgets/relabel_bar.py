@@ -46,7 +46,7 @@ class RelabelBar(QWidget):
         scan = self.state.scan
         if scan is None:
             return
-        label_sheet.record(scan.root, {path: label}, source="results")
+        label_sheet.record(scan.root, {path: label}, source="results", outside=True)  # added images lie outside
         self.changes[path] = label
         self.gallery.mark(path, "excluded" if label == label_sheet.EXCLUDED else f"relabelled as {label}")
         n = len(self.changes)

@@ -79,6 +79,15 @@ def _inside(rows: dict[str, str], root: str | os.PathLike) -> dict[str, str]:
     return {key[len(prefix):] if key.startswith(prefix) else key: label for key, label in rows.items()}
 
 
+def sheet_key(image: str | os.PathLike, root: str | os.PathLike) -> str:
+    """How the sheet names ``image``: its path relative to ``root`` with /, ``../`` outside it, or the absolute path
+    where there is no relative one (another drive on Windows)."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(image), os.path.abspath(root))).as_posix()
+    except ValueError:
+        return Path(os.path.abspath(image)).as_posix()
+
+
 def add_labels(root: str | os.PathLike, labels: dict[str, str], source: str = "new labels") -> Path:
     """Append labels of new images ({path: class, NONE_OF_THESE or UNLABELLED}), which may lie outside ``root``:
     those are kept by their path relative to it (``../new/x.png``) and added to the training images by a scan."""
@@ -102,7 +111,7 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
         if image.is_absolute() and root not in image.parents:
             if not outside:
                 raise TransferLabError(f"{image} is not in the dataset folder {root}")
-            image = Path(os.path.relpath(image, root))
+            image = Path(sheet_key(image, root))
         relative = image.relative_to(root) if image.is_absolute() else image
         writer.writerow([relative.as_posix(), label, source, stamp])
 
@@ -175,7 +184,7 @@ def _new_images(scan, rows: dict[str, str], classes: list[str], items: dict, ski
     split = "train" if "train" in items else next(iter(items))
     added = 0
     for rel, label in sorted(rows.items()):
-        if not rel.startswith("../") or label in NOT_A_CLASS:
+        if not (rel.startswith("../") or Path(rel).is_absolute()) or label in NOT_A_CLASS:
             continue
         image = Path(os.path.normpath(scan.root / rel))
         if not image.is_file():

@@ -50,6 +50,9 @@ class LabellingSession:
         if not root or not train:
             raise TransferLabError("This model has no record of the images it was trained on (its run.json), so "
                                    "new labels cannot be added to them; train a model in TransferLab first")
+        if Path(root) == folder or Path(root) in folder.parents:  # labels there would be lost: a scan reads only
+            raise TransferLabError(f"{folder} is inside the dataset folder {root}; choose a folder of new images "
+                                   "outside it")  # its class folders
         labelled = already_labelled(bundle, folder)
         files = [f for f in sorted(collect_images([folder]), key=str) if os.path.normcase(os.path.abspath(f))
                  not in labelled]
@@ -68,7 +71,8 @@ class LabellingSession:
         self.x_val, self.y_val = features[is_val], labels[kept[is_val]]
         self.x_new = features[is_new]
         self.paths = [files[i - n_known] for i in kept[is_new]]
-        self.unreadable = [str(f) for i, f in enumerate(files) if i + n_known not in set(kept.tolist())]
+        seen = set(kept.tolist())
+        self.unreadable = [str(f) for i, f in enumerate(files) if i + n_known not in seen]
         if not len(self.paths):
             raise DatasetError(f"None of the images in {folder} could be read")
         self.labels: dict[int, int] = {}  # unlabelled image -> class, labelled here

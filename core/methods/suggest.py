@@ -128,13 +128,14 @@ def already_labelled(bundle, folder: Path, files: list[Path] | None = None) -> s
     root = dataset.get("root")
     if not root:
         return set()
-    from core.data.label_sheet import read_sheet
+    from core.data.label_sheet import UNLABELLED, read_sheet
     sheet = (dataset.get("label_sheet") or {}).get("path")
     try:
         rows = read_sheet(root, Path(sheet) if sheet else None)
     except TransferLabError:
         rows = {}  # a sheet that cannot be read any more: nothing known from it
-    labelled = {_key(os.path.normpath(Path(root) / rel)) for rel in rows}
+    labelled = {_key(os.path.normpath(Path(root) / rel)) for rel, label in rows.items()
+                if label != UNLABELLED}  # a label taken back (Undo) is no label
     if not (Path(root) == folder or Path(root) in folder.parents):
         return labelled
     splits = set((dataset.get("split_folders") or {}).values())

@@ -199,7 +199,12 @@ def restore_rng(state: dict) -> None:
 
 
 def relative_items(items, root: Path) -> list[list]:
-    return [[os.path.relpath(i.path, root), i.label] for i in items]
+    def key(path) -> str:
+        try:
+            return os.path.relpath(path, root)
+        except ValueError:  # another drive (Windows): no relative path
+            return os.path.abspath(path)
+    return [[key(i.path), i.label] for i in items]
 
 
 MODEL_DESCRIPTION = "transferlab.json"  # core.models.bundle.META_FILE (read here without loading torch)
