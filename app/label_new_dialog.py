@@ -141,7 +141,7 @@ class LabelNewDialog(QDialog):
         if self.session is not None and self.current is None and not self._close:
             self._show_next()  # a refresh cancelled or failed: the labelling goes on
         if self.session is not None:  # its buttons were disabled meanwhile (Qt had moved the focus on to Close): the
-            self.skip_button.setFocus()  # keys are the dialog's again, not a number field's or a button's
+            self._focus_guess()  # keys are the dialog's again, not a number field's
         if self._close:
             self.accept()
 
@@ -227,9 +227,18 @@ class LabelNewDialog(QDialog):
             self.picture.setPixmap(fitted_pixmap(array, PICTURE)) if array is not None else self.picture.setText("?")
             guess, p = self.session.guess(index)
             self.class_buttons[guess].setStyleSheet("font-weight: bold")
+            if not self.task.is_running():
+                self.class_buttons[guess].setFocus()
             self.caption.setText(f"<b>{html.escape(path.name)}</b> ({html.escape(str(path.parent))})<br>The model's "
                                  f"guess: <b>{html.escape(guess)}</b>, {p:.0%} sure (Enter takes it).")
         self._update()
+
+    def _focus_guess(self) -> None:
+        """The focus ring on the model's guess: what Enter takes (on Skip, it suggested Enter skips)."""
+        if self.current is not None:
+            self.class_buttons[self.session.guess(self.current)[0]].setFocus()
+        else:
+            self.skip_button.setFocus()
 
     def _update(self) -> None:
         session = self.session
