@@ -4,7 +4,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QVBoxLayout, QWidget)
 
-from app.widgets.images import pixmap_from_array
+from app.widgets.images import fitted_pixmap
 
 PREVIEW_SIZE = 110
 
@@ -53,9 +53,7 @@ class AugmentationStrip(QGroupBox):
         """Show uint8 RGB arrays (as core.training.preview makes them); the rest of the row is cleared."""
         for i, label in enumerate(self.labels):
             if i < len(arrays):
-                label.setPixmap(pixmap_from_array(arrays[i]).scaled(
-                    PREVIEW_SIZE - 4, PREVIEW_SIZE - 4, Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation))
+                label.setPixmap(fitted_pixmap(arrays[i], PREVIEW_SIZE - 4))
             else:
                 label.clear()
 

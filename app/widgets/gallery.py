@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListView, QListW
 from app import app_settings
 from app.glossary import explain
 from app.tasks import Task
-from app.widgets.images import pixmap_from_array
+from app.widgets.images import fitted_pixmap, pixmap_from_array
 from core.data.label_sheet import EXCLUDED
 
 THUMB = 96
@@ -217,8 +217,7 @@ class Gallery(QWidget):
             return
         image, overlay, method = self._explained[path]
         picture = overlay if self.heat_check.isChecked() else image
-        self.preview.setPixmap(pixmap_from_array(picture).scaled(
-            PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.preview.setPixmap(fitted_pixmap(picture, PREVIEW))
         item = self.items[self.list.currentRow()]
         self.preview_caption.setText(f"<b>{Path(path).name}</b><br>true: {self.classes[item['true']]}, predicted: "
                                      f"{self.classes[item['predicted']]} ({item['confidence']:.1%})<br>"
