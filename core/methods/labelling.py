@@ -31,22 +31,17 @@ class Step:
     accuracy: float  # on the run's validation images
 
 
-def _spread(rows: list, limit: int) -> list:
-    step = max(1.0, len(rows) / limit)
-    return [rows[int(k * step)] for k in range(min(limit, len(rows)))]
-
-
 class LabellingSession:
     def __init__(self, bundle, folder: str | os.PathLike, progress: Progress | None = None,
                  cancel: CancelToken | None = None, reference: int = REFERENCE) -> None:
         from core.evaluation.predict import collect_images
-        from core.methods.suggest import already_labelled, head_inputs, run_split
+        from core.methods.suggest import already_labelled, head_inputs, run_split, spread
         from core.training.linear_head import fit_linear
         folder = Path(os.path.abspath(os.path.expanduser(os.fspath(folder))))
         if not folder.is_dir():
             raise TransferLabError(f"Not a folder: {folder}")
         root = (bundle.meta.get("dataset") or {}).get("root")
-        train, val = (_spread(run_split(bundle, part), reference) for part in ("train", "val"))
+        train, val = (spread(run_split(bundle, part), reference) for part in ("train", "val"))
         if not root or not train:
             raise TransferLabError("This model has no record of the images it was trained on (its run.json), so "
                                    "new labels cannot be added to them; train a model in TransferLab first")

@@ -162,6 +162,11 @@ def _reference(bundle) -> list[Path]:
     train = run_split(bundle, "train")
     if not root or not train:
         return []
-    step = max(1, len(train) / REFERENCE)
-    picked = [Path(root) / train[int(k * step)][0] for k in range(min(REFERENCE, len(train)))]
+    picked = [Path(root) / rel for rel, _ in spread(train, REFERENCE)]
     return [p for p in picked if p.is_file()]
+
+
+def spread(rows: list, limit: int) -> list:
+    """At most ``limit`` of ``rows``, evenly spaced over the list (a run's split lists each class in turn)."""
+    step = max(1.0, len(rows) / limit)
+    return [rows[int(k * step)] for k in range(min(limit, len(rows)))]
