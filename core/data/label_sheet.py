@@ -108,12 +108,9 @@ def record(root: str | os.PathLike, changes: dict[str, str], source: str = "by h
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     for image, label in changes.items():
         image = Path(image)
-        if image.is_absolute() and root not in image.parents:
-            if not outside:
-                raise TransferLabError(f"{image} is not in the dataset folder {root}")
-            image = Path(sheet_key(image, root))
-        relative = image.relative_to(root) if image.is_absolute() else image
-        writer.writerow([relative.as_posix(), label, source, stamp])
+        if image.is_absolute() and root not in image.parents and not outside:
+            raise TransferLabError(f"{image} is not in the dataset folder {root}")
+        writer.writerow([sheet_key(image, root) if image.is_absolute() else image.as_posix(), label, source, stamp])
 
     def write(tmp: Path) -> None:
         tmp.write_text(old + out.getvalue(), encoding="utf-8")
