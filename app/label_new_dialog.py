@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDialog, QGridLayout, QHBoxLayout, QLabel, QPushB
 
 from app.tasks import Task
 from app.widgets.busy import BusyRow
+from app.widgets.relabel_bar import read_again
 from app.widgets.images import fitted_pixmap
 from core.data import label_sheet
 
@@ -197,13 +198,8 @@ class LabelNewDialog(QDialog):
     def train_again(self) -> None:
         if self.task.is_running():
             return
-        root = self.root
         self.busy.begin()
-
-        def work(ctx):
-            from core.data.dataset import scan_dataset
-            return "scanned", scan_dataset(root, progress=ctx.progress, cancel=ctx.cancel)
-        self.task.start(work)
+        self.task.start(read_again(self.root))
 
     # showing ---------------------------------------------------------------------------------
     def _ready(self) -> bool:

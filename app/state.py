@@ -45,6 +45,12 @@ class WizardState:
         """True when the data or settings changed since ``result`` was trained (or opened)."""
         return self.result is not None and self.result_key is not None and self.result_key != self.training_key()
 
+    def relabelled(self, scan: DatasetScan) -> None:
+        """``scan``, read again with corrected or new labels, replaces the current one; the model shown now is kept
+        as the one before them (Results compares the next run with it)."""
+        self.before_relabel = {"run_dir": str(self.run_dir), "accuracy": getattr(self.evaluation, "accuracy", None)}
+        self.scan = scan
+
     def advice_key(self) -> tuple:
         root = str(self.scan.root) if self.scan else None
         return (root, self.settings.model_name, self.settings.weights_file, self.settings.val_fraction,

@@ -271,9 +271,7 @@ class TryPage(WizardPage):
         return dialog
 
     def _train_again(self, scan, words: str) -> None:
-        self.state.before_relabel = {"run_dir": str(self.state.run_dir),
-                                     "accuracy": getattr(self.state.evaluation, "accuracy", None)}
-        self.state.scan = scan
+        self.state.relabelled(scan)
         self.trainAgainRequested.emit(words)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:

@@ -19,6 +19,14 @@ def _before(run_dir: Path, scan, ctx):
     return evaluate(load_bundle(run_dir), scan, device="auto", cancel=ctx.cancel, progress=ctx.progress).accuracy
 
 
+def read_again(root):
+    """A task that reads the dataset at ``root`` again, its label sheet applied: ("scanned", the scan)."""
+    def work(ctx):
+        from core.data.dataset import scan_dataset
+        return "scanned", scan_dataset(root, progress=ctx.progress, cancel=ctx.cancel)
+    return work
+
+
 class RelabelBar(QWidget):
     trainAgainRequested = Signal(str)  # the corrected scan is in the state: train with it now (what changed, said)
 
@@ -61,12 +69,7 @@ class RelabelBar(QWidget):
             return
         self.train_button.setEnabled(False)
         self._say("Reading the folder again with your label sheet…")
-        root = scan.root
-
-        def work(ctx):
-            from core.data.dataset import scan_dataset
-            return "scanned", scan_dataset(root, progress=ctx.progress, cancel=ctx.cancel)
-        self.task.start(work)
+        self.task.start(read_again(scan.root))
 
     def after_evaluation(self, run_dir: Path, accuracy: float) -> None:
         """Results shows ``run_dir``: a new model (corrections forgotten), or the one trained again (before/after)."""
@@ -86,9 +89,7 @@ class RelabelBar(QWidget):
         kind, value = result
         if kind == "scanned":
             n = len(self.changes)
-            self.state.before_relabel = {"run_dir": str(self.state.run_dir),
-                                         "accuracy": getattr(self.state.evaluation, "accuracy", None)}
-            self.state.scan = value
+            self.state.relabelled(value)
             self.trainAgainRequested.emit(f"Training again with {n} corrected label{'s' * (n != 1)} and the same "
                                           "settings; Results will compare the new model with the earlier one.")
             return
