@@ -43,8 +43,8 @@ class LabelMistakesDialog(QDialog):
         self.changes = 0
         self.intro = QLabel("Each image is checked against a classifier trained on the other images (it never saw "
                             "the image it judges). Images whose folder says one class while the classifier is "
-                            "confident of another come first. Decisions go to your label sheet, kept in TransferLab’s data folder; "
-                            "the folder itself is never changed.")
+                            "confident of another come first. Decisions go to your label sheet, kept in "
+                            "TransferLab’s data folder; the folder itself is never changed.")
         self.intro.setWordWrap(True)
         self.task = Task(self)
         self.busy = BusyRow(self.task)
@@ -167,7 +167,7 @@ class LabelMistakesDialog(QDialog):
         relabel when the model is at least half sure of the other class, else exclude."""
         issue = self._current()
         if issue is not None:
-            self.exclude() if getattr(issue, "action", "relabel") == "exclude" else self.relabel_as_suggested()
+            self.exclude() if issue.action == "exclude" else self.relabel_as_suggested()
 
     def relabel_as(self, label: str) -> None:
         issue = self._current()
@@ -247,18 +247,19 @@ class LabelMistakesDialog(QDialog):
             self.caption.clear()
             return
         array = self.thumbs.get(issue.path)
-        self.picture.setPixmap(fitted_pixmap(array, PICTURE)) if array is not None else self.picture.setText("unreadable")
-        done = self.decided.get(issue.path)
+        if array is not None:
+            self.picture.setPixmap(fitted_pixmap(array, PICTURE))
+        else:
+            self.picture.setText("unreadable")
+        done, exclude = self.decided.get(issue.path), issue.action == "exclude"
         self.caption.setText(
             f"<b>{html.escape(self._relative(issue.path))}</b><br>In the folder of <b>{html.escape(issue.given)}"
             f"</b>. A classifier that never saw this image thinks it is <b>{html.escape(issue.suggested)}</b> "
             f"({issue.suggested_probability:.0%} sure; {issue.given_probability:.0%} for {html.escape(issue.given)})."
             + (f"<br><i>Decided: {html.escape(decision_words(done, issue.given))}.</i>" if done is not None else
-               "<br>Suggested (Enter): " + ("exclude it: the model is not sure enough of another class" if
-                                            getattr(issue, "action", "relabel") == "exclude" else
-                                            f"relabel it as {html.escape(issue.suggested)}") + "."))
+               "<br>Suggested (Enter): " + ("exclude it: the model is not sure enough of another class" if exclude
+                                            else f"relabel it as {html.escape(issue.suggested)}") + "."))
         self.suggested_button.setText(f"Relabel as {issue.suggested} (R)")
-        exclude = getattr(issue, "action", "relabel") == "exclude"
         for button, bold in ((self.suggested_button, not exclude), (self.exclude_button, exclude)):
             button.setStyleSheet("font-weight: bold" if bold else "")
 

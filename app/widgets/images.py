@@ -12,7 +12,7 @@ def pixmap_from_array(array: np.ndarray) -> QPixmap:
 
 
 def fitted_pixmap(array: np.ndarray, size: int) -> QPixmap:
-    """The image as large as fits ``size`` x ``size``, enlarged too (a 128-pixel photo was shown postage-stamp small)."""
+    """The image as large as fits ``size`` x ``size``, enlarged too (a 128-pixel photo was shown stamp-small)."""
     from PySide6.QtCore import Qt
     return pixmap_from_array(array).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation)
