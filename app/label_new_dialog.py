@@ -32,7 +32,6 @@ class LabelNewDialog(QDialog):
         self.session = None
         self.current: int | None = None
         self.decisions: list[tuple[int, str]] = []  # (image, what was recorded), for Undo
-        self._close = False
         self.new_scan: tuple | None = None  # (the dataset's scan with the new labels, what changed in words)
         intro = QLabel(f"Images of <b>{html.escape(str(self.folder))}</b>, the ones whose label would help the "
                        "model most first: those it is least sure of, and unlike each other. Press a class's key "
@@ -130,20 +129,19 @@ class LabelNewDialog(QDialog):
         elif kind == "refreshed":
             self._show_next() if self.current is None else self._show(self.current)
         elif kind == "scanned":
-            n = sum(1 for _, label in self.decisions if label in self.session.classes)
+            n = len(self.session.labels)
             # handed on once the dialog is closed and its task's thread has ended (Try: finished)
             self.new_scan = (value, f"Training again with {n} new label{'s' * (n != 1)} from {self.folder} and "
                                     "the same settings.")
-            self._close = True
 
     def _stopped(self) -> None:
         self.busy.hide()
         self._update()
-        if self.session is not None and self.current is None and not self._close:
+        if self.session is not None and self.current is None and self.new_scan is None:
             self._show_next()  # a refresh cancelled or failed: the labelling goes on
         if self.session is not None:  # its buttons were disabled meanwhile (Qt had moved the focus on to Close): the
             self._focus_guess()  # keys are the dialog's again, not a number field's
-        if self._close:
+        if self.new_scan is not None:  # read again: closed once the task's thread has ended
             self.accept()
 
     # deciding --------------------------------------------------------------------------------
