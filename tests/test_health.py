@@ -148,3 +148,19 @@ def test_a_folder_of_splits_chosen_one_level_too_high_is_pointed_out(tmp_path):
     line = health_lines(report)[0]
     assert "'heldout', 'train' hold folders of their own ('brick', 'grass')" in line and "train/ and val/" in line
     assert scan_dataset(root / "train").health()["nested_classes"] == {}  # a normal folder: nothing to say
+
+
+def test_a_class_whose_pictures_are_copies_is_said_to_get_no_validation_image(tmp_path):
+    """A class of 2 with a copy of another class's picture got no validation image while the check said it was
+    scored on one (a walkthrough): the copies stay together, so the report names it instead."""
+    data = make_class_folder(tmp_path / "d", ["a", "b", "c"], per_class=8, size=48)
+    for extra in sorted((data / "b").iterdir())[1:]:
+        extra.unlink()
+    shutil.copy(sorted((data / "a").iterdir())[0], data / "b" / "copy_of_a.png")
+    scan = scan_dataset(data)
+    held_out = {scan.classes[i.label] for i in make_split(scan).val}
+    assert scan.class_counts()["b"] == 2 and "b" not in held_out
+    report = scan.health()
+    assert "b" in report["no_validation_images"] and "a" not in report["no_validation_images"]
+    said = " ".join(health_lines(report))
+    assert "No validation image for 'b'" in said and "'b' has 2" not in said

@@ -12,11 +12,13 @@ from app.tasks import Task
 from core.data import label_sheet
 
 
-def _before(run_dir: Path, scan, ctx):
-    """The earlier model on ``scan``'s validation images (the corrected labels): its accuracy."""
+def _before(run_dir: Path, scan, ctx, split_from: Path):
+    """The earlier model on the validation images of the run in ``split_from`` (the corrected labels): its
+    accuracy."""
     from core.evaluation.predict import evaluate
     from core.models.bundle import load_bundle
-    return evaluate(load_bundle(run_dir), scan, device="auto", cancel=ctx.cancel, progress=ctx.progress).accuracy
+    return evaluate(load_bundle(run_dir), scan, device="auto", cancel=ctx.cancel, progress=ctx.progress,
+                    split_from=split_from).accuracy
 
 
 def read_again(root):
@@ -83,7 +85,8 @@ class RelabelBar(QWidget):
             return
         self._say("Scoring the earlier model on the same validation images…")
         scan = self.state.scan
-        self.task.start(lambda ctx: ("before", (Path(run_dir), accuracy, _before(Path(before["run_dir"]), scan, ctx))))
+        earlier, shown = Path(before["run_dir"]), Path(run_dir)
+        self.task.start(lambda ctx: ("before", (shown, accuracy, _before(earlier, scan, ctx, shown))))
 
     def _finished(self, result) -> None:
         kind, value = result

@@ -236,7 +236,17 @@ def health_report(scan: ScannedFolder) -> dict:
         "few_images": {c: n for c, n in train_counts.items() if 0 < n < FEW_IMAGES},
         "few_validation_images": {c: n for c, n in scan.split_counts().get("val", {}).items() if 0 < n < FEW_IMAGES}
         if scan.layout == PRE_SPLIT else None,
+        "no_validation_images": _without_validation(scan, train_counts) if scan.layout == FLAT and groups else [],
     }
+
+
+def _without_validation(scan, counts: dict[str, int]) -> list[str]:
+    """Classes of 2 or more images that TransferLab's split (default fraction and seed) holds none of out for
+    validation: their pictures are copies kept together on the training side (a walkthrough saw a class of 2
+    get no validation image while this report said it was scored on one)."""
+    from core.data.dataset import make_split  # it splits with this module's duplicate groups
+    held_out = {scan.classes[i.label] for i in make_split(scan).val}
+    return [c for c, n in counts.items() if n >= 2 and c not in held_out]
 
 
 def skipped_by_reason(skipped: list[dict]) -> dict[str, int]:
@@ -301,7 +311,16 @@ def few_images_lines(report: dict) -> list[str]:
     ``few_validation_images`` is None where TransferLab makes the split, else the validation folder's."""
     lines = []
     few, few_val = report.get("few_images") or {}, report.get("few_validation_images")
+    unscored = report.get("no_validation_images") or []
+    few = {c: n for c, n in few.items() if c not in unscored}
     by_size = lambda d: sorted(d.items(), key=lambda kv: (kv[1], kv[0]))  # noqa: E731
+    if unscored:
+        one = len(unscored) == 1
+        whose, named = "its pictures are" if one else "the pictures of each are", "', '".join(unscored)
+        lines.append(f"No validation image for '{named}': {whose} copies of one another "
+                     "(or of another class's), and copies stay together on the training side, so the model's accuracy "
+                     f"on {'this class' if one else 'these classes'} is not measured. Add different pictures, or "
+                     "remove the copies.")
     if few:
         named = ", ".join(f"'{c}' has {n}" for c, n in by_size(few))
         them = "it" if len(few) == 1 else "them"

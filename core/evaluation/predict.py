@@ -9,7 +9,7 @@ from core.base.progress import Progress, saying
 from core.data.dataset import DatasetScan, make_split
 from core.data.loading import make_loader
 from core.data.walk import walk_files
-from core.evaluation.heldout import SPLIT_NAME, stored_logits
+from core.evaluation.heldout import SPLIT_NAME, recorded_validation, stored_logits
 from core.evaluation.metrics import Scores, classification_report, expected_calibration_error, roc_curve
 from core.models import inference
 from core.models.bundle import Bundle
@@ -68,16 +68,20 @@ def unknown_threshold(bundle: Bundle, threshold: float | None = None) -> float:
     return float((bundle.meta.get("unknown") or {}).get("threshold", float("inf")))
 
 
-def evaluation_items(bundle: Bundle, scan: DatasetScan) -> tuple[str, list]:
+def evaluation_items(bundle: Bundle, scan: DatasetScan, split_from: Path | None = None) -> tuple[str, list]:
     """Which images to score. Never the ones the model was trained on when that can be known:
     a pre-split folder gives its test/ (else val/) images; the very folder the model was trained
-    on gives its held-out validation images (same seeded split); any other folder, all images."""
+    on gives its held-out validation images (those its run.json records, else the same seeded split; with
+    ``split_from``, another run's, to compare two models on the same images); any other folder, all images."""
     if scan.layout == "pre-split":
         if scan.items.get("test"):
             return "test", scan.items["test"]
         return "val", scan.items.get("val", [])
     trained_on = bundle.meta.get("dataset", {}).get("root")
     if trained_on and Path(trained_on) == scan.root:
+        recorded = recorded_validation(split_from or bundle.run_dir, scan.all_items(), scan.root)
+        if recorded is not None:
+            return "val (held out during training)", recorded
         settings = bundle.meta.get("settings", {})
         split = make_split(scan, settings.get("val_fraction", 0.2), settings.get("seed", 0))
         return "val (held out during training)", split.val
@@ -104,7 +108,7 @@ class Evaluation(Scores):
 
 def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size: int = 32,
              progress: Progress | None = None, cancel: CancelToken | None = None,
-             unknown_folder: Path | None = None) -> Evaluation:
+             unknown_folder: Path | None = None, split_from: Path | None = None) -> Evaluation:
     """Metrics on a labelled folder (see :func:`evaluation_items` for which images). For a model that can say "I
     don't know", ``unknown`` holds {threshold, rejected_known}: the share of these known images called unknown;
     with ``unknown_folder``, images of none of the classes, also folder, images, auroc, rejected_unknown."""
@@ -116,7 +120,7 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
     if unknown_folder is not None and "unknown" not in bundle.meta:
         raise TransferLabError("This model cannot say \"I don't know\" (it was trained before TransferLab could); "
                                "train it again to measure how it treats images of none of its classes")
-    which, items = evaluation_items(bundle, scan)
+    which, items = evaluation_items(bundle, scan, split_from)
     if not items:
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]
