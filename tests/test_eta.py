@@ -3,7 +3,7 @@ two-stage run whose head-only epochs are one quick batch and whose fine-tuning e
 
 import pytest
 
-from core.training.eta import RunEta
+from core.training.eta import HEAD_SHARE, RunEta
 
 
 class Clock:
@@ -48,12 +48,11 @@ def test_a_two_stage_run_fills_the_bar_only_at_its_end_and_the_time_left_is_true
 
 def test_a_resumed_run_starts_where_its_checkpoint_left_off():
     clock = Clock()
-    eta = RunEta(40, clock)
-    eta.epoch = 11  # resumed after epoch 10
+    eta = RunEta(40, clock, first_epoch=11)  # resumed after epoch 10
     assert eta.value() == 10 * 1000 and eta.seconds_left() is None  # no pace yet: no guess
     seen: list = []
     _simulate(eta, clock, 11, 12, seen)
-    assert seen[0][2] > 10 * 1000 and seen[-1][3] == pytest.approx(28 * 16.0, rel=0.05)
+    assert seen[2][2] > 10 * 1000 and seen[-1][3] == pytest.approx(28 * 16.0, rel=0.05)
 
 
 def test_early_stopping_fills_the_bar():
@@ -63,3 +62,41 @@ def test_early_stopping_fills_the_bar():
     assert eta.value() < eta.maximum() / 4
     eta.finish()
     assert eta.value() == eta.maximum()
+
+
+def test_the_bar_shows_time_so_two_quick_classifier_epochs_are_not_two_fifths_of_a_run():
+    """A walkthrough saw the bar at 50% at epoch 3 of 5: two quick epochs of the new classifier alone had passed,
+    three slow fine-tuning epochs were ahead. The bar is the share of the run's time that has passed."""
+    clock = Clock()
+    eta = RunEta(5, clock, head_epochs=2)
+    seen: list = []
+    _simulate(eta, clock, 1, 5, seen)
+    end = clock.now  # 2 x 0.5 s, then 3 x 8 x 2 s: 49 s
+    shares = [v / eta.maximum() for _, _, v, _, _ in seen]
+    assert shares == sorted(shares) and shares[-1] < 1
+    # never ahead of the time, but for the quick first stage's allowance
+    assert all(share <= max(now / end + 0.05, HEAD_SHARE) for (*_, now), share in zip(seen, shares))
+    assert next(share for (epoch, batch, *_), share in zip(seen, shares) if (epoch, batch) == (3, 4)) < 0.25
+    for (epoch, batch, _, left, now), share in zip(seen, shares):
+        if epoch == 4 and batch >= 2:  # the pace is known: within a few points of the time that has passed
+            assert share == pytest.approx(now / end, abs=0.05)
+            assert left == pytest.approx(end - now, rel=0.15)
+    lefts = [left for epoch, _, _, left, _ in seen if epoch <= 2]
+    assert lefts == [None, None]  # no guess from the quick epochs for the slow ones ahead
+
+
+def test_the_time_left_does_not_jump_when_each_epoch_trains_one_more_layer_group():
+    """Gradual unfreezing: each epoch is slower than the last, so the last epoch's pace is too short and the
+    running epoch's own pace takes over a fifth in. The time left shown moves smoothly, not in leaps."""
+    clock, shown = Clock(), []
+    eta = RunEta(8, clock)
+    for epoch in range(1, 9):
+        start = clock.now
+        for b in range(1, 11):
+            clock.now += 1.0 + 0.25 * epoch  # one more group trains each epoch: slower
+            eta.batch(epoch, b, 10)
+            shown.append(eta.seconds_left())
+        eta.epoch_end(epoch, clock.now - start)
+    known = [left for left in shown[10:] if left is not None]
+    leaps = [b - a for a, b in zip(known, known[1:])]
+    assert max(leaps) < 8.0, max(leaps)  # never up by more than a few batches' time at once

@@ -284,11 +284,9 @@ class TrainPage(WizardPage):
             self._set_format(f"{e.stage}: {e.done} / {e.total}" if e.total else e.stage + "…")  # (%v: the plan's)
         elif kind == "start":
             e = item[1]
-            self.eta = RunEta(e.epochs, self.clock)
-            self.eta.epoch = self._resumed_after + 1
+            self.eta = RunEta(e.epochs, self.clock, max(e.first_epoch, self._resumed_after + 1), e.head_epochs)
             self._bar(self.eta.value(), self.eta.maximum())
-            self._set_format(f"Epoch {self.eta.epoch} of {e.epochs}")  # not a preparing step's "%v / %m" words on
-            # the run's scale (a walkthrough saw "…validation images: 0 / 1000" for 18 images)
+            self._set_format(f"Epoch {self.eta.epoch} of {e.epochs}")  # not the last preparing step's words
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "
                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable. Weights: "
                       f"{e.weights_source}.")
@@ -333,7 +331,9 @@ class TrainPage(WizardPage):
         left = self.eta.seconds_left() if self.eta is not None else None
         if left is not None and self._candidate:
             return f" · about {_duration(left + self._later_s)} left in all (planned)"  # Auto's later tries too
-        return "" if left is None else f" · about {_duration(left)} left"
+        first_stage = self.eta is not None and self.eta.epoch <= self.eta.head_epochs  # quick: times nothing after
+        return (" · time left known once fine-tuning starts" if first_stage else "") if left is None else \
+            f" · about {_duration(left)} left"
 
     def _on_finished(self, result) -> None:
         self.state.result = result

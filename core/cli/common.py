@@ -103,7 +103,7 @@ class CliCallback(TrainCallback):
                   file=sys.stderr)
             print(f"Speed: {e.engine}; {e.precision}", file=sys.stderr)
         from core.training.eta import RunEta
-        self.eta = RunEta(e.epochs)  # the window's rule: epochs of every stage, not the first stage's batches
+        self.eta = RunEta(e.epochs, first_epoch=e.first_epoch, head_epochs=e.head_epochs)  # the window's rule
 
     def on_batch_end(self, e) -> None:
         if self.quiet:

@@ -15,6 +15,8 @@ class FitStart:
     weights_source: str
     engine: str = ""  # how batches are made: caches and speed-ups in use, in plain words
     precision: str = "fp32"
+    first_epoch: int = 1  # a resumed run's first epoch is the one after its checkpoint
+    head_epochs: int = 0  # a two-stage run's quick first stage (only the new classifier trains); 0 for one stage
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def _fit(run: Run, run_dir: Path, record: dict, progress: LoopState, start_epoch
     cb.on_fit_start(FitStart(settings.epochs, batches, len(run.train_items), len(run.val_items), run.device_name,
                              run.freeze.trainable_params, run.freeze.total_params, run.loaded.source,
                              "; ".join(filter(None, [run.engine.description, run.method.description()])),
-                             _precision_words(run)))
+                             _precision_words(run), start_epoch,
+                             settings.head_epochs if is_staged(settings) else 0))
     started, stopped_early, cancelled = time.monotonic(), False, False
     if is_staged(settings):
         cb.on_status(_stage_message(run, start_epoch))
