@@ -6,6 +6,7 @@ ORGANIZATION = "TransferLab"
 APPLICATION = "TransferLab"
 
 
+APPEARANCE = "view/appearance"  # "system", "light" or "dark" (app.widgets.appearance_button)
 HEATMAPS = "view/heatmaps"  # "Show what the model looks at": one choice for Results and Try (default on)
 
 

@@ -51,7 +51,8 @@ def run_gui(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     collect_garbage_on_gui_thread(app)
     crash.install()
-    apply_theme(app)
+    from app.widgets.appearance_button import dark_wanted
+    apply_theme(app, dark_wanted())
     try:
         from app.main_window import MainWindow  # after QApplication: pages build widgets at import-free time
         window = MainWindow()

@@ -24,6 +24,7 @@ from app.resume import ResumeController
 from app.state import WizardState
 from app.tasks import Task
 from app.warmup import import_heavy_modules
+from app.widgets.appearance_button import AppearanceButton
 from app.widgets.resume_bar import ResumeBar
 from core.training.settings import TrainSettings
 
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
         self.words_button.setFixedWidth(190)
         self.words_button.clicked.connect(self.show_words)
         left.addWidget(self.words_button)
+        self.appearance_button = AppearanceButton()
+        self.appearance_button.setFixedWidth(190)
+        left.addWidget(self.appearance_button)
         row.addLayout(left)
         row.addLayout(right, 1)
         self.setCentralWidget(central)

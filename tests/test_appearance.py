@@ -1,0 +1,26 @@
+"""Light or dark, chosen in the window and remembered: some systems do not tell Qt their scheme (a walkthrough
+under a plain X server could not see the dark window at all)."""
+
+from PySide6.QtWidgets import QApplication
+
+from app.theme import apply_theme, is_dark
+from app.widgets.appearance_button import AppearanceButton, dark_wanted
+
+
+def test_the_appearance_is_remembered_and_applied_at_the_next_start(qtbot):
+    button = AppearanceButton()
+    qtbot.addWidget(button)
+    assert button.text() == "Appearance: System" and dark_wanted() is None
+    button.choice_actions["dark"].trigger()
+    assert dark_wanted() is True and button.text() == "Appearance: Dark (at the next start)"
+    again = AppearanceButton()  # the next start
+    qtbot.addWidget(again)
+    assert again.text() == "Appearance: Dark" and again.choice_actions["dark"].isChecked()
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        assert apply_theme(app, dark_wanted()) and is_dark(app.palette())
+        again.choice_actions["light"].trigger()
+        assert dark_wanted() is False and not apply_theme(app, dark_wanted()) and not is_dark(app.palette())
+    finally:
+        app.setPalette(before)
