@@ -78,6 +78,10 @@ class FreezePage(WizardPage):
         self.depth_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         inner.addWidget(self.depth_label)
         self.slider.setToolTip(explain("Freeze depth (layer groups)", "Parameters"))
+        self.cut_label = QLabel()  # a cut network: where, in the Strategy step's words and in this table's rows
+        self.cut_label.setWordWrap(True)
+        self.cut_label.setToolTip(explain("Layer (feature level)", "Freeze depth (layer groups)"))
+        inner.addWidget(self.cut_label)
         self.table = LayerGroupTable()
         inner.addWidget(self.table, 1)
         self.summary_label = QLabel()
@@ -287,6 +291,9 @@ class FreezePage(WizardPage):
         n = kept if kept is not None else len(groups)
         first_trained = n - depth
         self.table.mark(first_trained, n)
+        cut = suggestion.cut_words(self.state.settings)
+        self.cut_label.setText(html.escape(cut))
+        self.cut_label.setVisible(bool(cut))
         total = sum(int(g["params"]) for g in groups[:n])
         trainable = sum(int(g["params"]) for g in groups[first_trained:n])
         pct = 100.0 * trainable / total if total else 0.0

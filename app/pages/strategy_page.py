@@ -8,12 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
+from app import app_settings
 from app.glossary import explain
 from app.pages.base import WizardPage
 from app.tasks import Task
 from app.widgets.auto_box import AutoBox
 from app.widgets.probe_chart import ProbeChart
 from app.widgets.quadrant import QuadrantWidget
+from core.methods.plan_words import StageEta, about
 from core.training.settings import STRATEGIES, STRATEGY_TITLES
 
 MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it runs on a sample of your training "
@@ -25,6 +27,8 @@ RATIONALE_WORDS = ("Similarity to ImageNet (statistics shift)", "Quick check (ne
                    "Majority-class baseline", "Simple classifier (linear)", "Fit in one go (to convergence)",
                    "Test every layer (layer-wise probe)", "Layer (feature level)")
 TIMING_TEXT = "Timing a few training steps on this computer (a few seconds), so Auto can predict how long it takes…"
+ESTIMATING = "estimating the time left…"
+PACE_KEY = "measuring/pace"  # seconds per image of each measuring stage, by model, image size and device
 
 
 def _probe(scan, settings, ctx):
@@ -43,8 +47,9 @@ class StrategyPage(WizardPage):
         self._pending_key: tuple | None = None
         self._hand: str | None = None  # a strategy chosen by hand over the suggestion, kept through measuring again
         self._keep = False  # measuring with a current run shown: its settings are kept
-        self._stage: tuple[int, int, float] | None = None  # (images, done at its start, clock) of a measuring stage
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
+        self.eta = StageEta(lambda: self.clock())  # the measuring's time left; the layer test's (on demand) below
+        self.probe_eta = StageEta(lambda: self.clock())
 
         # while measuring
         self.measuring = QWidget()
@@ -101,6 +106,13 @@ class StrategyPage(WizardPage):
         self.probe_chart = ProbeChart()
         self.probe_chart.hide()
         res.addWidget(self.probe_chart)
+        self.probe_notes = QLabel()  # why the bars and the quick check differ, why the cut is where it is
+        self.probe_notes.setWordWrap(True)
+        self.probe_notes.setObjectName("hint")
+        self.probe_notes.setToolTip(explain("Quick check (nearest class)", "Simple classifier (linear)",
+                                            "Cross-validation", "95% interval"))
+        self.probe_notes.hide()
+        res.addWidget(self.probe_notes)
 
         self.override_box = QGroupBox("Use a different strategy")
         radios = QVBoxLayout(self.override_box)
@@ -129,6 +141,7 @@ class StrategyPage(WizardPage):
         buttons.addStretch(1)
         self.probe_task = Task(self)
         self.probe_progress = QProgressBar()
+        self.probe_progress.setTextVisible(True)
         self.probe_progress.hide()
         self.probe_button = QPushButton("Test every layer")
         self.probe_button.setToolTip(explain("Test every layer (layer-wise probe)") + "<p>Used by the earlier-layer "
@@ -155,11 +168,12 @@ class StrategyPage(WizardPage):
         self.task.stopped.connect(self._on_stopped)
         self.auto_box.changed.connect(self._update_controls)
         self.auto_box.changed.connect(self.completeChanged)
-        self.probe_task.progress.connect(lambda done, total, _m: (self.probe_progress.setRange(0, total),
-                                                                  self.probe_progress.setValue(done)))
+        self.probe_task.progress.connect(lambda done, total, m: self._count(self.probe_progress, self.probe_eta,
+                                                                              done, total, m))
         self.probe_task.finished.connect(self._on_probed)
         self.probe_task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
         self.probe_task.stopped.connect(self._update_controls)
+        self.probe_task.stopped.connect(lambda: app_settings.set_value(self._pace_key(), self.probe_eta.paces()))
         self._update_controls()
 
     # hooks ------------------------------------------------------------------------------------
@@ -205,9 +219,9 @@ class StrategyPage(WizardPage):
         self._keep = self.state.result is not None and not self.state.result_is_stale()
         scan, settings = self.state.scan, replace(self.state.settings)
         self._pending_key = self.state.advice_key()
-        self._stage = None
+        self.eta.expect(app_settings.get_str(self._pace_key(), "{}"))  # each stage's pace when this model last measured
         self.progress.setRange(0, 0)
-        self.progress.setFormat("Starting…")
+        self.progress.setFormat(f"Starting · {ESTIMATING}")
         self.measuring.show()
         def work(ctx):
             from core.methods.advisor import advise
@@ -233,7 +247,9 @@ class StrategyPage(WizardPage):
             return
         scan, settings = self.state.scan, replace(self.state.settings)
         self.banner.hide()
+        self.probe_eta.expect(app_settings.get_str(self._pace_key(), "{}"))
         self.probe_progress.setRange(0, 0)
+        self.probe_progress.setFormat(ESTIMATING)
         self.probe_task.start(lambda ctx: (suggestion, _probe(scan, settings, ctx)))
         self._update_controls()
 
@@ -253,28 +269,28 @@ class StrategyPage(WizardPage):
         self.progress.setFormat("Cancelling…")
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 1:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-            self.progress.setFormat(f"{done} of {total} images{self._time_left(done, total)}")
-        else:
-            self.progress.setRange(0, 0)
-            self.progress.setFormat("")
+        self._count(self.progress, self.eta, done, total, message)
         if message:  # a stage with its own words (loading weights, probing the layers)
             self.measure_label.setText(f"{html.escape(message)}<br>{html.escape(MEASURING_TEXT)}")
         else:  # the routine measuring step says nothing new
             self.measure_label.setText(MEASURING_TEXT)
 
-    def _time_left(self, done: int, total: int) -> str:
-        """" · about 40 s left" once a tenth of a stage's images took a few seconds ("" before)."""
-        from core.methods.plan_words import about
-        now = self.clock()
-        if self._stage is None or self._stage[0] != total or done < self._stage[1]:
-            self._stage = (total, done, now)  # a new stage (another count of images) starts its own clock
-        _, first, started = self._stage
-        if done - first < max(1, total // 10) or now - started < 2:
-            return ""
-        return f" · {about((now - started) / (done - first) * (total - done))} left"
+    def _count(self, bar: QProgressBar, eta: StageEta, done: int, total: int, message: str) -> None:
+        """A measuring stage's bar: images done, time left (core.methods.plan_words.StageEta) or "estimating"."""
+        running = self.task.is_running() or self.probe_task.is_running()
+        if total > 1:
+            bar.setRange(0, total)
+            bar.setValue(done)
+            left = eta.seconds_left(done, total, message)
+            words = f" · {about(left)} left" if left is not None else f" · {ESTIMATING}" if running else ""
+            bar.setFormat(f"{done} of {total} images{words}")
+        else:
+            bar.setRange(0, 0)
+            bar.setFormat("a few seconds left" if message == TIMING_TEXT else ESTIMATING if running else "")
+
+    def _pace_key(self) -> str:  # the paces of a model's measuring stages on this computer, kept between sessions
+        s = self.state.settings
+        return f"{PACE_KEY}/{s.model_name}|{s.image_size}|{s.device}"
 
     def _on_finished(self, suggestion) -> None:
         self.state.suggestion = suggestion
@@ -299,6 +315,7 @@ class StrategyPage(WizardPage):
         return chosen if hand else None
 
     def _on_stopped(self) -> None:
+        app_settings.set_value(self._pace_key(), self.eta.paces())  # the next measuring's prediction
         self.measuring.hide()
         self.measure_label.setText(MEASURING_TEXT)
         self._update_controls()
@@ -323,11 +340,7 @@ class StrategyPage(WizardPage):
         self.radios[current].setChecked(True)
         self.strategy_group.blockSignals(False)
         self._tab_stop_on_checked()
-        probe = s.extra.get("probe")
-        if probe:
-            cut = self.state.settings.cut_index if self.state.settings.strategy == "truncated" else None
-            self.probe_chart.set_probe(probe, cut if cut is not None else probe["best_index"])
-        self.probe_chart.setVisible(bool(probe))
+        self._show_probe(s)
         self.auto_box.show_suggestion(s)
         self.scroll.show()
         self._update_controls()
@@ -340,11 +353,21 @@ class StrategyPage(WizardPage):
         strategy = STRATEGIES[index]
         self.state.settings = s.settings_for(strategy, self.state.settings)
         self.quadrant.set_chosen(strategy)
-        probe = s.extra.get("probe")
-        if probe:
-            self.probe_chart.set_probe(probe, self.state.settings.cut_index if strategy == "truncated" else
-                                       probe["best_index"])
+        self._show_probe(s)
         self.completeChanged.emit()
+
+    def _show_probe(self, s) -> None:
+        """The layer test's chart (the cut highlighted where the network is cut) and why it differs (chart_notes)."""
+        probe = s.extra.get("probe")
+        self.probe_chart.setVisible(bool(probe))
+        self.probe_notes.setVisible(bool(probe))
+        if not probe:
+            return
+        from core.methods.probe import chart_notes
+        settings = self.state.settings
+        cut = settings.cut_index if settings.strategy == "truncated" else None
+        self.probe_chart.set_probe(probe, cut)
+        self.probe_notes.setText(" ".join(chart_notes(probe, s.measurements, settings.strategy, cut)))
 
     def _tab_stop_on_checked(self) -> None:
         """Tab enters the choice at the chosen strategy, as in any radio group; the arrow keys move within it

@@ -4,7 +4,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from core.models.layer_words import LEVEL_EXAMPLES, feature_level, group_title
+from core.models.layer_words import LEVEL_EXAMPLES, feature_level
 
 COLUMNS = ["Group", "Parameters", "Trained?"]
 
@@ -27,13 +27,15 @@ class LayerGroupTable(QTableWidget):
         self.setMinimumHeight(120)
 
     def fill(self, groups: list[dict]) -> None:
-        """One row per group ({"name", "params"}), titled in plain words, the module names in the tooltip."""
+        """One row per group ({"name", "params"}, and "level": its place in words as the Strategy step counts the
+        network's layers, core.methods.advisor.group_levels), titled in plain words, the module names in the tooltip."""
         self.setRowCount(len(groups))
         for row, g in enumerate(groups):
-            level = feature_level(row, len(groups))  # short: the column says "Group" (the whole title was cut off)
+            # short: the column says "Group" (the whole title was cut off)
+            level = g.get("level") if g.get("level") in LEVEL_EXAMPLES else feature_level(row, len(groups))
             name = QTableWidgetItem(f"{row + 1} of {len(groups)} · {level} ({LEVEL_EXAMPLES[level]})")
-            name.setToolTip(f"{group_title(row, len(groups))}. Modules in the network: {g['name']} (group 1 is "
-                            "nearest the input image)")
+            name.setToolTip(f"Layer group {row + 1} of {len(groups)} ({level} features: {LEVEL_EXAMPLES[level]}). "
+                            f"Modules in the network: {g['name']} (group 1 is nearest the input image)")
             params = QTableWidgetItem(f"{int(g['params']):,}")
             params.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.setItem(row, 0, name)

@@ -18,6 +18,7 @@ import torch
 from core.base.cancel import CancelToken, check
 from core.base.progress import Progress
 from core.data.dataset import DatasetScan, make_split
+from core.methods.probe import layer_name
 from core.methods.quadrants import (MAX_IMAGENET_SHIFT, MIN_IMAGENET_CONFIDENCE, SMALL_MAX_PER_CLASS, is_small,
                                     similarity_margin)
 from core.models.imagenet_shift import StatisticsShift
@@ -45,6 +46,8 @@ class Measurements:
     imagenet_shift: float | None = None  # activation statistics vs. ImageNet's (None: no BatchNorm layers)
     seconds_per_image: float = 0.0  # the measurement pass (decoding + frozen forward), for time budgets
     features_cached: bool = False  # the pass was over every image of the split and kept their features for the run
+    checked_level: int | None = None  # the level early_separability was measured at (a layer test moves the cut on)
+    level_names: list[str] = field(default_factory=list)  # the modules a network can be cut after, input to output
 
     @property
     def small(self) -> bool:
@@ -94,12 +97,28 @@ class Suggestion:
         return with_strategy(settings, strategy, self.num_groups, cut, small=self.size == "small")
 
     def groups_below_cut(self, settings: TrainSettings) -> int | None:
-        """With ``settings`` cutting the network where this suggestion measured the earlier layer: how many
-        layer groups are left below the cut (the later ones are cut off). None otherwise, or not known."""
-        if settings.strategy != "truncated" or settings.cut_index is None or \
-                settings.cut_index != self.measurements.early_level:
+        """With ``settings`` cutting the network: how many layer groups are left below the cut (the later ones
+        are cut off), wherever it cuts (the layer test's best level, the measured one, or one chosen by hand).
+        None when the network is not cut, or not known."""
+        if settings.strategy != "truncated" or settings.cut_index is None:
             return None
-        return self.extra.get("groups_below_cut")
+        per_level = self.extra.get("cut_groups") or []
+        if 0 <= settings.cut_index < len(per_level):
+            return per_level[settings.cut_index]
+        return self.extra.get("groups_below_cut") if settings.cut_index == self.measurements.early_level else None
+
+    def cut_words(self, settings: TrainSettings) -> str:
+        """Where ``settings`` cut the network, named as the Strategy step names it and placed among the layer groups
+        the Freeze step lists ("" when the network is not cut)."""
+        if settings.strategy != "truncated" or settings.cut_index is None:
+            return ""
+        levels = len(self.measurements.level_names)
+        where = layer_name(settings.cut_index, levels) if levels else f"layer {settings.cut_index + 1}"
+        kept = self.groups_below_cut(settings)
+        rows = (f": the network then ends with layer group {kept} of {self.num_groups} in the table below (Strategy "
+                "counts the places where the network can be cut, this table its groups of weights, in finer steps)"
+                if kept else "")
+        return f"Cut after {where}, as chosen on the Strategy step{rows}."
 
     def apply(self, settings: TrainSettings) -> TrainSettings:
         """The settings with this suggestion's strategy, depth, cut and learning rates."""
@@ -152,9 +171,7 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
         f"Your training set has a median of {m.median_per_class:.0f} images per class over {m.num_classes} classes: "
         f"{'small' if small else 'large'} (the threshold is {SMALL_MAX_PER_CLASS} per class).",
         similarity_sentence(m),
-        f"How well a simple classifier tells your classes apart from the model's features (each sample image "
-        f"scored by a classifier that did not see it): {pct(m.final_separability)} at the model's last layer, "
-        f"{pct(m.early_separability)} at an earlier layer; "
+        quick_check_sentence(m)
         + (f"guessing would score {pct(m.chance)} (the classes are the same size)."
            if m.num_classes > 1 and abs(m.chance * m.num_classes - 1) < 1e-6 else
            f"always answering the most common class would score {pct(m.chance)} of the training images measured "
@@ -188,6 +205,32 @@ def decide(m: Measurements, num_groups: int, default_cut: int | None) -> Suggest
                       values["freeze_depth"], num_groups, values["cut_index"], values["head_lr"],
                       values["backbone_lr"], values["epochs"], values["augmentation"], why, m,
                       extra={"methods": {k: values[k] for k in METHOD_KEYS}})
+
+
+def group_levels(num_groups: int, cut_groups: list[int]) -> list[str]:
+    """Each layer group's place in words ("early", "mid-level", "late"), counted as the Strategy step counts layers:
+    a group gets the word of the first cut level that reaches it (``cut_groups``: groups below each cut level), the
+    groups above the last one that of the final features. Counting the groups themselves named the group a cut ends
+    "late" where Strategy had called that layer "mid-level"."""
+    from core.models.layer_words import feature_level
+    levels = len(cut_groups)
+    words = []
+    for row in range(num_groups):
+        level = next((i for i, below in enumerate(cut_groups) if below >= row + 1), levels)
+        words.append(feature_level(level, levels + 1))
+    return words
+
+
+def quick_check_sentence(m: Measurements) -> str:
+    """The quick check's two numbers, saying which classifier, which images and which layer they come from (the
+    layer test scores the same layers with another classifier, so its numbers may differ)."""
+    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
+    level = m.checked_level if m.checked_level is not None else m.early_level
+    where = (f"at {layer_name(level, len(m.level_names))}" if m.level_names and level is not None else
+             "at an earlier layer")
+    return (f"Quick check (each of {m.sample_size} training images given the class whose average it lies nearest, "
+            f"by a check that did not see that image): {pct(m.final_separability)} right on the model's final "
+            f"features, {pct(m.early_separability)} {where}; ")
 
 
 def similarity_sentence(m: Measurements) -> str:
@@ -261,7 +304,7 @@ def measure(scan: DatasetScan, settings: TrainSettings, progress: Progress | Non
                      final_sep, early_sep, cut, level_name, float(logits.float().softmax(-1).amax(-1).mean()),
                      float(torch.bincount(y).max()) / max(1, len(y)),  # always the most common class
                      shift[0].value() if settings.pretrained and shift else None, seen.seconds_per_image,
-                     seen.kept)
+                     seen.kept, cut, [level["module"] for level in levels])
     return m, groups, cut
 
 
@@ -283,6 +326,11 @@ def advise(scan: DatasetScan, settings: TrainSettings | None = None, progress: P
             suggestion.rationale.insert(-1, "Testing every layer was skipped: it needs at least 2 classes with 2 "
                                             "or more training images each. The network is cut at the usual level.")
     suggestion.extra["groups_below_cut"] = groups_up_to(groups, suggestion.measurements.early_level_name)
+    # where each cut level ends among the layer groups, so the Freeze step shows any cut the way Strategy names it
+    cut_groups = suggestion.extra["cut_groups"] = [groups_up_to(groups, name) for name in m.level_names]
+    if cut_groups and None not in cut_groups:
+        for g, word in zip(suggestion.extra["layer_groups"], group_levels(len(groups), cut_groups)):
+            g["level"] = word
     return suggestion
 
 
@@ -299,10 +347,12 @@ def from_scratch(suggestion: Suggestion, num_groups: int, m: Measurements) -> Su
 
 def probe_for(scan: DatasetScan, settings: TrainSettings, progress: Progress | None = None,
               cancel: CancelToken | None = None):
-    """The layer-wise linear probe (core.methods.probe) for this dataset and model, on the training images."""
+    """The layer-wise linear probe (core.methods.probe) for this dataset and model, on the training images of the
+    run's own split (the quick check's images; the default split's let a changed validation share's images in)."""
     from core.methods.probe import probe_layers
     return probe_layers(scan, settings.model_name, image_size=settings.image_size, weights=settings.weights,
-                        progress=progress, cancel=cancel, seed=settings.seed, device=settings.device)
+                        progress=progress, cancel=cancel, seed=settings.seed, device=settings.device,
+                        val_fraction=settings.val_fraction)
 
 
 def use_probe(suggestion: Suggestion, probe) -> None:
@@ -316,5 +366,6 @@ def use_probe(suggestion: Suggestion, probe) -> None:
     suggestion.measurements.early_level_name = probe.best["module"]  # where the cut is, for the freeze step
     suggestion.measurements.early_level = probe.best_index
     suggestion.rationale.insert(-1, "Testing every layer: " + probe.sentence() + " The network is cut there. (This "
-                                    "fits a simple classifier at each layer, a more thorough test than the quick "
-                                    "check above, so its numbers can differ a little.)")
+                                    "fits a simple classifier at each layer and tests it on images it did not see, "
+                                    "a more thorough test than the quick check above, which gives each image the "
+                                    "nearest class average: so the two numbers for one layer can differ.)")

@@ -68,3 +68,42 @@ def duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class StageEta:
+    """How long a measuring stage counted in images (the advisor's pass, the layer test) has left: its own pace
+    once a tenth of its images took two seconds or more; before that the pace this computer showed for such a stage
+    before (``predicted``: seconds per image by stage, kept by the window), else None ("estimating"). A stage is
+    told by its count of images and its words; one that reaches its count adds its pace to ``seen``."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.predicted: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+        self._stage: tuple[int, str, int, float] | None = None  # (images, words, done at its start, clock)
+
+    def seconds_left(self, done: int, total: int, kind: str = "") -> float | None:
+        now = self.clock()
+        if self._stage is None or self._stage[:2] != (total, kind) or done < self._stage[2]:
+            self._stage = (total, kind, done, now)  # a new stage starts its own clock
+        _, _, first, started = self._stage
+        if done >= total > first and now > started:
+            self.seen[kind] = (now - started) / (done - first)
+        if done - first >= max(1, total // 10) and now - started >= 2:
+            return (now - started) / (done - first) * (total - done)
+        pace = self.predicted.get(kind)
+        return pace * (total - done) if pace else None
+
+    def expect(self, paces: str) -> None:
+        """Start a measuring with the paces :meth:`paces` kept (JSON; anything unreadable predicts nothing)."""
+        import json
+        try:
+            self.predicted = {str(k): float(v) for k, v in json.loads(paces).items() if float(v) > 0}
+        except (ValueError, TypeError, AttributeError):
+            self.predicted = {}
+        self.seen = {}
+
+    def paces(self) -> str:
+        """The paces to keep for the next measuring: those seen now, over those predicted."""
+        import json
+        return json.dumps({**self.predicted, **self.seen})
