@@ -6,19 +6,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton, QScrollArea,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app import app_settings
 from app.glossary import explain
 from app.pages.base import WizardPage
 from app.pages.data_labels import LabelSheetActions
 from app.resources import sample_data_dir
+from app.tasks import Task
 from app.widgets.busy import BusyRow
+from app.widgets.elided import ElidedLabel, breakable
+from app.widgets.flow import FlowLayout
 from app.widgets.images import pixmap_from_array
+from app.widgets.skipped_files import SkippedFiles
 from core.data.dataset import scan_dataset
 from core.data.health import health_lines
-from core.data.items import relative
 from core.data.thumbnails import class_examples
 
 THUMB = 56
@@ -38,9 +41,7 @@ class DataPage(LabelSheetActions, WizardPage):
         self.sample_button.setToolTip("72 photos of brick, grass and gravel (CC0), bundled with TransferLab")
         self.choose_button.clicked.connect(self._choose)
         self.sample_button.clicked.connect(lambda: self.scan_folder(str(sample_data_dir())))
-        self.folder_label = QLabel("No folder chosen yet.")
-        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.folder_label.setWordWrap(True)
+        self.folder_label = ElidedLabel("No folder chosen yet.")  # a deep folder's path does not widen the window
         self.rescan_button = QPushButton("Scan again")
         self.rescan_button.setToolTip("Read the same folder again, e.g. after fixing or adding images")
         self.rescan_button.clicked.connect(lambda: self.scan_folder(str(self.state.scan.root)))
@@ -77,12 +78,6 @@ class DataPage(LabelSheetActions, WizardPage):
         self.body.addWidget(self.table, 2)
 
         lower = QHBoxLayout()
-        self.skipped_box = QGroupBox("Skipped files")
-        skipped_layout = QHBoxLayout(self.skipped_box)
-        self.skipped_list = QListWidget()
-        self.skipped_list.setWordWrap(True)
-        skipped_layout.addWidget(self.skipped_list)
-        lower.addWidget(self.skipped_box, 2)
         self.health_box = QGroupBox("Dataset check")
         health_layout = QVBoxLayout(self.health_box)
         self.health_label = QLabel()
@@ -99,10 +94,9 @@ class DataPage(LabelSheetActions, WizardPage):
         self.duplicates_button = QPushButton("Show the duplicate pictures…")
         self.duplicates_button.setToolTip("Each group side by side, with its paths and Open folder")
         self.duplicates_button.clicked.connect(self.show_duplicates)
-        finding = QHBoxLayout()
+        finding = FlowLayout()  # up to four buttons: they wrap rather than widen the window
         finding.addWidget(self.duplicates_button)
         self._label_buttons(finding)  # app.pages.data_labels
-        finding.addStretch(1)
         health_layout.addLayout(finding)
         self.health_box.hide()
         lower.addWidget(self.health_box, 2)
@@ -139,13 +133,22 @@ class DataPage(LabelSheetActions, WizardPage):
         self.seed_spin.valueChanged.connect(self._split_changed)
         lower.addWidget(split_box, 1, Qt.AlignmentFlag.AlignTop)
         self.body.addLayout(lower, 2)
+        self.skipped_box = SkippedFiles()  # a row of its own, as wide as the page, several lines high
+        self.skipped_list = self.skipped_box.files
+        self.body.addWidget(self.skipped_box, 1)
 
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_scanned)
         self.task.cancelled.connect(lambda: self.banner.show_message("Scan cancelled.", "info"))
         self.task.stopped.connect(self._on_stopped)
-        self.skipped_box.hide()
+        self.refresh_task = Task(self)  # previews and dataset check of a scan replaced elsewhere (on_enter)
+        self.refresh_task.finished.connect(self._refreshed)
+        self.refresh_task.stopped.connect(self._refresh_ended)
+        self._refresh_again = False
+        self.refresh_task.failed.connect(lambda message: self.banner.show_message(message, "error"))
         self._health: dict = {}
+        self._shown_scan = None  # the scan the page shows; the state's may be replaced elsewhere (train again)
+        self._thumbs: dict = {}  # class -> example thumbnails of the scan shown
         self._started_from_focus = False
 
     # public -----------------------------------------------------------------------------------
@@ -158,7 +161,7 @@ class DataPage(LabelSheetActions, WizardPage):
         self._started_from_focus = self.window().focusWidget() in (None, self.choose_button, self.sample_button,
                                                                    self.rescan_button)
         self.banner.hide()
-        self.folder_label.setText(folder)
+        self.folder_label.show_whole(folder)
         if Path(folder) != sample_data_dir():
             app_settings.set_value("data/last_folder", folder)
         self.progress.setRange(0, 0)
@@ -207,33 +210,51 @@ class DataPage(LabelSheetActions, WizardPage):
             self.focusReturned.emit()
 
     def on_enter(self) -> None:
-        """A class added since the scan (Results: images of no class as a class of their own) gets its row."""
-        scan = self.state.scan
-        shown = {self.table.item(r, 0).text() for r in range(self.table.rowCount()) if self.table.item(r, 0)}
-        added = [c for c in scan.classes if c not in shown] if scan is not None and shown else []
-        for name in added:
-            row = self.table.rowCount()
-            self.table.insertRow(row)
-            self.table.setItem(row, 0, QTableWidgetItem(name))
-            count = QTableWidgetItem(f"{scan.class_counts()[name]}")
-            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(row, 1, count)
-            self.table.setItem(row, 2, QTableWidgetItem("added on the Results page: read from its own folder"))
-        if added:
-            self.banner.show_message(f"Also used: {', '.join(f'“{c}”' for c in added)}, added on the Results page "
-                                     "from a folder outside this one. Choose the folder again to train without it.",
-                                     "info")
+        """The state's scan may have been replaced while another page was shown: read again with corrected or new
+        labels (Results' and Try it's "Train again"), or with a class of images of no class added on Results. Its
+        counts are shown at once, its previews and dataset check once made; the trained model is kept."""
+        scan, shown = self.state.scan, self._shown_scan
+        if scan is None or scan is shown or self.task.is_running():
+            return
+        if shown is not None and scan.label_sheet != shown.label_sheet:
+            self._mistakes = ""  # found among the labels as they were
+        self._show_scan(scan, self._thumbs, None)
+        if not self.refresh_task.is_running():
+            self.refresh_task.start(lambda ctx: (scan, class_examples(scan, 3, THUMB, ctx.cancel), scan.health()))
+
+    def _refreshed(self, result) -> None:
+        if result[0] is self.state.scan:
+            self._show_scan(*result)
+        else:
+            self._refresh_again = True  # replaced again meanwhile: once this task has ended (_refresh_ended)
+
+    def _refresh_ended(self) -> None:
+        again, self._refresh_again = self._refresh_again, False
+        if again and self.isVisible():
+            self.on_enter()
+
+    def shutdown(self) -> None:
+        self.refresh_task.cancel()
+        self.refresh_task.wait(15000)
+        super().shutdown()
 
     def _on_scanned(self, result) -> None:
         if result[0] == "copied":
             self._copied(result[1])
             return
         scan, thumbs, health = result
-        self.state.scan = scan
-        self.rescan_button.show()
+        self.state.scan = scan  # a new dataset: what was advised and trained was for another
         self.state.suggestion = None
         self.state.result = None
+        self._show_scan(scan, thumbs, health)
+
+    def _show_scan(self, scan, thumbs: dict, health: dict | None) -> None:
+        """``scan``'s classes with their counts and previews, its skipped files and dataset check (``health`` None:
+        being made, kept as shown until then), and why it cannot be used, if it cannot."""
+        self._shown_scan, self._thumbs = (scan if health is not None else None), thumbs
+        self.rescan_button.show()
         counts = scan.class_counts()
+        outside = outside_classes(scan)
         self.table.setRowCount(len(scan.classes))
         self.table.setIconSize(QSize(THUMB, THUMB))
         for row, name in enumerate(scan.classes):
@@ -241,15 +262,12 @@ class DataPage(LabelSheetActions, WizardPage):
             count = QTableWidgetItem(f"{counts.get(name, 0)}")
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, 1, count)
-            strip = QWidget()
-            lay = QHBoxLayout(strip)
-            lay.setContentsMargins(4, 2, 4, 2)
-            for array in thumbs.get(name, []):
-                label = QLabel()
-                label.setPixmap(pixmap_from_array(array))
-                lay.addWidget(label)
-            lay.addStretch(1)
-            self.table.setCellWidget(row, 2, strip)
+            self.table.removeCellWidget(row, 2)
+            if name in outside:
+                self.table.setItem(row, 2, QTableWidgetItem("added on the Results page: read from its own folder"))
+            else:
+                self.table.takeItem(row, 2)
+                self.table.setCellWidget(row, 2, _strip(thumbs.get(name, [])))
             self.table.setRowHeight(row, THUMB + 8)
         total = sum(counts.values())
         layout = ("already split into " + ", ".join(f"{k}/" for k in scan.split_folders.values())
@@ -257,18 +275,19 @@ class DataPage(LabelSheetActions, WizardPage):
         sheet = scan.label_sheet
         added = sheet.get("added", 0) if sheet else 0
         corrected = (f" {sheet['changed']} image{'s' * (sheet['changed'] != 1)} relabelled or left out by your label "
-                     f"sheet, kept apart from the folder ({html.escape(sheet['path'])})" +
+                     f"sheet, kept apart from the folder ({html.escape(breakable(sheet['path']))})" +
                      (f", and {added} new image{'s' * (added != 1)} labelled from outside it" if added else "") + "."
                      if sheet else "")
         self.show_sheet_buttons(sheet)
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
                              f"{len(scan.skipped)} files skipped.{corrected}")
-        self.skipped_list.clear()
-        for skipped in scan.skipped:
-            self.skipped_list.addItem(f"{relative(skipped.path, scan.root)} — {skipped.reason}")
-            self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(str(skipped.path))
-        self.skipped_box.setVisible(bool(scan.skipped))
-        self._show_health(health)
+        self.skipped_box.show_files(scan.skipped, scan.root)
+        if health is not None:
+            self._show_health(health)
+        else:
+            self.health_label.setText("Checking the dataset again…")
+            self.duplicates_button.hide()
+            self.health_box.show()
         presplit = scan.layout == "pre-split"
         self.val_spin.setEnabled(not presplit)
         self.split_note.setText("Your train/val folders are used as they are." if presplit else
@@ -278,6 +297,10 @@ class DataPage(LabelSheetActions, WizardPage):
             undo = ("<br>Your label sheet changed this folder: “Undo all corrections…” under the dataset check brings "
                     "every image back." if sheet and sheet.get("changed") else "")
             self.banner.show_message("This folder cannot be used yet:<br>• " + "<br>• ".join(problems) + undo, "error")
+        elif outside:
+            self.banner.show_message(f"Also used: {', '.join(f'“{c}”' for c in outside)}, added on the Results page "
+                                     "from a folder outside this one. Choose the folder again to train without it.",
+                                     "info")
         self.completeChanged.emit()
 
     def show_duplicates(self):
@@ -324,3 +347,26 @@ class DataPage(LabelSheetActions, WizardPage):
     def _split_changed(self) -> None:
         self.state.settings = replace(self.state.settings, val_fraction=self.val_spin.value() / 100,
                                       seed=self.seed_spin.value())
+
+
+def outside_classes(scan) -> list[str]:
+    """The classes whose images all lie outside the dataset folder (a class of images of no class, from Results)."""
+    present, inside = set(), set()
+    for item in scan.all_items():
+        present.add(item.label)
+        if item.path.is_relative_to(scan.root):
+            inside.add(item.label)
+    return [scan.classes[label] for label in sorted(present - inside)]
+
+
+def _strip(arrays) -> QWidget:
+    """A row of example thumbnails."""
+    strip = QWidget()
+    lay = QHBoxLayout(strip)
+    lay.setContentsMargins(4, 2, 4, 2)
+    for array in arrays:
+        label = QLabel()
+        label.setPixmap(pixmap_from_array(array))
+        lay.addWidget(label)
+    lay.addStretch(1)
+    return strip
