@@ -216,3 +216,25 @@ def test_undo_all_corrections_gives_a_locked_out_folder_back(qtbot, tmp_path):
     assert page.is_complete() and page.state.scan.label_sheet is None and "kept as" in page.banner.text()
     assert not page.reset_button.isVisible()
     assert list((tmp_path / "appdata" / "labels").glob("*.set-aside-*.csv"))  # kept, not deleted
+
+
+def test_check_again_reads_the_corrections_and_leaves_decided_images_out(qtbot, tmp_path):
+    folder, moved = misfiled_folder(tmp_path)
+    before = tree_fingerprint(folder)
+    page = scanned_page(qtbot, folder)
+    dialog = page.find_label_mistakes()
+    qtbot.waitUntil(lambda: not dialog.task.is_running() and dialog.list.count() > 0, timeout=120000)
+    assert not dialog.again_button.isEnabled()  # nothing corrected yet: a second check would say the same
+    first = dialog.issues[0]
+    qtbot.keyClick(dialog.list, Qt.Key.Key_R)
+    assert dialog.again_button.isEnabled()
+    with qtbot.waitSignal(dialog.task.stopped, timeout=120000):
+        dialog.again_button.click()
+    assert dialog.scan.classes[next(i.label for i in dialog.scan.all_items() if str(i.path) == first.path)] == \
+        first.suggested  # checked on the corrected labels
+    assert first.path not in {i.path for i in dialog.issues} and dialog.decided == {}
+    assert dialog.decided_total == 1 and "Checked again with your corrections" in dialog.status.text()
+    assert "1 decided" in dialog.status.text()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        dialog.reject()
+    assert tree_fingerprint(folder) == before
