@@ -56,7 +56,7 @@ class LabelSheetActions:
         if dialog.found is not None:
             found, images = dialog.found
             self._mistakes = (f"{found} of {images} images, by a classifier on {dialog.model_name}'s features; "
-                              f"{len(dialog.decided)} decided here.")
+                              f"{dialog.decided_total} decided here.")
         if dialog.changes and self.state.scan is not None:
             self.banner.show_message(f"{dialog.changes} label{'s' * (dialog.changes != 1)} changed or left out in "
                                      "your label sheet: the folder is read again, so training uses them.", "info")
