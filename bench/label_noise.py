@@ -16,11 +16,15 @@ flags worst first, then the unflagged images least sure of their label first). P
 * **accepting**: what accepting every suggestion in the top 10% does, as the app suggests it
   (core.methods.label_issues.action_for): the share of the flagged ones relabelled (and of those, the share
   given their true class) and the share excluded;
+* **checking again**: the mistakes window's "Check again with your corrections": the labels checked once more
+  with the accepted ones in, and every new flag (images decided before are not shown again) accepted likewise;
+  **wrong labels left**: flipped labels still wrong after that;
 * **held-out accuracy** of the converged classifier on the final features trained on the noisy labels, on the
-  labels after accepting, and on the clean labels; **lost**: the held-out images the noise cost (mean);
-  **recovered**: the share of the accuracy lost to the noise that accepting won back (shown where the noise
-  cost at least one held-out image: below a few images, one image decides it); **only relabel / only
-  exclude**: the accuracy had accepting relabelled, or excluded, every flagged image instead.
+  labels after accepting, after checking again, and on the clean labels; **lost**: the held-out images the
+  noise cost (mean); **recovered**: the share of the accuracy lost to the noise that accepting won back, once
+  and after checking again (shown where the noise cost at least one held-out image: below a few images, one
+  image decides it); **only relabel / only exclude**: the accuracy had accepting relabelled, or excluded,
+  every flagged image instead (one check).
 
 **Which images to label first** (core.methods.next_labels): from 2 labelled training images per class, labels are
 added ten at a time, chosen by TransferLab (the classifier's least sure images, kept unlike each other) or at
@@ -102,7 +106,24 @@ def one_seed(x, y, test_x, test_y, classes: int, seed: int, earlier=None, clean:
     for policy in POLICIES:
         labels, keep = accepted(noisy, suggestions, policy)
         result[policy] = accuracy(x, labels, test_x, test_y, classes, keep)
+    labels, keep = checked_again(x, earlier, *accepted(noisy, suggestions, "app"), set(suggestions), classes, seed)
+    result["again"] = accuracy(x, labels, test_x, test_y, classes, keep)
+    result["wrong_left"] = float(np.sum(labels[keep] != y[keep]))
     return result
+
+
+def checked_again(x, earlier, labels, keep, decided: set, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The window's "Check again with your corrections": the labels checked once more with the accepted ones in
+    (excluded images left out), and every new flag accepted as the app suggests it; images decided before are
+    not shown again."""
+    from core.methods.label_issues import action_for, probabilities_by_evidence
+    rows = np.flatnonzero(keep)
+    p, _ = probabilities_by_evidence(x[rows], None if earlier is None else earlier[rows], labels[rows], classes,
+                                     seed=seed)
+    _, suggested = ranking(labels[rows], p)
+    more = {int(rows[i]): (s, action_for(float(p[i, s]))) for i, s in suggested.items() if int(rows[i]) not in decided}
+    labels, kept = accepted(labels, more, "app")
+    return labels, keep & kept
 
 
 def active(x, y, test_x, test_y, classes: int, seed: int, chosen_by_model: bool, added=ADDED) -> list[float]:
@@ -174,16 +195,18 @@ def main() -> int:
         sets = {name: sets[name] for name in re.split(r",(?! )", args.sets)}  # "photo crops, many" is one name
     seeds = args.seeds or (1 if args.quick else SEEDS)
     print("| set | train / held-out | features | precision top 10% | recall top 10% | suggestion right | "
-          "accepting: relabel / exclude | accuracy noisy | after accepting | clean | lost (held-out images) | "
-          "recovered | only relabel / only exclude |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "accepting: relabel / exclude | accuracy noisy | after accepting | after checking again | clean | "
+          "lost (held-out images) | recovered: once / checked again | wrong labels left | only relabel / only "
+          "exclude |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     recalls, precisions, recovered, found = [], [], [], {}
     for name, (train_dir, test_dir) in sets.items():
         found[name] = f = features(levels, name, train_dir, test_dir, args.cache)
         mean, _ = mistakes(name, f, seeds)
         held = len(f["test_y"])
         lost = mean["clean"] - mean["noisy"]
-        won = (mean["app"] - mean["noisy"]) / lost if lost * held >= 1 - 1e-9 else None
+        shown = lost * held >= 1 - 1e-9
+        once, won = ((mean[k] - mean["noisy"]) / lost if shown else None for k in ("app", "again"))
         recalls.append(mean["recall"])
         precisions.append(mean["precision"])
         if won is not None:
@@ -191,18 +214,25 @@ def main() -> int:
         print(f"| {name} | {len(f['y'])} / {held} | {'both' if mean['both'] >= 0.5 else 'final'} "
               f"({mean['both']:.0%} both) | {mean['precision']:.2f} | {mean['recall']:.2f} | "
               f"{mean['suggested_right']:.0%} | {mean['relabel_share']:.0%} ({mean['relabel_right']:.0%} right) / "
-              f"{mean['exclude_share']:.0%} | {mean['noisy']:.1%} | {mean['app']:.1%} | {mean['clean']:.1%} | "
-              f"{lost * held:.1f} of {held} | {'-' if won is None else f'{won:.0%}'} | "
-              f"{mean['relabel']:.1%} / {mean['exclude']:.1%} |", flush=True)
+              f"{mean['exclude_share']:.0%} | {mean['noisy']:.1%} | {mean['app']:.1%} | {mean['again']:.1%} | "
+              f"{mean['clean']:.1%} | {lost * held:.1f} of {held} | {_share(once)} / {_share(won)} | "
+              f"{mean['wrong_left']:.1f} of {round(NOISE * len(f['y']))} | {mean['relabel']:.1%} / "
+              f"{mean['exclude']:.1%} |", flush=True)
     print(f"(means over {seeds} seed(s); {NOISE:.0%} of the training labels flipped to another class at random; "
           "features: the level the out-of-fold classifier used, chosen per seed by cross-validated accuracy; "
           f"accepting: the flagged images in the top 10% relabelled (suggested class's probability at least "
-          f"{RELABEL_FROM:.0%}) or excluded; recovered: shown where the noise cost at least one held-out image)")
+          f"{RELABEL_FROM:.0%}) or excluded; checking again: the window's 'Check again with your corrections', "
+          "every new flag accepted; recovered: shown where the noise cost at least one held-out image, and the "
+          "last line's figure is after checking again; wrong labels left: of those flipped, after checking again)")
     gains = [] if args.skip_active else active_table(found, args.quick)
     print(f"recall_min={min(recalls):.2f} precision_min={min(precisions):.2f} "
           f"recovered_min={min(recovered) if recovered else float('nan'):.2f} "
           f"active_minus_random_at_50_min={min(gains) if gains else float('nan'):+.1f} points")
     return 0
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def active_table(found: dict, quick: bool) -> list[float]:
