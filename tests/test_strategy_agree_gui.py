@@ -77,6 +77,12 @@ def test_the_chart_highlights_no_cut_for_a_strategy_that_does_not_cut(qtbot, pag
     page = measured(qtbot, pages, state)
     assert state.settings.strategy == "truncated" and "probe" in state.suggestion.extra
     assert _highlighted(page) == [state.settings.cut_index] and "cut at layer" in page.probe_notes.text()
+    # the picture's height (the similarity margin) is traced to the two numbers the sentence gives
+    m = state.suggestion.measurements
+    sentence = next(line for line in state.suggestion.rationale if line.startswith("Your images look"))
+    for number in (f"{100 * m.imagenet_confidence:.0f}%", f"{m.imagenet_shift:.2f}"):
+        assert number in sentence and number in page.quadrant.toolTip()
+    assert f"margin {m.similarity:+.2f}, the smaller of" in page.quadrant.toolTip()
     page.radios["feature-extraction"].click()
     assert _highlighted(page) == [] and "Not cut" in page.probe_notes.text()
     assert "cut at layer" not in page.probe_notes.text()

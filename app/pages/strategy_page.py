@@ -330,7 +330,7 @@ class StrategyPage(WizardPage):
         m = s.measurements
         self.status_label.hide()
         chosen = self.state.settings.strategy if self.state.settings.strategy in STRATEGY_TITLES else s.strategy
-        self.quadrant.set_point(m.median_per_class, m.similarity, chosen)
+        self.quadrant.set_point(m.median_per_class, m.similarity, chosen, m.imagenet_confidence, m.imagenet_shift)
         items = "".join(f"<li style='margin-bottom:4px'>{html.escape(sentence)}</li>" for sentence in s.rationale)
         self.rationale_label.setText(f"<ul style='margin-left:0px; -qt-list-indent:1'>{items}</ul>")
         for name, radio in self.radios.items():

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.methods.quadrants import SMALL_MAX_PER_CLASS, is_small
+from core.methods.quadrants import SMALL_MAX_PER_CLASS, is_small, margin_words
 
 X_MIN, X_MAX = 5.0, 5000.0  # images per class, log scale
 Y_MIN, Y_MAX = -0.25, 0.25  # similarity margin (core.methods.quadrants.similarity_margin); 0 splits
@@ -60,13 +60,18 @@ class QuadrantWidget(QWidget):
         self.setAccessibleName("Strategy quadrants")
 
     # API ----------------------------------------------------------------------------------------
-    def set_point(self, median_per_class: float, similarity_value: float, strategy: str | None) -> None:
+    def set_point(self, median_per_class: float, similarity_value: float, strategy: str | None,
+                  confidence: float | None = None, shift: float | None = None) -> None:
+        """``confidence`` and ``shift`` (the advisor's two measurements): the tooltip shows how the height comes
+        from them, the numbers the Strategy step's sentence gives."""
         self.point = (float(median_per_class), float(similarity_value))
         self.strategy = strategy
         size = "small" if is_small([self.point[0]]) else "large"
         similar = "similar to" if self.point[1] >= 0 else "different from"
+        margin = (margin_words(confidence, shift) if confidence is not None else
+                  f"margin {self.point[1]:+.2f}: above 0 is similar")
         self._tip = (f"Your data: median {self.point[0]:.0f} training images per class ({size}); "
-                     f"{similar} ImageNet's photos (margin {self.point[1]:+.2f}: above 0 is similar).")
+                     f"{similar} ImageNet's photos ({margin}).")
         self.set_auto(self.auto)
 
     def set_auto(self, on: bool) -> None:

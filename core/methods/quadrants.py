@@ -35,3 +35,17 @@ def similarity_margin(confidence: float, shift: float | None) -> float:
     """How far inside the "similar" region the two signals lie: >= 0 similar, < 0 different."""
     margin = confidence - MIN_IMAGENET_CONFIDENCE
     return margin if shift is None else min(margin, MAX_IMAGENET_SHIFT - shift)
+
+
+def margin_words(confidence: float, shift: float | None) -> str:
+    """How the similarity margin (the quadrant picture's height) comes from the two numbers the Strategy step's
+    sentence gives, so the picture's number and the sentence's two can be checked against each other."""
+    least = f"{100 * MIN_IMAGENET_CONFIDENCE:.0f}%"
+    parts = [f"the ImageNet classifier's {100 * confidence:.0f}% sureness minus the {least} photos reach = "
+             f"{confidence - MIN_IMAGENET_CONFIDENCE:+.2f}"]
+    if shift is not None:
+        parts.append(f"the photos' limit {MAX_IMAGENET_SHIFT:.2f} minus your images' signal distance {shift:.2f} = "
+                     f"{MAX_IMAGENET_SHIFT - shift:+.2f}")
+    margin = similarity_margin(confidence, shift)
+    return (f"margin {margin:+.2f}" + (f", the smaller of {parts[0]} and {parts[1]}" if len(parts) > 1 else
+                                       f": {parts[0]}") + "; above 0 is similar")
