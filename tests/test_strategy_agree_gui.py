@@ -112,3 +112,20 @@ def test_measuring_says_estimating_until_it_has_a_time_left_and_predicts_it_the_
 
     from app import app_settings
     assert json.loads(app_settings.get_str(page._pace_key(), "{}")).get("", 0) > 0  # kept for the next session
+
+
+def test_the_quadrant_highlights_what_its_tooltip_says(qtbot, pages, tmp_path):
+    """With Auto on, the tooltip says the highlight is the suggestion; a strategy ticked by hand before Auto was
+    switched on stayed highlighted."""
+    state = make_state(tmp_path)
+    state.auto_budget = None
+    page = measured(qtbot, pages, state)
+    s = state.suggestion
+    other = next(name for name in page.radios if name != s.strategy)
+    page.radios[other].click()
+    assert page.quadrant.strategy == other
+    page.auto_box.setChecked(True)
+    assert state.auto_budget is not None and "the suggested strategy" in page.quadrant.toolTip()
+    assert page.quadrant.strategy == s.strategy
+    page.auto_box.setChecked(False)
+    assert page.quadrant.strategy == page.selected_strategy()

@@ -393,7 +393,8 @@ class StrategyPage(WizardPage):
         auto = self.state.auto_budget is not None
         self.quadrant.set_auto(auto)  # highlighted: the suggestion; with Auto on, Auto's plan decides what trains
         s = self.state.suggestion
-        if s is not None:
+        if s is not None:  # as the tooltip says: with Auto on the suggestion, else the strategy ticked below
+            self.quadrant.set_chosen(s.strategy if auto else self.selected_strategy() or s.strategy)
             auto_words = " (with Auto on, the plan above decides what is trained)" if auto else ""
             self.suggested_label.setText(f"Suggested strategy{auto_words}:<br>"
                                          f"<b>{html.escape(STRATEGY_TITLES[s.strategy])}</b>")
