@@ -1,4 +1,5 @@
-"""Bar chart of a layer-wise linear probe ("Test every layer"): accuracy per level of the backbone, the chosen cut highlighted."""
+"""Bar chart of a layer-wise linear probe ("Test every layer"): accuracy per level of the backbone, the chosen cut
+highlighted (and named in the caption only where there is one)."""
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
@@ -44,8 +45,9 @@ class ProbeChart(QWidget):
             "final features</p>" + explain("Layer (feature level)", "Test every layer (layer-wise probe)"))
         self.plot.getAxis("bottom").setTicks([ticks + [(len(levels), f"final ({len(levels) + 1})")]])
         self.caption.setToolTip(explain("Simple classifier (linear)", "Cross-validation", "Majority-class baseline"))
+        cut = "blue: where the network is cut; " if any(level["index"] == cut_index for level in levels) else ""
         self.caption.setText(f"Each bar: a simple classifier on one layer's features, tested by cross-validation on "
-                             f"{probe['images']} of your training images (blue: where the network is cut; orange: the "
+                             f"{probe['images']} of your training images ({cut}orange: the "
                              f"final features; dashed: always answering the most common class). Early layers hold "
                              f"generic features such as edges, colours and textures; later ones are more specific to "
                              f"ImageNet.")
