@@ -35,6 +35,10 @@ def test_probe_names_the_best_cut_and_how_to_use_it(capsys, data):
     assert len(probe["levels"]) >= 3 and probe["best_index"] is not None
     main(["probe", str(data), "--image-size", "64", "--max-images", "16", "--quiet"])
     assert f"--cut-index {probe['best_index']}" in capsys.readouterr().out
+    # the images a run with a larger validation share holds out are not probed on: fewer are left
+    wide = run_json(capsys, ["probe", str(data), "--image-size", "64", "--val-fraction", "0.5"])
+    narrow = run_json(capsys, ["probe", str(data), "--image-size", "64"])
+    assert wide["images"] < narrow["images"]
 
 
 def test_lr_find_suggests_a_learning_rate(capsys, data):

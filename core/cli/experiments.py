@@ -52,7 +52,7 @@ def cmd_rank(args) -> int:
     scan = scan_folder(args.data, args.quiet)
     with Bar(args.quiet, "Scoring") as bar:
         scores = rank_models(scan, args.models, max_images=args.max_images, image_size=args.image_size,
-                             progress=bar, seed=args.seed, device=args.device)
+                             progress=bar, seed=args.seed, device=args.device, val_fraction=args.val_fraction)
     lines = [f"{'#':>2} {'model':26} {'LogME':>7} {'probe':>6} {'img/s':>6}"]
     rank = 0
     for s in scores:
@@ -72,7 +72,7 @@ def cmd_probe(args) -> int:
     scan = scan_folder(args.data, args.quiet)
     with Bar(args.quiet, "Probing") as bar:
         probe = probe_layers(scan, args.model_name, max_images=args.max_images, image_size=args.image_size,
-                             progress=bar, seed=args.seed, device=args.device)
+                             progress=bar, seed=args.seed, device=args.device, val_fraction=args.val_fraction)
     lines = [f"{'level':>5} {'module':24} {'channels':>8} {'probe':>6} {'LogME':>7}"]
     for level in probe.levels:
         mark = "  <- best cut" if level["index"] == probe.best_index else ""
@@ -138,6 +138,8 @@ def register(command) -> None:
     c.add_argument("data")
     c.add_argument("--model", dest="model_name", default=DEFAULT_MODEL)
     c.add_argument("--max-images", type=int, default=200)
+    c.add_argument("--val-fraction", type=float, default=0.2,
+                   help="the validation share a run would hold out (those images are never probed on; 0.2)")
     c = _common(c, DEVICE_CHOICES)
     c.set_defaults(func=cmd_probe)
 
