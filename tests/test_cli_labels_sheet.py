@@ -89,3 +89,18 @@ def test_train_and_evaluate_use_the_given_sheet_and_the_run_records_it(tmp_path,
     assert main(["train", "--resume", str(tmp_path / "run"), "--labels", str(given), "--quiet"]) == 2
     assert "labels it started with" in capsys.readouterr().err
     assert tree_fingerprint(folder) == before
+
+
+def test_scan_counts_the_possible_label_mistakes_when_asked(tmp_path, capsys):
+    from tests.datagen import misfile_one_per_class
+    folder = make_class_folder(tmp_path / "shapes", ["circle", "square", "triangle"], per_class=14, size=64)
+    moved = misfile_one_per_class(folder, ["circle", "square", "triangle"])
+    before = tree_fingerprint(folder)
+    code, summary, _ = run_json(capsys, "scan", str(folder), "--check-labels", "--image-size", "64", "--quiet")
+    assert code == 0 and summary["label_issues"]["images"] == 42
+    assert 2 <= summary["label_issues"]["possible_mistakes"] <= 10, (summary["label_issues"], moved)
+    main(["scan", str(folder), "--check-labels", "--image-size", "64", "--quiet"])
+    assert "Possible label mistakes:" in capsys.readouterr().out
+    _, plain, _ = run_json(capsys, "scan", str(folder), "--quiet")
+    assert "label_issues" not in plain  # only when asked: it needs a pass of the network
+    assert tree_fingerprint(folder) == before

@@ -39,7 +39,16 @@ def _scan_text(scan) -> str:
 
 def cmd_scan(args) -> int:
     scan = scan_folder(args.data, args.quiet, args.labels)
-    emit(args, scan.summary(), _scan_text(scan))
+    summary, text = scan.summary(), _scan_text(scan)
+    if getattr(args, "check_labels", False) and not scan.problems():
+        from core.methods.label_issues import find_label_issues
+        from core.models.catalog import DEFAULT_MODEL
+        with Bar(args.quiet, "Checking labels") as bar:
+            found = find_label_issues(scan, DEFAULT_MODEL, args.image_size, progress=bar)
+        summary["label_issues"] = {"possible_mistakes": len(found.issues), "images": found.images}
+        text += (f"\nPossible label mistakes: {len(found.issues)} of {found.images} images look like another class "
+                 f"than their folder says (transferlab label-issues {args.data} lists them, worst first).")
+    emit(args, summary, text)
     return EXIT_BAD_INPUT if scan.problems() else 0
 
 

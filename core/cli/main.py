@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("scan", "check a dataset folder and report what can be used")
     c.add_argument("data")
     add_labels_flag(c)
+    c.add_argument("--check-labels", action="store_true",
+                   help=f"also count the possible label mistakes (as label-issues finds them, on {DEFAULT_MODEL})")
+    c.add_argument("--image-size", type=int, help="with --check-labels: the images' size in pixels (the model's own)")
     c.set_defaults(func=cmd_scan)
     for name, help, func in (("advise", "suggest a strategy for a dataset (four-quadrant rule)", cmd_advise),
                              ("train", "train a classifier and save it", cmd_train)):
