@@ -63,3 +63,39 @@ def test_images_of_no_class_added_as_a_class_from_results_and_trained_with(qtbot
     assert "Also used: “floor”" in data_page.banner.text()
     assert (tree_fingerprint(root), tree_fingerprint(noise)) == before
     window.close()
+
+
+def test_images_marked_none_of_these_are_what_i_dont_know_is_measured_on(qtbot, tmp_path):
+    """Label new images' "None of these" feeds the unknown-image option: Results offers to score those images."""
+    from core.data import label_sheet
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.confirm_quit_while_busy = lambda: True
+    root = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=8, size=48)
+    noise = tmp_path / "new"
+    noise.mkdir()
+    for i in range(5):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(noise / f"{i}.png")
+    label_sheet.add_labels(root, {noise / f"{i}.png": label_sheet.NONE_OF_THESE for i in range(5)})
+    before = tree_fingerprint(root)
+    with qtbot.waitSignal(window.pages[0].task.stopped, timeout=60000):
+        window.pages[0].scan_folder(str(root))
+    assert window.state.scan.class_counts() == {"a": 8, "b": 8}  # never trained on
+    window.state.auto_budget = None
+    window.state.settings = replace(window.state.settings, image_size=48, batch_size=4, epochs=1, augmentation="none")
+    train_page, results = window.pages[TRAIN], window.pages[RESULTS]
+    window.show_page(TRAIN)
+    with qtbot.waitSignal(train_page.task.stopped, timeout=120000):
+        train_page.start_training()
+    with qtbot.waitSignal(results.task.stopped, timeout=60000):
+        window.show_page(RESULTS)
+    panel = results.unknown_panel
+    results.left_tabs.setCurrentWidget(panel)
+    assert panel.marked_button.isVisibleTo(panel) and panel.marked_button.text() == "Your “none of these” images (5)"
+    with qtbot.waitSignal(panel.task.stopped, timeout=60000):
+        qtbot.mouseClick(panel.marked_button, Qt.MouseButton.LeftButton)
+    assert panel.other_words == "the 5 images you marked “none of these”" and "you marked" in panel.value.toolTip()
+    assert "of 5 of no class" in panel.value.text()
+    assert not panel.extra_button.isEnabled()  # a folder can be added as a class; these are rows of the sheet
+    assert tree_fingerprint(root) == before
+    window.close()

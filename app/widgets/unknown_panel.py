@@ -89,6 +89,11 @@ class UnknownPanel(QWidget):
                                      "another kind of scan): used only to show how many the threshold catches, "
                                      "never to train")
         self.other_button.clicked.connect(self._score_other)
+        self.marked_button = QPushButton()  # the images marked "None of these" in Label new images, where there are
+        self.marked_button.setToolTip("The images you marked “None of these” while labelling new images: how many "
+                                      "of them the threshold catches (they are never trained on)")
+        self.marked_button.clicked.connect(self._score_marked)
+        self.marked_button.hide()
         self.extra_button = QPushButton("Add as a class…")
         self.extra_button.setToolTip("Train again with these images as one more class (e.g. “none of these”), read "
                                      "where they are: neither folder is changed")
@@ -107,6 +112,7 @@ class UnknownPanel(QWidget):
         moving.addWidget(self.keep_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.other_button)
+        buttons.addWidget(self.marked_button)
         buttons.addWidget(self.extra_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -118,6 +124,7 @@ class UnknownPanel(QWidget):
         layout.addWidget(self.busy_row)
         layout.addLayout(buttons)
         self.bundle = self.curve = self.other_folder = None
+        self._marked: list = []
         self.known_words, self.other_words = "", ""
 
     def show_model(self, bundle, evaluation) -> bool:  # evaluation: core.evaluation.predict.Evaluation or None
@@ -144,16 +151,37 @@ class UnknownPanel(QWidget):
         for widget in (self.plot, self.slider, self.value, self.keep_button, self.reset_button):
             widget.show()
         self.title.hide()
+        self._offer_marked()
         self._draw(bundle.meta["unknown"]["threshold"])
         return True
 
-    def set_other(self, scores: list[float], folder: str) -> None:
-        """Images of none of the classes, scored: their caught share joins the curve."""
+    def _offer_marked(self) -> None:
+        from core.data.label_sheet import none_of_these
+        scan = self._scan()
+        self._marked = none_of_these(scan.root) if scan is not None else []
+        self.marked_button.setText(f"Your “none of these” images ({len(self._marked)})")
+        self.marked_button.setVisible(bool(self._marked))
+
+    def _score_marked(self) -> None:
+        if self.bundle is None or self.task.is_running() or not self._marked:
+            return
+        bundle, marked = self.bundle, list(self._marked)
+
+        def work(ctx):
+            from core.evaluation.predict import score_folder
+            return "scored", score_folder(bundle, marked, progress=ctx.progress, cancel=ctx.cancel), None
+
+        self._start(work)
+
+    def set_other(self, scores: list[float], folder: str | None) -> None:
+        """Images of none of the classes, scored: their caught share joins the curve (``folder`` None: the images
+        marked "None of these", which cannot be added as a class from here)."""
         if self.curve is None:
             return
-        self._other, self.other_words = scores, f"the {len(scores)} images in {folder}"
+        self._other, self.other_words = scores, (f"the {len(scores)} images in {folder}" if folder else
+                                                 f"the {len(scores)} images you marked “none of these”")
         self.other_folder = folder
-        self.extra_button.setEnabled(True)
+        self.extra_button.setEnabled(folder is not None)
         self._draw(self.threshold())
 
     def threshold(self) -> float:
@@ -258,7 +286,7 @@ class UnknownPanel(QWidget):
         self._start(work)
 
     def _start(self, work) -> None:
-        for button in (self.other_button, self.extra_button):
+        for button in (self.other_button, self.extra_button, self.marked_button):
             button.setEnabled(False)
         self.busy_row.begin()
         self.task.start(work)
@@ -276,6 +304,7 @@ class UnknownPanel(QWidget):
     def _on_stopped(self) -> None:
         self.busy_row.hide()
         self.other_button.setEnabled(True)
+        self.marked_button.setEnabled(True)
         self.extra_button.setEnabled(self.other_folder is not None)
 
     def shutdown(self) -> None:

@@ -88,6 +88,14 @@ def sheet_key(image: str | os.PathLike, root: str | os.PathLike) -> str:
         return Path(os.path.abspath(image)).as_posix()
 
 
+def none_of_these(root: str | os.PathLike) -> list[Path]:
+    """The images the root's sheet marks as of none of the classes (Label new images' "None of these") that are
+    still there: what the model's "I don't know" should catch (app.widgets.unknown_panel scores them)."""
+    rows = read_sheet(root)
+    paths = [Path(os.path.normpath(Path(root) / key)) for key, label in sorted(rows.items()) if label == NONE_OF_THESE]
+    return [p for p in paths if p.is_file()]
+
+
 def add_labels(root: str | os.PathLike, labels: dict[str, str], source: str = "new labels") -> Path:
     """Append labels of new images ({path: class, NONE_OF_THESE or UNLABELLED}), which may lie outside ``root``:
     those are kept by their path relative to it (``../new/x.png``) and added to the training images by a scan."""

@@ -170,11 +170,13 @@ def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, dev
 
 def score_folder(bundle: Bundle, folder, device: str = "auto", batch_size: int = 32, progress: Progress | None = None,
                  cancel: CancelToken | None = None) -> list[float]:
-    """The unknown scores of every readable image in ``folder`` (images of none of the model's classes)."""
-    scores = [r["unknown_score"] for r in predict(bundle, [Path(folder)], device, batch_size, progress, cancel)
+    """The unknown scores of every readable image in ``folder`` (images of none of the model's classes), or in a
+    list of image files."""
+    where = [Path(p) for p in folder] if isinstance(folder, (list, tuple)) else [Path(folder)]
+    scores = [r["unknown_score"] for r in predict(bundle, where, device, batch_size, progress, cancel)
               if "unknown_score" in r]
     if not scores:
-        raise DatasetError(f"No readable images in {folder}")
+        raise DatasetError(f"No readable images in {folder if len(where) == 1 else 'the images given'}")
     return scores
 
 
