@@ -19,29 +19,42 @@ def _private_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
 
 
-def test_images_of_no_class_added_as_a_class_from_results_and_trained_with(qtbot, tmp_path):
+def _noise(folder, n: int):
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _trained(qtbot, root, epochs: int):
+    """The window after the Data step read ``root`` and a plain run trained on it, on the Results page's
+    "I don't know" tab."""
     window = MainWindow()
     qtbot.addWidget(window)
     window.confirm_quit_while_busy = lambda: True
-    root = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=8, size=48)
-    noise = tmp_path / "floor photos"
-    noise.mkdir()
-    for i in range(6):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(noise / f"{i}.png")
-    before = tree_fingerprint(root), tree_fingerprint(noise)
     with qtbot.waitSignal(window.pages[0].task.stopped, timeout=60000):
         window.pages[0].scan_folder(str(root))  # as the Data step does
     window.state.auto_budget = None
-    window.state.settings = replace(window.state.settings, image_size=48, batch_size=4, epochs=2, augmentation="none")
+    window.state.settings = replace(window.state.settings, image_size=48, batch_size=4, epochs=epochs,
+                                    augmentation="none")
     train_page, results = window.pages[TRAIN], window.pages[RESULTS]
     window.show_page(TRAIN)
     with qtbot.waitSignal(train_page.task.stopped, timeout=120000):
         train_page.start_training()
-    first_run = window.state.run_dir
     with qtbot.waitSignal(results.task.stopped, timeout=60000):
         window.show_page(RESULTS)
+    results.left_tabs.setCurrentWidget(results.unknown_panel)
+    return window
+
+
+def test_images_of_no_class_added_as_a_class_from_results_and_trained_with(qtbot, tmp_path):
+    root = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=8, size=48)
+    noise = _noise(tmp_path / "floor photos", 6)
+    before = tree_fingerprint(root), tree_fingerprint(noise)
+    window = _trained(qtbot, root, epochs=2)
+    train_page, results = window.pages[TRAIN], window.pages[RESULTS]
+    first_run = window.state.run_dir
     panel = results.unknown_panel
-    results.left_tabs.setCurrentWidget(panel)
     panel.choose_other_folder = lambda: str(noise)
     with qtbot.waitSignal(panel.task.stopped, timeout=60000):
         qtbot.mouseClick(panel.other_button, Qt.MouseButton.LeftButton)
@@ -68,29 +81,13 @@ def test_images_of_no_class_added_as_a_class_from_results_and_trained_with(qtbot
 def test_images_marked_none_of_these_are_what_i_dont_know_is_measured_on(qtbot, tmp_path):
     """Label new images' "None of these" feeds the unknown-image option: Results offers to score those images."""
     from core.data import label_sheet
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.confirm_quit_while_busy = lambda: True
     root = make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=8, size=48)
-    noise = tmp_path / "new"
-    noise.mkdir()
-    for i in range(5):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(noise / f"{i}.png")
+    noise = _noise(tmp_path / "new", 5)
     label_sheet.add_labels(root, {noise / f"{i}.png": label_sheet.NONE_OF_THESE for i in range(5)})
     before = tree_fingerprint(root)
-    with qtbot.waitSignal(window.pages[0].task.stopped, timeout=60000):
-        window.pages[0].scan_folder(str(root))
+    window = _trained(qtbot, root, epochs=1)
     assert window.state.scan.class_counts() == {"a": 8, "b": 8}  # never trained on
-    window.state.auto_budget = None
-    window.state.settings = replace(window.state.settings, image_size=48, batch_size=4, epochs=1, augmentation="none")
-    train_page, results = window.pages[TRAIN], window.pages[RESULTS]
-    window.show_page(TRAIN)
-    with qtbot.waitSignal(train_page.task.stopped, timeout=120000):
-        train_page.start_training()
-    with qtbot.waitSignal(results.task.stopped, timeout=60000):
-        window.show_page(RESULTS)
-    panel = results.unknown_panel
-    results.left_tabs.setCurrentWidget(panel)
+    panel = window.pages[RESULTS].unknown_panel
     assert panel.marked_button.isVisibleTo(panel) and panel.marked_button.text() == "Your “none of these” images (5)"
     with qtbot.waitSignal(panel.task.stopped, timeout=60000):
         qtbot.mouseClick(panel.marked_button, Qt.MouseButton.LeftButton)
