@@ -22,7 +22,8 @@ def _private_data_dir(tmp_path, monkeypatch):
 def _noise(folder, n: int):
     folder.mkdir()
     for i in range(n):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        pixels = np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
     return folder
 
 
