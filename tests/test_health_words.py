@@ -65,3 +65,23 @@ def test_in_a_split_folder_few_validation_images_are_named_from_the_folder(tmp_p
     text = "\n".join(health_lines(report))
     assert "Validation scores some classes on very few images ('a' on 2, 'b' on 2)" in text
     assert "Very few images" not in text  # the split is the folder's: no "default 20%" guess
+
+
+def test_a_class_of_one_image_is_not_said_to_be_scored_on_one(tmp_path):
+    """A walkthrough read "'sand' has 1. … this class is scored on a single image … and the model learns it": with
+    one image it can be neither; the scan's problem says what to do."""
+    root = make_class_folder(tmp_path / "d", ["cats", "dogs"], per_class=8, size=48)
+    make_class_folder(root, {"owls": 5}, per_class=1, size=48, seed=3)
+    scan = scan_dataset(root)
+    assert not any("Very few" in line for line in health_lines(scan.health()))
+    assert any("owls" in problem for problem in scan.problems())
+
+
+def test_images_labelled_from_outside_the_folder_are_said_not_to_be_described(tmp_path, monkeypatch):
+    from core.data import label_sheet
+    monkeypatch.setenv("TRANSFERLAB_DATA_DIR", str(tmp_path / "appdata"))
+    root = make_class_folder(tmp_path / "d", ["cats", "dogs"], per_class=6, size=48)
+    new = make_class_folder(tmp_path / "new", ["x"], per_class=2, size=48)
+    label_sheet.add_labels(root, {p: "cats" for p in sorted((new / "x").iterdir())})
+    line = next(line for line in health_lines(scan_dataset(root).health()) if line.startswith("Images:"))
+    assert "colour (RGB) 12" in line and "the 2 labelled from outside the folder are not counted here" in line

@@ -180,7 +180,8 @@ def class_weights(counts: list[int]) -> list[float]:
 
 def image_summary(scan: ScannedFolder) -> dict:
     """Sizes, colour modes, bit depths and formats of the usable images."""
-    infos = [scan.info[i.path] for i in scan.all_items() if i.path in scan.info]
+    items = scan.all_items()
+    infos = [scan.info[i.path] for i in items if i.path in scan.info]
     if not infos:
         return {}
     widths, heights = [i.width for i in infos], [i.height for i in infos]
@@ -194,6 +195,7 @@ def image_summary(scan: ScannedFolder) -> dict:
         "modes": dict(modes.most_common()),
         "bit_depths": {str(k): v for k, v in sorted(depths.items())},
         "formats": dict(formats.most_common()),
+        "not_described": len(items) - len(infos),  # images labelled from outside the folder: not probed by the scan
     }
 
 
@@ -303,7 +305,7 @@ def few_images_lines(report: dict) -> list[str]:
     lines = []
     few, few_val = report.get("few_images") or {}, report.get("few_validation_images")
     unscored = report.get("no_validation_images") or []
-    few = {c: n for c, n in few.items() if c not in unscored}
+    few = {c: n for c, n in few.items() if c not in unscored and n >= 2}  # 1 image: a problem the scan names
     by_size = lambda d: sorted(d.items(), key=lambda kv: (kv[1], kv[0]))  # noqa: E731
     if unscored:
         one = len(unscored) == 1
@@ -373,7 +375,9 @@ def health_lines(report: dict, skipped: list[dict] | None = None) -> list[str]:
         modes = ", ".join(f"{MODE_WORDS.get(m, m)} {n}" for m, n in s["modes"].items())
         depths = ", ".join(f"{d}-bit {n}" for d, n in s["bit_depths"].items())
         formats = ", ".join(f"{f} {n}" for f, n in s["formats"].items())
-        lines.append(f"Images: {size}; colours: {modes}; bit depth: {depths}; formats: {formats}.")
+        outside = s.get("not_described", 0)  # (a walkthrough read "RGB 194" under "205 images")
+        lines.append(f"Images: {size}; colours: {modes}; bit depth: {depths}; formats: {formats}"
+                     + (f" (the {outside} labelled from outside the folder are not counted here)." if outside else "."))
     return lines
 
 
