@@ -12,7 +12,9 @@ def test_the_appearance_is_remembered_and_applied_at_the_next_start(qtbot):
     qtbot.addWidget(button)
     assert button.text() == "Appearance: System" and dark_wanted() is None
     button.choice_actions["dark"].trigger()
-    assert dark_wanted() is True and button.text() == "Appearance: Dark (at the next start)"
+    assert dark_wanted() is True and button.text() == "Appearance: Dark\nfrom the next start"
+    button.resize(190, button.sizeHint().height())  # as wide as the step list: nothing cut off
+    assert button.fontMetrics().horizontalAdvance("from the next start") < 170
     again = AppearanceButton()  # the next start
     qtbot.addWidget(again)
     assert again.text() == "Appearance: Dark" and again.choice_actions["dark"].isChecked()

@@ -46,4 +46,5 @@ class AppearanceButton(QToolButton):
 
     def _say(self, key: str) -> None:
         words = "System" if key == "system" else CHOICES[key]
-        self.setText(f"Appearance: {words}" + ("" if key == self.applied else " (at the next start)"))
+        pending = key != self.applied  # two lines: one did not fit the step list's width (a walkthrough)
+        self.setText(f"Appearance: {words}" + ("\nfrom the next start" if pending else ""))
