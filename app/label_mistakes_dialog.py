@@ -17,6 +17,7 @@ from app.duplicates_dialog import DuplicatesDialog
 from app.tasks import Task
 from app.widgets.busy import BusyRow
 from app.widgets.images import fitted_pixmap, pixmap_from_array
+from core.base.progress import saying
 from core.data import label_sheet
 
 PICTURE = 300
@@ -125,7 +126,7 @@ class LabelMistakesDialog(QDialog):
         """Check every label (in the background); ``read_again``: the folder first, with the sheet as it is now."""
         from core.data.thumbnails import thumbnail
         scan, model_name, image_size = self.scan, self.model_name, self.image_size
-        self.busy.begin()
+        self.busy.begin("Reading your folder again" if read_again else "Computing the features of the images")
         self.status.setText("Checking every image's label…")
         self._update_buttons()
 
@@ -135,7 +136,8 @@ class LabelMistakesDialog(QDialog):
             nonlocal scan
             if read_again:
                 scan = scan_dataset(scan.root, progress=ctx.progress, cancel=ctx.cancel)
-            found = find_label_issues(scan, model_name, image_size, progress=ctx.progress, cancel=ctx.cancel)
+            found = find_label_issues(scan, model_name, image_size, cancel=ctx.cancel,
+                                      progress=saying(ctx.progress, "Computing the features of the images"))
             reviewed = {k for k, v in label_sheet.read_sheet(scan.root).items() if v != label_sheet.UNLABELLED}
             shown = [i for i in found.issues if self._relative(i.path) not in reviewed]
             thumbs = {}

@@ -16,6 +16,7 @@ from app.tasks import Task
 from app.widgets.busy import BusyRow
 from app.widgets.relabel_bar import read_again
 from app.widgets.images import fitted_pixmap
+from core.base.progress import saying
 from core.data import label_sheet
 
 PICTURE = 320
@@ -104,13 +105,14 @@ class LabelNewDialog(QDialog):
     # the session -----------------------------------------------------------------------------
     def start(self) -> None:
         run_dir, folder = self.run_dir, self.folder
-        self.busy.begin()
+        self.busy.begin("Loading the model")
         self.caption.setText("Looking at the images…")
 
         def work(ctx):
             from core.methods.labelling import LabellingSession
             from core.models.bundle import load_bundle
-            return "session", LabellingSession(load_bundle(run_dir), folder, ctx.progress, ctx.cancel)
+            return "session", LabellingSession(load_bundle(run_dir), folder,
+                                                        saying(ctx.progress, "Looking at the new images"), ctx.cancel)
         self.task.start(work)
 
     def _finished(self, result) -> None:
@@ -189,14 +191,14 @@ class LabelNewDialog(QDialog):
     def refresh(self) -> None:
         session = self.session
         self.current = None
-        self.busy.begin()
+        self.busy.begin("Refreshing the model with your labels")
         self.caption.setText("Refreshing the model with your labels…")
         self.task.start(lambda ctx: ("refreshed", session.refresh(ctx.cancel)))
 
     def train_again(self) -> None:
         if self.task.is_running():
             return
-        self.busy.begin()
+        self.busy.begin("Reading your folder again")
         self.task.start(read_again(self.root))
 
     # showing ---------------------------------------------------------------------------------
