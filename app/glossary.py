@@ -111,6 +111,30 @@ WORDS = {
                           "lets every patch look at every other (ViT).",
     "Validation images": "Images set aside from training and used to score the model and choose between candidates. "
                          "They are never learnt from.",
+    "Feature extraction": "Using the pretrained network as it is, frozen, and training only a new classifier on "
+                          "what it sees in your images (its features). Quick, and good when your images resemble "
+                          "everyday photos.",
+    "Overfitting": "When a model learns its training images by heart, including their accidents, and does worse "
+                   "on new ones: training accuracy climbs while validation accuracy stalls or drops.",
+    "Unfreezing (gradual)": "Letting more of the pretrained layers train, one more group each epoch, from the top "
+                            "down, instead of all at once.",
+    "fastai's fine_tune": "The two-stage recipe of the fastai library: a few epochs of the new classifier alone, "
+                          "then the pretrained layers with it at a lower learning rate (see Two-stage "
+                          "fine-tuning).",
+    "α (strength)": "How strongly a method pulls: for L2-SP, how hard the pretrained layers are held near where "
+                    "they started; larger holds them closer.",
+    "Learning-rate finder": "A quick test that trains for a few steps at ever larger learning rates and suggests "
+                            "one from where the loss falls fastest.",
+    "Held back (regularisation strength)": "How strongly the classifier is kept simple so that it does not learn "
+                                           "the training images by heart; chosen by cross-validation (the L2 "
+                                           "penalty).",
+    "ROC curve (AUC)": "For two classes: how many of one class are caught against how many of the other are "
+                       "wrongly caught, at every threshold (true and false positive rates); the area under it "
+                       "(AUC) is 1.0 for a perfect separation and 0.5 for chance.",
+    "Colour modes and bit depth": "How an image file stores its colours: colour (RGB), greyscale (L, one "
+                                  "brightness per pixel), with transparency, or printing colours (CMYK); and how "
+                                  "many bits each value has (8-bit: 256 levels). TransferLab converts them all to "
+                                  "colour.",
 }
 
 

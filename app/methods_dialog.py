@@ -21,10 +21,14 @@ from core.training.settings import DEFAULT_L2SP, fine_tunes, two_stage_possible
 L2SP_STEPS = (0.001, 0.003, 0.01, 0.03, 0.1)  # alpha: weak … strong
 
 
-def _explain(text: str) -> QLabel:
+def _explain(text: str, source: str = "") -> QLabel:
+    """A method's explanation in plain words; where it comes from (a paper, a library) on hover, not in the text
+    (a walkthrough listed "(Smith 2017)", "(fastai's fine_tune)" among the words to look up)."""
     label = QLabel(text)
     label.setWordWrap(True)
     label.setObjectName("hint")
+    if source:
+        label.setToolTip(f"From: {source}")
     return label
 
 
@@ -55,11 +59,11 @@ class MethodsDialog(QDialog):
         self.gradual = QCheckBox("Unfreeze gradually: one more layer group each epoch, from the top")
         self.gradual.setChecked(s.gradual_unfreeze)
         form = QFormLayout(self.two_stage)
+        needs = "" if two_stage_ok else (" <b>Needs pretrained weights, a fine-tune strategy with at least one layer "
+                                         "group trained and 2 or more epochs</b> (Strategy and Freeze-depth steps).")
         form.addRow(_explain("The new classifier starts from random numbers; its first large errors would push the "
-                             "pretrained layers around. Training it alone first protects them (fastai's "
-                             "fine_tune)." + ("" if two_stage_ok else " <b>Needs pretrained weights, a fine-tune "
-                                                     "strategy with at least one layer group trained and 2 or more "
-                                                     "epochs</b> (Strategy and Freeze-depth steps).")))
+                             "pretrained layers around. Training it alone first protects them." + needs,
+                             "fastai's fine_tune (Howard and Gugger, 2020)"))
         form.addRow(f"Epochs for the classifier alone (of {s.epochs}):", self.head_epochs)
         form.addRow(self.gradual)
 
@@ -84,8 +88,9 @@ class MethodsDialog(QDialog):
         row.addWidget(self.l2sp_value)
         col = QVBoxLayout(self.l2sp)
         col.addWidget(_explain("Fine-tuning may drift far from what ImageNet taught the network, which hurts with few "
-                               "images. L2-SP (Li et al. 2018) penalises the distance of the trained layers from "
-                               "their pretrained values, instead of pulling them towards zero. Stronger = closer."))
+                               "images. This keeps the trained layers near their pretrained values, instead of "
+                               "pulling them towards zero. Stronger = closer.",
+                               "L2-SP (Li, Grandvalet and Davoine, 2018)"))
         col.addLayout(row)
 
         self.lr_box = QGroupBox("Learning-rate finder")
@@ -109,9 +114,10 @@ class MethodsDialog(QDialog):
         buttons_row.addWidget(self.lr_use)
         buttons_row.addStretch(1)
         col = QVBoxLayout(self.lr_box)
-        col.addWidget(_explain("A short test (Smith 2017): about 80 training steps with a learning rate that grows "
+        col.addWidget(_explain("A short test: about 80 training steps with a learning rate that grows "
                                "from tiny to huge. The loss first falls, then explodes; a good learning rate is "
-                               "where it falls fastest. Nothing is saved."))
+                               "where it falls fastest. Nothing is saved.",
+                               "the learning-rate range test (Smith, 2017)"))
         col.addLayout(buttons_row)
         col.addWidget(self.lr_busy)
         col.addWidget(self.lr_plot)
@@ -136,9 +142,10 @@ class MethodsDialog(QDialog):
         form = QFormLayout(self.adapt)
         form.addRow(_explain("Your labelled images come from one setting (a scanner, a factory line, a camera), but "
                              "the model will be used in another. Add images from the new setting — no labels "
-                             "needed. Training then also learns features that cannot tell the two settings apart "
-                             "(Ganin et al. 2016), so what it learned carries over. The top layers are fine-tuned "
-                             "for this. With labelled images of the new setting, their accuracy is reported."))
+                             "needed. Training then also learns features that cannot tell the two settings apart, "
+                             "so what it learned carries over. The top layers are fine-tuned "
+                             "for this. With labelled images of the new setting, their accuracy is reported.",
+                             "domain-adversarial training, DANN (Ganin et al., 2016)"))
         form.addRow("Unlabeled images:", self._folder_row(self.target_edit))
         form.addRow("Labelled test images:", self._folder_row(self.test_edit))
         form.addRow("Strength:", self.domain_weight)
