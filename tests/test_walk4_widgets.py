@@ -48,3 +48,32 @@ def test_label_mistakes_progress_names_the_work_and_shows_a_percent(qtbot, tmp_p
     assert shown and dialog.found is not None, dialog.status.text()
     assert not [t for t in shown if BARE_COUNT.search(t)], shown
     assert any(t.startswith("Computing the features of the images: ") and t.endswith("%") for t in shown), shown
+
+
+def test_ranking_keeps_the_model_table_readable_and_says_each_sentence_once(qtbot, tmp_path):
+    from dataclasses import replace
+
+    from app.main_window import MainWindow
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1100, 780)
+    window.show()
+    window.state.scan = scan_dataset(make_class_folder(tmp_path / "shapes", ["circles", "squares"], per_class=8,
+                                                       size=48))
+    window.state.settings = replace(window.state.settings, image_size=48, batch_size=8)
+    window.show_page(1)
+    page = window.pages[1]
+    width = window.width()
+    with qtbot.waitSignal(page.rank_task.stopped, timeout=180000):
+        page.rank()
+    qtbot.wait(50)
+    table = page.table
+    about = table.columnCount() - 1
+    assert window.width() == width and not table.horizontalScrollBar().isVisible()
+    assert table.columnWidth(about) >= 180, [table.columnWidth(c) for c in range(table.columnCount())]
+    lines = table.fontMetrics().lineSpacing()
+    assert max(table.rowHeight(r) for r in range(table.rowCount())) <= 3 * lines + 12  # no letter-per-line rows
+    words = page.rank_label.text()
+    assert words.count("LogME") == 1 and words.count("simple classifier") == 1, words
+    assert "#1 " in "".join(table.item(r, table.columnCount() - 2).text() for r in range(table.rowCount()))
+    window.confirm_quit_while_busy = lambda: True

@@ -21,11 +21,14 @@ def _load_weights(name: str, weights_file: Path | None = None) -> None:
     from core.models.weights import create_backbone
     create_backbone(name, weights_file=weights_file)
 
-STATUS_TEXT = {"bundled": "✓ on this computer (bundled)", "cached": "✓ on this computer",
-               "download": "download needed (internet)"}
+# two short lines where one would be long: the columns size to their widest line, and About keeps its room
+STATUS_TEXT = {"bundled": "✓ on this computer\n(bundled)", "cached": "✓ on this computer",
+               "download": "download needed\n(internet)"}
 NOTE_WORDS = {"convnext_tiny": ("Convolutional network (CNN)",), "vit_small_patch16_224": ("Vision transformer",)}
 COLUMNS = ["Model", "Parameters", "Input", "ImageNet top-1", "CPU speed", "Weights", "Fit for your images", "About"]
 FIT = COLUMNS.index("Fit for your images")
+HEADERS = [{"ImageNet top-1": "ImageNet\ntop-1", "CPU speed": "CPU\nspeed", COLUMNS[FIT]: "Fit for\nyour images"}
+           .get(name, name) for name in COLUMNS]  # as shown: narrow headers over narrow numbers
 
 
 def _rank(scan, ctx):
@@ -48,7 +51,7 @@ class ModelPage(WizardPage):
         super().__init__(state, parent)
         self.table = QTableWidget(len(CATALOG), len(COLUMNS))
         self.table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels(HEADERS)
         for column, terms in ((1, ("Parameters",)), (3, ("ImageNet top-1",)), (FIT, ("Fit score (LogME)",))):
             self.table.horizontalHeaderItem(column).setToolTip(explain(*terms))
         self.table.verticalHeader().hide()
@@ -200,9 +203,8 @@ class ModelPage(WizardPage):
             return ""
         rank, score, _ = self.fit[name]
         if score["skipped_reason"]:
-            return "not scored (weights not here)" if "not on this computer" in score["skipped_reason"] else \
+            return "not scored\n(weights not here)" if "not on this computer" in score["skipped_reason"] else \
                 "not scored"
-        # two short lines, not one long one: the column sizes to its widest line, and About keeps its room
         probe = f"\nquick check {score['probe_accuracy']:.0%}" if score["probe_accuracy"] is not None else ""
         return f"#{rank} · fit {score['logme']:.2f}{probe}"
 
@@ -232,8 +234,7 @@ class ModelPage(WizardPage):
         self.rank_label.setText(
             (f"Best fit for your images: <b>{best['model_name']}</b> (selected), scored on {best['images']} of your "
              f"images without training.{lead} " if best else "No model could be scored. ") + sentences[0] +
-            " The fit score (LogME) says how well a simple classifier on the model's features can explain your "
-            "labels; the quick check is such a classifier's accuracy on a small sample, so it can differ from the "
+            " The quick check is the accuracy of such a classifier on a small sample, so it can differ from the "
             "Strategy page's measurement on another sample. Models whose weights are not on this computer were not "
             "scored.")
         self.rank_label.show()
