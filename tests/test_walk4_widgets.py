@@ -77,3 +77,28 @@ def test_ranking_keeps_the_model_table_readable_and_says_each_sentence_once(qtbo
     assert words.count("LogME") == 1 and words.count("simple classifier") == 1, words
     assert "#1 " in "".join(table.item(r, table.columnCount() - 2).text() for r in range(table.rowCount()))
     window.confirm_quit_while_busy = lambda: True
+
+
+def test_confusion_matrix_with_13_classes_numbers_its_columns_with_the_rows_as_legend(qtbot):
+    from app.widgets.confusion import ConfusionMatrixWidget
+    names = [f"soil_type_{name}" for name in "abcdefghijklm"]
+    matrix = ConfusionMatrixWidget()
+    qtbot.addWidget(matrix)
+    matrix.set_matrix([[4 if r == c else 1 for c in range(13)] for r in range(13)], names)
+    matrix.resize(510, 300)  # its room on Results in a 1100 x 780 window
+    matrix.show()
+    qtbot.wait(20)
+    header = matrix.horizontalHeader()
+    for i, name in enumerate(names):
+        text = matrix.horizontalHeaderItem(i).text()
+        assert text == str(i + 1) and header.fontMetrics().horizontalAdvance(text) < matrix.columnWidth(i)
+        assert matrix.verticalHeaderItem(i).text() == f"{i + 1}  {name}"
+        assert matrix.horizontalHeaderItem(i).toolTip() == f"Predicted as {name}"
+    assert not matrix.horizontalScrollBar().isVisible()
+    few = ConfusionMatrixWidget()  # names that fit keep them
+    qtbot.addWidget(few)
+    few.set_matrix([[3, 1, 0], [0, 4, 0], [1, 0, 5]], ["cats", "dogs", "birds"])
+    few.resize(510, 300)
+    few.show()
+    qtbot.wait(20)
+    assert few.horizontalHeaderItem(0).text() == "→ cats" and few.verticalHeaderItem(0).text() == "cats"

@@ -27,6 +27,7 @@ class ConfusionMatrixWidget(QTableWidget):
                         "Click a cell, or move to it with the arrow keys and press Enter, to see its images.")
         self.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move between cells
         self.setProperty("ownsEnter", True)  # Enter opens the cell here, it does not mean Next
+        self.classes: list[str] = []
 
     def event(self, event) -> bool:  # noqa: D102 - Qt API
         if event.type() == QEvent.Type.ShortcutOverride and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
@@ -41,12 +42,32 @@ class ConfusionMatrixWidget(QTableWidget):
             return
         super().keyPressEvent(event)
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._name_columns()
+
+    def _name_columns(self) -> None:
+        """Columns headed "→ name" where every name fits its column; otherwise numbered, each row headed
+        "number  name" so the rows are the columns' legend (the whole name is in each header's tooltip)."""
+        k = len(self.classes)
+        if not k or self.horizontalHeaderItem(k - 1) is None:
+            return
+        metrics = self.horizontalHeader().fontMetrics()
+        legend = max(metrics.horizontalAdvance(f"{k}  {c}") for c in self.classes) + 16
+        room = (self.width() - legend - 2 * self.frameWidth()) / k - 12  # as if numbered: one answer at any width
+        numbered = any(metrics.horizontalAdvance(f"→ {c}") > room for c in self.classes)
+        for i, name in enumerate(self.classes):
+            self.horizontalHeaderItem(i).setText(str(i + 1) if numbered else f"→ {name}")
+            self.verticalHeaderItem(i).setText(f"{i + 1}  {name}" if numbered else name)
+
     def set_matrix(self, matrix: list[list[int]], classes: list[str]) -> None:
         k = len(classes)
         self.setRowCount(k)
         self.setColumnCount(k)
+        self.classes = list(classes)
         self.setHorizontalHeaderLabels([f"→ {c}" for c in classes])
         self.setVerticalHeaderLabels(classes)
+        self._name_columns()
         for i, name in enumerate(classes):  # a long name shortened in its header is whole in its tooltip
             self.horizontalHeaderItem(i).setToolTip(f"Predicted as {name}")
             self.verticalHeaderItem(i).setToolTip(f"Really {name}")
