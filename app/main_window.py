@@ -1,6 +1,5 @@
 """The main window: a step list, the wizard pages, Back/Next. Pages do the work; this only navigates."""
 
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
@@ -26,7 +25,6 @@ from app.tasks import Task
 from app.warmup import import_heavy_modules
 from app.widgets.appearance_button import AppearanceButton
 from app.widgets.resume_bar import ResumeBar
-from core.training.settings import TrainSettings
 
 PAGE_CLASSES = (DataPage, ModelPage, StrategyPage, FreezePage, TrainPage, ResultsPage, TryPage)
 MODEL, TRAIN, RESULTS, TRY = 1, 4, 5, 6
@@ -286,8 +284,7 @@ class MainWindow(QMainWindow):
         from core.models.bundle import read_meta
         from core.training.result import TrainResult
         meta = read_meta(Path(run_dir))
-        self.state.settings = replace(TrainSettings.from_dict(meta["settings"]), device=self.state.settings.device)
-        self.state.auto_budget = (meta.get("auto") or {}).get("budget")  # a run trained by hand: Auto off, as it was
+        self.state.take_run_settings(meta["settings"], meta.get("auto"))  # a run trained by hand: Auto off
         self.state.result = TrainResult.of_saved_run(Path(run_dir))
         self.state.evaluation = None
         self.state.result_key = self.state.training_key()

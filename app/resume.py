@@ -1,15 +1,24 @@
 """Resuming an interrupted training run from the window: offer it, rescan its dataset, continue on
 the Train page where its last checkpoint left off (core.methods.resume.resume_run)."""
 
-from dataclasses import replace
+import json
+from pathlib import Path
 
 from PySide6.QtCore import QObject
 
 from app.widgets.resume_bar import ResumeBar
 from core.training import runs
-from core.training.settings import TrainSettings
 
 DATA, TRAIN = 0, 4
+
+
+def _auto_of(record: dict) -> dict | None:
+    """The run's Auto description, if a model of it was saved (a resumable run is one trained by hand: None)."""
+    try:
+        meta = json.loads((Path(record["run_dir"]) / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return record.get("auto")
+    return meta.get("auto") or record.get("auto")
 
 
 class ResumeController(QObject):
@@ -32,8 +41,7 @@ class ResumeController(QObject):
         if data_page.task.is_running() or self.window.pages[TRAIN].task.is_running():
             return
         self.pending = record
-        state = self.window.state
-        state.settings = replace(TrainSettings.from_dict(record["settings"]), device=state.settings.device)
+        self.window.state.take_run_settings(record["settings"], _auto_of(record))  # as Open a run… does
         self.window.show_page(DATA)
         self.bar.message("Reading the dataset of the interrupted run…")
         data_page.scan_folder(record["dataset_root"])

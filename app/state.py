@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,12 @@ class WizardState:
         settings = {k: v for k, v in self.settings.to_dict().items() if k != "device"}
         return (scan, repr(sorted(settings.items())), self.auto_budget, repr(self.adaptation))
 
+    def take_run_settings(self, settings: dict, auto: dict | None) -> None:
+        """Show a run's own settings (opened or resumed): its training settings (this computer's device kept) and
+        Auto as it was; a run trained by hand (``auto`` None) has Auto off."""
+        self.settings = replace(TrainSettings.from_dict(settings), device=self.settings.device)
+        self.auto_budget = (auto or {}).get("budget")
+
     def result_is_stale(self) -> bool:
         """True when the data or settings changed since ``result`` was trained (or opened)."""
         return self.result is not None and self.result_key is not None and self.result_key != self.training_key()
@@ -48,8 +54,18 @@ class WizardState:
     def relabelled(self, scan: DatasetScan) -> None:
         """``scan``, read again with corrected or new labels, replaces the current one; the model shown now is kept
         as the one before them (Results compares the next run with it)."""
-        self.before_relabel = {"run_dir": str(self.run_dir), "accuracy": getattr(self.evaluation, "accuracy", None)}
+        self.before_relabel = {"run_dir": str(self.run_dir), "accuracy": getattr(self.evaluation, "accuracy", None),
+                               "root": str(scan.root), "classes": list(scan.classes)}
         self.scan = scan
+
+    def forget_foreign_relabel(self) -> None:
+        """Forget "the model before the corrections" once another folder (or other classes) is trained: scoring it
+        on today's images would evaluate an earlier folder's model against this data (a walkthrough saw "Classes
+        not known to this model" on Results after a run on another folder)."""
+        before, scan = self.before_relabel, self.scan
+        if before and (scan is None or before.get("root") != str(scan.root) or
+                       before.get("classes") != list(scan.classes)):
+            self.before_relabel = None
 
     def advice_key(self) -> tuple:
         root = str(self.scan.root) if self.scan else None

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from app import app_settings
 from app.glossary import explain
 from app.pages.base import WizardPage
+from app.pages.results_jobs import BALANCED_TIP, COLUMN_TIPS, evaluate_job
 from app.tasks import Task
 from app.widgets.busy import BusyRow
 from app.widgets.confusion import ConfusionMatrixWidget
@@ -22,26 +23,6 @@ from core.evaluation.result_words import measured_on, stopped_words
 
 TOP_LOSSES = 30
 
-
-def _evaluate(run_dir: Path, scan, ctx, folder: str | None = None):
-    """Score the held-out images of ``scan``, or every image of a labelled test ``folder``."""
-    from core.evaluation.predict import evaluate
-    from core.models.bundle import load_bundle
-    if folder is not None:
-        from core.data.dataset import scan_dataset
-        scan = scan_dataset(folder, progress=ctx.progress, cancel=ctx.cancel)
-    bundle = load_bundle(run_dir)
-    report = evaluate(bundle, scan, device="auto", cancel=ctx.cancel, progress=ctx.progress)
-    return "evaluation", run_dir, report, bundle
-
-
-COLUMN_TIPS = ("The class the images really belong to",
-               "Precision: of the images the model called this class, the share that really are",
-               "Recall: of the images that really are this class, the share the model found",
-               "F1: one number for both (their harmonic mean); 1.00 is perfect",
-               "How many held-out images of this class were scored")
-BALANCED_TIP = ("The average of every class's recall: each class counts the same, however many images it has, "
-                "so a model that ignores a rare class cannot hide behind the common one")
 
 class ResultsPage(WizardPage):
     retrainRequested = Signal(str)  # the data changed (a class added): the window goes to Train and says this
@@ -159,15 +140,26 @@ class ResultsPage(WizardPage):
         if self.state.evaluation is not None and self._evaluated_run == run_dir:
             return
         if self._evaluated_run != run_dir:
-            self.banner.hide()  # "Report saved to …" and the like belonged to the run shown before
+            self._clear_shown()  # nothing of the run shown before (its path, its matrix) beside "Measuring…"
         self.state.evaluation, self._evaluated_run, scan = None, run_dir, self.state.scan
         self.accuracy_label.setText("Measuring the model on its validation images…")  # not "No results yet"
         self.calibration_label.clear()
-        self._run_job(lambda ctx: _evaluate(run_dir, scan, ctx))
+        self._run_job(lambda ctx: evaluate_job(run_dir, scan, ctx))
         self.completeChanged.emit()
 
     def is_complete(self) -> bool:
         return self.state.evaluation is not None and not self.task.is_running()
+
+    def _clear_shown(self) -> None:
+        self.banner.hide()  # "Report saved to …" and the like belonged to the run shown before
+        self.per_class.setRowCount(0)
+        self.confusion.set_matrix([], [])
+        self.where_label.clear()
+        self.gallery.set_classes([])
+        self.relabel_bar.hide()
+        self._bundle, self._predicted = None, []
+        for tab in (1, 2):
+            self.left_tabs.setTabVisible(tab, False)
 
     def shutdown(self) -> None:
         self.unknown_panel.shutdown()
@@ -286,6 +278,7 @@ class ResultsPage(WizardPage):
         root = Path(self.state.scan.root) if self.state.scan is not None else None
         ours = root is not None and all(Path(i["path"]).is_relative_to(root) for i in report.images)
         self.gallery.set_classes(report.classes, can_relabel=ours)  # a test folder's labels are not ours to correct
+        self.state.forget_foreign_relabel()
         if ours:
             self.relabel_bar.after_evaluation(run_dir, report.accuracy)
         if report.roc is not None:
@@ -350,7 +343,7 @@ class ResultsPage(WizardPage):
             return
         app_settings.set_value("results/last_test_folder", folder)
         self.banner.hide()
-        self._run_job(lambda ctx: _evaluate(run_dir, None, ctx, folder))
+        self._run_job(lambda ctx: evaluate_job(run_dir, None, ctx, folder))
 
     def _extra_class_ready(self, scan, words: str) -> None:
         """The dataset with a class of images of no class: the run is out of date, and Train trains with it."""

@@ -1,0 +1,96 @@
+"""Walkthrough 4 ("a window the user can trust: nothing stale, nothing lost"): Results after a cancelled run,
+the words of a run stopped by quitting, the settings of a resumed run, and the step list's unreachable steps."""
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from core.data.dataset import scan_dataset
+from core.training.settings import TrainSettings
+from core.training.trainer import train
+from tests.datagen import make_class_folder
+from tests.test_gui import _private_data_dir, window  # noqa: F401 - the same fixtures
+
+DATA, MODEL, STRATEGY, FREEZE, TRAIN, RESULTS = range(6)
+
+
+def _tiny(settings: TrainSettings, epochs: int) -> TrainSettings:
+    return replace(settings, image_size=48, batch_size=4, epochs=epochs, augmentation="none", classifier_fit="epochs")
+
+
+def test_results_after_a_cancelled_run_never_scores_an_earlier_folders_model(qtbot, window, tmp_path):
+    from core.base.paths import data_dir
+    photos = scan_dataset(make_class_folder(tmp_path / "photos", ["astronaut", "brick", "coffee"], per_class=6,
+                                            size=48))
+    earlier = data_dir() / "runs" / "photos-run"
+    train(photos, _tiny(TrainSettings(), 1), earlier)
+    window.state.scan = photos
+    window.open_run(str(earlier))  # the earlier run of this session, shown on Results
+    results = window.pages[RESULTS]
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    window.state.relabelled(photos)  # labels corrected on it (Results or Try it): it is "the model before"
+    faces = make_class_folder(tmp_path / "faces", ["face", "not_face"], per_class=8, size=48)
+    window.show_page(DATA)
+    with qtbot.waitSignal(window.pages[DATA].task.stopped, timeout=60000):
+        window.pages[DATA].scan_folder(str(faces))
+    window.state.auto_budget = None
+    window.state.settings = _tiny(window.state.settings, 400)
+    window.show_page(TRAIN)
+    page = window.pages[TRAIN]
+    with qtbot.waitSignal(page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
+        page.start_training()
+    with qtbot.waitSignal(page.task.stopped, timeout=60000):
+        page.cancel_button.click()
+    window.go_next()  # at once
+    assert window.current_index == RESULTS and window.state.run_dir == page.state.result.run_dir != earlier
+    assert str(earlier) not in results.where_label.text()  # nothing of the photos run while measuring
+    assert results.confusion.rowCount() == 0 and results.per_class.rowCount() == 0
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not results.relabel_bar.task.is_running(), timeout=60000)
+    assert window.state.evaluation.classes == ["face", "not_face"]
+    assert "not known" not in results.relabel_bar.label.text() and results.relabel_bar.isHidden()
+    assert window.state.before_relabel is None  # the photos model is not "the model before" of the faces
+    assert results.banner.isHidden() and window.back_button.isEnabled()
+
+
+def _paused_manual_run(tmp_path, epochs: int = 12, stop_after: int = 2):
+    """A run trained by hand (Auto off), stopped by quitting TransferLab after epoch ``stop_after``."""
+    from core.base.cancel import CancelToken
+    from core.base.paths import data_dir
+    from core.training import runs
+    from core.training.events import TrainCallback
+    root = make_class_folder(tmp_path / "my photos", ["a", "b"], per_class=8, size=48)
+    run_dir = data_dir() / "runs" / "2026-12-06_120000_tf_efficientnet_lite0"
+    token = CancelToken()
+
+    class QuitAfter(TrainCallback):
+        def on_epoch_end(self, e):
+            if e.epoch == stop_after:
+                token.cancel()  # the window's Quit: Cancel, then the run is marked paused
+
+    settings = replace(_tiny(TrainSettings(), epochs), strategy="fine-tune-top", freeze_depth=1, head_lr=0.0007)
+    train(scan_dataset(root), settings, run_dir, QuitAfter(), token)
+    assert runs.pause(run_dir)
+    return run_dir
+
+
+def test_resuming_at_start_shows_the_runs_own_settings_as_open_a_run_does(qtbot, window, tmp_path):
+    run_dir = _paused_manual_run(tmp_path)
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.confirm_quit_while_busy = lambda: True
+    assert again.state.auto_budget == "balanced"  # a fresh window: Auto on
+    train_page = again.pages[TRAIN]
+    with qtbot.waitSignal(train_page.task.event, timeout=120000, check_params_cb=lambda e: e[0] == "epoch"):
+        again.resume_bar.resume_button.click()
+    with qtbot.waitSignal(train_page.task.stopped, timeout=60000):
+        train_page.cancel_training()
+    assert again.state.auto_budget is None and again.state.settings.epochs == 12
+    assert again.state.settings.strategy == "fine-tune-top" and again.state.settings.head_lr == 0.0007
+    assert "Auto" not in train_page.plan.text() and "12 epochs" in train_page.plan.text()
+    assert train_page.run_dir == str(run_dir) or str(train_page.state.result.run_dir) == str(run_dir)
+    again.show_page(FREEZE)
+    assert "Auto is on" not in again.pages[FREEZE].banner.text()
+    again.close()
