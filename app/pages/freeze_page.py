@@ -12,7 +12,7 @@ from app.pages.base import WizardPage
 from app.widgets.augmentation_strip import AugmentationStrip
 from app.widgets.layer_table import LayerGroupTable
 from core.data.augmentation import PRESETS
-from core.training.settings import HEAD_ONLY_STRATEGIES, consistent
+from core.training.settings import DROPPABLE, HEAD_ONLY_STRATEGIES, consistent
 from core.training.settings_words import augmentation_words, depth_notes, methods_words
 
 PREVIEW_COUNT = 6
@@ -45,6 +45,7 @@ class FreezePage(WizardPage):
         self._preview_key: tuple | None = None  # what the shown examples were made from
         self._running_key: tuple | None = None
         self._loading = False
+        self._wanted: dict = {}  # fine-tuning methods switched on before a change left no room for them
 
         # -- freeze depth --------------------------------------------------------------------------
         self.freeze_box = QGroupBox("Pretrained layers to train")
@@ -234,12 +235,18 @@ class FreezePage(WizardPage):
         self._load_settings()
 
     def _set(self, **changes) -> None:
-        if not self._loading:
-            self.state.settings = consistent(replace(self.state.settings, **changes))
-            self._describe_methods()
+        """Apply ``changes``; a method an earlier change left no room for (two-stage past 0 groups) comes back."""
+        if self._loading:
+            return
+        before = self.state.settings
+        self._wanted.update({k: getattr(before, k) for k in DROPPABLE if getattr(before, k)})
+        wanted = {k: v for k, v in self._wanted.items() if k not in changes}
+        self.state.settings = consistent(replace(before, **changes, **wanted))
+        self._describe_methods()
 
     def _load_settings(self) -> None:
         s = self.state.settings
+        self._wanted = {}  # (freeze_page._set) the settings as loaded are what the user wants from here
         self._loading = True
         try:
             self.head_lr_spin.setValue(s.head_lr)

@@ -179,6 +179,9 @@ def two_stage_possible(s: TrainSettings) -> bool:
     return fine_tunes(s) and s.epochs >= 2
 
 
+DROPPABLE = ("two_stage", "gradual_unfreeze", "l2sp_alpha", "lp_ft")  # what consistent() may switch off
+
+
 def consistent(s: TrainSettings) -> TrainSettings:
     """Switch off the fine-tuning methods the other settings leave no room for (no backbone layer trained,
     random weights, a single epoch), so a change of strategy, depth or epochs never yields a run that
