@@ -102,3 +102,47 @@ def test_confusion_matrix_with_13_classes_numbers_its_columns_with_the_rows_as_l
     few.show()
     qtbot.wait(20)
     assert few.horizontalHeaderItem(0).text() == "→ cats" and few.verticalHeaderItem(0).text() == "cats"
+
+
+def _trained_window(qtbot, tmp_path):
+    from tests.test_gui_unknown import _trained
+    window = _trained(qtbot, make_class_folder(tmp_path / "shapes", ["circles", "squares", "triangles"],
+                                               per_class=10, size=48), epochs=1)
+    window.resize(1100, 780)
+    window.show()
+    qtbot.wait(20)
+    return window
+
+
+def test_unknown_panel_names_its_axis_and_images_and_wraps_its_whole_sentence(qtbot, tmp_path):
+    import numpy as np
+    from PIL import Image
+    window = _trained_window(qtbot, tmp_path)
+    panel = window.pages[5].unknown_panel
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    for i in range(6):
+        pixels = np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(noise / f"{i}.png")
+    panel.choose_other_folder = lambda: str(noise)
+    with qtbot.waitSignal(panel.task.stopped, timeout=60000):
+        panel.other_button.click()
+    qtbot.wait(50)
+    words = panel.value.text()
+    assert f"of your {panel.curve.known_images} labelled images" in words and "catches" in words, words
+    assert "threshold" in panel.plot.getPlotItem().getAxis("bottom").labelText
+    assert panel.value.height() >= panel.value.heightForWidth(panel.value.width())  # every wrapped line shown
+    assert panel.value.wordWrap()
+
+
+def test_try_it_names_the_model_it_uses(qtbot, tmp_path):
+    from pathlib import Path
+    window = _trained_window(qtbot, tmp_path)
+    window.show_page(6)
+    page = window.pages[6]
+    run_dir = Path(window.state.run_dir)
+    line = page.model_label.text()
+    assert page.model_label.isVisible() and run_dir.name in line and "trained " in line
+    assert "validation accuracy" in line and "%" in line, line
+    assert page.model_label.toolTip() == str(run_dir)
+    assert page.model_label.sizeHint().width() < page.width()  # one short line

@@ -67,7 +67,8 @@ class UnknownPanel(QWidget):
         self.plot = _Plot(background=background, axisItems={"bottom": _LogAxis("bottom")})
         self.plot.setMinimumHeight(70)
         self.plot.setLogMode(x=True)
-        self.plot.setLabel("left", "share", color=foreground)  # of images; the x axis is the slider's threshold
+        self.plot.setLabel("left", "share", color=foreground)  # of images
+        self.plot.setLabel("bottom", "unknown score threshold (as on the slider)", color=foreground)
         self.plot.setToolTip("Across: the unknown score threshold (as on the slider below). Up: the share of images")
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.enableAutoRange(axis="y", enable=False)
@@ -213,13 +214,28 @@ class UnknownPanel(QWidget):
         trained = self.bundle.meta["unknown"].get("trained_threshold", self.bundle.meta["unknown"]["threshold"])
         kept = self.bundle.meta["unknown"]["threshold"]
         words = (f"Unknown above <b>{score_words(t)}</b>{' (kept)' if t == kept else ''}: "
-                 f"<b style='color:{TRAIN_COLOUR}'>lets through {accepted:.0%}</b> of your {self.curve.known_images}")
+                 f"<b style='color:{TRAIN_COLOUR}'>lets through {accepted:.0%}</b> {self._of_known()}")
         if caught is not None:
             words += (f", <b style='color:{VAL_COLOUR}'>catches {caught:.0%}</b> of {self.curve.other_images} of "
                       f"no class (AUROC {self.curve.auroc:.3f})")
         self.value.setText(words)
+        self._fit_words()
         self.keep_button.setEnabled(t != kept)
         self.reset_button.setEnabled(kept != trained or t != kept)
+
+    def _of_known(self) -> str:
+        """Which images of known classes: "of your 195 labelled images" (known_scores' words up to their comma)."""
+        images = self.known_words.split(",")[0]
+        return f"of {images}" if images.startswith("the ") else f"of your {images}"
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_words()
+
+    def _fit_words(self) -> None:
+        """The sentence below the slider keeps the height of all its wrapped lines: the plot gives way, not it."""
+        width = self.value.width() if self.value.width() > 50 else self.width()
+        self.value.setMinimumHeight(self.value.heightForWidth(width) if width > 50 else 0)
 
     def _keep(self) -> None:
         t = self.threshold()
