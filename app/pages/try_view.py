@@ -37,6 +37,27 @@ def _picture(bundle, result: dict, heatmap: bool):
     return thumbnail(Path(result["path"]), THUMB)
 
 
+def model_words(run_dir) -> str:
+    """One short line naming the model Try it uses: its run folder, when it was trained, its validation accuracy
+    (read from the run's two small JSON files; no torch)."""
+    import json
+
+    from core.base.errors import TransferLabError
+    from core.training import runs
+    run_dir = Path(run_dir)
+    try:
+        when = runs.when_words(str(runs.read_record(run_dir).get("updated") or ""))
+    except TransferLabError:
+        when = ""
+    try:
+        accuracy = json.loads((run_dir / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))["metrics"]["val_accuracy"]
+    except (OSError, ValueError, KeyError, TypeError):
+        accuracy = None
+    said = [f"trained {when}" if when else "",
+            f"validation accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""]
+    return f"Model: <b>{html.escape(run_dir.name)}</b>" + "".join(f" · {s}" for s in said if s)
+
+
 class ResultRow(QWidget):
     """One image: thumbnail, predicted class with probability, the top three as bars."""
 
@@ -114,6 +135,9 @@ class TryPage(WizardPage):
         self.heat_check.toggled.connect(lambda on: app_settings.set_value(app_settings.HEATMAPS, on))
         self._last_batch: tuple[list[str], int, bool] = ([], 0, False)  # paths, rows shown, with heatmaps
         self.hint = QLabel()
+        self.model_label = QLabel()  # which model answers here: its run folder, when trained, how accurate
+        self.model_label.setTextFormat(Qt.TextFormat.RichText)
+        self.body.addWidget(self.model_label)
         row = QHBoxLayout()
         row.addWidget(self.files_button)
         row.addWidget(self.folder_button)
@@ -157,6 +181,9 @@ class TryPage(WizardPage):
                                      "they are cleared, so every result here is from the model now chosen.", "info")
             self._shown_run = None
         self.hint.setText("" if ready else "Train a model first (step 5).")
+        self.model_label.setText(model_words(self.state.run_dir) if ready else "")
+        self.model_label.setToolTip(str(self.state.run_dir) if ready else "")
+        self.model_label.setVisible(ready)
         for button in (self.files_button, self.folder_button, self.csv_button, self.label_button):
             button.setEnabled(ready and not self.task.is_running())
 
