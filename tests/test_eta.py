@@ -100,3 +100,26 @@ def test_the_time_left_does_not_jump_when_each_epoch_trains_one_more_layer_group
     known = [left for left in shown[10:] if left is not None]
     leaps = [b - a for a, b in zip(known, known[1:])]
     assert max(leaps) < 8.0, max(leaps)  # never up by more than a few batches' time at once
+
+
+def test_a_preparing_step_between_epochs_is_not_timed_as_the_next_epoch():
+    """Auto's last try read "about 2:34 left" 17 s before it ended: after its quick first stage the images were
+    decoded (a preparing step of its own) and that time was counted into the first fine-tuning epoch's pace."""
+    clock, seen = Clock(), []
+    eta = RunEta(3, clock, head_epochs=1)
+    clock.now += 0.5
+    eta.batch(1, 1, 1)
+    eta.epoch_end(1, 0.5)
+    for _ in range(40):  # decoding the images, with its progress
+        clock.now += 1.0
+        eta.prepared()
+    for epoch in (2, 3):
+        start = clock.now
+        for b in range(1, 5):
+            clock.now += 2.0
+            eta.batch(epoch, b, 4)
+            seen.append((eta.seconds_left(), (3 - epoch) * 8.0 + (4 - b) * 2.0))
+        eta.epoch_end(epoch, clock.now - start)
+    for left, truth in seen:
+        assert left is None or abs(left - truth) <= 0.3 * truth + 1.0, (left, truth)
+    assert seen[0][0] is not None  # a quarter of the epoch done: a time left, and a true one

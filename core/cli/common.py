@@ -94,6 +94,8 @@ class CliCallback(TrainCallback):
 
     def on_prepare(self, e) -> None:
         self.prepare(e.done, e.total, e.stage if e.total else e.words())  # a step without a count: one line
+        if self.eta is not None:
+            self.eta.prepared()  # (between a two-stage run's stages) not counted as the next epoch's pace
 
     def on_fit_start(self, e) -> None:
         self.prepare.close()

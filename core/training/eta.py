@@ -1,8 +1,8 @@
 """How far a training run has come, and how long it has left, from its events alone.
 
-The time left follows the current stage: the running epoch's own pace once a fifth of it is done, else the last
-finished epoch's length (when it had as many batches), times the epochs still to go, smoothed so that it does not
-jump from batch to batch. A two-stage run's first stage trains only the new classifier on cached features (a batch
+The time left follows the current stage: the last finished epoch's length (when it had as many batches) blended
+with the running epoch's own pace as that epoch goes on, or that pace alone once a fifth of the epoch is done when
+there is no such last epoch; times the epochs still to go, smoothed so that it does not jump from batch to batch. A two-stage run's first stage trains only the new classifier on cached features (a batch
 or two an epoch); the fine-tuning epochs after it run on images and take far longer, so no time left is guessed
 until their pace is known.
 
@@ -53,6 +53,12 @@ class RunEta:
         self.epoch, self.fraction_of_epoch, self.epoch_started = epoch + 1, 0.0, self.clock()
         self._estimate()
 
+    def prepared(self) -> None:
+        """A preparing step (decoding images, computing features) reported progress: until the epoch's first batch,
+        its clock starts after that, or the step's time would count as the epoch's pace."""
+        if self.fraction_of_epoch == 0.0:
+            self.epoch_started = self.clock()
+
     def finish(self) -> None:
         """The run ended (its last epoch, early stopping, or the time budget): the bar is full."""
         self.finished = True
@@ -101,13 +107,16 @@ class RunEta:
             return 0.0
         if self.epoch <= self.head_epochs:  # the fine-tuning epochs ahead are not timed by these quick ones
             return None
-        elapsed = self.clock() - self.epoch_started
-        if self.fraction_of_epoch >= MIN_FRACTION_FOR_PACE:
-            pace = elapsed / self.fraction_of_epoch
-        elif self.last_epoch_seconds is not None and self.last_epoch_batches in (None, self.batches):
-            pace = max(self.last_epoch_seconds, elapsed)  # (an epoch of another size, e.g. the first of a second
-            # stage, is not timed by the last one: the time left would jump from seconds to minutes)
+        elapsed, f = self.clock() - self.epoch_started, self.fraction_of_epoch
+        last = self.last_epoch_seconds if self.last_epoch_batches in (None, self.batches) else None
+        # (an epoch of another size, e.g. the first of a second stage, is not timed by the last one: the time left
+        # would jump from seconds to minutes)
+        if last is not None:  # the running epoch's own pace weighs in as it goes (alone, one slow first batch of
+            pace = f * (elapsed / f) + (1 - f) * last if f > 0 else max(last, elapsed)  # four made it 4x too long)
+            left_in_epoch = (1 - f) * pace if f > 0 else pace - elapsed
+        elif f >= MIN_FRACTION_FOR_PACE:
+            pace = elapsed / f
+            left_in_epoch = pace - elapsed
         else:
             return None
-        left_in_epoch = max(0.0, pace - elapsed)
-        return left_in_epoch + pace * max(0, self.epochs - self.epoch)
+        return max(0.0, left_in_epoch) + pace * max(0, self.epochs - self.epoch)
