@@ -188,7 +188,8 @@ class StrategyPage(WizardPage):
             return
         if self.state.suggestion is None or self.state.suggestion_key != self.state.advice_key():
             self._hand = self._hand_choice()
-            self.state.suggestion = None  # made for another dataset or model: no longer valid
+            self.state.suggestion = None  # made for another dataset or model: no longer valid, nor shown while the
+            self.scroll.hide()  # new one is measured (a walkthrough saw the last folder's numbers for a minute)
             self.measure()
         else:
             self._show_suggestion(self.state.suggestion)
@@ -213,8 +214,7 @@ class StrategyPage(WizardPage):
             return
         self.banner.hide()
         self.status_label.hide()
-        if self.state.suggestion is not None:
-            self._hand = self._hand_choice()
+        self._hand = self._hand_choice() if self.state.suggestion is not None else self._hand
         # the run shown (trained or opened) still matches: measuring must not change its settings and so put it aside
         self._keep = self.state.result is not None and not self.state.result_is_stale()
         scan, settings = self.state.scan, replace(self.state.settings)
