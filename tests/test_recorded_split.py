@@ -2,6 +2,7 @@
 move images between training and validation (a walkthrough saw 88.9% on 9 images become 100% on 3 others)."""
 
 import json
+from pathlib import Path
 
 from core.data import label_sheet
 from core.data.dataset import make_split, scan_dataset
@@ -36,6 +37,13 @@ def test_a_run_is_scored_on_the_validation_images_it_recorded_after_labels_chang
     assert which.startswith("val") and _paths(items) == recorded
     report = evaluate(bundle, corrected)
     assert {r["path"] for r in report.images} == recorded and report.num_images == len(recorded)
+    assert report.labels_changed == {}  # only training images were left out
+    held = sorted(recorded)
+    label_sheet.record(data, {held[0]: label_sheet.EXCLUDED, held[1]: CLASSES[(CLASSES.index(
+        Path(held[1]).parent.name) + 1) % 3]})  # one validation image left out, one relabelled
+    report = evaluate(bundle, scan_dataset(data))
+    assert report.num_images == len(recorded) - 1
+    assert report.labels_changed == {"recorded": len(recorded), "left_out": 1, "relabelled": 1}
     # Another run's recorded images, to compare two models on the same pictures (before/after corrections).
     other = tmp_path / "other"
     train(corrected, FAST, other)

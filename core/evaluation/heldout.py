@@ -25,16 +25,34 @@ def _key(path, root: Path) -> str:
         return os.path.abspath(path)
 
 
+def _record(run_dir: Path | None) -> dict:
+    try:
+        return json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8")) if run_dir else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def changed_since(run_dir: Path | None, items: list, classes: list[str], root: Path) -> dict:
+    """How today's labels differ on the validation images the run recorded: {"recorded": how many it held out,
+    "left_out": those no longer among ``items`` (excluded by the label sheet, or gone), "relabelled": those with
+    another class now}; {} without a record."""
+    record = _record(run_dir)
+    rows = (record.get("split") or {}).get("val") or []
+    names = record.get("classes") or []
+    if not rows or not names:
+        return {}
+    today = {_key(i.path, root): classes[i.label] for i in items}
+    found = [(str(rel), names[label]) for rel, label in rows if str(rel) in today and label < len(names)]
+    return {"recorded": len(rows), "left_out": len(rows) - len(found),
+            "relabelled": sum(today[rel] != name for rel, name in found)}
+
+
 def recorded_validation(run_dir: Path | None, items: list, root: Path) -> list | None:
     """Those of ``items`` (today's labels) that the run in ``run_dir`` held out for validation, as its run.json
     recorded them; None when it recorded none or none of them is there any more. Today's split may differ:
     corrected labels and added images move images between training and validation (a walkthrough saw an opened
     run measured 88.9% on its 9 validation images, then 100% on 3 others)."""
-    try:
-        record = json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8")) if run_dir else {}
-    except (OSError, ValueError):
-        return None
-    held_out = {str(row[0]) for row in ((record.get("split") or {}).get("val") or [])}
+    held_out = {str(row[0]) for row in ((_record(run_dir).get("split") or {}).get("val") or [])}
     found = [i for i in items if _key(i.path, root) in held_out]
     return found or None
 

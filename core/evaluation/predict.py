@@ -9,7 +9,7 @@ from core.base.progress import Progress, saying
 from core.data.dataset import DatasetScan, make_split
 from core.data.loading import make_loader
 from core.data.walk import walk_files
-from core.evaluation.heldout import SPLIT_NAME, recorded_validation, stored_logits
+from core.evaluation.heldout import SPLIT_NAME, changed_since, recorded_validation, stored_logits
 from core.evaluation.metrics import Scores, classification_report, expected_calibration_error, roc_curve
 from core.models import inference
 from core.models.bundle import Bundle
@@ -101,6 +101,8 @@ class Evaluation(Scores):
     calibration: dict = field(default_factory=dict)  # the bundle's, plus "ece" on these images
     roc: dict | None = None  # two classes: {fpr, tpr, thresholds, auc, positive}
     unknown: dict | None = None  # a model that can say "I don't know": {threshold, rejected_known, ...}
+    labels_changed: dict = field(default_factory=dict)  # on the run's recorded validation images: {recorded,
+    # left_out, relabelled} (heldout.changed_since) where today's labels differ from the run's
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None or k not in ("roc", "unknown")}
@@ -121,6 +123,8 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         raise TransferLabError("This model cannot say \"I don't know\" (it was trained before TransferLab could); "
                                "train it again to measure how it treats images of none of its classes")
     which, items = evaluation_items(bundle, scan, split_from)
+    changed = changed_since(split_from or bundle.run_dir, scan.all_items(), scan.classes, scan.root) \
+        if which.startswith("val (held out") else {}
     if not items:
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]
@@ -147,7 +151,8 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
         roc={**roc_curve(out.labels.tolist(), out.probabilities[:, 1].tolist()), "positive": classes[1]}
         if len(classes) == 2 else None,  # the second class is "positive"
         unknown=_unknown_report(bundle, out.unknown.tolist(), unknown_folder, device, batch_size, cancel)
-        if out.unknown is not None else None)
+        if out.unknown is not None else None,
+        labels_changed=changed if changed.get("left_out") or changed.get("relabelled") else {})
 
 
 def _unknown_report(bundle: Bundle, known: list[float], folder: Path | None, device: str, batch_size: int,
