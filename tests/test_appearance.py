@@ -26,3 +26,16 @@ def test_the_appearance_is_remembered_and_applied_at_the_next_start(qtbot):
         assert dark_wanted() is False and not apply_theme(app, dark_wanted()) and not is_dark(app.palette())
     finally:
         app.setPalette(before)
+
+
+def test_banners_are_dark_in_a_dark_window(qtbot):
+    """A walkthrough in dark mode saw light pink, green and blue banners."""
+    from app.pages.base import MessageBanner
+    from app.theme import dark_palette
+    banner = MessageBanner()
+    qtbot.addWidget(banner)
+    banner.show_message("light", "error")
+    assert MessageBanner.COLOURS["error"][1] in banner.styleSheet()
+    banner.setPalette(dark_palette())
+    banner.show_message("dark", "error")
+    assert MessageBanner.DARK_COLOURS["error"][1] in banner.styleSheet()

@@ -26,9 +26,13 @@ class MessageBanner(QWidget):
         row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
+    COLOURS = {"error": ("#b3261e", "#fde7e7"), "info": ("#0b57d0", "#e8f0fe"), "ok": ("#146c2e", "#e6f4ea")}
+    DARK_COLOURS = {"error": ("#f2b8b5", "#3c1f1e"), "info": ("#a8c7fa", "#1b2a41"), "ok": ("#a8dab5", "#1c3324")}
+
     def show_message(self, text: str, kind: str = "error") -> None:
-        colours = {"error": ("#b3261e", "#fde7e7"), "info": ("#0b57d0", "#e8f0fe"), "ok": ("#146c2e", "#e6f4ea")}
-        fg, bg = colours.get(kind, colours["info"])
+        from app.theme import is_dark
+        colours = self.DARK_COLOURS if is_dark(self.palette()) else self.COLOURS  # (light pink on a dark window:
+        fg, bg = colours.get(kind, colours["info"])  # a walkthrough in dark mode)
         self.setStyleSheet(f"#messageBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 6px; }}"
                            f"#messageBanner QLabel, #messageBanner QPushButton {{ color: {fg}; }}")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
