@@ -280,7 +280,7 @@ class DataPage(LabelSheetActions, WizardPage):
                      if sheet else "")
         self.show_sheet_buttons(sheet)
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
-                             f"{len(scan.skipped)} files skipped.{corrected}")
+                             f"{len(scan.skipped)} file{'s' * (len(scan.skipped) != 1)} skipped.{corrected}")
         self.skipped_box.show_files(scan.skipped, scan.root)
         if health is not None:
             self._show_health(health)

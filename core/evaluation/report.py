@@ -34,6 +34,10 @@ th:first-child,td:first-child{text-align:left}.muted{color:#5f6368}.cams{display
 TRAIN, VAL = "#1a73e8", "#e8710a"
 
 
+def _files(n: int) -> str:
+    return f"{n} file{'s' * (n != 1)}"
+
+
 def _svg_lines(series: list[tuple[str, str, list[float], list[float]]], title: str, ymax: float | None = None,
                width: int = 440, height: int = 240, xlabel: str = "epoch", ylabel: str = "") -> str:
     """A small line chart: each series (name, colour, xs, ys)."""
@@ -113,8 +117,9 @@ def build_report(bundle: Bundle, evaluation: Evaluation | None, out: Path, examp
 
     body.append("<h2>Data</h2>")
     counts = dataset.get("counts", {})
+    skipped = _files(len(dataset.get("skipped", [])))
     body.append(f"<p>{dataset.get('num_images', '?')} images in {len(classes)} classes from "
-                f"<code>{esc(str(dataset.get('root', '?')))}</code>; {len(dataset.get('skipped', []))} files skipped; "
+                f"<code>{esc(str(dataset.get('root', '?')))}</code>; {skipped} skipped; "
                 f"{dataset.get('split', {}).get('train', '?')} used for training, "
                 f"{dataset.get('split', {}).get('val', '?')} held out for validation.</p>")
     body.append("<table><tr><th>class</th><th>images</th></tr>" +
