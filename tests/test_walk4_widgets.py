@@ -146,3 +146,20 @@ def test_try_it_names_the_model_it_uses(qtbot, tmp_path):
     assert "validation accuracy" in line and "%" in line, line
     assert page.model_label.toolTip() == str(run_dir)
     assert page.model_label.sizeHint().width() < page.width()  # one short line
+
+
+def test_label_new_images_progress_names_the_work_and_shows_a_percent(qtbot, tmp_path):
+    from tests.datagen import make_image
+    window = _trained_window(qtbot, tmp_path)
+    new = tmp_path / "unlabelled"
+    new.mkdir()
+    for i in range(8):
+        make_image(i % 3, 48, 500 + i).save(new / f"new_{i}.png")
+    window.show_page(6)
+    dialog = window.pages[6].label_folder(str(new))
+    shown = [dialog.busy.progress.format()]  # a busy bar (no total yet): Qt shows no text, the caption says it
+    dialog.task.progress.connect(lambda *_: shown.append(dialog.busy.progress.text()))
+    qtbot.waitUntil(lambda: dialog.session is not None and not dialog.task.is_running(), timeout=120000)
+    assert shown[0] == "Loading the model" and not [t for t in shown if BARE_COUNT.search(t)], shown
+    assert any(t.endswith("%") and ": " in t for t in shown[1:]), shown
+    dialog.close()
