@@ -114,10 +114,10 @@ class LabelMistakesDialog(QDialog):
         self.list.currentRowChanged.connect(self._show)
         self.task.progress.connect(self.busy.report)
         self.task.finished.connect(self._found)
-        self.task.failed.connect(lambda msg: self.status.setText(f"<b>Could not check the labels:</b> "
-                                                                 f"{html.escape(msg)}"))
-        self.task.cancelled.connect(lambda: self.status.setText("Cancelled: no label was checked."))
-        self.task.stopped.connect(self.busy.hide)
+        self.task.failed.connect(self._failed)
+        self.task.cancelled.connect(lambda: self.status.setText("Cancelled: no label was checked." if not self.rounds
+                                                                else "Cancelled: the list is as it was."))
+        self.task.stopped.connect(self._stopped)
         self.model_name, self.image_size = model_name, image_size
         self._update_buttons()
 
@@ -149,15 +149,26 @@ class LabelMistakesDialog(QDialog):
         self.task.start(work)
 
     def check_again(self) -> None:
-        if self.task.is_running():
-            return
-        self.decided_before += len(self.decided)
-        self.decided, self.issues = {}, []  # decided ones are in the sheet now: the new check leaves them out
-        self.list.clear()
-        self.find(read_again=True)
+        """The list and Undo stay until the new check has its answer: one that fails (a correction left a class
+        one image) loses nothing (a walkthrough found the list emptied and Undo greyed)."""
+        if not self.task.is_running():
+            self.list.setEnabled(False)
+            self.find(read_again=True)
+
+    def _failed(self, message: str) -> None:
+        again = " Undo a correction (Ctrl+Z) or add images, then check again." if self.decided else ""
+        self.status.setText(f"<b>Could not check the labels:</b> {html.escape(message.rstrip('.'))}.{again}")
+
+    def _stopped(self) -> None:
+        self.busy.hide()
+        self.list.setEnabled(True)
+        self._update_buttons()
 
     def _found(self, result) -> None:
         self.scan, found, shown, thumbs = result
+        if self.rounds:  # decided ones are in the sheet now: the new check leaves them out
+            self.decided_before += len(self.decided)
+            self.decided = {}
         self.rounds += 1
         self.issues, self.thumbs = shown, thumbs
         self.list.clear()
@@ -210,6 +221,8 @@ class LabelMistakesDialog(QDialog):
     def undo(self) -> None:
         """The current image's decision taken back, else the last one made (the list has moved on after it): its
         folder's class written again."""
+        if self.task.is_running():
+            return
         issue = self._current()
         if issue is None or issue.path not in self.decided:
             if not self.decided:
@@ -253,7 +266,8 @@ class LabelMistakesDialog(QDialog):
 
     # showing ---------------------------------------------------------------------------------
     def _current(self):
-        row = self.list.currentRow()
+        """The image shown, or None (also while a check runs: its keys decide nothing then)."""
+        row = self.list.currentRow() if not self.task.is_running() else -1
         return self.issues[row] if 0 <= row < len(self.issues) else None
 
     def _path(self) -> Path:
@@ -302,11 +316,11 @@ class LabelMistakesDialog(QDialog):
         return self.decided_before + len(self.decided)
 
     def _update_buttons(self) -> None:
-        issue = self._current()
+        issue, busy = self._current(), self.task.is_running()  # (checking again: nothing decided meanwhile)
         for button in (self.keep_button, self.suggested_button, self.other_button, self.exclude_button,
                        self.open_button):
-            button.setEnabled(issue is not None)
-        self.undo_button.setEnabled(bool(self.decided))
+            button.setEnabled(issue is not None and not busy)
+        self.undo_button.setEnabled(bool(self.decided) and not busy)
         self.again_button.setEnabled(self.changes > 0 and not self.task.is_running())
 
     def reject(self) -> None:

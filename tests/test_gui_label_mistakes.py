@@ -238,3 +238,22 @@ def test_check_again_reads_the_corrections_and_leaves_decided_images_out(qtbot, 
     with qtbot.waitSignal(page.task.stopped, timeout=60000):
         dialog.reject()
     assert tree_fingerprint(folder) == before
+
+
+def test_check_again_that_cannot_check_keeps_the_list_and_undo(qtbot, tmp_path):
+    """A correction left a class one image: checking again failed, and the list was emptied with Undo greyed (a
+    walkthrough). The list and Undo stay; the message says what to do."""
+    folder = make_class_folder(tmp_path / "shapes", CLASSES, per_class=6, size=64)
+    page = scanned_page(qtbot, folder)
+    dialog = page.find_label_mistakes()
+    qtbot.waitUntil(lambda: not dialog.task.is_running(), timeout=120000)
+    lonely = [str(p) for p in sorted((folder / "circle").iterdir())]
+    label_sheet.record(folder, {p: label_sheet.EXCLUDED for p in lonely[1:]})  # 'circle' keeps one image
+    dialog.changes, dialog.decided = 1, {lonely[1]: label_sheet.EXCLUDED}  # as if decided here
+    shown = dialog.list.count()
+    with qtbot.waitSignal(dialog.task.stopped, timeout=120000):
+        dialog.check_again()
+    assert "Could not check the labels" in dialog.status.text() and "Undo a correction" in dialog.status.text()
+    assert dialog.list.count() == shown and dialog.list.isEnabled() and dialog.undo_button.isEnabled()
+    assert dialog.rounds == 1 and dialog.decided_total == 1
+    dialog.reject()
