@@ -23,6 +23,9 @@ PICTURE = 320
 REFRESH_EVERY = 10
 
 
+CLASS_KEYS = "1234567890ABCDEFGHIJKLMOPQRTUVWXYZ"  # one per class; S and N are Skip and None of these
+
+
 class LabelNewDialog(QDialog):
 
     def __init__(self, run_dir, root, folder, parent=None) -> None:
@@ -120,7 +123,7 @@ class LabelNewDialog(QDialog):
         if kind == "session":
             self.session = value
             for i, name in enumerate(value.classes):
-                key = str(i + 1) if i < 9 else ""
+                key = CLASS_KEYS[i] if i < len(CLASS_KEYS) else ""  # (a walkthrough's 13 classes: 4 had none)
                 button = QPushButton(f"{key}  {name}" if key else name)
                 button.clicked.connect(lambda _=False, n=name: self.label(n))
                 if key:
