@@ -40,9 +40,3 @@ def test_banners_are_dark_in_a_dark_window(qtbot):
     banner.show_message("dark", "error")
     assert MessageBanner.DARK_COLOURS["error"][1] in banner.styleSheet()
 
-
-def test_label_new_images_has_a_key_for_each_of_many_classes():
-    """A walkthrough's 13 classes: classes 10 to 13 had no key. Every class up to 34 gets one, none taken by
-    Skip (S) or None of these (N), none twice."""
-    from app.label_new_dialog import CLASS_KEYS
-    assert len(set(CLASS_KEYS)) == len(CLASS_KEYS) >= 13 and not {"S", "N"} & set(CLASS_KEYS)

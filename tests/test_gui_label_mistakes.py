@@ -257,3 +257,10 @@ def test_check_again_that_cannot_check_keeps_the_list_and_undo(qtbot, tmp_path):
     assert dialog.list.count() == shown and dialog.list.isEnabled() and dialog.undo_button.isEnabled()
     assert dialog.rounds == 1 and dialog.decided_total == 1
     dialog.reject()
+
+
+def test_label_new_images_has_a_key_for_each_of_many_classes():
+    """A walkthrough's 13 classes: classes 10 to 13 had no key. Every class up to 34 gets one, none taken by
+    Skip (S) or None of these (N), none twice."""
+    from app.label_new_dialog import CLASS_KEYS
+    assert len(set(CLASS_KEYS)) == len(CLASS_KEYS) >= 13 and not {"S", "N"} & set(CLASS_KEYS)
