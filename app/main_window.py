@@ -205,36 +205,52 @@ class MainWindow(QMainWindow):
         self.go_next()
 
     def _step_clicked(self, row: int) -> None:
-        # forward only past complete steps, this one included (a walkthrough reached Results from a Model step whose
-        # Next was disabled); back always, unless this step holds the navigation
-        allowed = row <= self.reached and not self.current_page.holds_navigation() and (
-            row < self.current_index or all(self.pages[i].is_complete() for i in range(row)))
-        if allowed and row != self.current_index:
+        if row != self.current_index and self._why_not(row) is None:
             self.show_page(row)
         else:  # the highlight goes back to this step once the click is over (it stuck on the refused one)
             QTimer.singleShot(0, self, self._highlight_current)
+
+    def _why_not(self, row: int) -> str | None:
+        """Why the step list cannot open step ``row`` now (None: it can). Forward only past complete steps, this one
+        included (a walkthrough reached Results from a Model step whose Next was disabled); back always, unless this
+        step holds the navigation. The same rule greys the step and gives its tooltip (a walkthrough clicked greyless
+        steps that did nothing)."""
+        if row == self.current_index:
+            return None
+        if self.current_page.holds_navigation():
+            return f"Wait for '{self.current_page.title}' to finish its work (or cancel it) first"
+        if row < self.current_index or row == self.current_index + 1 and self._can_go_next():
+            return None  # the next step opens as Next does
+        unfinished = next((p for p in self.pages[:row] if not p.is_complete()), None)
+        if unfinished is not None:
+            return f"Finish '{unfinished.title}' first"
+        return None if row <= self.reached else f"Press Next on '{self.pages[row - 1].title}' first"
 
     def _highlight_current(self) -> None:
         self.steps.blockSignals(True)
         self.steps.setCurrentRow(self.current_index)
         self.steps.blockSignals(False)
 
+    def _can_go_next(self) -> bool:
+        page = self.current_page
+        return self.current_index < len(self.pages) - 1 and not page.is_busy() and page.is_complete()
+
     def _update_buttons(self) -> None:
         page = self.current_page
         busy = page.is_busy()
         last = self.current_index == len(self.pages) - 1
         self.back_button.setEnabled(self.current_index > 0 and not page.holds_navigation())
-        self.next_button.setEnabled(not last and not busy and page.is_complete())
+        self.next_button.setEnabled(self._can_go_next())
         self.next_button.setVisible(not last)
         if self.state.result is None and not self.pages[TRAIN].is_busy() and self.current_index <= TRAIN:
             self.reached = min(self.reached, TRAIN)  # no model (e.g. another folder chosen): Results and Try wait
         elif not last and not busy and page.is_complete():  # the step list opens what Next would (a walkthrough saw
             self.reached = max(self.reached, self.current_index + 1)  # "press Next" beside a greyed Results step)
         for i in range(self.steps.count()):
-            item = self.steps.item(i)
-            enabled = i <= self.reached
+            item, why = self.steps.item(i), self._why_not(i)
             flags = item.flags()
-            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
+            item.setFlags(flags & ~Qt.ItemFlag.ItemIsEnabled if why else flags | Qt.ItemFlag.ItemIsEnabled)
+            item.setToolTip(why or "")
 
     # side-by-side comparison; opening one of its runs -------------------------------------------
     def show_words(self):
@@ -288,7 +304,7 @@ class MainWindow(QMainWindow):
         self.state.result = TrainResult.of_saved_run(Path(run_dir))
         self.state.evaluation = None
         self.state.result_key = self.state.training_key()
-        self.pages[TRAIN].show_run(self.state.result)
+        self.pages[TRAIN].show_run(self.state.result, meta.get("stopped"))
         self.reached = max(self.reached, RESULTS)
         self.show_page(RESULTS)
 

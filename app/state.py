@@ -26,7 +26,7 @@ class WizardState:
     evaluation: Evaluation | None = None
     adaptation: Adaptation | None = None  # train with unlabeled images of a new setting (DANN)
     devices: list[str] | None = None  # compute devices on this machine, once torch has loaded
-    auto_budget: str | None = "balanced"  # Auto's time budget (core.methods.auto_search); None: the strategy chosen by hand
+    auto_budget: str | None = "balanced"  # Auto's budget (core.methods.auto_search); None: by hand
     result_key: tuple | None = None  # training_key() when ``result`` was trained or opened
     before_relabel: dict | None = None  # {run_dir, accuracy}: the model trained before labels were corrected
 

@@ -94,3 +94,39 @@ def test_resuming_at_start_shows_the_runs_own_settings_as_open_a_run_does(qtbot,
     again.show_page(FREEZE)
     assert "Auto is on" not in again.pages[FREEZE].banner.text()
     again.close()
+
+
+def test_a_run_stopped_by_quitting_says_so_and_its_bar_shows_how_far_it_got(qtbot, window, tmp_path):
+    run_dir = _paused_manual_run(tmp_path)
+    assert window.opener.open(str(run_dir)) is None  # Open a run…: its folder is read again, then Results
+    qtbot.waitUntil(lambda: window.current_index == RESULTS, timeout=60000)
+    assert "stopped when TransferLab was closed after epoch 2 of 12" in window.resume_bar.label.text()
+    results = window.pages[RESULTS]
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    words = results.accuracy_label.text()
+    assert "stopped when TransferLab was closed after epoch 2 of 12" in words and "cancelled" not in words
+    bar = window.pages[TRAIN].progress
+    assert (bar.value(), bar.maximum()) == (2, 12)  # not a full bar beside "Opened"
+    assert "closed after epoch 2 of 12" in bar.format() and "Resume" in bar.format()
+    assert not window.pages[TRAIN].resume_button.isHidden()
+
+
+def test_steps_that_cannot_be_reached_look_greyed_and_say_why(qtbot, window, tmp_path):
+    from core.base.paths import data_dir
+    shapes = scan_dataset(make_class_folder(tmp_path / "shapes", ["a", "b"], per_class=6, size=48))
+    run_dir = data_dir() / "runs" / "shapes-run"
+    train(shapes, _tiny(TrainSettings(), 1), run_dir)
+    window.state.scan = shapes
+    window.open_run(str(run_dir))
+    results = window.pages[RESULTS]
+    qtbot.waitUntil(lambda: window.state.evaluation is not None and not results.is_busy(), timeout=60000)
+    window.show_page(MODEL)
+    window.pages[MODEL].select_model("resnet18")  # another model: the later steps wait for it
+    assert window.state.settings.model_name == "resnet18"
+    for step in (TRAIN, RESULTS):
+        item = window.steps.item(step)
+        assert not item.flags() & Qt.ItemFlag.ItemIsEnabled  # greyed, as a click does nothing
+        assert item.toolTip().startswith("Finish '")  # and it says what to do
+    assert window.steps.item(DATA).flags() & Qt.ItemFlag.ItemIsEnabled and not window.steps.item(DATA).toolTip()
+    window.steps.setCurrentRow(RESULTS)
+    assert window.current_index == MODEL

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QP
 
 from app import app_settings
 from app.pages.base import WizardPage
+from app.pages.train_bar import duration, show_stopped
 from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.base.paths import new_run_dir
@@ -18,12 +19,6 @@ from core.training.settings import STRATEGY_TITLES
 from core.training.settings_words import precision_words
 
 DEVICE_NAMES = {"auto": "Auto (best available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class TrainPage(WizardPage):
@@ -175,17 +170,21 @@ class TrainPage(WizardPage):
         self.task.start(resume_job(run_dir))
         self.completeChanged.emit()
 
-    def show_run(self, result) -> None:
-        """Draw a finished run's curves (an opened run folder, or a comparison's candidate)."""
+    def show_run(self, result, stopped: dict | None = None) -> None:
+        """Draw a saved run's curves (an opened run folder, or a comparison's candidate); ``stopped``: its model's
+        "stopped", for a run that ended before its planned last epoch."""
         if self.task.is_running():
             return
         self.curves.reset()
         for e in result.history:
             self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress.setFormat(f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
-                                f"(epoch {result.best_epoch})")
+        if stopped:  # 4 of 12 epochs: not a full bar (a walkthrough saw "Opened" on a full bar for such a run)
+            show_stopped(self.progress, stopped, result, opened=True)
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.progress.setFormat(f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
+                                    f"(epoch {result.best_epoch})")
         self._log(f"Opened the run in {result.run_dir}.")
         self.resume_button.setVisible(bool(getattr(result, "cancelled", False)))
 
@@ -330,10 +329,10 @@ class TrainPage(WizardPage):
     def _eta_text(self) -> str:
         left = self.eta.seconds_left() if self.eta is not None else None
         if left is not None and self._candidate:
-            return f" · about {_duration(left + self._later_s)} left in all (planned)"  # Auto's later tries too
+            return f" · about {duration(left + self._later_s)} left in all (planned)"  # Auto's later tries too
         first_stage = self.eta is not None and self.eta.epoch <= self.eta.head_epochs  # quick: times nothing after
         return (" · time left known once fine-tuning starts" if first_stage else "") if left is None else \
-            f" · about {_duration(left)} left"
+            f" · about {duration(left)} left"
 
     def _on_finished(self, result) -> None:
         self.state.result = result
@@ -366,10 +365,7 @@ class TrainPage(WizardPage):
                          else ""))
         if getattr(result, "cancelled", False) and not rows:
             done, planned = len(result.history), self.state.settings.epochs
-            self.progress.setRange(0, planned)  # the bar shows how far the run got, not a full bar
-            self.progress.setValue(done)
-            self.progress.setFormat(f"Cancelled after epoch {done} of {planned} · best epoch {result.best_epoch} "
-                                    f"kept ({result.best_val_accuracy:.1%})")
+            show_stopped(self.progress, {"after_epoch": done, "of": planned}, result)  # how far it got
             self._log(f"Cancelled after epoch {done}: the best epoch so far ({result.best_epoch}) is saved as the "
                       "model.")
             self.banner.show_message(f"Training was cancelled after epoch {done} of {planned}. The best epoch so far "

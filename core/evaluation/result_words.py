@@ -9,13 +9,25 @@ if TYPE_CHECKING:
     from core.evaluation.predict import Evaluation
 
 
+CLOSED = "closed"  # meta["stopped"]["reason"] of a run stopped by quitting TransferLab (core.training.runs.pause)
+
+
+def how_it_stopped(stopped: dict) -> str:
+    """"cancelled after epoch 5 of 40", or "stopped when TransferLab was closed after epoch 5 of 40": why a saved
+    model's run ended early (its meta's "stopped"), in the words the start-up offer to resume uses too."""
+    how = "stopped when TransferLab was closed" if stopped.get("reason") == CLOSED else "cancelled"
+    return f"{how} after epoch {stopped.get('after_epoch', '?')} of {stopped.get('of', '?')}"
+
+
 def stopped_words(meta: dict) -> str:
-    """" Training was cancelled after epoch 5 of 40; …" for a model saved by Cancel, else ""."""
+    """" Training was cancelled after epoch 5 of 40; …" for a model saved by Cancel (or "Training stopped when
+    TransferLab was closed …" for one saved by quitting), else ""."""
     stopped = meta.get("stopped")
     if not stopped:
         return ""
-    return (f" Training was cancelled after epoch {stopped['after_epoch']} of {stopped['of']}; this is the best "
-            "epoch until then, and the run can be resumed to its planned end.")
+    how = how_it_stopped(stopped)
+    return (f" Training {'was ' * how.startswith('cancelled')}{how}; this is the best epoch until then, and the run "
+            "can be resumed to its planned end.")
 
 
 def scored_where(evaluation: Evaluation) -> str:

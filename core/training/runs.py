@@ -167,7 +167,22 @@ def pause(run_dir: Path) -> bool:
     if resumable(run_dir) is None:
         return False
     set_status(run_dir, PAUSED, "stopped when TransferLab was closed")
+    _saved_model_stopped_by_closing(Path(run_dir))
     return True
+
+
+def _saved_model_stopped_by_closing(run_dir: Path) -> None:
+    """The model Cancel saved on the way out says it was saved by closing TransferLab, not by Cancel (Results, the
+    report and the Train page read its "stopped"; the weights' hash does not cover this description)."""
+    from core.evaluation.result_words import CLOSED
+    path = run_dir / MODEL_DESCRIPTION
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(meta.get("stopped"), dict):
+        meta["stopped"]["reason"] = CLOSED
+        atomic_write_json(path, meta)
 
 
 def rng_state() -> dict:

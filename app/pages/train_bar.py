@@ -1,0 +1,20 @@
+"""The Train page's progress bar words: time left, and how far a run stopped before its planned end got."""
+
+from core.evaluation.result_words import how_it_stopped
+
+
+def duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def show_stopped(bar, stopped: dict, result, opened: bool = False) -> None:
+    """A run stopped by Cancel or by closing TransferLab (its model's "stopped"): the bar shows how far it got,
+    4 of 12 epochs, never a full bar, and says that Resume continues it."""
+    done, planned = int(stopped.get("after_epoch") or len(result.history)), int(stopped.get("of") or 0)
+    bar.setRange(0, max(planned, done, 1))
+    bar.setValue(done)
+    how = how_it_stopped({**stopped, "after_epoch": done, "of": planned})
+    bar.setFormat(f"{'Opened · ' if opened else ''}{how[:1].upper()}{how[1:]} · best epoch {result.best_epoch} kept "
+                  f"({result.best_val_accuracy:.1%}) · Resume continues it")
