@@ -26,7 +26,7 @@ MEASURING_TEXT = ("Measuring how your images look to the pretrained model: it ru
 RATIONALE_WORDS = ("Similarity to ImageNet (statistics shift)", "Quick check (nearest class)",
                    "Majority-class baseline", "Simple classifier (linear)", "Fit in one go (to convergence)",
                    "Test every layer (layer-wise probe)", "Layer (feature level)")
-TIMING_TEXT = "Timing a few training steps on this computer (a few seconds), so Auto can predict how long it takes…"
+TIMING_TEXT = "Timing a few training steps on 8 of your images, so Auto can predict how long each budget takes…"
 ESTIMATING = "estimating the time left…"
 PACE_KEY = "measuring/pace"  # seconds per image of each measuring stage, by model, image size and device
 
@@ -286,7 +286,7 @@ class StrategyPage(WizardPage):
             bar.setFormat(f"{done} of {total} images{words}")
         else:
             bar.setRange(0, 0)
-            bar.setFormat("a few seconds left" if message == TIMING_TEXT else ESTIMATING if running else "")
+            bar.setFormat("timing…" if message == TIMING_TEXT else ESTIMATING if running else "")  # not "seconds"
 
     def _pace_key(self) -> str:  # the paces of a model's measuring stages on this computer, kept between sessions
         s = self.state.settings
