@@ -52,3 +52,16 @@ def test_a_run_is_scored_on_the_validation_images_it_recorded_after_labels_chang
     (tmp_path / "run" / "run.json").unlink()
     assert _paths(evaluation_items(load_bundle(tmp_path / "run"), corrected)[1]) == _paths(today)
     assert tree_fingerprint(data) == before
+
+
+def test_results_words_say_why_an_opened_runs_images_changed():
+    from types import SimpleNamespace
+
+    from core.evaluation.result_words import measured_on
+    evaluation = SimpleNamespace(split="val (held out during training)", num_images=38, folder="/d",
+                                 labels_changed={"recorded": 39, "left_out": 1, "relabelled": 0})
+    assert measured_on(evaluation, None) == ("38 validation images held out during training (of the 39 it held out, "
+                                             "1 left out by your label corrections since; scored with the labels as "
+                                             "they are now)")
+    evaluation.labels_changed = {}
+    assert measured_on(evaluation, None) == "38 validation images held out during training"

@@ -276,6 +276,8 @@ class TrainPage(WizardPage):
                     self._log("A perfect score on the validation images: the remaining candidates are skipped.")
         elif kind == "prepare":
             e = item[1]
+            if self.eta is not None:
+                self.eta.prepared()  # decoding between two stages is not the next epoch's pace
             if e.stage != self._prepare_stage:
                 self._prepare_stage = e.stage
                 self._log(e.words() + "…")
