@@ -74,6 +74,7 @@ class LabelMistakesDialog(QDialog):
         self.again_button.clicked.connect(self.check_again)
         self.rounds = 0  # checks done in this window
         self.decided_before = 0  # decisions of the earlier checks in this window (Undo reaches the last check's)
+        self.checking = False  # checking again: the list waits for the answer, nothing can be decided meanwhile
         self.keep_button.setToolTip("The label is right: keep it, and do not show this image again")
         self.exclude_button.setToolTip("Leave the image out of training and evaluation (it stays in your folder)")
         self.keep_button.clicked.connect(self.keep)
@@ -152,6 +153,7 @@ class LabelMistakesDialog(QDialog):
         """The list and Undo stay until the new check has its answer: one that fails (a correction left a class
         one image) loses nothing (a walkthrough found the list emptied and Undo greyed)."""
         if not self.task.is_running():
+            self.checking = True
             self.list.setEnabled(False)
             self.find(read_again=True)
 
@@ -160,12 +162,14 @@ class LabelMistakesDialog(QDialog):
         self.status.setText(f"<b>Could not check the labels:</b> {html.escape(message.rstrip('.'))}.{again}")
 
     def _stopped(self) -> None:
+        self.checking = False
         self.busy.hide()
         self.list.setEnabled(True)
         self._update_buttons()
 
     def _found(self, result) -> None:
         self.scan, found, shown, thumbs = result
+        self.checking = False
         if self.rounds:  # decided ones are in the sheet now: the new check leaves them out
             self.decided_before += len(self.decided)
             self.decided = {}
@@ -221,7 +225,7 @@ class LabelMistakesDialog(QDialog):
     def undo(self) -> None:
         """The current image's decision taken back, else the last one made (the list has moved on after it): its
         folder's class written again."""
-        if self.task.is_running():
+        if self.checking:
             return
         issue = self._current()
         if issue is None or issue.path not in self.decided:
@@ -267,7 +271,7 @@ class LabelMistakesDialog(QDialog):
     # showing ---------------------------------------------------------------------------------
     def _current(self):
         """The image shown, or None (also while a check runs: its keys decide nothing then)."""
-        row = self.list.currentRow() if not self.task.is_running() else -1
+        row = self.list.currentRow() if not self.checking else -1
         return self.issues[row] if 0 <= row < len(self.issues) else None
 
     def _path(self) -> Path:
@@ -316,7 +320,7 @@ class LabelMistakesDialog(QDialog):
         return self.decided_before + len(self.decided)
 
     def _update_buttons(self) -> None:
-        issue, busy = self._current(), self.task.is_running()  # (checking again: nothing decided meanwhile)
+        issue, busy = self._current(), self.checking  # (checking again: nothing decided meanwhile)
         for button in (self.keep_button, self.suggested_button, self.other_button, self.exclude_button,
                        self.open_button):
             button.setEnabled(issue is not None and not busy)

@@ -52,7 +52,7 @@ def cmd_rank(args) -> int:
     scan = scan_folder(args.data, args.quiet)
     with Bar(args.quiet, "Scoring") as bar:
         scores = rank_models(scan, args.models, max_images=args.max_images, image_size=args.image_size,
-                             progress=bar, seed=args.seed, device=args.device, val_fraction=args.val_fraction)
+                             progress=bar, seed=args.seed, device=args.device)
     lines = [f"{'#':>2} {'model':26} {'LogME':>7} {'probe':>6} {'img/s':>6}"]
     rank = 0
     for s in scores:
