@@ -9,6 +9,28 @@ def duration(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
+PREP_SHARE = 0.1  # of a run's bar, at most, for its preparing steps before the first epoch (decoding, features)
+
+
+def plain_share(prep: float, value: int, maximum: int, prepare: bool, eta) -> tuple[float, float]:
+    """(the bar's share, the share the preparing steps before the first epoch have filled) for a run made by hand:
+    those steps fill the first ``PREP_SHARE``, the epochs (``eta``: core.training.eta.RunEta) the rest; a step
+    between epochs holds the bar. It never goes back (a walkthrough saw it full on "Decoding … 32 / 32", then at
+    10% for the first epoch)."""
+    if prepare and eta is None:
+        prep = max(prep, PREP_SHARE * min(1.0, value / maximum))
+        return prep, prep
+    f = eta.value() / eta.maximum() if prepare else min(1.0, value / maximum)
+    return prep + (1 - prep) * f, prep
+
+
+def set_bar(bar, value: int, text: str) -> None:
+    """The bar at ``value`` of 1 (0: not started or cancelled, 1: done or opened), saying ``text``."""
+    bar.setRange(0, 1)
+    bar.setValue(value)
+    bar.setFormat(text)
+
+
 def show_stopped(bar, stopped: dict, result, opened: bool = False) -> None:
     """A run stopped by Cancel or by closing TransferLab (its model's "stopped"): the bar shows how far it got,
     4 of 12 epochs, never a full bar, and says that Resume continues it."""

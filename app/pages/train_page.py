@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QP
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.pages.train_bar import duration, show_stopped
+from app.pages.train_bar import duration, plain_share, set_bar, show_stopped
 from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.base.paths import new_run_dir
@@ -77,7 +77,9 @@ class TrainPage(WizardPage):
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
         self._auto_plan, self._candidate, self._later_s, self._index, self._overall = None, "", 0.0, 0, 0
+        self._prep = 0.0  # (a run made by hand) the bar's share its preparing steps filled
         self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
+        self.shown = None  # the run whose curves and bar are drawn here
         self._prepare_stage: str | None = None
         self.eta: RunEta | None = None  # the running fit's progress and time left (core.training.eta)
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
@@ -95,6 +97,8 @@ class TrainPage(WizardPage):
         self.device_combo.setCurrentIndex(max(0, index))
 
     def on_enter(self) -> None:
+        if self.state.result is None and self.shown is not None and not self.task.is_running():
+            self.set_aside(self.shown)  # an opened or stopped run drawn here, the data changed since (a walkthrough)
         self.list_devices()
         s = self.state.settings
         if self.state.auto_budget is not None and self.state.suggestion is not None and self.state.adaptation is None:
@@ -181,20 +185,18 @@ class TrainPage(WizardPage):
         if stopped:  # 4 of 12 epochs: not a full bar (a walkthrough saw "Opened" on a full bar for such a run)
             show_stopped(self.progress, stopped, result, opened=True)
         else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
-            self.progress.setFormat(f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
+            set_bar(self.progress, 1, f"Opened · best validation accuracy {result.best_val_accuracy:.1%} "
                                     f"(epoch {result.best_epoch})")
         self._log(f"Opened the run in {result.run_dir}.")
+        self.shown = result.run_dir
         self.resume_button.setVisible(bool(getattr(result, "cancelled", False)))
 
     def set_aside(self, run_dir) -> None:
         """The settings changed after ``run_dir`` was trained: clear its curves and say where it is."""
         self.curves.reset()
         self.resume_button.hide()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("Not started")
+        set_bar(self.progress, 0, "Not started")
+        self.shown = None
         self.banner.show_message(f"The data or settings changed since the last run, so its results are put aside "
                                  f"(it is kept in {run_dir}; open it again with Open a run…). Press Start training "
                                  f"to train with the current settings.", "info")
@@ -218,6 +220,7 @@ class TrainPage(WizardPage):
 
     def _begin(self, message: str) -> None:
         self.run_dir, self.eta, self._resumed_after, self._auto_plan, self._overall = None, None, 0, None, 0
+        self._prep = 0.0
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
@@ -311,12 +314,15 @@ class TrainPage(WizardPage):
                       f"{'  ← best so far' if e.is_best else ''}")
 
     def _bar(self, value: int, maximum: int, prepare: bool = False) -> None:
-        """value / maximum; in Auto, of the whole plan by predicted times (a candidate's preparing steps its first half,
-        its epochs the second), never going back (it restarted for each candidate and step: a walkthrough)."""
+        """value / maximum of the run (train_bar.plain_share) or, in Auto, of the whole plan by predicted times (a
+        candidate's preparing steps its first half, its epochs the second), never going back."""
         plan = self._auto_plan if self._candidate else None
         if plan is None:
-            self.progress.setRange(0, maximum)
-            return self.progress.setValue(value)
+            if maximum <= 0:  # no count (finishing after the last epoch): a busy bar
+                return self.progress.setRange(0, 0)
+            share, self._prep = plain_share(self._prep, value, maximum, prepare, self.eta)
+            self.progress.setRange(0, 1000)
+            return self.progress.setValue(int(1000 * share))
         times, f = [c.predicted_s for c in plan.candidates], min(1.0, value / maximum) if maximum > 0 else 0.0
         done = sum(times[:self._index]) + times[self._index] * (0.5 * f + (0.0 if prepare else 0.5))
         self._overall = max(self._overall, int(1000 * done / max(sum(times), 1e-9)))
@@ -338,9 +344,8 @@ class TrainPage(WizardPage):
 
     def _on_finished(self, result) -> None:
         self.state.result = result
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress.setFormat(f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
+        self.shown = result.run_dir
+        set_bar(self.progress, 1, f"Done · best validation accuracy {result.best_val_accuracy:.1%} "
                                 f"(epoch {result.best_epoch})")
         self._log(("Stopped by Cancel" if getattr(result, "cancelled", False) else "Finished") +
                   f". Best epoch {result.best_epoch}: validation accuracy {result.best_val_accuracy:.1%}.")
@@ -381,17 +386,14 @@ class TrainPage(WizardPage):
         took = time.monotonic() - self.cancel_requested_at if self.cancel_requested_at else 0.0
         self._log(f"Training cancelled (stopped {took:.1f} s after Cancel) before its first epoch ended: there is "
                   "no model to keep yet.")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("Cancelled")
+        set_bar(self.progress, 0, "Cancelled")
 
     def _on_stopped(self) -> None:
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.device_combo.setEnabled(True)
         if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
-            self.progress.setFormat("Stopped")
+            set_bar(self.progress, 0, "Stopped")
         self.completeChanged.emit()
 
     def _log(self, text: str) -> None:

@@ -1,0 +1,42 @@
+"""The fifth walkthrough's Train page: an opened run's curves stayed (with Resume) after the folder changed; the
+bar filled on a preparing step ("Decoding the validation images (once): 32 / 32") and fell back for the epochs."""
+
+from dataclasses import replace
+
+from core.training.events import BatchEnd, EpochEnd, FitStart, Prepare
+from tests.test_gui_trust import TRAIN, _private_data_dir, window  # noqa: F401 (fixtures)
+
+
+def test_a_bar_made_by_hand_never_goes_back_from_its_preparing_steps(qtbot, window):
+    page = window.pages[TRAIN]
+    now = [0.0]
+    page.clock = lambda: now[0]
+    page._begin("test")
+    seen = []
+    for done in range(1, 33):
+        page._on_event(("prepare", Prepare("Decoding the validation images (once)", done, 32)))
+        seen.append(page.progress.value() / page.progress.maximum())
+    assert seen[-1] <= 0.1 and "32 / 32" in page.progress.format()  # the count in words, not a full bar
+    page._on_event(("start", FitStart(4, 4, 24, 6, "CPU", 10, 100, "test")))
+    for epoch in range(1, 5):
+        for b in range(1, 5):
+            now[0] += 1.0
+            page._on_event(("batch", BatchEnd(epoch, b, 4, 1.0, 0.5, 10.0, 1e-3), 1.0))
+            seen.append(page.progress.value() / page.progress.maximum())
+        page._on_event(("epoch", EpochEnd(epoch, 4, 1.0, 0.5, 1.0, 0.5, 1.0, 0.0, False)))
+    assert seen == sorted(seen) and 0.9 < seen[-1] < 1
+
+
+def test_an_opened_run_is_put_aside_on_train_when_the_data_changed(qtbot, window):
+    page = window.pages[TRAIN]
+    window.state.settings = replace(window.state.settings, epochs=1)
+    window.show_page(TRAIN)
+    with qtbot.waitSignal(page.task.stopped, timeout=120000):
+        page.start_training()
+    run_dir = window.state.result.run_dir
+    assert page.shown == run_dir and any(page.curves.point_counts().values())
+    window.state.result = None  # a new folder was read (the Data step clears the result)
+    page.on_enter()
+    assert page.shown is None and not any(page.curves.point_counts().values())
+    assert "put aside" in page.banner.text() and str(run_dir) in page.banner.text()
+    assert not page.resume_button.isVisibleTo(page)
