@@ -108,13 +108,18 @@ def test_open_a_run_on_an_unfinished_run_offers_to_resume_it(qtbot, window, tmp_
     assert window.resume_bar.isVisibleTo(window) and "after epoch 2 of 6" in window.resume_bar.label.text()
 
 
-def test_a_change_after_a_run_puts_its_results_aside(qtbot, window):
+def trained(qtbot, window, epochs: int):
+    """The Train page after a plain run of ``epochs`` there, and that run's folder."""
     page = window.pages[TRAIN]
-    window.state.settings = replace(window.state.settings, epochs=2)
+    window.state.settings = replace(window.state.settings, epochs=epochs)
     window.show_page(TRAIN)
     with qtbot.waitSignal(page.task.stopped, timeout=120000):
         page.start_training()
-    run_dir = window.state.result.run_dir
+    return page, window.state.result.run_dir
+
+
+def test_a_change_after_a_run_puts_its_results_aside(qtbot, window):
+    page, run_dir = trained(qtbot, window, epochs=2)
     window.show_page(RESULTS)
     assert window.current_index == RESULTS
     window.state.settings = replace(window.state.settings, epochs=40)  # e.g. Back to the Freeze page, 40 epochs

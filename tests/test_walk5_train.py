@@ -1,10 +1,8 @@
 """The fifth walkthrough's Train page: an opened run's curves stayed (with Resume) after the folder changed; the
 bar filled on a preparing step ("Decoding the validation images (once): 32 / 32") and fell back for the epochs."""
 
-from dataclasses import replace
-
 from core.training.events import BatchEnd, EpochEnd, FitStart, Prepare
-from tests.test_gui_trust import TRAIN, _private_data_dir, window  # noqa: F401 (fixtures)
+from tests.test_gui_trust import TRAIN, _private_data_dir, trained, window  # noqa: F401 (fixtures)
 
 
 def test_a_bar_made_by_hand_never_goes_back_from_its_preparing_steps(qtbot, window):
@@ -28,12 +26,7 @@ def test_a_bar_made_by_hand_never_goes_back_from_its_preparing_steps(qtbot, wind
 
 
 def test_an_opened_run_is_put_aside_on_train_when_the_data_changed(qtbot, window):
-    page = window.pages[TRAIN]
-    window.state.settings = replace(window.state.settings, epochs=1)
-    window.show_page(TRAIN)
-    with qtbot.waitSignal(page.task.stopped, timeout=120000):
-        page.start_training()
-    run_dir = window.state.result.run_dir
+    page, run_dir = trained(qtbot, window, epochs=1)
     assert page.shown == run_dir and any(page.curves.point_counts().values())
     window.state.result = None  # a new folder was read (the Data step clears the result)
     page.on_enter()
