@@ -241,7 +241,20 @@ class LabelMistakesDialog(QDialog):
         self._show(self.list.currentRow())
         self._status()
 
+    def _left_in(self, name: str) -> int:
+        """How many images class ``name`` has with this check's decisions applied."""
+        given = {i.path: i.given for i in self.issues}
+        moved = [(given.get(path), label) for path, label in self.decided.items() if given.get(path) != label]
+        away, to = sum(g == name for g, _ in moved), sum(t == name for _, t in moved)
+        return self.scan.class_counts().get(name, 0) - away + to
+
     def _decide(self, issue, label: str, source: str = "label mistakes") -> None:
+        left = self._left_in(issue.given)
+        if label != issue.given and self.decided.get(issue.path, issue.given) == issue.given and left <= 2:
+            self.status.setText(f"<b>Not done:</b> “{html.escape(issue.given)}” would be left with {left - 1} "
+                                f"image{'s' * (left - 1 != 1)}, and a class needs at least 2 to train. Keep its label, or "
+                                "add images of that class first.")  # (a walkthrough was locked out this way)
+            return
         before = self.decided.pop(issue.path, issue.given)  # popped: the newest decision comes last (Undo)
         label_sheet.record(self.root, {issue.path: label}, source=source, outside=True)  # added images lie outside
         self.decided[issue.path] = label
