@@ -102,6 +102,16 @@ def test_confusion_matrix_with_13_classes_numbers_its_columns_with_the_rows_as_l
     few.show()
     qtbot.wait(20)
     assert few.horizontalHeaderItem(0).text() == "→ cats" and few.verticalHeaderItem(0).text() == "cats"
+    photos = ConfusionMatrixWidget()  # the fifth walkthrough's 13 photo classes: the 13th column was cut off
+    qtbot.addWidget(photos)
+    long_names = names[:12] + ["immunohistochemistry"]
+    photos.set_matrix([[10 if r == c else 0 for c in range(13)] for r in range(13)], long_names)
+    photos.resize(505, 240)
+    photos.show()
+    qtbot.wait(20)
+    assert not photos.horizontalScrollBar().isVisible()
+    assert "…" in photos.verticalHeaderItem(12).text() and photos.verticalHeaderItem(12).toolTip().endswith(
+        "immunohistochemistry")
 
 
 def _trained_window(qtbot, tmp_path):

@@ -15,6 +15,9 @@ def _mix(colour: QColor, share: float, base: QColor) -> QColor:
                   int(base.blue() + (colour.blue() - base.blue()) * share))
 
 
+LEGEND_NAME = 110  # pixels, at most, of a class name in a numbered matrix's row headers (whole on hover)
+
+
 class ConfusionMatrixWidget(QTableWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -22,6 +25,7 @@ class ConfusionMatrixWidget(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideRight)  # "→ gravel…", not a cut-off word
+        self.horizontalHeader().setMinimumSectionSize(18)  # 13 numbered columns fit Results' 1100 px window
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip("Rows: the true class. Columns: what the model predicted. The diagonal is correct. "
                         "Click a cell, or move to it with the arrow keys and press Enter, to see its images.")
@@ -53,12 +57,13 @@ class ConfusionMatrixWidget(QTableWidget):
         if not k or self.horizontalHeaderItem(k - 1) is None:
             return
         metrics = self.horizontalHeader().fontMetrics()
-        legend = max(metrics.horizontalAdvance(f"{k}  {c}") for c in self.classes) + 16
+        short = [metrics.elidedText(c, Qt.TextElideMode.ElideMiddle, LEGEND_NAME) for c in self.classes]
+        legend = max(metrics.horizontalAdvance(f"{k}  {c}") for c in short) + 16
         room = (self.width() - legend - 2 * self.frameWidth()) / k - 12  # as if numbered: one answer at any width
         numbered = any(metrics.horizontalAdvance(f"→ {c}") > room for c in self.classes)
         for i, name in enumerate(self.classes):
             self.horizontalHeaderItem(i).setText(str(i + 1) if numbered else f"→ {name}")
-            self.verticalHeaderItem(i).setText(f"{i + 1}  {name}" if numbered else name)
+            self.verticalHeaderItem(i).setText(f"{i + 1}  {short[i]}" if numbered else name)
 
     def set_matrix(self, matrix: list[list[int]], classes: list[str]) -> None:
         k = len(classes)
