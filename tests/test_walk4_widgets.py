@@ -173,3 +173,22 @@ def test_label_new_images_progress_names_the_work_and_shows_a_percent(qtbot, tmp
     assert shown[0] == "Loading the model" and not [t for t in shown if BARE_COUNT.search(t)], shown
     assert any(t.endswith("%") and ": " in t for t in shown[1:]), shown
     dialog.close()
+
+
+def test_the_per_class_table_shortens_a_long_class_name_not_its_numbers(qtbot):
+    """The fifth walkthrough's 13 photo classes cut the "Images" header to "I"."""
+    from types import SimpleNamespace
+
+    from app.pages.results_view import ResultsPage
+    from app.state import WizardState
+    page = ResultsPage(WizardState())
+    qtbot.addWidget(page)
+    names = ["astronaut", "hubble_deep_field", "immunohistochemistry", "moon"]
+    report = SimpleNamespace(classes=names, confusion_matrix=[[3 if r == c else 0 for c in range(4)] for r in range(4)],
+                             per_class={n: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3} for n in names})
+    page.resize(910, 780)
+    page.show()
+    page._fill_metrics(report)
+    table, header = page.per_class, page.per_class.horizontalHeader()
+    assert table.columnWidth(4) >= header.fontMetrics().horizontalAdvance("Images")
+    assert table.item(2, 0).toolTip() == "immunohistochemistry" and not table.horizontalScrollBar().isVisible()

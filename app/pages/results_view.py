@@ -52,7 +52,8 @@ class ResultsPage(WizardPage):
         self.per_class.verticalHeader().hide()
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.per_class.horizontalHeader().setStretchLastSection(True)
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # a long name
+        # is shortened, not the numbers (a walkthrough's 13 photo classes cut "Images" to "I")
         self.per_class.setMinimumWidth(340)
         self.roc = RocPanel()
         self.roc.thresholdChanged.connect(self._threshold_changed)
@@ -296,6 +297,8 @@ class ResultsPage(WizardPage):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                else:
+                    item.setToolTip(name)  # whole, where the column shortens it
                 self.per_class.setItem(r, c, item)
         self.confusion.set_matrix(report.confusion_matrix, classes)
 
