@@ -3,6 +3,7 @@ path shown relative to the dataset folder."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,15 @@ class ImageItem:
 class SkippedFile:
     path: Path
     reason: str
+
+
+def split_key(path, root: Path) -> str:
+    """How a run's run.json names an image of its split: relative to the dataset root (``../new/x.png`` outside
+    it), or absolute where there is no relative path (another drive on Windows)."""
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return os.path.abspath(path)
 
 
 def relative(path: Path, root: Path) -> str:

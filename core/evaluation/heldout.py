@@ -9,20 +9,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.data.items import split_key
+
 if TYPE_CHECKING:  # the app reads SPLIT_NAME before torch has loaded
     import torch
 
 HELDOUT_KEY = "heldout"  # bundle meta: the measured fit's validation logits, by image path
 SPLIT_NAME = "val (held out from the measured fit; the saved classifier then also learnt from them)"
 RUN_FILE = "run.json"  # core.training.runs.RUN_FILE (read here: evaluation sits below training)
-
-
-def _key(path, root: Path) -> str:
-    """A path as core.training.runs.relative_items records it."""
-    try:
-        return os.path.relpath(path, root)
-    except ValueError:  # another drive (Windows): no relative path
-        return os.path.abspath(path)
 
 
 def _record(run_dir: Path | None) -> dict:
@@ -32,29 +26,24 @@ def _record(run_dir: Path | None) -> dict:
         return {}
 
 
-def changed_since(run_dir: Path | None, items: list, classes: list[str], root: Path) -> dict:
-    """How today's labels differ on the validation images the run recorded: {"recorded": how many it held out,
-    "left_out": those no longer among ``items`` (excluded by the label sheet, or gone), "relabelled": those with
-    another class now}; {} without a record."""
+def recorded_validation(run_dir: Path | None, items: list, classes: list[str], root: Path) -> tuple[list | None, dict]:
+    """(those of ``items`` (today's labels) that the run in ``run_dir`` held out for validation, as its run.json
+    recorded them, or None when it recorded none or none of them is there any more; how today's labels differ on
+    them: {"recorded": how many it held out, "left_out": those no longer among ``items`` (excluded by the label
+    sheet, or gone), "relabelled": those with another class now}, {} without a record). Today's split may differ:
+    corrected labels and added images move images between training and validation (a walkthrough saw an opened
+    run measured 88.9% on its 9 validation images, then 100% on 3 others)."""
     record = _record(run_dir)
     rows = (record.get("split") or {}).get("val") or []
     names = record.get("classes") or []
-    if not rows or not names:
-        return {}
-    today = {_key(i.path, root): classes[i.label] for i in items}
-    found = [(str(rel), names[label]) for rel, label in rows if str(rel) in today and label < len(names)]
-    return {"recorded": len(rows), "left_out": len(rows) - len(found),
-            "relabelled": sum(today[rel] != name for rel, name in found)}
-
-
-def recorded_validation(run_dir: Path | None, items: list, root: Path) -> list | None:
-    """Those of ``items`` (today's labels) that the run in ``run_dir`` held out for validation, as its run.json
-    recorded them; None when it recorded none or none of them is there any more. Today's split may differ:
-    corrected labels and added images move images between training and validation (a walkthrough saw an opened
-    run measured 88.9% on its 9 validation images, then 100% on 3 others)."""
-    held_out = {str(row[0]) for row in ((_record(run_dir).get("split") or {}).get("val") or [])}
-    found = [i for i in items if _key(i.path, root) in held_out]
-    return found or None
+    held_out = {str(rel): label for rel, label in rows}
+    found = [(i, held_out.get(split_key(i.path, root))) for i in items]
+    found = [(i, label) for i, label in found if label is not None]
+    changed = {} if not rows or not names else {
+        "recorded": len(rows), "left_out": len(rows) - len(found),
+        "relabelled": sum(label < len(names) and classes[i.label] != names[label] for i, label in found)}
+    found = [i for i, _ in found]
+    return found or None, changed
 
 
 def heldout_record(val_items, kept: list[int], logits: torch.Tensor, root: Path) -> dict:

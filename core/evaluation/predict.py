@@ -9,7 +9,7 @@ from core.base.progress import Progress, saying
 from core.data.dataset import DatasetScan, make_split
 from core.data.loading import make_loader
 from core.data.walk import walk_files
-from core.evaluation.heldout import SPLIT_NAME, changed_since, recorded_validation, stored_logits
+from core.evaluation.heldout import SPLIT_NAME, recorded_validation, stored_logits
 from core.evaluation.metrics import Scores, classification_report, expected_calibration_error, roc_curve
 from core.models import inference
 from core.models.bundle import Bundle
@@ -73,19 +73,27 @@ def evaluation_items(bundle: Bundle, scan: DatasetScan, split_from: Path | None 
     a pre-split folder gives its test/ (else val/) images; the very folder the model was trained
     on gives its held-out validation images (those its run.json records, else the same seeded split; with
     ``split_from``, another run's, to compare two models on the same images); any other folder, all images."""
+    which, items, _ = _items_and_changes(bundle, scan, split_from)
+    return which, items
+
+
+def _items_and_changes(bundle: Bundle, scan: DatasetScan, split_from: Path | None) -> tuple[str, list, dict]:
+    """:func:`evaluation_items`, and how today's labels differ on the run's recorded validation images
+    (heldout.recorded_validation: one read of its run.json)."""
     if scan.layout == "pre-split":
         if scan.items.get("test"):
-            return "test", scan.items["test"]
-        return "val", scan.items.get("val", [])
+            return "test", scan.items["test"], {}
+        return "val", scan.items.get("val", []), {}
     trained_on = bundle.meta.get("dataset", {}).get("root")
     if trained_on and Path(trained_on) == scan.root:
-        recorded = recorded_validation(split_from or bundle.run_dir, scan.all_items(), scan.root)
+        recorded, changed = recorded_validation(split_from or bundle.run_dir, scan.all_items(), scan.classes,
+                                                scan.root)
         if recorded is not None:
-            return "val (held out during training)", recorded
+            return "val (held out during training)", recorded, changed
         settings = bundle.meta.get("settings", {})
         split = make_split(scan, settings.get("val_fraction", 0.2), settings.get("seed", 0))
-        return "val (held out during training)", split.val
-    return "all", scan.all_items()
+        return "val (held out during training)", split.val, {}
+    return "all", scan.all_items(), {}
 
 
 @dataclass
@@ -102,7 +110,7 @@ class Evaluation(Scores):
     roc: dict | None = None  # two classes: {fpr, tpr, thresholds, auc, positive}
     unknown: dict | None = None  # a model that can say "I don't know": {threshold, rejected_known, ...}
     labels_changed: dict = field(default_factory=dict)  # on the run's recorded validation images: {recorded,
-    # left_out, relabelled} (heldout.changed_since) where today's labels differ from the run's
+    # left_out, relabelled} (heldout.recorded_validation) where today's labels differ from the run's
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None or k not in ("roc", "unknown")}
@@ -122,9 +130,7 @@ def evaluate(bundle: Bundle, scan: DatasetScan, device: str = "auto", batch_size
     if unknown_folder is not None and "unknown" not in bundle.meta:
         raise TransferLabError("This model cannot say \"I don't know\" (it was trained before TransferLab could); "
                                "train it again to measure how it treats images of none of its classes")
-    which, items = evaluation_items(bundle, scan, split_from)
-    changed = changed_since(split_from or bundle.run_dir, scan.all_items(), scan.classes, scan.root) \
-        if which.startswith("val (held out") else {}
+    which, items, changed = _items_and_changes(bundle, scan, split_from)
     if not items:
         raise DatasetError(f"No images to evaluate in {scan.root}")
     remap = [classes.index(c) for c in scan.classes]

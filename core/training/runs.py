@@ -10,13 +10,13 @@ that no process holds the lock of was interrupted. Nothing here imports torch.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from core.base.atomic import atomic_write_json
 from core.base.errors import TransferLabError
+from core.data.items import split_key
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".training.lock"
@@ -214,12 +214,7 @@ def restore_rng(state: dict) -> None:
 
 
 def relative_items(items, root: Path) -> list[list]:
-    def key(path) -> str:
-        try:
-            return os.path.relpath(path, root)
-        except ValueError:  # another drive (Windows): no relative path
-            return os.path.abspath(path)
-    return [[key(i.path), i.label] for i in items]
+    return [[split_key(i.path, root), i.label] for i in items]
 
 
 MODEL_DESCRIPTION = "transferlab.json"  # core.models.bundle.META_FILE (read here without loading torch)
