@@ -82,10 +82,8 @@ def _inside(rows: dict[str, str], root: str | os.PathLike) -> dict[str, str]:
 def sheet_key(image: str | os.PathLike, root: str | os.PathLike) -> str:
     """How the sheet names ``image``: its path relative to ``root`` with /, ``../`` outside it, or the absolute path
     where there is no relative one (another drive on Windows)."""
-    try:
-        return Path(os.path.relpath(os.path.abspath(image), os.path.abspath(root))).as_posix()
-    except ValueError:
-        return Path(os.path.abspath(image)).as_posix()
+    from core.data.items import split_key  # the run's split names images the same way, with the system's separator
+    return Path(split_key(os.path.abspath(image), os.path.abspath(root))).as_posix()
 
 
 def none_of_these(root: str | os.PathLike) -> list[Path]:
