@@ -83,7 +83,6 @@ class TrainPage(WizardPage):
         self._prepare_stage: str | None = None
         self.eta: RunEta | None = None  # the running fit's progress and time left (core.training.eta)
         self.clock = time.monotonic  # a seam for tests (a simulated clock)
-        self._resumed_after = 0  # the epoch a resumed run continues after
 
     def list_devices(self) -> None:
         """Offer the devices this computer has (imports torch, if nothing has yet)."""
@@ -168,7 +167,7 @@ class TrainPage(WizardPage):
         if self.task.is_running():
             return
         self._begin(f"Resuming the run in {run_dir} after epoch {len(history)}")
-        self.run_dir, self._resumed_after = run_dir, len(history)
+        self.run_dir = run_dir
         for e in history:
             self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
         self.task.start(resume_job(run_dir))
@@ -219,7 +218,7 @@ class TrainPage(WizardPage):
             runs.pause(self.run_dir)
 
     def _begin(self, message: str) -> None:
-        self.run_dir, self.eta, self._resumed_after, self._auto_plan, self._overall = None, None, 0, None, 0
+        self.run_dir, self.eta, self._auto_plan, self._overall = None, None, None, 0
         self._prep = 0.0
         self.resume_button.hide()
         self.state.result = None
@@ -288,7 +287,7 @@ class TrainPage(WizardPage):
             self._set_format(f"{e.stage}: {e.done} / {e.total}" if e.total else e.stage + "…")  # (%v: the plan's)
         elif kind == "start":
             e = item[1]
-            self.eta = RunEta(e.epochs, self.clock, max(e.first_epoch, self._resumed_after + 1), e.head_epochs)
+            self.eta = RunEta(e.epochs, self.clock, e.first_epoch, e.head_epochs)  # resumed: after its checkpoint
             self._bar(self.eta.value(), self.eta.maximum())
             self._set_format(f"Epoch {self.eta.epoch} of {e.epochs}")  # not the last preparing step's words
             self._log(f"Training on {e.device}: {e.train_images} training and {e.val_images} validation images; "

@@ -63,12 +63,6 @@ class RunEta:
         """The run ended (its last epoch, early stopping, or the time budget): the bar is full."""
         self.finished = True
 
-    @property
-    def done_epochs(self) -> float:
-        if self.finished:
-            return float(self.epochs)
-        return min(self.epochs - 1e-3, self.epoch - 1 + self.fraction_of_epoch)  # full only when finished
-
     def value(self) -> int:
         """For a progress bar ranging over 0 .. :meth:`maximum`: the share of the run's time that has passed."""
         if self.finished:
