@@ -38,7 +38,8 @@ class MessageBanner(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.label.setText(text)
         self.show()
-        QTimer.singleShot(0, self._into_view)  # once laid out: a banner below a scrolled page is scrolled to
+        # once laid out: a banner below a scrolled page is scrolled to (with self as context: never once it is gone)
+        QTimer.singleShot(0, self, self._into_view)
 
     def _into_view(self) -> None:
         scroll = self.parentWidget()
