@@ -56,12 +56,14 @@ def _restore(variables: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-def _hard_timeout(seconds: float) -> threading.Timer:
-    """Ends the process if the test hangs, even if the GUI thread is stuck (tracebacks go to stderr)."""
+def _hard_timeout(seconds: float, root: Path) -> threading.Timer:
+    """Ends the process if the test hangs, even if the GUI thread is stuck (tracebacks go to stderr); its
+    temporary folder ``root`` is removed first, as ``os._exit`` skips the ``finally`` that would."""
     def expire() -> None:
         print(f"{FAILED_PREFIX}did not finish within {seconds:g} s; the threads were:", flush=True)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
+        shutil.rmtree(root, ignore_errors=True)
         os._exit(TIMEOUT_EXIT)
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
@@ -159,8 +161,8 @@ def _report(flow: _Flow, image: Path, total_s: float) -> list[str]:
 def run_self_test(timeout_s: float = 900, image_size: int | None = None) -> int:
     """The self-test; returns the exit code (0 = passed). ``image_size``: smaller images, a quicker test."""
     began = time.perf_counter()
-    timer = _hard_timeout(timeout_s)
     root = Path(tempfile.mkdtemp(prefix="transferlab-self-test-"))
+    timer = _hard_timeout(timeout_s, root)
     window, old_env = None, {}
     try:
         from PySide6.QtWidgets import QApplication

@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.memory import PeakMemory
+from bench.scratch import scratch_dir
 
 
 @dataclass
@@ -107,7 +107,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds): a smoke test, numbers meaningless")
     parser.add_argument("--data", help="use this dataset folder instead of generating one")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="transferlab-bench-"))
+    work = scratch_dir("transferlab-bench-")
     os.environ["TRANSFERLAB_CACHE_DIR"] = str(work / "cache")  # cold caches: the first run pays for them
 
     import torch

@@ -17,11 +17,12 @@ lite0's final features alone, on the sets where that gains most and least).
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.scratch import scratch_dir
 
 MODELS = ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2")
 
@@ -46,7 +47,7 @@ def main() -> int:
           "pass s (0 / 1 / 2) |")
     print("|---|---|---|---|---|---|---|---|---|")
     gains, level_gains = [], []
-    for set_name, (train_dir, test_dir) in datasets(Path(tempfile.mkdtemp(prefix="transferlab-concat-")),
+    for set_name, (train_dir, test_dir) in datasets(scratch_dir("transferlab-concat-"),
                                                     args.quick).items():
         features, seconds = {}, {}
         for name, model in models.items():

@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bench.scratch import scratch_dir
 from core.methods.label_issues import RELABEL_FROM
 
 NOISE = 0.10
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, help=f"seeds of the mistakes table (default {SEEDS})")
     args = parser.parse_args()
     levels = BothLevels(args.quick)
-    sets = datasets(Path(tempfile.mkdtemp(prefix="transferlab-label-noise-")) / "data", args.quick)
+    sets = datasets(scratch_dir("transferlab-label-noise-") / "data", args.quick)
     if args.sets:
         sets = {name: sets[name] for name in re.split(r",(?! )", args.sets)}  # "photo crops, many" is one name
     seeds = args.seeds or (1 if args.quick else SEEDS)

@@ -39,12 +39,13 @@ import argparse
 import os
 import re
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from bench.scratch import scratch_dir
 
 
 def write_digits(out: Path, held_out: int = 300, size: int = 64, limit: int | None = None) -> None:
@@ -162,7 +163,7 @@ def main() -> int:
     budgets = ["fast", "balanced"] if args.quick else args.budgets.split(",")
     earlier = _fastai_cells(args.fastai_from) if args.fastai_from else {}
     use_fastai = fastai_reference.available() and not args.quick and not earlier
-    work = Path(tempfile.mkdtemp(prefix="transferlab-quality-"))
+    work = scratch_dir("transferlab-quality-")
     from core.models.accel import configure_threads
     configure_threads()
     rows, fast_ratios, misses = [], [], []

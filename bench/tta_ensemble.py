@@ -18,11 +18,12 @@ on the sets where that gains most and least).
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from bench.scratch import scratch_dir
 
 
 # the summary line's comparisons with "both" alone: mirror TTA, probabilities averaged, logits averaged
@@ -53,7 +54,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one tiny set at 32 px: a smoke test")
     args = parser.parse_args()
     levels = BothLevels(args.quick)
-    work = Path(tempfile.mkdtemp(prefix="transferlab-tta-"))
+    work = scratch_dir("transferlab-tta-")
     print("| set | both | both + TTA | earlier | earlier + TTA | both & earlier averaged | the same + TTA | "
           "their logits averaged |")
     print("|---|---|---|---|---|---|---|---|")

@@ -31,10 +31,11 @@ left out of M; accepted: of known images held out of the training folder, and of
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from bench.scratch import scratch_dir
 
 # (known set, unknown set): every ordered pair of bench.quality's five small sets but photo crops with textures (the
 # photo crops include crops of the same brick, grass and gravel pictures)
@@ -118,7 +119,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one tiny pair at 32 px: a smoke test")
     args = parser.parse_args()
     levels = BothLevels(args.quick)
-    sets = datasets(Path(tempfile.mkdtemp(prefix="transferlab-unknown-")) / "data", args.quick)
+    sets = datasets(scratch_dir("transferlab-unknown-") / "data", args.quick)
     pairs = [(next(iter(sets)), list(sets)[-1])] if args.quick else PAIRS  # quick: one tiny set, as its own unknown
     features, within = {}, {}
     earlier = 0

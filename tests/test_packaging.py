@@ -244,8 +244,11 @@ def test_smoke_tool_splits_the_bundle_size_and_checks_the_report(tmp_path):
 
 def test_self_test_gives_up_with_a_reason_after_its_timeout(tmp_path):
     from app.self_test import FAILED_PREFIX, TIMEOUT_EXIT
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", logs.LOG_ENV: str(tmp_path)}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", logs.LOG_ENV: str(tmp_path), "TMPDIR": str(scratch)}
     proc = subprocess.run([sys.executable, "-m", "app.entry", "--self-test", "--timeout", "1"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == TIMEOUT_EXIT, proc.stdout + proc.stderr
     assert proc.stdout.startswith(FAILED_PREFIX + "did not finish within 1 s") and "Thread" in proc.stderr
+    assert not any(p.name.startswith("transferlab-self-test-") for p in scratch.iterdir())  # its folder removed
