@@ -55,6 +55,20 @@ def test_a_resumed_run_starts_where_its_checkpoint_left_off():
     assert seen[2][2] > 10 * 1000 and seen[-1][3] == pytest.approx(28 * 16.0, rel=0.05)
 
 
+def test_a_resumed_two_stage_run_starts_where_the_bar_stood_not_at_its_share_of_epochs():
+    """A walkthrough saw the bar at about 27% before quitting (epoch 3 of 6, two quick classifier epochs first)
+    and at 50% after Resume: the quick first stage had been counted as two sixths of the run's time."""
+    clock = Clock()
+    before = RunEta(6, clock, head_epochs=2)
+    seen: list = []
+    _simulate(before, clock, 1, 3, seen)
+    stood = seen[-1][2] / before.maximum()
+    resumed = RunEta(6, Clock(), first_epoch=4, head_epochs=2)
+    assert resumed.value() / resumed.maximum() == pytest.approx(stood, abs=0.06)
+    assert resumed.value() / resumed.maximum() < 0.4  # not 3 of 6 epochs
+    assert RunEta(6, Clock(), first_epoch=2, head_epochs=2).value() == int(HEAD_SHARE / 2 * 6000)  # mid-first stage
+
+
 def test_early_stopping_fills_the_bar():
     clock = Clock()
     eta = RunEta(40, clock)

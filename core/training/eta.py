@@ -32,13 +32,24 @@ class RunEta:
         self.epoch, self.fraction_of_epoch = max(1, first_epoch), 0.0  # the running epoch (1-based), how much done
         self.head_epochs = head_epochs if 0 < head_epochs < self.epochs else 0
         self.started = self.epoch_started = clock()
-        self.base = (self.epoch - 1) / self.epochs  # of the run, done before this fit started (a resumed run)
+        self.base = self._share_before(self.epoch)  # of the run, done before this fit started (a resumed run)
         self.last_epoch_seconds: float | None = None
         self.batches: int | None = None  # the running epoch's batch count
         self.last_epoch_batches: int | None = None
         self.finished = False
         self._shown = self.base  # the bar's share so far: it never goes back
         self._end: float | None = None  # the finishing time shown, smoothed
+
+    def _share_before(self, epoch: int) -> float:
+        """The bar's share when ``epoch`` starts, by epochs alone: a two-stage run's quick first stage is next to
+        none of its time (the bar gave it ``HEAD_SHARE`` at most), not its epochs' share, so a resumed run's bar
+        starts about where it stood before (a walkthrough saw 50% after a resume where the bar had shown 27%)."""
+        done = epoch - 1
+        if not self.head_epochs:
+            return done / self.epochs
+        if done <= self.head_epochs:
+            return HEAD_SHARE * done / self.head_epochs
+        return max(HEAD_SHARE, (done - self.head_epochs) / (self.epochs - self.head_epochs))
 
     def batch(self, epoch: int, batch: int, batches: int) -> None:
         if epoch != self.epoch:  # a resumed run's first batch, or an epoch without an end event
@@ -72,7 +83,7 @@ class RunEta:
             elapsed = self.clock() - self.started
             share = self.base + (1 - self.base) * elapsed / max(elapsed + left, 1e-9)
         elif self.head_epochs and self.epoch <= self.head_epochs:
-            share = self.base + HEAD_SHARE * (self.epoch - 1 + self.fraction_of_epoch) / self.head_epochs
+            share = HEAD_SHARE * (self.epoch - 1 + self.fraction_of_epoch) / self.head_epochs
         else:
             share = self._shown  # the first fifth of a (stage's) first epoch: no pace to go by yet
         self._shown = max(self._shown, min(share, 1 - 1e-4))  # full only when finished
