@@ -58,8 +58,13 @@ def test_compare_two_candidates_and_open_the_best_in_results(qtbot, window, tmp_
 def test_rank_models_for_my_data_fills_the_fit_column(qtbot, window):
     window.show_page(1)
     page = window.pages[1]
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    page.rank_button.setFocus()
     with qtbot.waitSignal(page.rank_task.stopped, timeout=180000):
-        qtbot.mouseClick(page.rank_button, Qt.MouseButton.LeftButton)
+        qtbot.keyClick(page.rank_button, Qt.Key.Key_Space)  # by keyboard
+        assert page.rank_busy.cancel_button.hasFocus()  # not "Compare models…", next in line
+    assert page.table.hasFocus()  # back on the ranked table, not on a button a keypress would start
     assert not page.banner.text()
     fit = {page.table.item(r, 0).text(): page.table.item(r, 6).text() for r in range(page.table.rowCount())}
     ranks = sorted(int(text[1:].split(" ")[0]) for text in fit.values() if text.startswith("#"))

@@ -194,7 +194,10 @@ class ModelPage(WizardPage):
         self.banner.hide()
         self.rank_busy.progress.setRange(0, 0)
         self.rank_busy.show()
+        had_focus = self.rank_button.hasFocus()
         self.rank_button.setEnabled(False)
+        if had_focus:  # not the next button in line ("Compare models…", where a walkthrough's Enter would land)
+            self.rank_busy.cancel_button.setFocus()
         self.rank_task.start(lambda ctx: (scan, *_rank(scan, ctx)))
 
     # internals --------------------------------------------------------------------------------
@@ -214,8 +217,11 @@ class ModelPage(WizardPage):
         self.rank_busy.progress.setFormat(message or "%p%")
 
     def _rank_stopped(self) -> None:
+        had_focus = self.rank_busy.cancel_button.hasFocus()
         self.rank_busy.hide()
         self.rank_button.setEnabled(self.state.scan is not None)
+        if had_focus:  # back where it was, so the keyboard user knows where they are
+            self.table.setFocus()
 
     def _on_ranked(self, result) -> None:
         self._fit_scan, scores, sentences = result
