@@ -65,6 +65,8 @@ def test_relabel_and_exclude_from_the_mistakes_list_go_to_the_sheet_and_the_scan
     assert listed[0] in moved and len(set(moved) & set(listed)) >= 2, listed
     first = dialog.issues[0]
     assert first.given in dialog.list.item(0).text() and first.suggested in dialog.list.item(0).text()
+    picture = dialog.picture.pixmap()  # the first one is shown at once (a walkthrough had to click it)
+    assert dialog.list.currentRow() == 0 and picture is not None and not picture.isNull()
     assert f"Relabel as {first.suggested}" in dialog.suggested_button.text()
 
     qtbot.keyClick(dialog.list, Qt.Key.Key_R)  # relabel as suggested: the next undecided one is shown
