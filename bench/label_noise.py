@@ -25,7 +25,11 @@ flags worst first, then the unflagged images least sure of their label first). P
   images the noise cost (mean); **recovered**: the share of the accuracy lost to the noise that accepting won back, once
   and after checking again (shown where the noise cost at least one held-out image: below a few images, one
   image decides it); **only relabel / only exclude**: the accuracy had accepting relabelled, or excluded,
-  every flagged image instead (one check).
+  every flagged image instead (one check); **at the clean labels' strength**: the same fits at the one L2
+  strength that cross-validation picks on the clean labels, and the share recovered there (cross-validation's
+  pick moves with the labels: stronger on noisy ones, which hides part of the noise, and the held-out images of
+  the generated sets come from other parts of the photos or other fonts, where the training images' folds do
+  not tell the strengths apart).
 
 **Which images to label first** (core.methods.next_labels): from 2 labelled training images per class, labels are
 added ten at a time, chosen by TransferLab (the classifier's least sure images, kept unlike each other) or at
@@ -67,10 +71,12 @@ def ranking(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, 
 
 
 def accuracy(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, classes: int,
-             keep: np.ndarray | None = None) -> float:
+             keep: np.ndarray | None = None, l2: float | None = None) -> float:
+    """Held-out accuracy of the converged classifier fitted on (``x``, ``y``) rows ``keep``; its strength chosen
+    by cross-validation as the app chooses it, or ``l2``."""
     from core.training.linear_head import fit_linear
     keep = np.ones(len(y), dtype=bool) if keep is None else keep
-    return float(np.mean(fit_linear(x[keep], y[keep], classes).logits(test_x).argmax(1) == test_y))
+    return float(np.mean(fit_linear(x[keep], y[keep], classes, l2=l2).logits(test_x).argmax(1) == test_y))
 
 
 def accepted(noisy: np.ndarray, suggestions: dict[int, tuple[int, str]], policy: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +91,10 @@ def accepted(noisy: np.ndarray, suggestions: dict[int, tuple[int, str]], policy:
     return labels, keep
 
 
-def one_seed(x, y, test_x, test_y, classes: int, seed: int, earlier=None, clean: float | None = None) -> dict:
+def one_seed(x, y, test_x, test_y, classes: int, seed: int, earlier=None, clean: float | None = None,
+             strength: float | None = None) -> dict:
+    """One seed's flips, check and accepting; ``strength``: also score each fit at this fixed strength (the clean
+    labels' choice), which tells what the labels change from what cross-validation's choice changes."""
     from core.methods.label_issues import action_for, probabilities_by_evidence
     rng = np.random.default_rng(seed)
     flipped = rng.choice(len(y), max(1, round(NOISE * len(y))), replace=False)
@@ -110,6 +119,11 @@ def one_seed(x, y, test_x, test_y, classes: int, seed: int, earlier=None, clean:
         result[policy] = accuracy(x, labels, test_x, test_y, classes, keep)
     labels, keep = checked_again(x, earlier, *accepted(noisy, suggestions, "app"), set(suggestions), classes, seed)
     result["again"] = accuracy(x, labels, test_x, test_y, classes, keep)
+    if strength is not None:
+        once = accepted(noisy, suggestions, "app")
+        for key, (fit_labels, fit_keep) in {"noisy": (noisy, None), "app": once, "again": (labels, keep),
+                                            "clean": (y, None)}.items():
+            result[f"{key}_fixed"] = accuracy(x, fit_labels, test_x, test_y, classes, fit_keep, strength)
     result["wrong_left"] = float(np.sum(labels[keep] != y[keep]))
     return result
 
@@ -196,8 +210,10 @@ def more_held_out(name: str, root: Path, per_class: int) -> Path | None:
 def mistakes(name: str, f: dict, seeds: int) -> tuple[dict, int]:
     x, y, test_x = f["x"].astype(np.float64), f["y"].astype(np.int64), f["test_x"].astype(np.float64)
     classes = int(y.max()) + 1
+    from core.training.linear_head import fit_linear
+    strength = fit_linear(x, y, classes).l2  # what cross-validation chooses on the clean labels
     clean = accuracy(x, y, test_x, f["test_y"], classes)
-    runs = [one_seed(x, y, test_x, f["test_y"], classes, seed, f["earlier"].astype(np.float64), clean)
+    runs = [one_seed(x, y, test_x, f["test_y"], classes, seed, f["earlier"].astype(np.float64), clean, strength)
             for seed in range(seeds)]
     return {k: _mean([r[k] for r in runs]) for k in runs[0]}, classes
 
@@ -228,9 +244,10 @@ def main() -> int:
     print("| set | train / held-out | features | precision top 10% | recall top 10% | suggestion right | "
           "accepting: relabel / exclude | accuracy noisy | after accepting | after checking again | clean | "
           "lost (held-out images) | recovered: once / checked again | wrong labels left | only relabel / only "
-          "exclude |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    recalls, precisions, recovered, found = [], [], [], {}
+          "exclude | at the clean labels' strength: noisy / accepting / checked again / clean | recovered there: "
+          "once / checked again |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    recalls, precisions, recovered, recovered_fixed, found = [], [], [], [], {}
     for name, (train_dir, test_dir) in sets.items():
         found[name] = f = features(levels, name, train_dir, test_dir, args.cache, 0 if args.quick else
                                    args.more_held_out)
@@ -243,22 +260,32 @@ def main() -> int:
         precisions.append(mean["precision"])
         if won is not None:
             recovered.append(won)
+        lost_fixed = mean["clean_fixed"] - mean["noisy_fixed"]
+        once_fixed, won_fixed = ((mean[k] - mean["noisy_fixed"]) / lost_fixed if lost_fixed * held >= 1 - 1e-9
+                                 else None for k in ("app_fixed", "again_fixed"))
+        if won_fixed is not None:
+            recovered_fixed.append(won_fixed)
         print(f"| {name} | {len(f['y'])} / {held} | {'both' if mean['both'] >= 0.5 else 'final'} "
               f"({mean['both']:.0%} both) | {mean['precision']:.2f} | {mean['recall']:.2f} | "
               f"{mean['suggested_right']:.0%} | {mean['relabel_share']:.0%} ({mean['relabel_right']:.0%} right) / "
               f"{mean['exclude_share']:.0%} | {mean['noisy']:.1%} | {mean['app']:.1%} | {mean['again']:.1%} | "
               f"{mean['clean']:.1%} | {lost * held:.1f} of {held} | {_share(once)} / {_share(won)} | "
               f"{mean['wrong_left']:.1f} of {round(NOISE * len(f['y']))} | {mean['relabel']:.1%} / "
-              f"{mean['exclude']:.1%} |", flush=True)
+              f"{mean['exclude']:.1%} | {mean['noisy_fixed']:.1%} / {mean['app_fixed']:.1%} / "
+              f"{mean['again_fixed']:.1%} / {mean['clean_fixed']:.1%} | {_share(once_fixed)} / {_share(won_fixed)} |",
+              flush=True)
     print(f"(means over {seeds} seed(s); {NOISE:.0%} of the training labels flipped to another class at random; "
           "features: the level the out-of-fold classifier used, chosen per seed by cross-validated accuracy; "
           f"accepting: the flagged images in the top 10% relabelled (suggested class's probability at least "
           f"{RELABEL_FROM:.0%}) or excluded; checking again: the window's 'Check again with your corrections', "
           "every new flag accepted; recovered: shown where the noise cost at least one held-out image, and the "
-          "last line's figure is after checking again; wrong labels left: of those flipped, after checking again)")
+          "last line's figure is after checking again; wrong labels left: of those flipped, after checking again; "
+          "at the clean labels' strength: every fit at the L2 strength cross-validation picks on the clean labels, "
+          "so that what the labels change is told from what the strength cross-validation picks changes)")
     gains = [] if args.skip_active else active_table(found, args.quick)
     print(f"recall_min={min(recalls):.2f} precision_min={min(precisions):.2f} "
           f"recovered_min={min(recovered) if recovered else float('nan'):.2f} "
+          f"recovered_at_clean_strength_min={min(recovered_fixed) if recovered_fixed else float('nan'):.2f} "
           f"active_minus_random_at_50_min={min(gains) if gains else float('nan'):+.1f} points")
     return 0
 
