@@ -27,15 +27,14 @@ class TrainPage(WizardPage):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
-        self.plan = QLabel()
-        self.plan.setWordWrap(True)
-        self.body.addWidget(self.plan)
+        self.plan = QLabel(wordWrap=True, alignment=Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.plan.setMinimumHeight(3 * self.plan.fontMetrics().lineSpacing())  # Start and Cancel stay put as it
+        self.body.addWidget(self.plan)  # grows from one line to three (a walkthrough saw Start move under the mouse)
         self.device_combo = QComboBox()
         self.device_combo.addItem(DEVICE_NAMES["auto"], "auto")
         self._devices_listed = False  # the rest once torch is loaded (it is not, at startup)
         self.start_button = QPushButton("Start training")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
+        self.cancel_button = QPushButton("Cancel", enabled=False)
         row = QHBoxLayout()
         row.addWidget(QLabel("Device:"))
         row.addWidget(self.device_combo)
