@@ -23,6 +23,9 @@ def test_a_bar_made_by_hand_never_goes_back_from_its_preparing_steps(qtbot, wind
             seen.append(page.progress.value() / page.progress.maximum())
         page._on_event(("epoch", EpochEnd(epoch, 4, 1.0, 0.5, 1.0, 0.5, 1.0, 0.0, False)))
     assert seen == sorted(seen) and 0.9 < seen[-1] < 1
+    page._on_event(("prepare", Prepare("Learning when to say 'I don't know'", 0, 0)))  # no count: finishing
+    assert page.progress.maximum() > 0 and page.progress.value() / page.progress.maximum() >= seen[-1]
+    assert "I don't know" in page.progress.format()  # words, not 18 s of a busy bar that shows none
 
 
 def test_an_opened_run_is_put_aside_on_train_when_the_data_changed(qtbot, window):

@@ -316,8 +316,8 @@ class TrainPage(WizardPage):
         candidate's preparing steps its first half, its epochs the second), never going back."""
         plan = self._auto_plan if self._candidate else None
         if plan is None:
-            if maximum <= 0:  # no count (finishing after the last epoch): a busy bar
-                return self.progress.setRange(0, 0)
+            if maximum <= 0:  # no count (finishing after the last epoch): the bar stays, its words say what runs
+                return  # (a busy bar shows no words: a walkthrough saw 18 s of stripes after "about 0:00 left")
             share, self._prep = plain_share(self._prep, value, maximum, prepare, self.eta)
             self.progress.setRange(0, 1000)
             return self.progress.setValue(int(1000 * share))
