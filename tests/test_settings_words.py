@@ -27,6 +27,8 @@ def test_augmentation_words_say_what_a_frozen_network_costs():
     frozen = TrainSettings(strategy="feature-extraction", freeze_depth=0, augmentation="light")
     assert f"up to {FEATURE_VIEWS} views" in augmentation_words(frozen)
     assert "runs once per image" in augmentation_words(TrainSettings(freeze_depth=0, augmentation="none"))
+    one_go = TrainSettings(freeze_depth=0, augmentation="none", classifier_fit="converged")
+    assert "epoch" not in augmentation_words(one_go)  # fitted in one go: "there are no epochs" (a walkthrough)
     top = TrainSettings(strategy="fine-tune-top", freeze_depth=2, augmentation="none")
     assert "frozen lower layers run once" in augmentation_words(top, 8)
     every = TrainSettings(strategy="fine-tune-all", freeze_depth=8, augmentation="none")

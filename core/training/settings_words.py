@@ -49,6 +49,8 @@ def augmentation_words(s: TrainSettings, num_groups: int | None = None) -> str:
     """What the preset does, and what it costs with this freeze depth (core.training.engines caches what it can),
     of a network of ``num_groups`` layer groups (when known)."""
     text = PRESETS[s.augmentation].description if s.augmentation in PRESETS else ""
+    if s.classifier_fit == "converged" and s.augmentation == "none":  # no epochs to speak of (methods_words)
+        text = "No augmentation: the classifier learns from each image's centre crop, once."
     if s.freeze_depth == 0:
         text += (" The frozen network runs once per image; training then takes seconds." if s.augmentation == "none"
                  else " With a frozen network each augmented view costs one more pass over your images "
