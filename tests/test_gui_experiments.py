@@ -76,6 +76,14 @@ def test_rank_models_for_my_data_fills_the_fit_column(qtbot, window):
     assert "lead over" in page.rank_label.text()
     lite0 = next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == "tf_efficientnet_lite0")
     assert "ranked" in page.table.item(lite0, 6).toolTip()
+    other = next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() != winner)
+    page.table.selectRow(other)  # the user picks another model: the caption no longer says the best is selected
+    other_name = page.table.item(other, 0).text()
+    assert window.state.settings.model_name == other_name
+    assert "(selected)" not in page.rank_label.text() and f"you picked <b>{other_name}</b> instead" in \
+        page.rank_label.text()
+    page.table.selectRow(next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == winner))
+    assert "(selected)" in page.rank_label.text()
 
 
 def test_fine_tuning_methods_are_applied_to_the_settings(qtbot, tmp_path):

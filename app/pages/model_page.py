@@ -108,6 +108,7 @@ class ModelPage(WizardPage):
         self.rank_task.stopped.connect(self._rank_stopped)
         self.fit: dict[str, tuple[int, dict, str]] = {}  # model -> (rank, score, sentence)
         self._fit_scan = None  # the dataset scan the scores are for
+        self._rank_words = None  # ((best model, its sentence's end) or None, the rest), for _show_rank
 
         self.import_button.clicked.connect(self._import)
         self.clear_button.clicked.connect(self._clear_import)
@@ -149,7 +150,7 @@ class ModelPage(WizardPage):
 
     def on_enter(self) -> None:
         if self.fit and self._fit_scan is not self.state.scan:  # scores of another dataset
-            self.fit, self._fit_scan = {}, None
+            self.fit, self._fit_scan, self._rank_words = {}, None, None
             self.rank_label.hide()
         self._fill(self.statuses if self._hub_checked else None)
         self._refresh()
@@ -237,16 +238,27 @@ class ModelPage(WizardPage):
             clear = gap >= CLEAR_LEAD
             lead = (f" Its lead over {scored[1]['model_name']} ({gap:.2f}) is {'clear' if clear else 'small'}"
                     f"{'' if clear else ': either should do about as well'}.")
-        self.rank_label.setText(
-            (f"Best fit for your images: <b>{best['model_name']}</b> (selected), scored on {best['images']} of your "
-             f"images without training.{lead} " if best else "No model could be scored. ") + sentences[0] +
-            " The quick check is the accuracy of such a classifier on a small sample, so it can differ from the "
-            "Strategy page's measurement on another sample. Models whose weights are not on this computer were not "
-            "scored.")
+        self._rank_words = ((best["model_name"], f", scored on {best['images']} of your images without training."
+                             f"{lead} ") if best else None, sentences[0] + " The quick check is the accuracy of such "
+                            "a classifier on a small sample, so it can differ from the Strategy page's measurement on "
+                            "another sample. Models whose weights are not on this computer were not scored.")
         self.rank_label.show()
         self._fill(self.statuses)
         if best is not None:
             self.select_model(best["model_name"])
+        self._show_rank()
+
+    def _show_rank(self) -> None:
+        """The ranking's sentence; "(selected)" follows the table's selection, not the moment of ranking."""
+        if self._rank_words is None:
+            return
+        best, rest = self._rank_words
+        if best is None:
+            self.rank_label.setText("No model could be scored. " + rest)
+            return
+        chosen = self.state.settings.model_name
+        picked = "(selected)" if chosen == best[0] else f"(you picked <b>{chosen}</b> instead)"
+        self.rank_label.setText(f"Best fit for your images: <b>{best[0]}</b> {picked}{best[1]}{rest}")
 
     def _selection_changed(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -256,6 +268,7 @@ class ModelPage(WizardPage):
         if name != self.state.settings.model_name:
             self.state.settings = replace(self.state.settings, model_name=name, weights_file=None)
             app_settings.set_value("model/name", name)
+        self._show_rank()
         self._refresh()
 
     def _refresh(self) -> None:
