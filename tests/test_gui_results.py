@@ -86,6 +86,10 @@ def test_top_losses_show_the_wrong_answers_first_then_the_least_sure_right_ones(
     losses = [i["loss"] for i in shown[1:]]
     assert losses and losses == sorted(losses, reverse=True) and all(i["predicted"] == i["true"] for i in shown[1:])
     assert page.gallery.title.text().startswith("Top losses: the 1 image the model got wrong, worst first, then the")
+    page._predicted = [i["true"] for i in images]  # every answer right: no "the 0 images the model got wrong"
+    page.show_top_losses()
+    assert page.gallery.title.text().startswith("Top losses: the model got every validation image right; these are the")
+    assert all(i["predicted"] == i["true"] for i in page.gallery.items) and "0 images" not in page.gallery.title.text()
 
 
 def test_moving_the_threshold_changes_the_predictions(results_page):

@@ -216,9 +216,13 @@ class ResultsPage(WizardPage):
         unsure = sorted((i for i in scored if i["predicted"] == i["true"]), key=lambda i: -i["loss"])
         items = (wrong + unsure)[:TOP_LOSSES]
         shown_wrong = min(len(wrong), TOP_LOSSES)
-        self.gallery.show_items(f"Top losses: the {shown_wrong} image{'s' * (shown_wrong != 1)} the model got wrong, "
-                                f"worst first, then the {len(items) - shown_wrong} right answers it was least sure of",
-                                items)
+        right = len(items) - shown_wrong
+        if shown_wrong:
+            title = (f"the {shown_wrong} image{'s' * (shown_wrong != 1)} the model got wrong, worst first"
+                     + (f", then the {right} right answers it was least sure of" if right else ""))
+        else:  # not "the 0 images the model got wrong"
+            title = f"the model got every validation image right; these are the {right} it was least sure of"
+        self.gallery.show_items("Top losses: " + title, items)
 
     # internals --------------------------------------------------------------------------------
     def _buttons(self) -> tuple:
