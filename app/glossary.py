@@ -135,6 +135,28 @@ WORDS = {
                                   "brightness per pixel), with transparency, or printing colours (CMYK); and how "
                                   "many bits each value has (8-bit: 256 levels). TransferLab converts them all to "
                                   "colour.",
+    "Megapixels (MP)": "A picture's size in millions of dots (pixels): a 4000 \u00d7 3000 photo is 12 megapixels. "
+                       "Pictures over about 89 are refused unless \u201cAllow very large images\u201d is ticked on "
+                       "the Your images page.",
+    "Centre crop": "The middle of an image, cut out after the image is scaled so its shorter side is a little "
+                   "larger than the model's input: what the model sees when it is scored. The edges may be cut off.",
+    "Median": "The middle value: half the values lie above it, half below. Unlike the average, one very large or "
+              "very small value does not pull it.",
+    "Log scale": "An axis on which each equal step multiplies (1, 10, 100) instead of adding, so small and large "
+                 "values fit on one chart: a fall from 1 to 0.1 looks as big as one from 0.1 to 0.01.",
+    "Images per second (images/s)": "How many images training or scoring gets through each second: the speed of "
+                                    "this model on this computer. Higher is faster.",
+    "Softening factor (temperature)": "The number the model's scores are divided by before they become "
+                                      "probabilities (see Calibration). Above 1 makes every answer less sure, "
+                                      "below 1 more sure; 1 changes nothing.",
+    "Wilson interval": "The way the 95% interval of an accuracy is worked out: it stays honest with few images, "
+                       "and when nearly all (or none) are right, where the simple formula fails.",
+    "Run on a server\u2026": "Saves this run's settings and gives the command that trains it on a more powerful "
+                             "computer with a graphics card (a GPU server or cluster), for when training here "
+                             "would be too slow.",
+    "Device: Auto (best available)": "Which part of the computer does the training's sums. Auto picks the fastest "
+                                     "one there: an NVIDIA graphics card (CUDA), else an Apple graphics chip (MPS), "
+                                     "else the main processor (CPU).",
 }
 
 

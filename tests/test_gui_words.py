@@ -16,7 +16,9 @@ TERMS = ("Balanced accuracy", "Top losses", "Random seed", "Balance the classes 
          "Simple classifier (linear)", "Fit in one go (to convergence)", "Regularisation", "Layer (feature level)",
          "Similarity to ImageNet (statistics shift)", "Quick check (nearest class)",
          "Test every layer (layer-wise probe)", "Fast arithmetic (bf16, fp16, fp32, channels-last)",
-         "Convolutional network (CNN)", "Vision transformer", "Unknown score (and its limit)", "Classifier")
+         "Convolutional network (CNN)", "Vision transformer", "Unknown score (and its limit)", "Classifier",
+         "Megapixels (MP)", "Centre crop", "Median", "Log scale", "Images per second (images/s)",
+         "Softening factor (temperature)", "Wilson interval", "Run on a server\u2026", "Device: Auto (best available)")
 TECHNICAL = ("head", "bf16", "fp16", "fp32", "channels-last", "pooled", "linear", "convergence", "feature level",
              "nearest-class", "16-bit", "32-bit")
 
@@ -32,6 +34,8 @@ def test_the_glossary_holds_every_word_the_walkthrough_named():
     assert not missing
     assert "95%" in WORDS["Unknown score (and its limit)"] and "About 1" in WORDS["Unknown score (and its limit)"]
     assert "head" in WORDS["Classifier"] and "bf16" in explain("Fast arithmetic (bf16, fp16, fp32, channels-last)")
+    from app.pages.train_page import DEVICE_NAMES
+    assert f"Device: {DEVICE_NAMES['auto']}" in WORDS  # the words as the Train page shows them
 
 
 def test_the_train_log_says_classifier_and_plain_arithmetic():
