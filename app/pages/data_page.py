@@ -122,9 +122,10 @@ class DataPage(LabelSheetActions, WizardPage):
         self.balance_check.setEnabled(False)  # until a scan says whether the classes are balanced
         form.addRow(self.balance_check)
         self.large_check = QCheckBox("Allow very large images")
-        self.large_check.setToolTip("Read images over 89 megapixels (big scans, aerial photos). Pillow refuses them "
-                                    "by default because a crafted file could fill the memory; allow it for files "
-                                    "you trust. The folder is scanned again.")
+        self.large_check.setToolTip("<p>Read pictures over 89 megapixels (big scans, aerial photos). They are refused "
+                                    "by default because a broken or deliberately made file could use all the "
+                                    "computer's memory; allow them only for files you trust. The folder is scanned "
+                                    "again.</p>")  # rich text: Qt wraps it
         self.large_check.setChecked(app_settings.get_bool("data/allow_large_images", False))
         self._apply_large_images(self.large_check.isChecked())
         self.large_check.toggled.connect(self._large_images_changed)

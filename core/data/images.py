@@ -218,7 +218,7 @@ def _with_image(path: str | os.PathLike, work: Callable[..., T], read_bytes: boo
 
 
 DEFAULT_PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS  # Pillow's guard against "decompression bombs" (about 89 MP)
-LARGE_IMAGES_HINT = "allow very large images on the Data page (or --allow-large-images)"
+LARGE_IMAGES_HINT = 'tick "Allow very large images" on the Your images page (or --allow-large-images)'
 
 
 def allow_large_images(allow: bool) -> None:
