@@ -289,6 +289,7 @@ def test_freeze_page_for_a_cut_network_marks_the_groups_above_the_cut_unused(qtb
     # line they made this step 74 px wider than the others, and the window grew on arriving here
     page.slider.setValue(0)
     assert "of the pretrained parameters" in page.depth_label.text() and page.depth_label.minimumSizeHint().width() < 200
+    assert page.depth_label.text().endswith("of the pretrained parameters below the cut")  # not of the whole network
     qtbot.waitUntil(lambda: not page.task.is_running(), timeout=20000)
 
 

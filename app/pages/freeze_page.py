@@ -306,7 +306,7 @@ class FreezePage(WizardPage):
         pct = 100.0 * trainable / total if total else 0.0
         below = " below the cut" if kept is not None else ""
         self.depth_label.setText(f"{depth} of {n} group{'s' if n != 1 else ''}{below} trained · {pct:.1f}% of the "
-                                 "pretrained parameters")
+                                 f"pretrained parameters{below}")  # of those kept, not of the whole network
         self.summary_label.setText(f"Training <b>{trainable:,}</b> of {total:,} pretrained parameters{below} "
                                    f"({pct:.1f}%) <b>+&nbsp;new&nbsp;classifier</b>")
         self.summary_label.setToolTip("Parameters are the numbers a network learns. The Model step counts the "
