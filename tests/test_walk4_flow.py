@@ -53,6 +53,9 @@ def test_results_after_a_cancelled_run_never_scores_an_earlier_folders_model(qtb
     assert "not known" not in results.relabel_bar.label.text() and results.relabel_bar.isHidden()
     assert window.state.before_relabel is None  # the photos model is not "the model before" of the faces
     assert results.banner.isHidden() and window.back_button.isEnabled()
+    window.show_page(RESULTS + 1)  # Try it names the model as stopped early, as the Train page's bar does
+    line = window.pages[RESULTS + 1].model_label.text()
+    assert "validation accuracy" in line and " · cancelled after epoch " in line and line.endswith(" of 400"), line
 
 
 def _paused_manual_run(tmp_path, epochs: int = 12, stop_after: int = 2):

@@ -39,10 +39,11 @@ def _picture(bundle, result: dict, heatmap: bool):
 
 def model_words(run_dir) -> str:
     """One short line naming the model Try it uses: its run folder, when it was trained, its validation accuracy
-    (read from the run's two small JSON files; no torch)."""
+    and, for a run stopped early, how (read from the run's two small JSON files; no torch)."""
     import json
 
     from core.base.errors import TransferLabError
+    from core.evaluation.result_words import how_it_stopped
     from core.training import runs
     run_dir = Path(run_dir)
     try:
@@ -50,11 +51,13 @@ def model_words(run_dir) -> str:
     except TransferLabError:
         when = ""
     try:
-        accuracy = json.loads((run_dir / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))["metrics"]["val_accuracy"]
-    except (OSError, ValueError, KeyError, TypeError):
-        accuracy = None
+        meta = json.loads((run_dir / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))
+        accuracy, stopped = meta["metrics"]["val_accuracy"], meta.get("stopped")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        accuracy = stopped = None
     said = [f"trained {when}" if when else "",
-            f"validation accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""]
+            f"validation accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else "",
+            how_it_stopped(stopped) if isinstance(stopped, dict) else ""]  # as the Train page's bar says it
     return f"Model: <b>{html.escape(run_dir.name)}</b>" + "".join(f" · {s}" for s in said if s)
 
 
