@@ -56,6 +56,22 @@ def test_flat_layout_classes_sorted_case_insensitively(tmp_path):
     scan.require_trainable()
 
 
+def test_an_empty_subfolder_is_not_a_class_that_blocks_the_folder(tmp_path):
+    """A walkthrough's folder with an empty subfolder could not be used ("Class 'empty' has no usable images");
+    a subfolder holding only files that cannot be read is still a class, so its problem is named."""
+    root = make_class_folder(tmp_path / "d", ["a", "b"], per_class=3, size=SIZE)
+    (root / "empty" / "nested").mkdir(parents=True)
+    (root / "broken").mkdir()
+    (root / "broken" / "notes.txt").write_text("not a picture")
+    scan = scan_dataset(root)
+    assert scan.classes == ["a", "b", "broken"]
+    assert [(s.path.name, s.reason.split(" (")[0]) for s in scan.skipped if s.path.name == "empty"] == \
+        [("empty", "empty folder")]
+    assert any("'broken'" in problem for problem in scan.problems())
+    (root / "broken" / "notes.txt").unlink()
+    assert scan_dataset(root).problems() == []  # both empty now: the folder can be used
+
+
 def test_every_format_is_accepted(tmp_path):
     root = tmp_path / "d"
     for ext in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".JPG", ".PNG"):
@@ -198,10 +214,9 @@ def test_class_with_one_image_is_named(tmp_path):
     root = make_class_folder(tmp_path / "d", ["cats", "dogs"], per_class=3, size=SIZE)
     for p in sorted((root / "dogs").iterdir())[1:]:
         p.unlink()
-    (root / "empty").mkdir()
+    (root / "empty").mkdir()  # an empty folder is not a class (see the test above)
     scan = scan_dataset(root)
-    assert scan.problems() == ["Class 'dogs' has only 1 usable image; at least 2 are needed",
-                               "Class 'empty' has no usable images; at least 2 are needed"]
+    assert scan.problems() == ["Class 'dogs' has only 1 usable image; at least 2 are needed"]
     with pytest.raises(DatasetError, match="'dogs'"):
         scan.require_trainable()
 
@@ -228,8 +243,10 @@ def test_pre_split_needs_training_images_per_class(tmp_path):
         p.unlink()
     assert scan_dataset(root).problems() == [
         f"Found 1 usable class ('dog'); at least 2 are needed, each in its own subfolder of {root / 'train'}",
-        "Class 'cat' has no usable images in train/; at least 1 is needed there",
         "Class 'dog' has only 1 usable image in train/ and val/ together; at least 2 are needed",
+        "The validation folder val/ has no usable images",  # train/cat is empty now: not a class there
+        "Class 'cat' in val/ is not in train/; every class needs training images (add them to train/ or remove the "
+        "folder)",
     ]
 
 

@@ -17,6 +17,7 @@ from core.data.walk import file_problem, is_real_dir, list_dir, probe_all, walk_
 
 VAL_NAMES = ("val", "valid", "validation")  # in order of preference
 NOT_IN_CLASS = "not inside a class folder"
+EMPTY_FOLDER = "empty folder (nothing in it, so not a class)"
 
 
 @dataclass
@@ -254,7 +255,12 @@ def _collect_classes(split_root: Path, top: list[os.DirEntry], skipped: list[Ski
     for entry in top:
         path = Path(entry.path)
         if is_real_dir(entry):
-            classes[entry.name] = walk_files(path, skipped, cancel)
+            before = len(skipped)
+            files = walk_files(path, skipped, cancel)
+            if files or len(skipped) > before:
+                classes[entry.name] = files
+            else:  # nothing in it at all: not a class that blocks the folder (a walkthrough's empty subfolder did)
+                skipped.append(SkippedFile(path, EMPTY_FOLDER))
         else:
             reason = file_problem(entry)
             skipped.append(SkippedFile(path, reason or NOT_IN_CLASS))
