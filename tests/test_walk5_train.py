@@ -36,3 +36,17 @@ def test_an_opened_run_is_put_aside_on_train_when_the_data_changed(qtbot, window
     assert page.shown is None and not any(page.curves.point_counts().values())
     assert "put aside" in page.banner.text() and str(run_dir) in page.banner.text()
     assert not page.resume_button.isVisibleTo(page)
+
+
+def test_auto_says_when_a_try_stopped_early(qtbot, window):
+    """A walkthrough's Auto try stopped early (auto.json said so); the log said only its accuracy and time."""
+    page = window.pages[TRAIN]
+    page._begin("test")
+    page._on_event(("row", {"title": "Fine-tune the top", "val_accuracy": 0.974, "seconds": 70.0, "epochs": 2,
+                            "stopped_early": True}))
+    page._on_event(("row", {"title": "Classifier only", "val_accuracy": 0.9, "seconds": 5.0, "epochs": 3,
+                            "stopped_early": False}))
+    lines = [line.split("  ", 1)[-1] for line in page.log.toPlainText().splitlines()]  # after the time
+    assert "Fine-tune the top: validation accuracy 97.4% in 70 s (stopped early after epoch 2: no longer " \
+           "improving)" in lines
+    assert "Classifier only: validation accuracy 90.0% in 5 s" in lines

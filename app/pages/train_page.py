@@ -271,7 +271,8 @@ class TrainPage(WizardPage):
             row = item[1]
             if "val_accuracy" in row:
                 self.finished_candidates += 1
-                self._log(f"{row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s")
+                self._log(f"{row['title']}: validation accuracy {row['val_accuracy']:.1%} in {row['seconds']:.0f} s" + (
+                    f" (stopped early after epoch {row['epochs']}: no longer improving)" * row.get("stopped_early", 0)))
                 if row["val_accuracy"] == 1.0 and self._later_s:  # run_auto skips the rest: nothing could win
                     self._later_s = 0.0
                     self._log("A perfect score on the validation images: the remaining candidates are skipped.")
