@@ -207,6 +207,20 @@ def more_held_out(name: str, root: Path, per_class: int) -> Path | None:
     return folder / "heldout"
 
 
+def held_out_inside(f: dict, fraction: float, seed: int = 0) -> dict:
+    """The set with a stratified ``fraction`` of its training images as the held-out images instead (their true
+    labels; the rest train): held-out images like the training ones, as the app's validation images are, where
+    the generated sets' own held-out images come from other parts of the photos or other fonts."""
+    rng = np.random.default_rng(seed)
+    y = f["y"].astype(np.int64)
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        test[rng.choice(rows, max(1, round(fraction * len(rows))), replace=False)] = True
+    return {"x": f["x"][~test], "earlier": f["earlier"][~test], "y": y[~test], "test_x": f["x"][test],
+            "test_y": y[test]}
+
+
 def mistakes(name: str, f: dict, seeds: int) -> tuple[dict, int]:
     x, y, test_x = f["x"].astype(np.float64), f["y"].astype(np.int64), f["test_x"].astype(np.float64)
     classes = int(y.max()) + 1
@@ -233,6 +247,8 @@ def main() -> int:
     parser.add_argument("--skip-active", action="store_true", help="only the mistakes table")
     parser.add_argument("--sets", help="only these sets, comma-separated names (e.g. 'glyphs,textures')")
     parser.add_argument("--seeds", type=int, help=f"seeds of the mistakes table (default {SEEDS})")
+    parser.add_argument("--held-out-inside", type=float, metavar="FRACTION",
+                        help="hold out this share of each set's training images instead of its held-out images")
     parser.add_argument("--more-held-out", type=int, default=MORE_HELD_OUT,
                         help=f"more held-out images per class for the generated sets (default {MORE_HELD_OUT})")
     args = parser.parse_args()
@@ -251,6 +267,8 @@ def main() -> int:
     for name, (train_dir, test_dir) in sets.items():
         found[name] = f = features(levels, name, train_dir, test_dir, args.cache, 0 if args.quick else
                                    args.more_held_out)
+        if args.held_out_inside:
+            found[name] = f = held_out_inside(f, args.held_out_inside)
         mean, _ = mistakes(name, f, seeds)
         held = len(f["test_y"])
         lost = mean["clean"] - mean["noisy"]
