@@ -50,3 +50,20 @@ def test_auto_says_when_a_try_stopped_early(qtbot, window):
     assert "Fine-tune the top: validation accuracy 97.4% in 70 s (stopped early after epoch 2: no longer " \
            "improving)" in lines
     assert "Classifier only: validation accuracy 90.0% in 5 s" in lines
+
+
+def test_a_resumed_run_starts_its_bar_where_it_stood_and_never_shows_a_wordless_busy_bar(qtbot, window):
+    """A walkthrough quit at 87% (epoch 7 of 8 done); after Resume the bar was a striped busy bar for 3 s, then
+    10% while decoding the validation images, then 85%."""
+    from dataclasses import replace
+
+    from app.pages.train_bar import resumed_share
+    page = window.pages[TRAIN]
+    page._begin("test")
+    assert page.progress.maximum() > 0 and page.progress.format() == "Preparing…"  # a bar with words
+    settings = replace(window.state.settings, epochs=8, two_stage=False)
+    assert resumed_share(7, settings) == 7 / 8
+    assert resumed_share(3, replace(settings, epochs=6, two_stage=True, head_epochs=2)) < 0.4  # not 3 of 6
+    page._floor = resumed_share(7, settings)  # as resume_training sets it
+    page._on_event(("prepare", Prepare("Decoding the validation images (once)", 5, 18)))
+    assert page.progress.value() / page.progress.maximum() >= 7 / 8

@@ -24,10 +24,17 @@ def plain_share(prep: float, value: int, maximum: int, prepare: bool, eta) -> tu
     return prep + (1 - prep) * f, prep
 
 
-def set_bar(bar, value: int, text: str) -> None:
+def resumed_share(done: int, settings) -> float:
+    """Where a resumed run's bar starts after ``done`` epochs: the share core.training.eta.RunEta gives them."""
+    from core.training.eta import RunEta
+    eta = RunEta(settings.epochs, first_epoch=done + 1, head_epochs=settings.head_epochs * bool(settings.two_stage))
+    return eta.value() / eta.maximum()
+
+
+def set_bar(bar, value: float, text: str) -> None:
     """The bar at ``value`` of 1 (0: not started or cancelled, 1: done or opened), saying ``text``."""
-    bar.setRange(0, 1)
-    bar.setValue(value)
+    bar.setRange(0, 1000)
+    bar.setValue(int(1000 * value))
     bar.setFormat(text)
 
 

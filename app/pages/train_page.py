@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QP
 
 from app import app_settings
 from app.pages.base import WizardPage
-from app.pages.train_bar import duration, plain_share, set_bar, show_stopped
+from app.pages.train_bar import duration, plain_share, resumed_share, set_bar, show_stopped
 from app.train_job import adaptation_job, auto_job, resume_job, training_job
 from app.widgets.curves import TrainingCurves
 from core.base.paths import new_run_dir
@@ -76,7 +76,7 @@ class TrainPage(WizardPage):
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
         self._auto_plan, self._candidate, self._later_s, self._index, self._overall = None, "", 0.0, 0, 0
-        self._prep = 0.0  # (a run made by hand) the bar's share its preparing steps filled
+        self._prep = self._floor = 0.0  # (a run by hand) the bar's share preparing filled; a resumed run's start
         self.run_dir = None  # the run being trained (a plain run: Quit pauses it for resuming)
         self.shown = None  # the run whose curves and bar are drawn here
         self._prepare_stage: str | None = None
@@ -166,7 +166,8 @@ class TrainPage(WizardPage):
         if self.task.is_running():
             return
         self._begin(f"Resuming the run in {run_dir} after epoch {len(history)}")
-        self.run_dir = run_dir
+        self.run_dir, self._floor = run_dir, resumed_share(len(history), self.state.settings)
+        set_bar(self.progress, self._floor, "Preparing…")  # where it stood, not at 0 (a walkthrough: 87% → 10%)
         for e in history:
             self.curves.add_epoch(e["epoch"], e["train_loss"], e["val_loss"], e["train_accuracy"], e["val_accuracy"])
         self.task.start(resume_job(run_dir))
@@ -218,15 +219,14 @@ class TrainPage(WizardPage):
 
     def _begin(self, message: str) -> None:
         self.run_dir, self.eta, self._auto_plan, self._overall = None, None, None, 0
-        self._prep = 0.0
+        self._prep = self._floor = 0.0
         self.resume_button.hide()
         self.state.result = None
         self.state.evaluation = None
         self.state.result_key = self.state.training_key()  # what this run is trained for (stale check)
         self.curves.reset()
         self.banner.hide()
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Preparing…")
+        set_bar(self.progress, 0, "Preparing…")  # not a busy bar: it shows no words (a walkthrough saw 3 s of it)
         if self.log.blockCount() > 1 or self.log.toPlainText():  # an earlier run's lines stay above, set off
             self.log.appendPlainText("─" * 40)
         self._log(message)
@@ -321,7 +321,7 @@ class TrainPage(WizardPage):
                 return  # (a busy bar shows no words: a walkthrough saw 18 s of stripes after "about 0:00 left")
             share, self._prep = plain_share(self._prep, value, maximum, prepare, self.eta)
             self.progress.setRange(0, 1000)
-            return self.progress.setValue(int(1000 * share))
+            return self.progress.setValue(int(1000 * max(share, self._floor)))
         times, f = [c.predicted_s for c in plan.candidates], min(1.0, value / maximum) if maximum > 0 else 0.0
         done = sum(times[:self._index]) + times[self._index] * (0.5 * f + (0.0 if prepare else 0.5))
         self._overall = max(self._overall, int(1000 * done / max(sum(times), 1e-9)))
