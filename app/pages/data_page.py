@@ -20,7 +20,7 @@ from app.widgets.elided import ElidedLabel, breakable
 from app.widgets.flow import FlowLayout
 from app.widgets.images import pixmap_from_array
 from app.widgets.skipped_files import SkippedFiles
-from core.data.dataset import scan_dataset
+from core.data.dataset import scan_dataset, skipped_words
 from core.data.health import health_lines
 from core.data.thumbnails import class_examples
 
@@ -281,7 +281,7 @@ class DataPage(LabelSheetActions, WizardPage):
                      if sheet else "")
         self.show_sheet_buttons(sheet)
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
-                             f"{len(scan.skipped)} file{'s' * (len(scan.skipped) != 1)} skipped.{corrected}")
+                             f"{skipped_words(scan.skipped)}.{corrected}")
         self.skipped_box.show_files(scan.skipped, scan.root)
         if health is not None:
             self._show_health(health)

@@ -3,6 +3,7 @@
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QListWidget, QListWidgetItem, QVBoxLayout
 
+from core.data.dataset import EMPTY_FOLDER
 from core.data.items import relative
 
 ROWS = 6  # lines always in view (a walkthrough's messy folder got a box too short to read one)
@@ -37,5 +38,6 @@ class SkippedFiles(QGroupBox):
             item = QListWidgetItem(f"{relative(entry.path, root)} — {entry.reason}")
             item.setToolTip(f"{entry.path}\n{entry.reason}")
             self.files.addItem(item)
-        self.setTitle(f"Skipped files ({len(skipped)})" if skipped else "Skipped files")
+        folders = " and folders" * any(s.reason == EMPTY_FOLDER for s in skipped)  # an empty folder is no file
+        self.setTitle(f"Skipped files{folders} ({len(skipped)})" if skipped else "Skipped files")
         self.setVisible(bool(skipped))

@@ -242,6 +242,14 @@ def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> S
     return Split(sorted(train, key=key), sorted(val, key=key), [])
 
 
+def skipped_words(skipped: list[SkippedFile]) -> str:
+    """'3 files skipped', or '2 files and 1 empty folder skipped' (an empty folder is no file)."""
+    folders = sum(s.reason == EMPTY_FOLDER for s in skipped)
+    files = len(skipped) - folders
+    parts = [f"{files} file{'s' * (files != 1)}"] * (files > 0 or not folders)
+    return " and ".join(parts + [f"{folders} empty folder{'s' * (folders != 1)}"] * (folders > 0)) + " skipped"
+
+
 def _images(n: int) -> str:
     if n == 0:
         return "no usable images"
