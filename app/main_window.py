@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         QShortcut(QKeySequence(Qt.Key.Key_F1), self, activated=self.show_words)
+        QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.close)  # (Cmd+Q on a Mac) asks as the window's X
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
         self._enter_filter = _EnterMeansNext(self)

@@ -67,3 +67,13 @@ def test_a_resumed_run_starts_its_bar_where_it_stood_and_never_shows_a_wordless_
     page._floor = resumed_share(7, settings)  # as resume_training sets it
     page._on_event(("prepare", Prepare("Decoding the validation images (once)", 5, 18)))
     assert page.progress.value() / page.progress.maximum() >= 7 / 8
+
+
+def test_ctrl_q_quits_as_the_windows_close_button_does(qtbot, window):
+    """A walkthrough found no Quit: Ctrl+Q did nothing."""
+    from PySide6.QtCore import Qt
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)

@@ -275,7 +275,8 @@ class TrainPage(WizardPage):
                     f" (stopped early after epoch {row['epochs']}: no longer improving)" * row.get("stopped_early", 0)))
                 if row["val_accuracy"] == 1.0 and self._later_s:  # run_auto skips the rest: nothing could win
                     self._later_s = 0.0
-                    self._log("A perfect score on the validation images: the remaining candidates are skipped.")
+                    self._log("A perfect score on the validation images: no candidate left could score higher, so "
+                              "they are skipped (which one is kept is said at the end).")
         elif kind == "prepare":
             e = item[1]
             if self.eta is not None:
