@@ -61,7 +61,9 @@ def test_clicking_a_cell_shows_its_images_and_an_explanation(qtbot, results_page
     # the first picture's heatmap appears without a click (a walkthrough saw an empty preview until one)
     qtbot.waitUntil(lambda: page.gallery.preview.pixmap() is not None and not page.gallery.preview.pixmap().isNull(),
                     timeout=30000)
-    assert page.gallery.current_path() == expected and "Grad-CAM" in page.gallery.preview_caption.text()
+    assert page.gallery.current_path() == expected and "Warm colours" in page.gallery.preview_caption.text()
+    assert "Grad-CAM" not in page.gallery.preview_caption.text()  # the method's name on hover, not in the text
+    assert "Grad-CAM" in page.gallery.preview_caption.toolTip()
 
 
 def test_the_confusion_matrix_works_from_the_keyboard(qtbot, results_page):

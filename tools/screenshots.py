@@ -6,7 +6,9 @@ Training really runs (a couple of epochs on the sample data), so the curves and 
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -14,6 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _scratch(prefix: str) -> str:
+    """A temporary folder, removed when the script exits (each run left three behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def main() -> int:
@@ -27,7 +36,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["QT_SCALE_FACTOR"] = str(args.scale)
-    os.environ.setdefault("TRANSFERLAB_DATA_DIR", tempfile.mkdtemp(prefix="transferlab-shots-"))
+    os.environ.setdefault("TRANSFERLAB_DATA_DIR", _scratch("transferlab-shots-"))
 
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
@@ -35,7 +44,7 @@ def main() -> int:
     from app import app_settings
     app_settings.init_identity()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, _scratch("transferlab-shots-settings-"))
     app = QApplication([])
     from app.theme import apply_theme
     apply_theme(app, dark=args.dark)
@@ -108,7 +117,7 @@ def main() -> int:
     wait_until(lambda: results.gallery.preview.pixmap() is not None and not results.gallery.preview.pixmap().isNull()
                and all(not results.gallery.list.item(i).icon().isNull() for i in range(results.gallery.list.count())))
     shot("6-results")
-    tmp = Path(tempfile.mkdtemp())
+    tmp = Path(_scratch("transferlab-shots-data-"))
     (tmp / "no-class").mkdir()
     for i in range(12):  # drawn shapes: none of the sample's textures
         make_image(i % 3, 96, seed=40 + i).save(tmp / "no-class" / f"shape{i}.png")

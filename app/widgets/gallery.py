@@ -221,5 +221,6 @@ class Gallery(QWidget):
         item = self.items[self.list.currentRow()]
         self.preview_caption.setText(f"<b>{Path(path).name}</b><br>true: {self.classes[item['true']]}, predicted: "
                                      f"{self.classes[item['predicted']]} ({item['confidence']:.1%})<br>"
-                                     f"<span style='font-size:9pt'>{method}: warm colours raised the score of the "
-                                     "predicted class; dimmed parts lie outside the square the model sees.</span>")
+                                     "<span style='font-size:9pt'>Warm colours raised the score of the predicted "
+                                     "class; dimmed parts lie outside the square the model sees.</span>")
+        self.preview_caption.setToolTip(f"Drawn by {method}: see “Words explained”")  # the method's name, not shown

@@ -100,8 +100,8 @@ def calibration_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     helps = nll_after < base["nll_before"] and ece_after <= base["ece_before"]
     needed = abs(math.log(temperature)) >= MIN_LOG_CHANGE
     enough = n >= MIN_APPLY
-    reason = ("" if helps and needed and enough else f"{n} validation images are too few to tell whether it helps "
-              f"(it needs {MIN_APPLY})" if not enough else "it did not make the probabilities more honest on "
+    reason = ("" if helps and needed and enough else f"{n} validation images are too few to tell whether it helps; "
+              f"it needs {MIN_APPLY}" if not enough else "it did not make the probabilities more honest on "
               "held-out validation images" if not helps else f"they are already about right: the best softening "
               f"factor was {temperature:.2f}, next to no change")
     helps = helps and enough
