@@ -2,9 +2,10 @@
 
 The time left follows the current stage: the last finished epoch's length (when it had as many batches) blended
 with the running epoch's own pace as that epoch goes on, or that pace alone once a fifth of the epoch is done when
-there is no such last epoch; times the epochs still to go, smoothed so that it does not jump from batch to batch. A two-stage run's first stage trains only the new classifier on cached features (a batch
-or two an epoch); the fine-tuning epochs after it run on images and take far longer, so no time left is guessed
-until their pace is known.
+there is no such last epoch; times the epochs still to go, smoothed so that it does not jump from batch to batch.
+A two-stage run's first stage trains only the new classifier on cached features (a batch or two an epoch); the
+fine-tuning epochs after it run on images and take far longer, so no time left is guessed until their pace is
+known.
 
 The bar shows time, not epochs: once the time left is known, the share of the run's time that has passed (a
 walkthrough saw 50% at epoch 3 of 5, when two quick epochs of the classifier alone had passed and three slow
@@ -116,8 +117,9 @@ class RunEta:
         last = self.last_epoch_seconds if self.last_epoch_batches in (None, self.batches) else None
         # (an epoch of another size, e.g. the first of a second stage, is not timed by the last one: the time left
         # would jump from seconds to minutes)
-        if last is not None:  # the running epoch's own pace weighs in as it goes (alone, one slow first batch of
-            pace = f * (elapsed / f) + (1 - f) * last if f > 0 else max(last, elapsed)  # four made it 4x too long)
+        if last is not None:  # f x the running epoch's own pace (elapsed / f) + (1 - f) x the last: its own weighs
+            pace = elapsed + (1 - f) * last if f > 0 else max(last, elapsed)  # in as it goes (alone, one slow first
+            # batch of four made it 4x too long)
             left_in_epoch = (1 - f) * pace if f > 0 else pace - elapsed
         elif f >= MIN_FRACTION_FOR_PACE:
             pace = elapsed / f
