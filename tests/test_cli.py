@@ -84,6 +84,7 @@ def test_train_auto_then_predict_and_evaluate(capsys, data, tmp_path):
     assert code == 0 and written["evaluated"]
     assert all(part in page for part in ("Confusion matrix", "<svg", "data:image/png;base64", "ROC", "Strategy"))
     assert f", in {data})" in page  # which folder the scored images came from
+    assert "; 0 files skipped; " in page  # in the Data step's words (core.data.dataset.skipped_words)
 
 
 def test_explicit_strategy_and_freeze_depth(capsys, data, tmp_path):

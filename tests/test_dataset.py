@@ -68,7 +68,7 @@ def test_an_empty_subfolder_is_not_a_class_that_blocks_the_folder(tmp_path):
     assert [(s.path.name, s.reason.split(" (")[0]) for s in scan.skipped if s.path.name == "empty"] == \
         [("empty", "empty folder")]
     assert any("'broken'" in problem for problem in scan.problems())
-    assert skipped_words(scan.skipped) == "1 file and 1 empty folder skipped"  # the folder is no file
+    assert skipped_words([s.reason for s in scan.skipped]) == "1 file and 1 empty folder skipped"  # no file
     assert skipped_words([]) == "0 files skipped"
     (root / "broken" / "notes.txt").unlink()
     assert scan_dataset(root).problems() == []  # both empty now: the folder can be used

@@ -281,7 +281,7 @@ class DataPage(LabelSheetActions, WizardPage):
                      if sheet else "")
         self.show_sheet_buttons(sheet)
         self.summary.setText(f"<b>{total} images in {len(scan.classes)} classes</b> ({layout}); "
-                             f"{skipped_words(scan.skipped)}.{corrected}")
+                             f"{skipped_words([s.reason for s in scan.skipped])}.{corrected}")
         self.skipped_box.show_files(scan.skipped, scan.root)
         if health is not None:
             self._show_health(health)

@@ -242,10 +242,11 @@ def make_split(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> S
     return Split(sorted(train, key=key), sorted(val, key=key), [])
 
 
-def skipped_words(skipped: list[SkippedFile]) -> str:
-    """'3 files skipped', or '2 files and 1 empty folder skipped' (an empty folder is no file)."""
-    folders = sum(s.reason == EMPTY_FOLDER for s in skipped)
-    files = len(skipped) - folders
+def skipped_words(reasons: list[str]) -> str:
+    """'3 files skipped', or '2 files and 1 empty folder skipped' (an empty folder is no file), from the skipped
+    entries' reasons (a scan's SkippedFile.reason, or a run's recorded summary's "reason")."""
+    folders = sum(r == EMPTY_FOLDER for r in reasons)
+    files = len(reasons) - folders
     parts = [f"{files} file{'s' * (files != 1)}"] * (files > 0 or not folders)
     return " and ".join(parts + [f"{folders} empty folder{'s' * (folders != 1)}"] * (folders > 0)) + " skipped"
 

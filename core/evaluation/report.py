@@ -17,6 +17,7 @@ from PIL import Image
 from core.base.atomic import atomic_write
 from core.base.errors import ImageLoadError, TransferLabError
 from core.base.progress import Progress, report
+from core.data.dataset import skipped_words
 from core.data.health import health_lines
 from core.evaluation.result_words import stopped_words
 from core.models.bundle import Bundle
@@ -32,10 +33,6 @@ th:first-child,td:first-child{text-align:left}.muted{color:#5f6368}.cams{display
 .cams figure{margin:0;width:220px}.cams img{width:220px;border-radius:4px}figcaption{font-size:90%}
 """
 TRAIN, VAL = "#1a73e8", "#e8710a"
-
-
-def _files(n: int) -> str:
-    return f"{n} file{'s' * (n != 1)}"
 
 
 def _svg_lines(series: list[tuple[str, str, list[float], list[float]]], title: str, ymax: float | None = None,
@@ -117,9 +114,9 @@ def build_report(bundle: Bundle, evaluation: Evaluation | None, out: Path, examp
 
     body.append("<h2>Data</h2>")
     counts = dataset.get("counts", {})
-    skipped = _files(len(dataset.get("skipped", [])))
+    skipped = skipped_words([str(s.get("reason", "")) for s in dataset.get("skipped", [])])
     body.append(f"<p>{dataset.get('num_images', '?')} images in {len(classes)} classes from "
-                f"<code>{esc(str(dataset.get('root', '?')))}</code>; {skipped} skipped; "
+                f"<code>{esc(str(dataset.get('root', '?')))}</code>; {skipped}; "
                 f"{dataset.get('split', {}).get('train', '?')} used for training, "
                 f"{dataset.get('split', {}).get('val', '?')} held out for validation.</p>")
     body.append("<table><tr><th>class</th><th>images</th></tr>" +
