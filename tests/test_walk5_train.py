@@ -77,3 +77,11 @@ def test_ctrl_q_quits_as_the_windows_close_button_does(qtbot, window):
     qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_a_failed_run_says_stopped_not_the_words_of_the_step_it_failed_in(qtbot, window):
+    page = window.pages[TRAIN]
+    page._begin("test")
+    page._on_event(("prepare", Prepare("Decoding the validation images (once)", 5, 18)))
+    page.task.failed.emit("The file x.png could not be read")
+    assert page.progress.format() == "Stopped" and "Failed: The file x.png" in page.log.toPlainText()

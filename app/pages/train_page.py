@@ -52,15 +52,13 @@ class TrainPage(WizardPage):
         row.addWidget(self.cancel_button)
         self.body.addLayout(row)
         self.progress = QProgressBar()
-        self.progress.setFormat("Not started")
-        self.progress.setValue(0)
+        set_bar(self.progress, 0, "Not started")
         self.body.addWidget(self.progress)
         self.layout().removeWidget(self.banner)  # below Start and Cancel, so that they stay where the mouse is
         self.body.addWidget(self.banner)
         self.curves = TrainingCurves()
         self.body.addWidget(self.curves, 3)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
+        self.log = QPlainTextEdit(readOnly=True)
         self.log.setMaximumBlockCount(2000)
         self.log.setPlaceholderText("Messages from training appear here.")
         self.log.setMinimumHeight(6 * self.log.fontMetrics().lineSpacing())  # a walkthrough saw it 2 lines tall
@@ -71,7 +69,7 @@ class TrainPage(WizardPage):
         self.cancel_button.clicked.connect(self.cancel_training)
         self.task.event.connect(self._on_event)
         self.task.finished.connect(self._on_finished)
-        self.task.failed.connect(lambda msg: self._log(f"Failed: {msg}"))
+        self.task.failed.connect(self._on_failed)
         self.task.cancelled.connect(self._on_cancelled)
         self.task.stopped.connect(self._on_stopped)
         self.cancel_requested_at: float | None = None
@@ -392,9 +390,11 @@ class TrainPage(WizardPage):
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.device_combo.setEnabled(True)
-        if self.progress.maximum() == 0:
-            set_bar(self.progress, 0, "Stopped")
         self.completeChanged.emit()
+
+    def _on_failed(self, message: str) -> None:
+        self._log(f"Failed: {message}")
+        set_bar(self.progress, 0, "Stopped")  # not the words of the step it failed in (the bar is never busy now)
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
