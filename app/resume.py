@@ -1,7 +1,6 @@
 """Resuming an interrupted training run from the window: offer it, rescan its dataset, continue on
 the Train page where its last checkpoint left off (core.methods.resume.resume_run)."""
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -14,11 +13,7 @@ DATA, TRAIN = 0, 4
 
 def _auto_of(record: dict) -> dict | None:
     """The run's Auto description, if a model of it was saved (a resumable run is one trained by hand: None)."""
-    try:
-        meta = json.loads((Path(record["run_dir"]) / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return record.get("auto")
-    return meta.get("auto") or record.get("auto")
+    return runs.model_description(record["run_dir"]).get("auto") or record.get("auto")
 
 
 class ResumeController(QObject):

@@ -30,7 +30,7 @@ def trained_words(run_dir: str | Path) -> str:
     """What a run trained, from its record and model description: Auto with its budget and the candidate
     it kept, or the strategy chosen by hand in plain words (two runs of one model and dataset differ here)."""
     run_dir = Path(run_dir)
-    meta = _json(run_dir / runs.MODEL_DESCRIPTION)
+    meta = runs.model_description(run_dir)
     auto = meta.get("auto")
     if isinstance(auto, dict):
         budget = str(auto.get("budget", ""))

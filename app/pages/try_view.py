@@ -40,8 +40,6 @@ def _picture(bundle, result: dict, heatmap: bool):
 def model_words(run_dir) -> str:
     """One short line naming the model Try it uses: its run folder, when it was trained, its validation accuracy
     and, for a run stopped early, how (read from the run's two small JSON files; no torch)."""
-    import json
-
     from core.base.errors import TransferLabError
     from core.evaluation.result_words import how_it_stopped
     from core.training import runs
@@ -50,11 +48,9 @@ def model_words(run_dir) -> str:
         when = runs.when_words(str(runs.read_record(run_dir).get("updated") or ""))
     except TransferLabError:
         when = ""
-    try:
-        meta = json.loads((run_dir / runs.MODEL_DESCRIPTION).read_text(encoding="utf-8"))
-        accuracy, stopped = meta["metrics"]["val_accuracy"], meta.get("stopped")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        accuracy = stopped = None
+    meta = runs.model_description(run_dir)
+    metrics, stopped = meta.get("metrics"), meta.get("stopped")
+    accuracy = metrics.get("val_accuracy") if isinstance(metrics, dict) else None
     said = [f"trained {when}" if when else "",
             f"validation accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else "",
             how_it_stopped(stopped) if isinstance(stopped, dict) else ""]  # as the Train page's bar says it

@@ -175,14 +175,10 @@ def _saved_model_stopped_by_closing(run_dir: Path) -> None:
     """The model Cancel saved on the way out says it was saved by closing TransferLab, not by Cancel (Results, the
     report and the Train page read its "stopped"; the weights' hash does not cover this description)."""
     from core.evaluation.result_words import CLOSED
-    path = run_dir / MODEL_DESCRIPTION
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
+    meta = model_description(run_dir)
     if isinstance(meta.get("stopped"), dict):
         meta["stopped"]["reason"] = CLOSED
-        atomic_write_json(path, meta)
+        atomic_write_json(run_dir / MODEL_DESCRIPTION, meta)
 
 
 def rng_state() -> dict:
@@ -220,6 +216,15 @@ def relative_items(items, root: Path) -> list[list]:
 MODEL_DESCRIPTION = "transferlab.json"  # core.models.bundle.META_FILE (read here without loading torch)
 
 
+def model_description(run_dir: str | Path) -> dict:
+    """The run's saved model description, {} where there is none or it cannot be read (no torch)."""
+    try:
+        value = json.loads((Path(run_dir) / MODEL_DESCRIPTION).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def when_words(stamp: str) -> str:
     """A record's UTC time as this computer's local time: "today 14:05" or "2 Dec 14:05"."""
     try:
@@ -243,10 +248,7 @@ def summaries(runs_dir: Path | None = None) -> list[dict]:
             record = read_record(run_dir)
         except TransferLabError:
             continue
-        try:
-            meta = json.loads((run_dir / MODEL_DESCRIPTION).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {}
+        meta = model_description(run_dir)
         settings = record.get("settings", {})
         root = Path(record.get("dataset_root", ""))
         status = record.get("status", "")
