@@ -173,16 +173,18 @@ def features(levels, name: str, train_dir: Path, test_dir: Path, cache: Path | N
     if file is not None and file.exists():
         with np.load(file) as saved:
             found = {k: saved[k] for k in saved.files}
-    if not found:
+    computed = not found
+    if computed:
         train, test = levels.features(train_dir), levels.features(test_dir)
         found = {"x": train.final, "earlier": train.levels[0], "y": train.labels, "test_x": test.final,
                  "test_y": test.labels}
-    extra = more_held_out(name, test_dir.parent.parent / "more-held-out", more)
     key = f"more_{more}_x"
-    if extra is not None and key not in found:
+    extra = None if key in found else more_held_out(name, test_dir.parent.parent / "more-held-out", more)
+    if extra is not None:  # (generated, and their features computed, only when the cache lacks them)
         test = levels.features(extra)
         found.update({key: test.final, f"more_{more}_y": test.labels})
-    if file is not None:
+        computed = True
+    if file is not None and computed:
         file.parent.mkdir(parents=True, exist_ok=True)
         np.savez(file, **found)
     if key in found:  # scored on both: the set's own held-out images and the ones generated besides
