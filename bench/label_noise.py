@@ -7,8 +7,9 @@
 For each set and seed, a known 10% of the training images get another class at random. The training images'
 labels are then checked as ``transferlab label-issues`` checks them (core.methods.label_issues: out-of-fold
 probabilities of the converged classifier on tf_efficientnet_lite0's features at 128 px, the final level or
-both levels as cross-validation prefers ("features": which, and on how many seeds both), confident learning's
-flags worst first, then the unflagged images least sure of their label first). Printed per set:
+both levels as cross-validation prefers ("features": which, and on how many seeds both), the app's flags worst
+first (confident learning's, and images whose given class is far less likely than another), then the unflagged
+images least sure of their label first). Printed per set:
 
 * **precision / recall in the top 10%**: of the first 10% of that ranking (as many images as were flipped),
   the share that were flipped, and the share of the flipped ones found there; **suggestion right**: of the
@@ -18,7 +19,7 @@ flags worst first, then the unflagged images least sure of their label first). P
   given their true class) and the share excluded;
 * **checking again**: the mistakes window's "Check again with your corrections": the labels checked once more
   with the accepted ones in, and every new flag (images decided before are not shown again) accepted likewise;
-  **wrong labels left**: flipped labels still wrong after that;
+  **wrong labels left**: labels still wrong after that (flipped ones not fixed, correct ones relabelled wrongly);
 * **held-out accuracy** (on the set's held-out images and, for the generated sets, ``--more-held-out`` more per
   class generated with another seed) of the converged classifier on the final features trained on the noisy
   labels, on the labels after accepting, after checking again, and on the clean labels; **lost**: the held-out
@@ -61,10 +62,10 @@ POLICIES = ("app", "relabel", "exclude")  # what accepting the suggestions does 
 
 
 def ranking(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
-    """Every image, likely mistakes first (confident learning's flags, worst first), then the rest least sure of
-    their label first; and the class suggested for each flagged one."""
-    from core.methods.label_issues import confident_issues
-    flagged, suggested = confident_issues(labels, probabilities)
+    """Every image, likely mistakes first (the app's flags, worst first: core.methods.label_issues.likely_mistakes),
+    then the rest least sure of their label first; and the class suggested for each flagged one."""
+    from core.methods.label_issues import likely_mistakes
+    flagged, suggested = likely_mistakes(labels, probabilities)
     rest = np.setdiff1d(np.arange(len(labels)), flagged)
     rest = rest[np.argsort(probabilities[rest, labels[rest]], kind="stable")]
     return np.concatenate([flagged, rest]), dict(zip(flagged.tolist(), suggested.tolist()))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from core.data.dataset import scan_dataset
-from core.methods.label_issues import action_for, confident_issues, find_label_issues, out_of_fold_probabilities
+from core.methods.label_issues import (action_for, confident_issues, find_label_issues, likely_mistakes,
+                                       out_of_fold_probabilities)
 from tests.datagen import make_class_folder, tree_fingerprint
 
 
@@ -32,6 +33,31 @@ def test_the_flags_are_cleanlabs_confident_learning(seed):
     reference = cleanlab_issues(labels, p, filter_by="confident_learning", return_indices_ranked_by="self_confidence")
     assert order.tolist() == reference.tolist()
     assert np.all(suggested != labels[order]) and len(set(order.tolist()) & flipped) >= 0.7 * len(flipped)
+
+
+def test_a_label_far_less_likely_than_another_class_is_flagged_though_no_class_reached_its_threshold():
+    """Class 1's own images get 0.95 on average, so an image labelled 0 that the model gives 0.03 for class 0 and
+    0.6 for class 1 is below class 1's threshold: confident learning does not flag it, the app does."""
+    p = np.array([[0.9, 0.05, 0.05]] * 10 + [[0.03, 0.95, 0.02]] * 10 + [[0.05, 0.05, 0.9]] * 10
+                 + [[0.03, 0.60, 0.37],    # 30: labelled 0, far less likely than class 1 -> flagged, suggest 1
+                    [0.35, 0.65, 0.00],    # 31: labelled 0, unsure between 0 and 1 -> not flagged
+                    [0.20, 0.02, 0.78]])   # 32: labelled 1, 2% against 78% for class 2 -> flagged, suggest 2
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 10 + [0, 0, 1])
+    assert 30 not in confident_issues(labels, p)[0].tolist()
+    order, suggested = likely_mistakes(labels, p)
+    found = dict(zip(order.tolist(), suggested.tolist()))
+    assert found[30] == 1 and 31 not in found and found[32] == 2
+    assert order.tolist() == sorted(found, key=lambda i: p[i, labels[i]])  # least sure of its label first
+
+
+def test_a_flag_where_the_model_still_prefers_the_given_class_is_dropped():
+    """A class of two images has a low threshold: confident learning flags a correct image whose given class
+    the model still prefers; the list does not show it."""
+    p = np.array([[0.9, 0.1]] * 20 + [[0.9, 0.1], [0.2, 0.8]] + [[0.55, 0.45]])
+    labels = np.array([0] * 20 + [1, 1] + [0])
+    assert 22 in confident_issues(labels, p)[0].tolist()  # class 1's threshold is 0.45
+    order, suggested = likely_mistakes(labels, p)
+    assert 22 not in order.tolist() and 20 in order.tolist() and suggested[order.tolist().index(20)] == 0
 
 
 def test_out_of_fold_probabilities_never_come_from_a_classifier_that_saw_the_image():

@@ -281,6 +281,6 @@ def fit_run_classifier(run: Run, cb: TrainCallback, cancel: CancelToken | None) 
                      + (f" (cross-validated accuracy on the training images {cv[0]:.1%} and {cv[1]:.1%}, "
                         f"{fit.seconds:.1f} s)" if None not in cv else ""))
     elif fit.cv_accuracy is not None:
-        cb.on_status(f"Classifier fitted (held back with strength {fit.l2:g}, cross-validated accuracy on the training images "
-                     f"{fit.cv_accuracy:.1%}, {fit.seconds:.1f} s)")
+        cb.on_status(f"Classifier fitted (held back with strength {fit.l2:g}, cross-validated accuracy on the "
+                     f"training images {fit.cv_accuracy:.1%}, {fit.seconds:.1f} s)")
     return len(y), right, loss
