@@ -36,8 +36,8 @@ def test_the_flags_are_cleanlabs_confident_learning(seed):
 
 
 def test_a_label_far_less_likely_than_another_class_is_flagged_though_no_class_reached_its_threshold():
-    """Class 1's own images get 0.95 on average, so an image labelled 0 that the model gives 0.03 for class 0 and
-    0.6 for class 1 is below class 1's threshold: confident learning does not flag it, the app does."""
+    """Class 1's images get 0.87 on average (its threshold), so an image labelled 0 that the model gives 0.03 for
+    class 0 and 0.6 for class 1 is below class 1's threshold: confident learning does not flag it, the app does."""
     p = np.array([[0.9, 0.05, 0.05]] * 10 + [[0.03, 0.95, 0.02]] * 10 + [[0.05, 0.05, 0.9]] * 10
                  + [[0.03, 0.60, 0.37],    # 30: labelled 0, far less likely than class 1 -> flagged, suggest 1
                     [0.35, 0.65, 0.00],    # 31: labelled 0, unsure between 0 and 1 -> not flagged
