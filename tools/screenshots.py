@@ -6,23 +6,14 @@ Training really runs (a couple of epochs on the sample data), so the curves and 
 """
 
 import argparse
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _scratch(prefix: str) -> str:
-    """A temporary folder, removed when the script exits (each run left three behind)."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
+from bench.scratch import scratch_dir  # noqa: E402  (removed when the script exits)
 
 
 def main() -> int:
@@ -36,7 +27,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["QT_SCALE_FACTOR"] = str(args.scale)
-    os.environ.setdefault("TRANSFERLAB_DATA_DIR", _scratch("transferlab-shots-"))
+    os.environ.setdefault("TRANSFERLAB_DATA_DIR", str(scratch_dir("transferlab-shots-")))
 
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
@@ -44,7 +35,8 @@ def main() -> int:
     from app import app_settings
     app_settings.init_identity()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, _scratch("transferlab-shots-settings-"))
+    settings_dir = str(scratch_dir("transferlab-shots-settings-"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
     app = QApplication([])
     from app.theme import apply_theme
     apply_theme(app, dark=args.dark)
@@ -117,7 +109,7 @@ def main() -> int:
     wait_until(lambda: results.gallery.preview.pixmap() is not None and not results.gallery.preview.pixmap().isNull()
                and all(not results.gallery.list.item(i).icon().isNull() for i in range(results.gallery.list.count())))
     shot("6-results")
-    tmp = Path(_scratch("transferlab-shots-data-"))
+    tmp = scratch_dir("transferlab-shots-data-")
     (tmp / "no-class").mkdir()
     for i in range(12):  # drawn shapes: none of the sample's textures
         make_image(i % 3, 96, seed=40 + i).save(tmp / "no-class" / f"shape{i}.png")
